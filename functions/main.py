@@ -1,0 +1,121 @@
+"""Cloud Functions entry points. Each route parses, calls one core function, shapes the answer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import flask
+import functions_framework
+
+from mydevices import geo, identity, sessions
+from mydevices.config import settings
+from mydevices.errors import InvalidRequest
+from mydevices.httpio import ApiRequest, ApiResponse, dispatch, issued_response, route, signed_out
+from mydevices.keys import keyring
+from mydevices.model import parse_device, parse_push
+
+if TYPE_CHECKING:
+    from cloudevents.http import CloudEvent
+
+
+def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    body = req.json()
+    device, push = parse_device(body.get("device")), parse_push(body.get("push"))
+    if set(body) - {"device", "push"}:
+        raise InvalidRequest(f"unknown field {min(set(body) - {'device', 'push'})}")
+    uid = identity.verify_id_token(req.bearer() or "")
+    location = geo.locate(req.client_ip(), settings().geoip_db)
+    issued = sessions.login(uid, req.did, req.signed_did, device, push, location)
+    return issued_response(issued, web=device.platform == "web", status=201)
+
+
+def refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    body = req.json(required=False)
+    token = body.get("refreshToken") if body else req.raw.cookies.get("__Host-mydevices-rt")
+    if token is not None and not isinstance(token, str):
+        raise InvalidRequest("refreshToken must be a string")
+    issued = sessions.refresh(token, req.known_did)
+    return issued_response(issued, web=not body)
+
+
+def current(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    return ApiResponse(sessions.current_session(req.authenticate()))
+
+
+def list_sessions(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    return ApiResponse({"sessions": sessions.list_sessions(req.authenticate())})
+
+
+def close_session(req: ApiRequest, params: dict[str, str]) -> ApiResponse:
+    sessions.close_other(req.authenticate(), params["sid"])
+    return ApiResponse({"sessionId": params["sid"], "revoked": True})
+
+
+def revoke_others(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    return ApiResponse({"revoked": sessions.revoke_others(req.authenticate())})
+
+
+def logout(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    sessions.logout(req.authenticate())
+    return signed_out({"loggedOut": True})
+
+
+def push_token(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    caller = req.authenticate()
+    push = parse_push(req.json())
+    assert push is not None
+    sessions.set_push_token(caller, push)
+    return ApiResponse({"updated": True})
+
+
+def respond_to_alert(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    body = req.json()
+    if set(body) - {"actionToken", "answer"}:
+        raise InvalidRequest(f"unknown field {min(set(body) - {'actionToken', 'answer'})}")
+    from mydevices import alerts
+
+    return ApiResponse(alerts.respond(body.get("actionToken"), body.get("answer")))
+
+
+def jwks(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    return ApiResponse(keyring().jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+
+SID = r"(?P<sid>[A-Za-z0-9_-]{1,64})"
+ROUTES = [
+    route("POST", "/v1/sessions", login),
+    route("GET", "/v1/sessions", list_sessions),
+    route("POST", "/v1/sessions/refresh", refresh),
+    route("GET", "/v1/sessions/current", current),
+    route("POST", "/v1/sessions/revoke-others", revoke_others),
+    route("POST", "/v1/sessions/logout", logout),
+    route("PUT", "/v1/sessions/current/push-token", push_token),
+    route("DELETE", "/v1/sessions/" + SID, close_session),
+    route("POST", "/v1/alerts/respond", respond_to_alert),
+    route("GET", "/.well-known/jwks.json", jwks),
+]
+
+
+@functions_framework.http
+def api(request: flask.Request) -> flask.Response:
+    return dispatch(request, ROUTES)
+
+
+# --- event entry points: the push fan-out. Their modules are imported on first use, so the
+# API function's cold start does not pay for Pub/Sub and FCM clients it never uses.
+
+
+@functions_framework.cloud_event
+def on_session_written(event: CloudEvent) -> None:
+    """Firestore trigger (document.v1.written on users/{uid}/sessions/{sid}): classify, publish."""
+    from mydevices import session_events
+
+    session_events.handle(event["id"], event.data)
+
+
+@functions_framework.cloud_event
+def send_session_push(event: CloudEvent) -> None:
+    """Pub/Sub trigger (messagePublished on session-events): force_logout and new-login alerts."""
+    from mydevices import push
+
+    push.handle(event.data)

@@ -1,0 +1,1 @@
+"""My Devices: per-device sessions for Firebase-backed apps."""

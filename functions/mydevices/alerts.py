@@ -1,0 +1,170 @@
+"""Answers to "Signed in on <device>. Was that you?": action tokens and what each answer does.
+
+An action token is a capability carried in a push: whoever holds it may answer once, for one
+user, about one new session, and only while the session it was sent to is still active. It is
+a JWT (HS256, algorithm pinned) keyed by a purpose-bound derivation of the keyring's HMAC key,
+so it can never pass as an access token or a device id, and its `kid` lets keys rotate.
+
+Single use is a create-if-absent of `usedActionTokens/{jti}`, done before acting, so two
+concurrent answers with one token cannot both act; if the action then fails, the claim is
+withdrawn so the user's retry works instead of meeting `already_answered`.
+
+Decisions:
+- the alerted session no longer active -> 401 `session_revoked` (the token was issued to that
+  session; once it is closed its holder is no longer trusted to speak for the user);
+- "no" about a new session that is already closed -> 200 (the user's intent already holds;
+  another of their devices may have answered first);
+- "yes" about a new session that is already closed -> 409 `session_closed` (nothing to confirm);
+- "yes" twice through different devices' tokens -> 200, keeping the first `confirmedAt`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from google.api_core import exceptions as core_exceptions
+from google.cloud import firestore
+
+from . import sessions, store
+from .config import settings
+from .errors import Conflict, InvalidRequest, Unauthenticated
+from .keys import keyring
+
+ALGORITHM = "HS256"
+AUDIENCE = "mydevices-alert"
+USED_TOKENS = "usedActionTokens"
+MAX_TOKEN_LENGTH = 2048
+LEEWAY_SECONDS = 30
+REJECTED_BY_USER = "rejected_by_user"
+_PURPOSE = b"mydevices/action-token/v1"
+
+
+def _key(secret: bytes) -> bytes:
+    """A key for this purpose only, so a MAC made here is useless anywhere else the key is used."""
+    return hmac.new(secret, _PURPOSE, hashlib.sha256).digest()
+
+
+def issue(uid: str, alerted_sid: str, new_sid: str, *, now: int | None = None) -> str:
+    """The token that lets the holder of session `alerted_sid` answer about `new_sid`."""
+    ring = keyring()
+    conf = settings()
+    issued_at = int(time.time()) if now is None else now
+    payload = {
+        "iss": conf.issuer,
+        "aud": AUDIENCE,
+        "sub": uid,
+        "sid": alerted_sid,
+        "nsid": new_sid,
+        "jti": secrets.token_urlsafe(16),
+        "iat": issued_at,
+        "exp": issued_at + conf.action_token_ttl,
+    }
+    return jwt.encode(payload, _key(ring.current_hmac), algorithm=ALGORITHM, headers={"kid": ring.current_hmac_kid})
+
+
+def verify(token: Any) -> dict[str, Any]:
+    """The token's claims, or 401 `invalid_token` / `token_expired`."""
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise Unauthenticated("action token is missing or malformed", code="invalid_token")
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.InvalidTokenError:
+        raise Unauthenticated("action token is malformed", code="invalid_token") from None
+    secret = keyring().hmac.get(kid) if isinstance(kid, str) else None
+    if secret is None:
+        raise Unauthenticated("action token was signed with an unknown key", code="invalid_token")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            _key(secret),
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=settings().issuer,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["iss", "aud", "sub", "sid", "nsid", "jti", "iat", "exp"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("action token has expired", code="token_expired") from None
+    except jwt.InvalidTokenError:
+        raise Unauthenticated("action token is invalid", code="invalid_token") from None
+    if not all(isinstance(claims[name], str) and claims[name] for name in ("sub", "sid", "nsid", "jti")):
+        raise Unauthenticated("action token is invalid", code="invalid_token")
+    return claims
+
+
+def _claim(jti: str, uid: str, answer: str, exp: int) -> firestore.DocumentReference:
+    ref = store.db().collection(USED_TOKENS).document(jti)
+    try:
+        ref.create({
+            "uid": uid,
+            "answer": answer,
+            "usedAt": firestore.SERVER_TIMESTAMP,
+            # kept until the token could no longer verify anyway; then the TTL policy drops it
+            "expireAt": datetime.fromtimestamp(exp, UTC) + timedelta(seconds=LEEWAY_SECONDS + 60),
+        })
+    except core_exceptions.AlreadyExists:
+        raise Conflict("this alert has already been answered", code="already_answered") from None
+    return ref
+
+
+def _confirm(uid: str, new_sid: str) -> bool:
+    """Set confirmedAt unless the session is closed; False if it is. Keeps an earlier confirmation."""
+    ref = store.session_ref(uid, new_sid)
+
+    @firestore.transactional
+    def confirm(transaction: firestore.Transaction) -> bool:
+        snapshot = ref.get(transaction=transaction)
+        if not snapshot.exists or snapshot.get("status") != "active":
+            return False
+        if snapshot.get("confirmedAt") is None:
+            transaction.update(ref, {"confirmedAt": datetime.now(UTC)})
+        return True
+
+    return bool(confirm(store.db().transaction()))
+
+
+@store.guarded
+def respond(action_token: Any, answer: Any) -> dict[str, Any]:
+    """Apply the user's answer; returns `{"answer", "sessionId", "status"}` about the new session.
+
+    For the HTTP edge: body `{"actionToken": ..., "answer": "yes"|"no"}` -> `respond(...)`, 200.
+    Checks run cheapest first and nothing is used up by a request that fails them: 400 for a
+    missing token or an answer other than yes/no, 401 for a bad or expired token or a closed
+    alerted session, then 409 if the token was used before.
+    """
+    if not isinstance(action_token, str) or not action_token:
+        raise InvalidRequest("actionToken is required")
+    if answer not in ("yes", "no"):
+        raise InvalidRequest('answer must be "yes" or "no"')
+    claims = verify(action_token)
+    uid, alerted_sid, new_sid = claims["sub"], claims["sid"], claims["nsid"]
+    alerted = store.session_ref(uid, alerted_sid).get()
+    if not alerted.exists or alerted.get("status") != "active":
+        raise Unauthenticated("the session this alert was sent to has been closed", code="session_revoked")
+    claim = _claim(claims["jti"], uid, answer, int(claims["exp"]))
+    try:
+        if answer == "no":
+            sessions.revoke_session(uid, new_sid, REJECTED_BY_USER)
+            return {"answer": answer, "sessionId": new_sid, "status": "revoked"}
+        if not _confirm(uid, new_sid):
+            raise Conflict("the new session has already been closed", code="session_closed")
+        return {"answer": answer, "sessionId": new_sid, "status": "active"}
+    except Conflict:
+        raise  # a definite answer: the token stays used
+    except Exception:
+        _withdraw(claim)
+        raise
+
+
+def _withdraw(claim: firestore.DocumentReference) -> None:
+    """Best effort: if Firestore is down this fails too, and the token stays used."""
+    try:
+        claim.delete()
+    except core_exceptions.GoogleAPICallError:
+        pass

@@ -1,0 +1,58 @@
+"""Errors with stable codes: the core raises them, the HTTP edge renders them as JSON."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status = 400
+    code = "invalid_request"
+
+    def __init__(self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class InvalidRequest(ApiError):
+    status, code = 400, "invalid_request"
+
+
+class Unauthenticated(ApiError):
+    """401; `code` says why: unauthenticated, invalid_token, token_expired, session_revoked,
+    token_reused, unknown_device."""
+
+    status, code = 401, "unauthenticated"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class MethodNotAllowed(ApiError):
+    status, code = 405, "method_not_allowed"
+
+
+class Conflict(ApiError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "payload_too_large"
+
+
+class TooManyRequests(ApiError):
+    status, code = 429, "rate_limited"
+
+
+class Unavailable(ApiError):
+    """A dependency (Firestore, Pub/Sub) cannot be reached: the caller should retry."""
+
+    status, code = 503, "unavailable"
+
+    def __init__(self, message: str = "a backing service is unavailable, retry shortly", retry_after: int = 2) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})

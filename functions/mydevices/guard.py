@@ -1,0 +1,37 @@
+"""`require_session`: the same three-step validation for any other functions-framework function.
+
+    @functions_framework.http
+    @require_session
+    def orders(request: flask.Request, caller: Caller) -> flask.typing.ResponseReturnValue:
+        return {"uid": caller.uid}
+
+A request that fails validation never reaches the function: it gets the same JSON 401/503
+answers (and a fresh device id when its own was missing) as the sessions API itself.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import flask
+
+from .errors import ApiError
+from .httpio import ApiRequest, error_response, render
+from .sessions import Caller
+
+Wrapped = Callable[[flask.Request, Caller], Any]
+
+
+def require_session(func: Wrapped) -> Callable[[flask.Request], Any]:
+    @functools.wraps(func)
+    def wrapper(request: flask.Request) -> Any:
+        api_request = ApiRequest.parse(request)
+        try:
+            caller = api_request.authenticate()
+        except ApiError as error:
+            return render(api_request, error_response(error))
+        return func(request, caller)
+
+    return wrapper

@@ -1,0 +1,195 @@
+"""The HTTP edge: reading requests, writing JSON answers and cookies. The core never sees Flask.
+
+Web clients carry their device id and tokens in `__Host-` cookies (HttpOnly, Secure,
+SameSite=Strict, Path=/): script cannot read them and other sites cannot send them. Mobile
+clients use `Authorization: Bearer` and `X-Device-Id`. Headers win over cookies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import flask
+
+from . import geo, sessions
+from .config import settings
+from .errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge, Unauthenticated
+
+log = logging.getLogger(__name__)
+
+DEVICE_COOKIE = "__Host-mydevices-did"
+ACCESS_COOKIE = "__Host-mydevices-at"
+REFRESH_COOKIE = "__Host-mydevices-rt"
+DEVICE_HEADER = "X-Device-Id"
+DEVICE_COOKIE_AGE = 400 * 24 * 3600  # the longest a browser keeps a cookie
+REFRESH_COOKIE_AGE = 90 * 24 * 3600
+MAX_JSON_DEPTH = 32
+
+
+@dataclass
+class ApiRequest:
+    """A parsed request: who the device says it is, its token, its body, its address."""
+
+    raw: flask.Request
+    did: str
+    signed_did: str
+    new_device: bool
+    from_cookie: bool
+
+    @classmethod
+    def parse(cls, request: flask.Request) -> ApiRequest:
+        header_did = request.headers.get(DEVICE_HEADER)
+        presented = header_did or request.cookies.get(DEVICE_COOKIE)
+        did, signed, new = sessions.resolve_device(presented)
+        return cls(request, did, signed, new, from_cookie=header_did is None and DEVICE_COOKIE in request.cookies)
+
+    @property
+    def known_did(self) -> str | None:
+        """The device id if the client presented a valid one (step 1), else None."""
+        return None if self.new_device else self.signed_did
+
+    def bearer(self) -> str | None:
+        header = self.raw.headers.get("Authorization", "")
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthenticated("Authorization must be 'Bearer <token>'", code="unauthenticated")
+            return token.strip()
+        return self.raw.cookies.get(ACCESS_COOKIE)
+
+    def json(self, *, required: bool = True) -> dict[str, Any]:
+        limit = settings().max_body_bytes
+        if self.raw.content_length is not None and self.raw.content_length > limit:
+            raise PayloadTooLarge(f"request body must be at most {limit} bytes")
+        data = self.raw.stream.read(limit + 1)
+        if len(data) > limit:
+            raise PayloadTooLarge(f"request body must be at most {limit} bytes")
+        if not data.strip():
+            if required:
+                raise InvalidRequest("a JSON body is required")
+            return {}
+        if self.raw.mimetype != "application/json":
+            raise InvalidRequest("Content-Type must be application/json", code="unsupported_media_type")
+        try:
+            text = data.decode("utf-8")
+            body = json.loads(text)
+        except UnicodeDecodeError:
+            raise InvalidRequest("request body is not valid UTF-8") from None
+        except (ValueError, RecursionError):
+            raise InvalidRequest("request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise InvalidRequest("request body must be a JSON object")
+        if _depth(body) > MAX_JSON_DEPTH:
+            raise InvalidRequest("request body is nested too deeply")
+        return body
+
+    def client_ip(self) -> str | None:
+        return geo.client_ip(
+            self.raw.remote_addr, self.raw.headers.get("X-Forwarded-For"), settings().trusted_proxies
+        )
+
+    def authenticate(self) -> sessions.Caller:
+        return sessions.validate(self.bearer(), self.known_did)
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if level > MAX_JSON_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level
+
+
+@dataclass
+class ApiResponse:
+    body: Any
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    cookies: list[tuple[str, str, int]] = field(default_factory=list)  # name, value, max-age (0 deletes)
+
+
+def issued_response(issued: sessions.Issued, *, web: bool, status: int = 200) -> ApiResponse:
+    """Tokens for a mobile client go in the body; a web client gets them only as cookies."""
+    body: dict[str, Any] = {"accessTokenExpiresAt": issued.access_expires_at, "deviceId": issued.signed_device_id}
+    if issued.session is not None:
+        body = {"session": issued.session, **body}
+    response = ApiResponse(body, status)
+    if web:
+        ttl = settings().access_ttl
+        response.cookies += [
+            (DEVICE_COOKIE, issued.signed_device_id, DEVICE_COOKIE_AGE),
+            (ACCESS_COOKIE, issued.access_token, ttl),
+            (REFRESH_COOKIE, issued.refresh_token, REFRESH_COOKIE_AGE),
+        ]
+    else:
+        body["accessToken"] = issued.access_token
+        body["refreshToken"] = issued.refresh_token
+    return response
+
+
+def signed_out(body: Any) -> ApiResponse:
+    return ApiResponse(body, cookies=[(ACCESS_COOKIE, "", 0), (REFRESH_COOKIE, "", 0)])
+
+
+def render(api_request: ApiRequest | None, response: ApiResponse) -> flask.Response:
+    out = flask.Response(json.dumps(response.body, ensure_ascii=False), status=response.status,
+                         mimetype="application/json")
+    out.headers["Cache-Control"] = "no-store"
+    out.headers["X-Content-Type-Options"] = "nosniff"
+    for name, value in response.headers.items():
+        out.headers[name] = value
+    cookies = list(response.cookies)
+    if api_request is not None and api_request.new_device:
+        # Step 1 hands a fresh id to a device whose id was missing or not ours.
+        out.headers[DEVICE_HEADER] = api_request.signed_did
+        if api_request.from_cookie or any(name == DEVICE_COOKIE for name, _, _ in cookies):
+            cookies = [c for c in cookies if c[0] != DEVICE_COOKIE] + [
+                (DEVICE_COOKIE, api_request.signed_did, DEVICE_COOKIE_AGE)
+            ]
+    for name, value, max_age in cookies:
+        out.set_cookie(name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="Strict")
+    return out
+
+
+def error_response(error: ApiError) -> ApiResponse:
+    return ApiResponse(error.body(), error.status, dict(error.headers))
+
+
+Handler = Callable[[ApiRequest, dict[str, str]], ApiResponse]
+Route = tuple[str, "re.Pattern[str]", Handler]
+
+
+def route(method: str, pattern: str, handler: Handler) -> Route:
+    return method, re.compile("^" + pattern + "$"), handler
+
+
+def dispatch(request: flask.Request, routes: list[Route]) -> flask.Response:
+    """Find the route, run it, and answer in JSON whatever happens."""
+    api_request: ApiRequest | None = None
+    try:
+        allowed = []
+        for method, pattern, handler in routes:
+            match = pattern.match(request.path)
+            if not match:
+                continue
+            if method != request.method:
+                allowed.append(method)
+                continue
+            api_request = ApiRequest.parse(request)
+            return render(api_request, handler(api_request, match.groupdict()))
+        if allowed:
+            raise MethodNotAllowed("method not allowed", headers={"Allow": ", ".join(sorted(set(allowed)))})
+        raise NotFound("no such endpoint")
+    except ApiError as error:
+        return render(api_request, error_response(error))
+    except Exception:  # a bug: log it, but never show a stack trace to a client
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        body = {"error": {"code": "internal", "message": "internal error"}}
+        return render(api_request, ApiResponse(body, 500))

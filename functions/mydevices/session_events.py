@@ -1,0 +1,148 @@
+"""From a Firestore change on a session document to at most one event on the session-events topic.
+
+The trigger only classifies and publishes; pushing happens in a separate Pub/Sub function so a
+slow or failing FCM never holds up (or repeats) the Firestore side, and so revoking hundreds of
+sessions fans out through Pub/Sub instead of one long trigger run.
+
+Each message carries the Firestore CloudEvent id as attribute `eventId`: Firestore delivers at
+least once, so a redelivered change publishes again with the same id and the push function's
+dedupe (see push.py) sends nothing twice. The ordering key is the uid, so one user's events are
+handled in the order they happened (a login's alert before that session's rejection).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import threading
+from typing import Any
+
+from google.cloud.pubsub_v1 import PublisherClient
+from google.cloud.pubsub_v1.types import PublisherOptions
+from google.events.cloud.firestore import Document, DocumentEventData, Value
+
+from .config import settings
+
+log = logging.getLogger(__name__)
+
+NEW_LOGIN = "new_login"
+SESSION_REVOKED = "session_revoked"
+PUBLISH_TIMEOUT_SECONDS = 30.0
+
+_publisher_lock = threading.Lock()
+_publisher: PublisherClient | None = None
+
+
+def decode(data: bytes | str | None) -> DocumentEventData:
+    """The DocumentEventData in a CloudEvent body: raw protobuf (Eventarc) or base64 of it.
+
+    The Firestore emulator sends base64 text where Eventarc sends bytes. The two cannot be
+    confused: a serialized DocumentEventData starts with a field tag (0x0a, 0x12, 0x1a), which is
+    never a base64 character, so strict base64 decoding fails on raw protobuf.
+    """
+    raw = data.encode() if isinstance(data, str) else bytes(data or b"")
+    try:
+        raw = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        pass  # already raw protobuf
+    change: DocumentEventData = DocumentEventData.deserialize(raw)
+    return change
+
+
+def _plain(value: Value) -> Any:
+    """The Python value of the scalar field types a session document uses."""
+    kind = value._pb.WhichOneof("value_type")  # proto-plus hides which oneof is set
+    if kind in (None, "null_value"):
+        return None
+    if kind == "timestamp_value":
+        return value.timestamp_value
+    return getattr(value, kind)
+
+
+def _field(doc: Document, name: str) -> Any:
+    return _plain(doc.fields[name]) if name in doc.fields else None
+
+
+def _path_ids(name: str) -> tuple[str, str] | None:
+    """(uid, sid) from `projects/P/databases/D/documents/users/{uid}/sessions/{sid}`."""
+    _, sep, path = name.partition("/documents/")
+    parts = path.split("/") if sep else []
+    if len(parts) == 4 and parts[0] == "users" and parts[2] == "sessions":
+        return parts[1], parts[3]
+    return None
+
+
+def classify(change: DocumentEventData) -> dict[str, Any] | None:
+    """The event a session change means, or None for changes nobody needs to hear about.
+
+    Only two transitions matter: a session document coming into existence active (a login,
+    including a re-login that replaced the device's previous session), and a session going from
+    active to revoked. Everything else (lastActiveAt bumps, confirmedAt, TTL deletion) is None.
+    """
+    new, old = change.value, change.old_value
+    new_exists = bool(new.name)
+    old_exists = bool(old.name)
+    if not new_exists:
+        return None
+    ids = _path_ids(new.name)
+    if ids is None:
+        log.warning("ignoring a change outside users/{uid}/sessions: %s", new.name)
+        return None
+    uid, sid = ids
+    new_status = _field(new, "status")
+    old_status = _field(old, "status") if old_exists else None
+    if not old_exists and new_status == "active":
+        return {
+            "type": NEW_LOGIN,
+            "uid": uid,
+            "sessionId": sid,
+            "deviceName": _field(new, "deviceName"),
+            "location": _field(new, "location"),
+        }
+    if old_status == "active" and new_status == "revoked":
+        return {"type": SESSION_REVOKED, "uid": uid, "sessionId": sid, "reason": _field(new, "revokedReason")}
+    return None
+
+
+def publisher() -> PublisherClient:
+    """One publisher per process: it owns batching threads and the per-key ordering state."""
+    global _publisher
+    with _publisher_lock:
+        if _publisher is None:
+            _publisher = PublisherClient(publisher_options=PublisherOptions(enable_message_ordering=True))
+        return _publisher
+
+
+def topic_path() -> str:
+    conf = settings()
+    return f"projects/{conf.project}/topics/{conf.session_events_topic}"
+
+
+def publish(event: dict[str, Any], event_id: str) -> str:
+    """Publish and wait, so a failure fails the trigger and Firestore delivers the change again.
+
+    After a failed publish the client pauses that ordering key (to keep order) until told to
+    resume; resuming before re-raising keeps the next delivery for this user from failing too.
+    """
+    client = publisher()
+    topic = topic_path()
+    data = json.dumps(event, separators=(",", ":")).encode()
+    future = client.publish(topic, data, ordering_key=event["uid"], eventId=event_id, type=event["type"])
+    try:
+        message_id: str = future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
+    except Exception:
+        client.resume_publish(topic, event["uid"])
+        raise
+    return message_id
+
+
+def handle(event_id: str, data: bytes | str | None) -> dict[str, Any] | None:
+    """The trigger's whole job: decode, classify, publish at most one event. Returns the event."""
+    event = classify(decode(data))
+    if event is not None:
+        message_id = publish(event, event_id)
+        log.info("published %s for session %s (event %s, message %s)", event["type"], event["sessionId"],
+                 event_id, message_id)
+    return event

@@ -1,0 +1,1 @@
+"""The local stack and its commands (see stack.py)."""

@@ -1,0 +1,1303 @@
+"""The local stack: real emulators, the functions under functions-framework, and the FCM stand-in.
+
+Two users:
+
+* ``infra/local/run`` runs ``python -m infra.local.stack run``: everything on the fixed ports of
+  ``firebase.json`` (+ ``FUNCTION_PORTS``/``FCM_PORT`` below), a walkthrough, Ctrl-C stops it all.
+* ``tests/conftest.py`` builds a :class:`Stack` on free ports (``Ports.free()``), so a test run
+  never clashes with a running dev stack.
+
+Every child runs in its own session / process group (``start_new_session=True``) and is stopped
+by signalling the whole group (SIGTERM, then SIGKILL after a grace period), so nothing (a java
+emulator, a gunicorn worker) outlives its parent. The java emulators are launched directly, not
+through the ``gcloud`` wrapper, so the process we track *is* the java process. Children started
+from the main thread also get ``PR_SET_PDEATHSIG=SIGKILL`` (via ``setpriv``), so even a
+``kill -9`` of the Python process that started them takes them down. Each child's output goes to
+``<log_dir>/<name>.log``; nothing an emulator prints reaches the terminal.
+
+API (all importable as ``infra.local.stack``)
+-------------------------------------------
+Constants: ``REPO_ROOT``, ``FUNCTIONS_DIR``, ``MAIN_PY``, ``VENV_PYTHON``, ``FIREBASE_BIN``,
+``FIRESTORE_RULES``, ``PROJECT_ID`` (``demo-mydevices``), ``SESSION_EVENTS_TOPIC`` and friends,
+``ENTRY_POINTS`` (target -> (signature type, role)).
+
+``Ports`` -- every port of one stack. ``Ports.dev()`` (fixed, from firebase.json) / ``Ports.free()``.
+``free_port()`` / ``free_ports(n)`` -- distinct free loopback ports.
+``available_entry_points()`` -- the ``ENTRY_POINTS`` that ``functions/main.py`` defines today.
+``sdk_root()``, ``check_prerequisites()`` -- raise :class:`PrerequisiteError` (one clear line).
+
+``ManagedProcess`` -- ``start()``, ``wait_ready()``, ``stop(kill=False)``, ``restart()``,
+``running``, ``pid``, ``log_path``, ``log_tail()``, ``url`` (``http://127.0.0.1:<port>``).
+  ``FirestoreEmulator(ManagedProcess)``: ``host``, ``reset(project)``, ``register_trigger(...)``
+      (remembered and re-registered after every restart), ``set_rules(text)``.
+  ``PubSubEmulator``: ``host``, ``ensure_session_events(project, push_endpoint)``.
+  ``AuthEmulator``: ``host``, ``sign_up(email=None, password=...) -> (uid, id_token)``.
+  ``FunctionServer``: ``target``, ``signature_type``, ``url``.
+  ``FcmStandin``: ``url`` (base), ``send_url`` (``.../v1/projects/{0}/messages:send``),
+      ``messages()``, ``clear()``.
+
+``Stack(ports, log_dir, project=PROJECT_ID, keys_file=None, geoip_db=None, env_extra=None,
+        auth_config=None, pidfile=None)``
+  ``start(plumb=True, functions=())`` -- emulators + FCM stand-in in parallel, ``plumb()``
+      (trigger, topics, push subscription), then the given functions while Auth finishes starting.
+  ``stop() -> list[str]`` stops everything (functions first) and names what was running.
+  Context manager (start/stop).
+  ``env`` -- the environment a function needs (emulator hosts, project, FCM URL, topic, keys...).
+  ``start_function(target, signature_type=None, extra_env=None, port=None, *, source=None)
+      -> FunctionServer`` (``.url``, ``.stop()``); ``start_functions(targets)``; ``function(target)``.
+      Known targets get their signature type and their role's port while it is free: ``ports.api``,
+      ``ports.trigger`` (where the Firestore emulator POSTs events), ``ports.push`` (where the push
+      subscription delivers).
+  ``stop_firestore(kill=True)``, ``start_firestore()``, ``restart_firestore()`` (same port, same
+      rules, trigger re-registered; emulator data is in memory, so a restart empties it),
+      ``reset_firestore()``, ``sign_up(...)``, ``fcm_url``, ``firestore_host`` etc.
+  ``push_endpoint`` -- ``http://127.0.0.1:<push>/projects/<p>/topics/session-events``: the topic in
+      the path makes functions-framework put it in the CloudEvent ``source``, as in production.
+``wait_all_ready(procs)``, ``cleanup_leftovers(pidfile)``, ``stop_group(pgid)``.
+
+``main(argv)`` -- ``run`` (the dev stack), ``env`` (print ``export`` lines for the dev ports),
+``cleanup`` (stop what a crashed ``run`` left behind, from ``.local/run/stack.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import datetime
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+MAIN_PY = FUNCTIONS_DIR / "main.py"
+LOCAL_DIR = REPO_ROOT / ".local"
+VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
+FUNCTIONS_FRAMEWORK = REPO_ROOT / ".venv" / "bin" / "functions-framework"
+FIREBASE_BIN = REPO_ROOT / "infra" / "local" / "node_modules" / ".bin" / "firebase"
+FCM_STANDIN = REPO_ROOT / "infra" / "local" / "fcm_standin.py"
+FIREBASE_JSON = REPO_ROOT / "firebase.json"
+FIRESTORE_RULES = REPO_ROOT / "firestore.rules"
+DEV_KEYS_FILE = LOCAL_DIR / "keys.json"
+DEV_LOG_DIR = LOCAL_DIR / "logs"
+DEV_PIDFILE = LOCAL_DIR / "run" / "stack.json"
+
+PROJECT_ID = "demo-mydevices"  # must start with demo-: no client then ever reaches Google
+HOST = "127.0.0.1"
+
+SESSION_EVENTS_TOPIC = "session-events"
+SESSION_EVENTS_PUSH_SUBSCRIPTION = "session-events-push"
+SESSION_EVENTS_DEAD_TOPIC = "session-events-dead"
+SESSION_EVENTS_DEAD_SUBSCRIPTION = "session-events-dead-pull"  # keeps dead letters for inspection
+MAX_DELIVERY_ATTEMPTS = 5
+FIRESTORE_TRIGGER_ID = "on_session_written"
+FIRESTORE_WRITTEN = "google.cloud.firestore.document.v1.written"
+SESSION_DOCUMENT_PATTERN = "users/{uid}/sessions/{sid}"
+
+# Ports firebase-tools knows nothing about (the rest live in firebase.json's "emulators" block).
+FUNCTION_PORTS = {"api": 8080, "trigger": 8081, "push": 8082}
+FCM_PORT = 9199
+
+# target -> (signature type, role); the role names the port the stack reserves for it.
+ENTRY_POINTS: dict[str, tuple[str, str]] = {
+    "api": ("http", "api"),
+    "on_session_written": ("cloudevent", "trigger"),
+    "send_session_push": ("cloudevent", "push"),
+}
+
+READY_TIMEOUT = 90.0  # the Auth emulator alone takes 10-25 s on a busy 2-CPU machine
+STOP_GRACE = 10.0
+
+
+class StackError(RuntimeError):
+    """Something in the stack failed to start or answer; the message says what and where the log is."""
+
+
+class PrerequisiteError(StackError):
+    """A tool the stack needs is missing; the message is one line naming what to install."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports that are free on loopback right now (all held open while picking)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((HOST, 0))
+            socks.append(sock)
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def free_port() -> int:
+    return free_ports(1)[0]
+
+
+def port_in_use(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def http_request(
+    method: str,
+    url: str,
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, bytes]:
+    """A tiny urllib call: JSON-encodes `body` (unless bytes), returns (status, body); no raise on 4xx/5xx."""
+    data: bytes | None
+    all_headers = dict(headers or {})
+    if body is None or isinstance(body, bytes):
+        data = body
+    else:
+        data = json.dumps(body).encode()
+        all_headers.setdefault("Content-Type", "application/json")
+    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def http_json(method: str, url: str, body: Any = None, headers: Mapping[str, str] | None = None) -> Any:
+    status, payload = http_request(method, url, body, headers)
+    if status >= 300:
+        raise StackError(f"{method} {url} answered {status}: {payload[:300]!r}")
+    return json.loads(payload) if payload else None
+
+
+def sdk_root() -> Path:
+    """The Google Cloud SDK root (``MYDEVICES_GCLOUD_SDK``, else found from ``gcloud`` on PATH)."""
+    override = os.environ.get("MYDEVICES_GCLOUD_SDK")
+    if override:
+        return Path(override)
+    gcloud = shutil.which("gcloud")
+    if gcloud:
+        return Path(os.path.realpath(gcloud)).parents[1]
+    return Path("/usr/lib/google-cloud-sdk")
+
+
+def firestore_jar() -> Path:
+    return sdk_root() / "platform" / "cloud-firestore-emulator" / "cloud-firestore-emulator.jar"
+
+
+def pubsub_launcher() -> Path:
+    return sdk_root() / "platform" / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator"
+
+
+def check_prerequisites(*, need_node: bool = True) -> None:
+    """Raise PrerequisiteError naming the first missing piece (bootstrap checks the same, in bash)."""
+    if shutil.which("java") is None:
+        raise PrerequisiteError("java not found: install a JDK 11+ (e.g. `apt-get install openjdk-17-jre-headless`)")
+    if not firestore_jar().is_file():
+        raise PrerequisiteError(
+            f"Firestore emulator not found at {firestore_jar()}: install the gcloud component "
+            "(`apt-get install google-cloud-cli-firestore-emulator` or `gcloud components install "
+            "cloud-firestore-emulator`), or set MYDEVICES_GCLOUD_SDK to the SDK root"
+        )
+    if not pubsub_launcher().is_file():
+        raise PrerequisiteError(
+            f"Pub/Sub emulator not found at {pubsub_launcher()}: install the gcloud component "
+            "(`apt-get install google-cloud-cli-pubsub-emulator` or `gcloud components install pubsub-emulator`)"
+        )
+    if need_node and not FIREBASE_BIN.exists():
+        raise PrerequisiteError(f"{FIREBASE_BIN} missing: run infra/local/bootstrap (needs node 20+ and npm)")
+    if not FUNCTIONS_FRAMEWORK.exists():
+        raise PrerequisiteError(f"{FUNCTIONS_FRAMEWORK} missing: run infra/local/bootstrap")
+
+
+def available_entry_points(main_py: Path = MAIN_PY) -> list[str]:
+    """The known entry points that main.py defines right now (a plain `def <name>(` at top level)."""
+    try:
+        source = main_py.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [name for name in ENTRY_POINTS if re.search(rf"^def {name}\(", source, re.MULTILINE)]
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any non-zombie process is still in process group `pgid` (scans /proc)."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="utf-8", errors="replace") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        rest = stat[stat.rfind(")") + 2 :].split()
+        # rest[0] = state, rest[1] = ppid, rest[2] = pgrp
+        if len(rest) > 2 and int(rest[2]) == pgid and rest[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def stop_group(
+    pgid: int, grace: float = STOP_GRACE, kill: bool = False, reap: Callable[[], object] | None = None
+) -> None:
+    """SIGTERM (or SIGKILL) the group, wait until no live member remains, SIGKILL after `grace` s."""
+    _killpg(pgid, signal.SIGKILL if kill else signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while True:
+        if reap is not None:
+            reap()
+        if not _group_alive(pgid):
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    _killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if reap is not None:
+            reap()
+        if not _group_alive(pgid):
+            return
+        time.sleep(0.05)
+
+
+# ----------------------------------------------------------------------------------------------
+# Processes
+
+
+class ManagedProcess:
+    """One child process in its own process group, logging to `<log_dir>/<name>.log`."""
+
+    ready_path = "/"
+
+    def __init__(
+        self,
+        name: str,
+        port: int,
+        log_dir: Path,
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        ready_timeout: float = READY_TIMEOUT,
+    ) -> None:
+        self.name = name
+        self.port = port
+        self.log_dir = Path(log_dir)
+        self.cwd = cwd
+        self.env = dict(env or {})
+        self.ready_timeout = ready_timeout
+        self.log_path = self.log_dir / f"{name}.log"
+        self._popen: subprocess.Popen[bytes] | None = None
+        self.on_change: Callable[[], None] | None = None
+
+    # subclasses say what to run
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def host(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._popen.pid if self._popen is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._popen is not None and self._popen.poll() is None
+
+    def start(self) -> ManagedProcess:
+        """Launch (does not wait: call wait_ready). Refuses a port somebody else already listens on."""
+        if self.running:
+            return self
+        deadline = time.monotonic() + 5  # a just-stopped server's port may take a moment to free
+        while port_in_use(self.port):
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{self.name}: port {self.port} is already in use (another stack running? "
+                    f"see `ss -ltnp 'sport = :{self.port}'`)"
+                )
+            time.sleep(0.1)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        argv = self.argv()
+        env = {**os.environ, **self.env}
+        with open(self.log_path, "ab") as log:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"\n=== {stamp} start: {' '.join(argv)}\n".encode())
+            log.flush()
+            self._popen = subprocess.Popen(  # noqa: S603 - fixed argv
+                _with_pdeathsig(argv),
+                cwd=self.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if self.on_change:
+            self.on_change()
+        return self
+
+    def is_ready(self) -> bool:
+        try:
+            http_request("GET", self.url + self.ready_path, timeout=2)
+        except (OSError, urllib.error.URLError):
+            return False
+        return True  # any HTTP answer (even 404/405) means the server is up
+
+    def wait_ready(self, timeout: float | None = None) -> ManagedProcess:
+        deadline = time.monotonic() + (timeout or self.ready_timeout)
+        while True:
+            if self._popen is None:
+                raise StackError(f"{self.name} was never started")
+            code = self._popen.poll()
+            if code is not None:
+                raise StackError(
+                    f"{self.name} exited with {code} while starting; log {self.log_path}:\n{self.log_tail()}"
+                )
+            if self.is_ready():
+                return self
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{self.name} did not answer on {self.url} in time; log {self.log_path}:\n{self.log_tail()}"
+                )
+            time.sleep(0.1)
+
+    def stop(self, *, kill: bool = False, grace: float = STOP_GRACE) -> bool:
+        """Stop the whole process group. Returns whether something was running."""
+        popen, self._popen = self._popen, None
+        if popen is None:
+            return False
+        was_running = popen.poll() is None
+        stop_group(popen.pid, grace=grace, kill=kill, reap=popen.poll)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(timeout=5)
+        with open(self.log_path, "ab") as log:
+            how = "SIGKILL" if kill else "SIGTERM"
+            log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} stopped ({how})\n".encode())
+        if self.on_change:
+            self.on_change()
+        return was_running
+
+    def restart(self) -> ManagedProcess:
+        self.stop()
+        return self.start().wait_ready()
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.url} pid={self.pid}>"
+
+
+def wait_all_ready(procs: Iterable[ManagedProcess]) -> None:
+    """wait_ready() on all, side by side; the first failure (or a Ctrl-C) is raised at once."""
+    procs = list(procs)
+    if not procs:
+        return
+    pool = concurrent.futures.ThreadPoolExecutor(len(procs), thread_name_prefix="wait-ready")
+    try:
+        for future in [pool.submit(proc.wait_ready) for proc in procs]:
+            future.result()
+    finally:
+        # Do not wait for the other waiters: the caller stops their processes and they end then.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _with_pdeathsig(argv: list[str]) -> list[str]:
+    """Have the kernel SIGKILL the child if the *thread* that started it dies (only safe from the main thread)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv and threading.current_thread() is threading.main_thread():
+        return [setpriv, "--pdeathsig", "SIGKILL", "--", *argv]
+    return argv
+
+
+class FirestoreEmulator(ManagedProcess):
+    def __init__(
+        self,
+        port: int,
+        log_dir: Path,
+        *,
+        rules: Path | None = FIRESTORE_RULES,
+        functions_emulator: str | None = None,
+        project: str = PROJECT_ID,
+    ) -> None:
+        super().__init__("firestore", port, log_dir, cwd=log_dir)
+        self.rules = rules
+        self.functions_emulator = functions_emulator
+        self.project = project
+        self.triggers: dict[str, dict[str, Any]] = {}
+
+    def argv(self) -> list[str]:
+        argv = [
+            "java",
+            "-Duser.language=en",
+            "-cp",
+            str(firestore_jar()),
+            "com.google.cloud.datastore.emulator.firestore.CloudFirestore",
+            "start",
+            f"--host={HOST}",
+            f"--port={self.port}",
+        ]
+        if self.rules is not None:
+            argv.append(f"--rules={Path(self.rules).resolve()}")
+        if self.functions_emulator:
+            argv.append(f"--functions_emulator={self.functions_emulator}")
+        return argv
+
+    def wait_ready(self, timeout: float | None = None) -> FirestoreEmulator:
+        super().wait_ready(timeout)
+        for trigger_id, body in self.triggers.items():  # the emulator forgets them on restart
+            self._post_trigger(trigger_id, body)
+        return self
+
+    def register_trigger(
+        self,
+        trigger_id: str = FIRESTORE_TRIGGER_ID,
+        document: str = SESSION_DOCUMENT_PATTERN,
+        event_type: str = FIRESTORE_WRITTEN,
+    ) -> None:
+        """Have the emulator POST a CloudEvent to `--functions_emulator` on every matching write.
+
+        It POSTs to ``http://<functions_emulator>/functions/projects/<project>/triggers/<trigger_id>``.
+        """
+        if not self.functions_emulator:
+            raise StackError("register_trigger needs the emulator started with functions_emulator=HOST:PORT")
+        body = {
+            "eventType": event_type,
+            "database": "(default)",
+            "namespace": "(default)",
+            "document": {"value": document, "matchType": "PATH_PATTERN"},
+        }
+        self.triggers[trigger_id] = body
+        if self.running:
+            self._post_trigger(trigger_id, body)
+
+    def _post_trigger(self, trigger_id: str, body: dict[str, Any]) -> None:
+        http_json(
+            "POST",
+            f"{self.url}/emulator/v1/projects/{self.project}/eventarcTrigger?eventarcTriggerId={trigger_id}",
+            body,
+        )
+
+    def reset(self, project: str | None = None) -> None:
+        """Delete every document (the emulator's own endpoint)."""
+        http_json("DELETE", f"{self.url}/emulator/v1/projects/{project or self.project}/databases/(default)/documents")
+
+    def set_rules(self, text: str, project: str | None = None) -> None:
+        """Replace the security rules at runtime (they are reloaded from the file on restart)."""
+        body = {"rules": {"files": [{"name": "firestore.rules", "content": text}]}}
+        http_json("PUT", f"{self.url}/emulator/v1/projects/{project or self.project}:securityRules", body)
+
+
+class PubSubEmulator(ManagedProcess):
+    def __init__(self, port: int, log_dir: Path) -> None:
+        super().__init__("pubsub", port, log_dir, cwd=log_dir)
+
+    def argv(self) -> list[str]:
+        return [str(pubsub_launcher()), f"--host={HOST}", f"--port={self.port}"]
+
+    def ensure_session_events(self, project: str, push_endpoint: str) -> None:
+        """Topic `session-events`, its ordered push subscription to `push_endpoint`, and the dead-letter topic."""
+        from google.api_core.exceptions import AlreadyExists
+        from google.cloud import pubsub_v1
+
+        with _environ(PUBSUB_EMULATOR_HOST=self.host):  # the clients read it once, when built
+            publisher = pubsub_v1.PublisherClient()
+            subscriber = pubsub_v1.SubscriberClient()
+        try:
+            topic = publisher.topic_path(project, SESSION_EVENTS_TOPIC)
+            dead_topic = publisher.topic_path(project, SESSION_EVENTS_DEAD_TOPIC)
+            for name in (topic, dead_topic):
+                with contextlib.suppress(AlreadyExists):
+                    publisher.create_topic(name=name)
+            push = pubsub_v1.types.Subscription(
+                name=subscriber.subscription_path(project, SESSION_EVENTS_PUSH_SUBSCRIPTION),
+                topic=topic,
+                push_config=pubsub_v1.types.PushConfig(push_endpoint=push_endpoint),
+                enable_message_ordering=True,
+                ack_deadline_seconds=30,
+                dead_letter_policy=pubsub_v1.types.DeadLetterPolicy(
+                    dead_letter_topic=dead_topic, max_delivery_attempts=MAX_DELIVERY_ATTEMPTS
+                ),
+                retry_policy=pubsub_v1.types.RetryPolicy(
+                    minimum_backoff=datetime.timedelta(seconds=1),
+                    maximum_backoff=datetime.timedelta(seconds=10),
+                ),
+            )
+            dead = pubsub_v1.types.Subscription(
+                name=subscriber.subscription_path(project, SESSION_EVENTS_DEAD_SUBSCRIPTION), topic=dead_topic
+            )
+            for subscription in (push, dead):
+                with contextlib.suppress(AlreadyExists):
+                    subscriber.create_subscription(request=subscription)
+        finally:
+            subscriber.close()
+            publisher.transport.close()
+
+
+class AuthEmulator(ManagedProcess):
+    """firebase-tools' Auth emulator. `config` is a firebase.json; None writes one with this port."""
+
+    def __init__(
+        self,
+        port: int,
+        log_dir: Path,
+        *,
+        project: str = PROJECT_ID,
+        config: Path | None = None,
+        hub_port: int | None = None,
+        logging_port: int | None = None,
+    ) -> None:
+        # cwd=log_dir: firebase-tools drops firebase-debug.log into its working directory.
+        super().__init__("auth", port, log_dir, cwd=log_dir, env={"CI": "1", "NO_UPDATE_NOTIFIER": "1"})
+        self.project = project
+        self.config = config
+        self.hub_port = hub_port
+        self.logging_port = logging_port
+
+    def argv(self) -> list[str]:
+        config = self.config
+        if config is None:
+            config = self.log_dir / "firebase.auth.json"
+            hub, logging = (self.hub_port, self.logging_port)
+            if hub is None or logging is None:
+                hub, logging = free_ports(2)
+            emulators = {
+                "auth": {"host": HOST, "port": self.port},
+                "hub": {"host": HOST, "port": hub},
+                "logging": {"host": HOST, "port": logging},
+                "ui": {"enabled": False},
+            }
+            config.write_text(json.dumps({"emulators": emulators}, indent=2))
+        return [
+            str(FIREBASE_BIN),
+            "emulators:start",
+            "--only",
+            "auth",
+            "--project",
+            self.project,
+            "--config",
+            str(config),
+        ]
+
+    def sign_up(self, email: str | None = None, password: str = "correct-horse-9") -> tuple[str, str]:
+        """Create a user; returns (uid, unsigned emulator ID token)."""
+        email = email or f"user-{secrets.token_hex(6)}@example.com"
+        answer = http_json(
+            "POST",
+            f"{self.url}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=any",
+            {"email": email, "password": password, "returnSecureToken": True},
+        )
+        return answer["localId"], answer["idToken"]
+
+    def sign_in(self, email: str, password: str = "correct-horse-9") -> tuple[str, str]:
+        answer = http_json(
+            "POST",
+            f"{self.url}/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword?key=any",
+            {"email": email, "password": password, "returnSecureToken": True},
+        )
+        return answer["localId"], answer["idToken"]
+
+    def reset(self) -> None:
+        http_json("DELETE", f"{self.url}/emulator/v1/projects/{self.project}/accounts")
+
+
+class FunctionServer(ManagedProcess):
+    """`functions-framework --target <target>` over functions/main.py (or `source`), cwd functions/.
+
+    functions/ is put on PYTHONPATH, so a `source` elsewhere (another team's main.py) imports mydevices.
+    The log is `fn-<target>-<port>.log`.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        signature_type: str,
+        port: int,
+        log_dir: Path,
+        env: Mapping[str, str],
+        *,
+        source: Path = MAIN_PY,
+    ) -> None:
+        pythonpath = os.pathsep.join(p for p in (str(FUNCTIONS_DIR), env.get("PYTHONPATH", "")) if p)
+        super().__init__(
+            f"fn-{target}-{port}",
+            port,
+            log_dir,
+            cwd=FUNCTIONS_DIR,
+            env={"PYTHONUNBUFFERED": "1", **env, "PYTHONPATH": pythonpath},
+            ready_timeout=60,
+        )
+        self.target = target
+        self.signature_type = signature_type
+        self.source = Path(source).resolve()
+
+    def argv(self) -> list[str]:
+        return [
+            str(FUNCTIONS_FRAMEWORK),
+            "--source",
+            str(self.source),
+            "--target",
+            self.target,
+            "--signature-type",
+            self.signature_type,
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+        ]
+
+
+class FcmStandin(ManagedProcess):
+    """infra/local/fcm_standin.py (FCM HTTP v1 `messages:send` on loopback, records messages)."""
+
+    ready_path = "/_standin/messages"
+
+    def __init__(self, port: int, log_dir: Path, *, quiet: bool = False) -> None:
+        super().__init__("fcm", port, log_dir, cwd=REPO_ROOT, env={"PYTHONUNBUFFERED": "1"})
+        self.quiet = quiet
+
+    def argv(self) -> list[str]:
+        python = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
+        argv = [python, str(FCM_STANDIN), "--host", HOST, "--port", str(self.port)]
+        return [*argv, "--quiet"] if self.quiet else argv
+
+    @property
+    def send_url(self) -> str:
+        """The MYDEVICES_FCM_URL value: firebase-admin formats `{0}` with the project id."""
+        return f"{self.url}/v1/projects/{{0}}/messages:send"
+
+    def messages(self) -> list[dict[str, Any]]:
+        return list(http_json("GET", f"{self.url}/_standin/messages")["messages"])
+
+    def clear(self) -> None:
+        http_json("DELETE", f"{self.url}/_standin/messages")
+
+
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+# ----------------------------------------------------------------------------------------------
+# The stack
+
+
+@dataclass(frozen=True)
+class Ports:
+    firestore: int
+    pubsub: int
+    auth: int
+    hub: int  # firebase-tools' emulator hub
+    logging: int  # firebase-tools' logging emulator
+    api: int
+    trigger: int  # the Firestore emulator's --functions_emulator (on_session_written)
+    push: int  # the push subscription's endpoint (send_session_push)
+    fcm: int
+
+    @classmethod
+    def dev(cls, firebase_json: Path = FIREBASE_JSON) -> Ports:
+        """The fixed ports of `infra/local/run`: firebase.json's emulators block + FUNCTION_PORTS/FCM_PORT."""
+        emulators = json.loads(firebase_json.read_text())["emulators"]
+
+        def port(name: str, default: int) -> int:
+            return int(emulators.get(name, {}).get("port", default))
+
+        return cls(
+            firestore=port("firestore", 8180),
+            pubsub=port("pubsub", 8185),
+            auth=port("auth", 9099),
+            hub=port("hub", 4410),
+            logging=port("logging", 4510),
+            api=FUNCTION_PORTS["api"],
+            trigger=FUNCTION_PORTS["trigger"],
+            push=FUNCTION_PORTS["push"],
+            fcm=FCM_PORT,
+        )
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(*free_ports(len(fields(cls))))
+
+    def for_role(self, role: str) -> int:
+        return int(getattr(self, role))
+
+
+class Stack:
+    """All the local pieces of one stack (see the module docstring)."""
+
+    def __init__(
+        self,
+        ports: Ports,
+        log_dir: Path,
+        *,
+        project: str = PROJECT_ID,
+        rules: Path | None = FIRESTORE_RULES,
+        keys_file: Path | None = None,
+        geoip_db: Path | None = None,
+        env_extra: Mapping[str, str] | None = None,
+        auth_config: Path | None = None,
+        fcm_quiet: bool = True,
+        pidfile: Path | None = None,
+    ) -> None:
+        if not project.startswith("demo-"):
+            raise ValueError("the local project id must start with demo- (nothing then reaches Google)")
+        self.ports = ports
+        self.log_dir = Path(log_dir)
+        self.project = project
+        self.keys_file = keys_file
+        self.geoip_db = geoip_db
+        self.env_extra = dict(env_extra or {})
+        self.pidfile = pidfile
+        self.firestore = FirestoreEmulator(
+            ports.firestore, self.log_dir, rules=rules, functions_emulator=f"{HOST}:{ports.trigger}", project=project
+        )
+        self.pubsub = PubSubEmulator(ports.pubsub, self.log_dir)
+        self.auth = AuthEmulator(
+            ports.auth,
+            self.log_dir,
+            project=project,
+            config=auth_config,
+            hub_port=ports.hub,
+            logging_port=ports.logging,
+        )
+        self.fcm: FcmStandin | None = FcmStandin(ports.fcm, self.log_dir, quiet=fcm_quiet)
+        self.functions: list[FunctionServer] = []
+        self._extra_processes: list[ManagedProcess] = []
+        for proc in self.emulators:
+            proc.on_change = self._record
+        self.fcm.on_change = self._record
+
+    # --- what runs
+
+    @property
+    def emulators(self) -> list[ManagedProcess]:
+        return [self.firestore, self.pubsub, self.auth]
+
+    def processes(self) -> list[ManagedProcess]:
+        procs: list[ManagedProcess] = [*self.emulators]
+        if self.fcm is not None:
+            procs.append(self.fcm)
+        return procs + self.functions + self._extra_processes
+
+    # --- addresses
+
+    @property
+    def firestore_host(self) -> str:
+        return self.firestore.host
+
+    @property
+    def pubsub_host(self) -> str:
+        return self.pubsub.host
+
+    @property
+    def auth_host(self) -> str:
+        return self.auth.host
+
+    @property
+    def fcm_url(self) -> str:
+        """Base URL of the FCM stand-in (`/_standin/messages` lives under it)."""
+        return f"http://{HOST}:{self.ports.fcm}"
+
+    @property
+    def fcm_send_url(self) -> str:
+        return f"{self.fcm_url}/v1/projects/{{0}}/messages:send"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment every function gets (plus `env_extra` and per-function extras)."""
+        env = {
+            "FIRESTORE_EMULATOR_HOST": self.firestore_host,
+            "PUBSUB_EMULATOR_HOST": self.pubsub_host,
+            "FIREBASE_AUTH_EMULATOR_HOST": self.auth_host,
+            "GOOGLE_CLOUD_PROJECT": self.project,
+            "GCLOUD_PROJECT": self.project,
+            "MYDEVICES_FCM_URL": self.fcm_send_url,
+            "MYDEVICES_SESSION_EVENTS_TOPIC": SESSION_EVENTS_TOPIC,
+        }
+        if self.keys_file is not None:
+            env["MYDEVICES_KEYS_FILE"] = str(self.keys_file)
+        if self.geoip_db is not None:
+            env["MYDEVICES_GEOIP_DB"] = str(self.geoip_db)
+        env.update(self.env_extra)
+        return env
+
+    # --- lifecycle
+
+    def start(self, *, plumb: bool = True, functions: Iterable[str] = ()) -> Stack:
+        """Start the emulators and the FCM stand-in side by side, plumb events, start `functions`.
+
+        The Auth emulator is the slow one (firebase-tools compiles its OpenAPI validators: 10-25 s
+        of CPU), so plumbing and the functions happen while it is still starting.
+        """
+        check_prerequisites()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self.fcm is not None and not FCM_STANDIN.exists():
+            print(f"stack: warning: {FCM_STANDIN.relative_to(REPO_ROOT)} not found, no FCM stand-in", file=sys.stderr)
+            self.fcm = None
+        quick = [self.firestore, self.pubsub] + ([self.fcm] if self.fcm else [])
+        try:
+            for proc in [self.auth, *quick]:  # Popen from this thread (pdeathsig follows the starting thread)
+                proc.start()
+            wait_all_ready(quick)
+            if plumb:
+                self.plumb()
+            self.start_functions(functions)
+            wait_all_ready([self.auth])
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def plumb(self) -> None:
+        """Register the Firestore trigger and create the session-events topic / push subscription."""
+        self.firestore.register_trigger(FIRESTORE_TRIGGER_ID, SESSION_DOCUMENT_PATTERN)
+        self.pubsub.ensure_session_events(self.project, self.push_endpoint)
+
+    @property
+    def push_endpoint(self) -> str:
+        """Where the push subscription delivers: the push function's port, with the topic in the path.
+
+        functions-framework serves every path, and it reads the topic from a path shaped like
+        `projects/P/topics/T` into the CloudEvent's `source`, as in production
+        (`//pubsub.googleapis.com/projects/P/topics/T`); with a bare `/` the source has no topic.
+        """
+        return f"http://{HOST}:{self.ports.push}/projects/{self.project}/topics/{SESSION_EVENTS_TOPIC}"
+
+    def start_function(
+        self,
+        target: str,
+        signature_type: str | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        port: int | None = None,
+        *,
+        source: Path | str | None = None,
+        wait: bool = True,
+    ) -> FunctionServer:
+        """Serve `target` from functions/main.py (or `source`) with `env` + `extra_env`; returns its handle.
+
+        A known entry point defaults to its signature type and to the port reserved for its role
+        (`ports.api`, `ports.trigger` -- where the Firestore emulator sends events --, `ports.push` --
+        where the push subscription delivers --) while that port is free; otherwise a free port.
+        The handle has `.url` and `.stop()`; `Stack.stop()` stops whatever is still running.
+        """
+        known = ENTRY_POINTS.get(target) if source is None else None
+        if signature_type is None:
+            if known is None:
+                raise ValueError(f"say the signature type of {target!r} (http or cloudevent)")
+            signature_type = known[0]
+        if port is None:
+            reserved = self.ports.for_role(known[1]) if known is not None else None
+            taken = {server.port for server in self.functions if server.running}
+            port = reserved if reserved is not None and reserved not in taken else free_port()
+        server = FunctionServer(
+            target,
+            signature_type,
+            port,
+            self.log_dir,
+            {**self.env, **(extra_env or {})},
+            source=Path(source) if source is not None else MAIN_PY,
+        )
+        server.on_change = self._record
+        self.functions = [fn for fn in self.functions if fn.running]
+        self.functions.append(server)
+        server.start()
+        if wait:
+            try:
+                server.wait_ready()
+            except BaseException:
+                server.stop(kill=True)
+                raise
+        return server
+
+    def start_functions(self, targets: Iterable[str]) -> list[FunctionServer]:
+        """Start several known entry points side by side (each ~1-2 s to import)."""
+        servers = [self.start_function(target, wait=False) for target in targets]
+        try:
+            wait_all_ready(servers)
+        except BaseException:
+            for server in servers:
+                server.stop(kill=True)
+            raise
+        return servers
+
+    def function(self, target: str) -> FunctionServer | None:
+        """The running server of `target` (the latest started), if any."""
+        running = [server for server in self.functions if server.target == target and server.running]
+        return running[-1] if running else None
+
+    def stop_firestore(self, *, kill: bool = True) -> None:
+        """Take Firestore away (SIGKILL by default, like a crash); start_firestore brings it back."""
+        self.firestore.stop(kill=kill)
+
+    def start_firestore(self) -> None:
+        """Start it again on the same port, same rules; the trigger is registered again."""
+        self.firestore.start().wait_ready()
+
+    def restart_firestore(self, *, kill: bool = True) -> None:
+        self.stop_firestore(kill=kill)
+        self.start_firestore()
+
+    def reset_firestore(self) -> None:
+        self.firestore.reset(self.project)
+
+    def sign_up(self, email: str | None = None, password: str = "correct-horse-9") -> tuple[str, str]:
+        return self.auth.sign_up(email, password)
+
+    def stop(self) -> list[str]:
+        """Stop functions, then the stand-in, then the emulators, in parallel within each tier."""
+        stopped: list[str] = []
+        tiers: list[list[ManagedProcess]] = [
+            self.functions + self._extra_processes,
+            [self.fcm] if self.fcm is not None else [],
+            self.emulators,
+        ]
+        for tier in tiers:
+            live = [proc for proc in tier if proc.pid is not None]
+            if not live:
+                continue
+            with concurrent.futures.ThreadPoolExecutor(len(live)) as pool:
+                for proc, was_running in zip(live, pool.map(lambda p: p.stop(), live), strict=True):
+                    if was_running:
+                        stopped.append(proc.name)
+        return stopped
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- crash safety for `run`
+
+    def _record(self) -> None:
+        if self.pidfile is None:
+            return
+        entries = []
+        for proc in self.processes():
+            if proc.pid is not None and proc.running:
+                entries.append({"name": proc.name, "pgid": proc.pid, "start": _start_time(proc.pid)})
+        self.pidfile.parent.mkdir(parents=True, exist_ok=True)
+        self.pidfile.write_text(json.dumps({"owner": os.getpid(), "processes": entries}, indent=2))
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot): with the pid, it names one process."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(")") + 2 :].split()[19])
+
+
+def _pidfile_owner(pidfile: Path) -> int | None:
+    try:
+        return int(json.loads(pidfile.read_text())["owner"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+
+
+def cleanup_leftovers(pidfile: Path = DEV_PIDFILE) -> list[str]:
+    """Stop the process groups a previous `run` recorded, unless that run is still alive.
+
+    A group is ours if its leader is the very process recorded (same pid and start time), or if
+    the leader is gone but the group still has members (Linux does not reuse a pid while a
+    process group of that id exists).
+    """
+    try:
+        doc = json.loads(pidfile.read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+    owner = int(doc.get("owner", 0))
+    if owner and owner != os.getpid() and _start_time(owner) is not None and "infra.local.stack" in _cmdline(owner):
+        return []  # that run is still alive: it owns its processes
+    stopped = []
+    for entry in doc.get("processes", []):
+        pgid, start = int(entry["pgid"]), entry.get("start")
+        leader_start = _start_time(pgid)
+        ours = leader_start == start if leader_start is not None else _group_alive(pgid)
+        if start is not None and ours and _group_alive(pgid):
+            stop_group(pgid, grace=5)
+            stopped.append(str(entry["name"]))
+    pidfile.unlink(missing_ok=True)
+    return stopped
+
+
+# ----------------------------------------------------------------------------------------------
+# `infra/local/run`
+
+
+def ensure_dev_keys(path: Path = DEV_KEYS_FILE) -> Path:
+    """`python -m mydevices.keys generate PATH` (writes only when absent)."""
+    if not path.exists():
+        subprocess.run(  # noqa: S603
+            [str(VENV_PYTHON), "-m", "mydevices.keys", "generate", str(path)], cwd=FUNCTIONS_DIR, check=True
+        )
+    return path
+
+
+class _Stop(Exception):
+    pass
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_first_stop_signal = 0.0
+
+
+def _raise_stop(signum: int, _frame: FrameType | None) -> None:
+    """First Ctrl-C/SIGTERM/SIGHUP: stop (once). Later ones must not interrupt the shutdown."""
+    global _first_stop_signal
+    _first_stop_signal = time.monotonic()
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, _still_stopping)
+    raise _Stop(signal.Signals(signum).name)
+
+
+def _still_stopping(_signum: int, _frame: FrameType | None) -> None:
+    if time.monotonic() - _first_stop_signal > 1:  # the wrapper forwards a copy of the first one
+        print("stack: still stopping, please wait", flush=True)
+
+
+def walkthrough(ports: Ports) -> str:
+    api = f"http://{HOST}:{ports.api}"
+    auth = f"http://{HOST}:{ports.auth}"
+    fcm = f"http://{HOST}:{ports.fcm}"
+    iphone = (
+        '{"device": {"name": "iPhone 15 Pro", "model": "iPhone16,1", "platform": "ios", "osVersion": "17.4", '
+        '"appVersion": "2.3.0"}, "push": {"token": "tok-iphone", "provider": "fcm"}}'
+    )
+    pixel = (
+        '{"device": {"name": "Pixel 8", "model": "shiba", "platform": "android", "osVersion": "14", '
+        '"appVersion": "2.3.0"}, "push": {"token": "tok-pixel", "provider": "fcm"}}'
+    )
+    return f"""\
+# --- Walkthrough: paste into another terminal (bash). Needs curl and python3. ---------------------
+API={api}
+# j FIELD: read a (dotted) field from the JSON on stdin
+j() {{ python3 -c 'import json,sys
+d = json.load(sys.stdin)
+for k in sys.argv[1].split("."): d = d[int(k)] if isinstance(d, list) else d[k]
+print(d if isinstance(d, str) else json.dumps(d))' "$1"; }}
+
+# 1. Sign up a user in the Auth emulator -> a Firebase ID token
+ID_TOKEN=$(curl -s -X POST '{auth}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=any' \\
+  -H 'Content-Type: application/json' \\
+  -d '{{"email": "ada-'$RANDOM'@example.com", "password": "correct-horse-9", "returnSecureToken": true}}' | j idToken)
+
+# 2. Log in from an iPhone (first contact: no X-Device-Id, the server hands one out)
+PHONE=$(curl -s -X POST $API/v1/sessions -H "Authorization: Bearer $ID_TOKEN" -H 'Content-Type: application/json' \\
+  -d '{iphone}')
+echo "$PHONE" | python3 -m json.tool
+PHONE_TOKEN=$(echo "$PHONE" | j accessToken); PHONE_DEVICE=$(echo "$PHONE" | j deviceId)
+
+# 3. ... and from a Pixel
+PIXEL=$(curl -s -X POST $API/v1/sessions -H "Authorization: Bearer $ID_TOKEN" -H 'Content-Type: application/json' \\
+  -d '{pixel}')
+PIXEL_TOKEN=$(echo "$PIXEL" | j accessToken); PIXEL_DEVICE=$(echo "$PIXEL" | j deviceId)
+PIXEL_SESSION=$(echo "$PIXEL" | j session.sessionId)
+
+# 4. List the sessions as the iPhone (current device first)
+curl -s $API/v1/sessions -H "Authorization: Bearer $PHONE_TOKEN" -H "X-Device-Id: $PHONE_DEVICE" | python3 -m json.tool
+
+# 5. The iPhone closes the Pixel's session
+curl -s -X DELETE $API/v1/sessions/$PIXEL_SESSION \\
+  -H "Authorization: Bearer $PHONE_TOKEN" -H "X-Device-Id: $PHONE_DEVICE"; echo
+
+# 6. The Pixel is signed out: 401
+curl -s -w '  <- HTTP %{{http_code}}\\n' $API/v1/sessions/current -H "Authorization: Bearer $PIXEL_TOKEN" \\
+  -H "X-Device-Id: $PIXEL_DEVICE"
+
+# 7. The force_logout push the Pixel got (and the "Was that you?" alert the iPhone got at step 3)
+sleep 2; curl -s {fcm}/_standin/messages | python3 -m json.tool
+# -------------------------------------------------------------------------------------------------"""
+
+
+def _run(args: argparse.Namespace) -> int:
+    t0 = time.monotonic()
+    DEV_LOG_DIR.mkdir(parents=True, exist_ok=True)
+    for name in cleanup_leftovers():
+        print(f"stack: stopped {name}, left over from an earlier run")
+    ports = Ports.dev()
+    if args.port_offset:  # a second stack beside a first one (or beside someone else's emulators)
+        ports = Ports(*(port + args.port_offset for port in asdict(ports).values()))
+    stack = Stack(
+        ports,
+        DEV_LOG_DIR,
+        keys_file=ensure_dev_keys(),
+        geoip_db=Path(args.geoip_db).resolve() if args.geoip_db else None,
+        auth_config=None if args.port_offset else FIREBASE_JSON,
+        fcm_quiet=False,
+        pidfile=DEV_PIDFILE,
+    )
+    targets = available_entry_points()
+    for sig in _STOP_SIGNALS:  # also re-arms SIGINT if our parent shell started us with it ignored
+        signal.signal(sig, _raise_stop)
+    try:
+        busy = [f"{name} {port}" for name, port in asdict(ports).items() if port_in_use(port)]
+        if busy:
+            raise StackError(f"ports already in use: {', '.join(busy)} (another stack running?)")
+        missing = [name for name in ENTRY_POINTS if name not in targets]
+        if missing:
+            print(f"stack: warning: functions/main.py has no {', '.join(missing)} yet: not started", file=sys.stderr)
+        print(
+            "stack: starting the Firestore, Pub/Sub and Auth emulators, the FCM stand-in and the functions "
+            f"({', '.join(targets) or 'none'}); the Auth emulator takes 10-25 s ...",
+            flush=True,
+        )
+        stack.start(functions=targets)
+        started = time.monotonic() - t0
+        print(_listening(stack, targets))
+        print(walkthrough(ports))
+        print(f"stack: up in {started:.1f} s. Logs in {DEV_LOG_DIR}. Ctrl-C stops everything.", flush=True)
+        fcm_log_offset = stack.fcm.log_path.stat().st_size if stack.fcm is not None else 0
+        dead: list[ManagedProcess] = []
+        while not dead:
+            time.sleep(0.5)
+            if stack.fcm is not None:
+                fcm_log_offset = _echo_new(stack.fcm.log_path, fcm_log_offset)
+            dead = [proc for proc in stack.processes() if proc.pid is not None and not proc.running]
+        for proc in dead:
+            print(f"stack: {proc.name} exited unexpectedly; log {proc.log_path}:\n{proc.log_tail()}")
+        return 1
+    except (KeyboardInterrupt, _Stop) as stop:
+        name = stop.args[0] if stop.args else "SIGINT"
+        print(f"\nstack: {'Ctrl-C' if name == 'SIGINT' else name}: stopping everything ...", flush=True)
+        return 130 if name == "SIGINT" else 143
+    except StackError as error:
+        print(f"stack: {error}", file=sys.stderr)
+        return 1
+    finally:
+        for sig in _STOP_SIGNALS:
+            signal.signal(sig, _still_stopping)
+        t1 = time.monotonic()
+        stopped = stack.stop()
+        leftovers = [proc.name for proc in stack.processes() if proc.running]
+        if not leftovers and _pidfile_owner(DEV_PIDFILE) == os.getpid():
+            DEV_PIDFILE.unlink()
+        left = "nothing left running" if not leftovers else f"STILL RUNNING: {', '.join(leftovers)}"
+        print(
+            f"stack: stopped {len(stopped)} processes ({', '.join(stopped) or 'none'}) "
+            f"in {time.monotonic() - t1:.1f} s; {left}",
+            flush=True,
+        )
+
+
+def _echo_new(path: Path, offset: int) -> int:
+    """Copy what the FCM stand-in printed since `offset` to our terminal (pushes are the show)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            chunk = handle.read()
+    except FileNotFoundError:
+        return offset
+    if chunk:
+        for line in chunk.decode(errors="replace").splitlines():
+            if line and not line.startswith("==="):
+                print(f"  {line}", flush=True)
+    return offset + len(chunk)
+
+
+def _listening(stack: Stack, targets: list[str]) -> str:
+    p = stack.ports
+    rows = [
+        ("Firestore emulator", f"{HOST}:{p.firestore}", f"rules {FIRESTORE_RULES.name}, triggers -> :{p.trigger}"),
+        ("Pub/Sub emulator", f"{HOST}:{p.pubsub}", f"topic {SESSION_EVENTS_TOPIC} -> push {stack.push_endpoint}"),
+        ("Auth emulator", f"{HOST}:{p.auth}", f"project {stack.project}"),
+        ("FCM stand-in", f"{HOST}:{p.fcm}", "GET /_standin/messages" if stack.fcm else "NOT RUNNING (file missing)"),
+    ]
+    for target in ENTRY_POINTS:
+        server = stack.function(target)
+        where = server.url if server is not None else "-"
+        note = "running" if target in targets else "not in main.py"
+        rows.append((f"function {target}", where.removeprefix("http://"), note))
+    width = max(len(row[0]) for row in rows)
+    lines = ["", "Listening:"] + [f"  {name:<{width}}  {addr:<16} {note}" for name, addr, note in rows]
+    lines.append("")
+    lines.append("  export " + " ".join(f"{k}={v}" for k, v in stack.env.items() if k.endswith("_HOST")))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.local.stack", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="run the product locally on the ports of firebase.json (default)")
+    run.add_argument("--geoip-db", help="a GeoIP2/GeoLite2 City .mmdb for session locations")
+    run.add_argument("--port-offset", type=int, default=0, help="add N to every port (run beside another stack)")
+    sub.add_parser("env", help="print export lines for the dev stack's emulators")
+    sub.add_parser("cleanup", help="stop whatever a crashed `run` left running")
+    args = parser.parse_args(argv)
+    if args.command in (None, "run"):
+        if args.command is None:
+            args = run.parse_args([])
+        try:
+            check_prerequisites()
+        except PrerequisiteError as error:
+            print(f"stack: {error}", file=sys.stderr)
+            return 1
+        return _run(args)
+    if args.command == "env":
+        ports = Ports.dev()
+        stack = Stack(ports, DEV_LOG_DIR, keys_file=DEV_KEYS_FILE)
+        for key, value in stack.env.items():
+            print(f"export {key}='{value}'")
+        return 0
+    # cleanup (argparse allows nothing else)
+    for name in cleanup_leftovers():
+        print(f"stack: stopped leftover {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

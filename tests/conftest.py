@@ -1,0 +1,91 @@
+"""Shared fixtures: the local stack on the real emulators, on free ports (see infra/local/stack.py).
+
+Fixtures
+--------
+``stack_env_extras`` (session)  -- environment added for every function the stack starts; override
+    it (in this file or a subdirectory's conftest) to add e.g. ``MYDEVICES_GEOIP_DB``.
+``stack`` (session)  -- a started :class:`infra.local.stack.Stack`: Firestore (with firestore.rules,
+    triggers to ``stack.ports.trigger``), Pub/Sub (topic, ordered push subscription to
+    ``stack.ports.push``, dead-letter topic), Auth, the FCM stand-in, a temporary keyring.
+    Useful members: ``project``, ``env``, ``firestore_host``, ``pubsub_host``, ``auth_host``,
+    ``fcm_url`` (stand-in base URL), ``fcm_send_url``, ``ports``, ``log_dir``,
+    ``start_function(target, signature_type=None, extra_env=None, port=None, *, source=None)``
+    -> handle with ``.url`` / ``.stop()``, ``stop_firestore()`` / ``start_firestore()`` /
+    ``restart_firestore()``, ``reset_firestore()``, ``sign_up(email=None)``, ``fcm`` (the stand-in
+    process: ``messages()``, ``clear()``).
+    While it runs, ``stack.env`` is also exported to this process's ``os.environ`` so in-process
+    clients (``firestore.Client``, ``mydevices`` settings) talk to the same emulators.
+``api`` (session)  -- base URL of the ``api`` function run with ``stack.env``; skips the test when
+    functions/main.py has no ``api`` yet.
+``sign_up`` (function)  -- ``sign_up(email=None) -> (uid, id_token)`` in the Auth emulator.
+
+Logs of every process are in ``stack.log_dir`` (printed at the end of the run).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.local.stack import (
+    FUNCTIONS_DIR,
+    VENV_PYTHON,
+    Ports,
+    Stack,
+    available_entry_points,
+)
+
+_log_dirs: list[Path] = []
+
+
+@pytest.fixture(scope="session")
+def stack_env_extras() -> dict[str, str]:
+    """Override to give every function more environment (e.g. MYDEVICES_GEOIP_DB)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, stack_env_extras: dict[str, str]) -> Iterator[Stack]:
+    log_dir = tmp_path_factory.mktemp("stack")
+    _log_dirs.append(log_dir)
+    keys_file = log_dir / "keys.json"
+    subprocess.run(  # noqa: S603
+        [str(VENV_PYTHON), "-m", "mydevices.keys", "generate", str(keys_file)], cwd=FUNCTIONS_DIR, check=True
+    )
+    running = Stack(Ports.free(), log_dir, keys_file=keys_file, env_extra=stack_env_extras)
+    running.start()
+    saved = {name: os.environ.get(name) for name in running.env}
+    os.environ.update(running.env)
+    try:
+        yield running
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack) -> Iterator[str]:
+    if "api" not in available_entry_points():
+        pytest.skip("functions/main.py has no `api` entry point yet")
+    server = stack.start_function("api", "http")
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture()
+def sign_up(stack: Stack) -> Callable[..., tuple[str, str]]:
+    """`sign_up(email=None, password=...) -> (uid, id_token)`: a new user in the Auth emulator."""
+    return stack.sign_up
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for log_dir in _log_dirs:
+        terminalreporter.write_line(f"local stack logs: {log_dir}")

@@ -1,0 +1,17 @@
+"""Another team's function, protected by My Devices' `require_session` (used by the tests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+import functions_framework
+
+from mydevices.guard import require_session
+from mydevices.sessions import Caller
+
+
+@functions_framework.http
+@require_session
+def orders(request: flask.Request, caller: Caller) -> Any:
+    return {"uid": caller.uid, "sessionId": caller.sid, "path": request.path}
