@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
 import flask
 import functions_framework
 
-from mydevices import geo, identity, sessions
+from mydevices import geo, identity, rate_limits, sessions, web_cookies
+from mydevices.callable import Call
+from mydevices.callable import serve as serve_callable
 from mydevices.config import settings
 from mydevices.errors import InvalidRequest
 from mydevices.httpio import ApiRequest, ApiResponse, dispatch, issued_response, route, signed_out
@@ -23,7 +26,9 @@ def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     device, push = parse_device(body.get("device")), parse_push(body.get("push"))
     if set(body) - {"device", "push"}:
         raise InvalidRequest(f"unknown field {min(set(body) - {'device', 'push'})}")
+    rate_limits.login_from_address(req.client_ip())
     uid = identity.verify_id_token(req.bearer() or "")
+    rate_limits.login_of_user(uid)
     location = geo.locate(req.client_ip(), settings().geoip_db)
     issued = sessions.login(uid, req.did, req.signed_did, device, push, location)
     return issued_response(issued, web=device.platform == "web", status=201)
@@ -31,9 +36,12 @@ def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 
 def refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     body = req.json(required=False)
-    token = body.get("refreshToken") if body else req.raw.cookies.get("__Host-mydevices-rt")
+    if set(body) - {"refreshToken"}:
+        raise InvalidRequest(f"unknown field {min(set(body) - {'refreshToken'})}")
+    token = body.get("refreshToken") if body else req.cookie(web_cookies.REFRESH)
     if token is not None and not isinstance(token, str):
         raise InvalidRequest("refreshToken must be a string")
+    rate_limits.refresh_from_address(req.client_ip())
     issued = sessions.refresh(token, req.known_did)
     return issued_response(issued, web=not body)
 
@@ -81,7 +89,9 @@ def jwks(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     return ApiResponse(keyring().jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 
-SID = r"(?P<sid>[A-Za-z0-9_-]{1,64})"
+# Exactly the shape of the session ids login makes (128 bits, base64url), so the literal siblings
+# (`refresh`, `current`, `logout`...) are never read as one and each path has one set of methods.
+SID = r"(?P<sid>[A-Za-z0-9_-]{22})"
 ROUTES = [
     route("POST", "/v1/sessions", login),
     route("GET", "/v1/sessions", list_sessions),
@@ -99,6 +109,70 @@ ROUTES = [
 @functions_framework.http
 def api(request: flask.Request) -> flask.Response:
     return dispatch(request, ROUTES)
+
+
+# --- Firebase callables (the protocol: mydevices/callable.py), for apps that sign in to Firebase
+# with the custom token of their login. One function per name, as the Firebase SDK calls
+# https://<region>-<project>.cloudfunctions.net/<name>; `callables` serves all four by name.
+
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def list_call(call: Call) -> Any:
+    call.arguments()
+    return {"sessions": sessions.list_sessions(call.caller)}
+
+
+def revoke_call(call: Call) -> Any:
+    sid = call.text("sessionId", SESSION_ID)
+    sessions.close_other(call.caller, sid)
+    return {"sessionId": sid, "revoked": True}
+
+
+def revoke_others_call(call: Call) -> Any:
+    call.arguments()
+    return {"revoked": sessions.revoke_others(call.caller)}
+
+
+def logout_call(call: Call) -> Any:
+    call.arguments()
+    sessions.logout(call.caller)
+    return {"loggedOut": True}
+
+
+CALLABLES = {
+    "sessions_list": list_call,
+    "sessions_revoke": revoke_call,
+    "sessions_revoke_others": revoke_others_call,
+    "sessions_logout": logout_call,
+}
+
+
+@functions_framework.http
+def sessions_list(request: flask.Request) -> flask.Response:
+    return serve_callable(request, list_call)
+
+
+@functions_framework.http
+def sessions_revoke(request: flask.Request) -> flask.Response:
+    return serve_callable(request, revoke_call)
+
+
+@functions_framework.http
+def sessions_revoke_others(request: flask.Request) -> flask.Response:
+    return serve_callable(request, revoke_others_call)
+
+
+@functions_framework.http
+def sessions_logout(request: flask.Request) -> flask.Response:
+    return serve_callable(request, logout_call)
+
+
+@functions_framework.http
+def callables(request: flask.Request) -> flask.Response:
+    """All four, by the last path segment: `/<name>`, or `/<project>/<region>/<name>` where the
+    SDK's connectFunctionsEmulator sends them (the local stack serves this one function)."""
+    return serve_callable(request, CALLABLES.get(request.path.rstrip("/").rpartition("/")[2]))
 
 
 # --- event entry points: the push fan-out. Their modules are imported on first use, so the

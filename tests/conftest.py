@@ -11,7 +11,8 @@ Fixtures
     ``fcm_url`` (stand-in base URL), ``fcm_send_url``, ``ports``, ``log_dir``,
     ``start_function(target, signature_type=None, extra_env=None, port=None, *, source=None)``
     -> handle with ``.url`` / ``.stop()``, ``stop_firestore()`` / ``start_firestore()`` /
-    ``restart_firestore()``, ``reset_firestore()``, ``sign_up(email=None)``, ``fcm`` (the stand-in
+    ``restart_firestore()``, ``pause_firestore()`` / ``resume_firestore()``, ``stop_pubsub()`` /
+    ``start_pubsub()``, ``reset_firestore()``, ``sign_up(email=None)``, ``fcm`` (the stand-in
     process: ``messages()``, ``clear()``).
     While it runs, ``stack.env`` is also exported to this process's ``os.environ`` so in-process
     clients (``firestore.Client``, ``mydevices`` settings) talk to the same emulators.
@@ -41,11 +42,21 @@ from infra.local.stack import (
 
 _log_dirs: list[Path] = []
 
+RATE_LIMIT_SETTINGS = (
+    "MYDEVICES_LOGIN_RATE_PER_IP",
+    "MYDEVICES_LOGIN_RATE_PER_USER",
+    "MYDEVICES_REFRESH_RATE_PER_IP",
+    "MYDEVICES_REFRESH_RATE_PER_USER",
+)
+
 
 @pytest.fixture(scope="session")
 def stack_env_extras() -> dict[str, str]:
-    """Override to give every function more environment (e.g. MYDEVICES_GEOIP_DB)."""
-    return {}
+    """Override to give every function more environment (e.g. MYDEVICES_GEOIP_DB).
+
+    The per-IP and per-user rate limits are off: the suite logs in from one address far more
+    often than people do. tests/test_abuse_limits.py runs its own api with low limits."""
+    return dict.fromkeys(RATE_LIMIT_SETTINGS, "off")
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,25 @@ def _int(name: str, default: int) -> int:
 
 
 @dataclass(frozen=True)
+class Rate:
+    """At most `count` requests per fixed window of `seconds`."""
+
+    count: int
+    seconds: int
+
+
+def _rate(name: str, default: str) -> Rate | None:
+    """`COUNT/SECONDS` (e.g. `20/60`), or `off` for no limit."""
+    raw = (os.environ.get(name) or default).strip().lower()
+    if raw == "off":
+        return None
+    count, _, seconds = raw.partition("/")
+    if not (count.isdigit() and seconds.isdigit() and int(count) > 0 and int(seconds) > 0):
+        raise ValueError(f"{name} must be COUNT/SECONDS (e.g. 20/60) or off, not {raw!r}")
+    return Rate(int(count), int(seconds))
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     keys_file: str | None
@@ -30,6 +49,15 @@ class Settings:
     max_body_bytes: int
     session_events_topic: str = "session-events"
     action_token_ttl: int = 24 * 3600
+    # abuse limits (rate_limits.py): None is no limit
+    login_rate_per_ip: Rate | None = Rate(20, 60)
+    login_rate_per_user: Rate | None = Rate(20, 3600)
+    refresh_rate_per_ip: Rate | None = Rate(120, 60)
+    refresh_rate_per_user: Rate | None = Rate(60, 60)
+    max_active_sessions: int = 50
+    publish_timeout: float = 30.0
+    outbox_sweep_interval: int = 60
+    web_cookie: str = "host"  # "host" (__Host- cookies) or "session" (one __session cookie)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -53,7 +81,22 @@ class Settings:
             max_body_bytes=_int("MYDEVICES_MAX_BODY_BYTES", 16 * 1024),
             session_events_topic=os.environ.get("MYDEVICES_SESSION_EVENTS_TOPIC") or "session-events",
             action_token_ttl=_int("MYDEVICES_ACTION_TOKEN_TTL_SECONDS", 24 * 3600),
+            login_rate_per_ip=_rate("MYDEVICES_LOGIN_RATE_PER_IP", "20/60"),
+            login_rate_per_user=_rate("MYDEVICES_LOGIN_RATE_PER_USER", "20/3600"),
+            refresh_rate_per_ip=_rate("MYDEVICES_REFRESH_RATE_PER_IP", "120/60"),
+            refresh_rate_per_user=_rate("MYDEVICES_REFRESH_RATE_PER_USER", "60/60"),
+            max_active_sessions=_int("MYDEVICES_MAX_ACTIVE_SESSIONS", 50),
+            publish_timeout=float(os.environ.get("MYDEVICES_PUBLISH_TIMEOUT_SECONDS") or "30"),
+            outbox_sweep_interval=_int("MYDEVICES_OUTBOX_SWEEP_SECONDS", 60),
+            web_cookie=_choice("MYDEVICES_WEB_COOKIE", ("host", "session")),
         )
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str:
+    value = os.environ.get(name) or allowed[0]
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
 
 
 @lru_cache(maxsize=1)

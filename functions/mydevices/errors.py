@@ -38,6 +38,9 @@ class MethodNotAllowed(ApiError):
 
 
 class Conflict(ApiError):
+    """409; `code` says why: cannot_revoke_current, already_answered, session_closed,
+    device_limit_reached (a new device past the user's cap of active sessions)."""
+
     status, code = 409, "conflict"
 
 
@@ -45,7 +48,13 @@ class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
 
 
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "unsupported_media_type"
+
+
 class TooManyRequests(ApiError):
+    """429 `rate_limited` (rate_limits.py), with Retry-After: the seconds until the window ends."""
+
     status, code = 429, "rate_limited"
 
 

@@ -9,19 +9,28 @@ from __future__ import annotations
 
 import os
 import threading
-
-import firebase_admin
-from firebase_admin import credentials
-from google.auth.credentials import AnonymousCredentials, Credentials
+from typing import TYPE_CHECKING, Any
 
 from .config import settings
+
+if TYPE_CHECKING:
+    import firebase_admin
 
 _lock = threading.Lock()
 
 
-class _Anonymous(credentials.Base):
-    def get_credential(self) -> Credentials:
-        return AnonymousCredentials()  # type: ignore[no-untyped-call]
+def _anonymous() -> Any:
+    """Anonymous credentials for firebase-admin. firebase_admin is imported here, not at module
+    level: it costs about a fifth of the api's imports (docs/benchmarks.md, cold start), and most
+    calls (every validated request) never use it."""
+    from firebase_admin import credentials
+    from google.auth.credentials import AnonymousCredentials, Credentials
+
+    class Anonymous(credentials.Base):
+        def get_credential(self) -> Credentials:
+            return AnonymousCredentials()  # type: ignore[no-untyped-call]
+
+    return Anonymous()
 
 
 def _emulated() -> bool:
@@ -32,6 +41,8 @@ def _emulated() -> bool:
 
 
 def app() -> firebase_admin.App:
+    import firebase_admin
+
     with _lock:
         try:
             return firebase_admin.get_app()
@@ -42,5 +53,5 @@ def app() -> firebase_admin.App:
             from firebase_admin import messaging
 
             messaging._MessagingService.FCM_URL = fcm_url
-        cred = _Anonymous() if _emulated() else None
+        cred = _anonymous() if _emulated() else None
         return firebase_admin.initialize_app(cred, {"projectId": settings().project})

@@ -3,7 +3,8 @@
 Only the last `trusted_proxies` hops of X-Forwarded-For were written by proxies we run; anything
 to their left is whatever the client chose to send, so it is never believed. Private, loopback
 and unknown addresses have no place. A missing database turns lookups off with one warning:
-location is a courtesy, never a reason to refuse a login.
+location is a courtesy, never a reason to refuse a login. The database may also be a Cloud
+Storage object (see geoip_source.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 import threading
 from functools import lru_cache
 from typing import Any
+
+from . import geoip_source
 
 log = logging.getLogger(__name__)
 _warn_once = threading.Event()
@@ -48,12 +51,18 @@ def _public_address(ip: str) -> str | None:
     return str(address)
 
 
-def locate(ip: str | None, db_path: str | None) -> str | None:
-    """'City, Country' (or just the country) for a public address, else None."""
-    if not ip or not db_path:
+def locate(ip: str | None, db_setting: str | None) -> str | None:
+    """'City, Country' (or just the country) for a public address, else None.
+
+    `db_setting` is MYDEVICES_GEOIP_DB: a file path or gs://BUCKET/OBJECT.
+    """
+    if not ip or not db_setting:
         return None
     address = _public_address(ip)
     if address is None:
+        return None
+    db_path = geoip_source.local_path(db_setting)
+    if db_path is None:
         return None
     if not os.path.exists(db_path):
         if not _warn_once.is_set():

@@ -7,6 +7,10 @@
 
 A request that fails validation never reaches the function: it gets the same JSON 401/503
 answers (and a fresh device id when its own was missing) as the sessions API itself.
+
+The bearer token may be our access token (with the signed device id) or the Firebase ID token of
+an app signed in with its login's custom token: its `did` claim binds it to the device, so no
+device id is needed, and one sent anyway must match (sessions.validate_firebase).
 """
 
 from __future__ import annotations

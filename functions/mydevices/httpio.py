@@ -1,6 +1,6 @@
 """The HTTP edge: reading requests, writing JSON answers and cookies. The core never sees Flask.
 
-Web clients carry their device id and tokens in `__Host-` cookies (HttpOnly, Secure,
+Web clients carry their device id and tokens in cookies (`web_cookies.py`: HttpOnly, Secure,
 SameSite=Strict, Path=/): script cannot read them and other sites cannot send them. Mobile
 clients use `Authorization: Bearer` and `X-Device-Id`. Headers win over cookies.
 """
@@ -16,18 +16,21 @@ from typing import Any
 
 import flask
 
-from . import geo, sessions
+from . import geo, sessions, web_cookies
 from .config import settings
-from .errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge, Unauthenticated
+from .errors import (
+    ApiError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
 
 log = logging.getLogger(__name__)
 
-DEVICE_COOKIE = "__Host-mydevices-did"
-ACCESS_COOKIE = "__Host-mydevices-at"
-REFRESH_COOKIE = "__Host-mydevices-rt"
 DEVICE_HEADER = "X-Device-Id"
-DEVICE_COOKIE_AGE = 400 * 24 * 3600  # the longest a browser keeps a cookie
-REFRESH_COOKIE_AGE = 90 * 24 * 3600
 MAX_JSON_DEPTH = 32
 
 
@@ -44,9 +47,12 @@ class ApiRequest:
     @classmethod
     def parse(cls, request: flask.Request) -> ApiRequest:
         header_did = request.headers.get(DEVICE_HEADER)
-        presented = header_did or request.cookies.get(DEVICE_COOKIE)
-        did, signed, new = sessions.resolve_device(presented)
-        return cls(request, did, signed, new, from_cookie=header_did is None and DEVICE_COOKIE in request.cookies)
+        cookie_did = web_cookies.read(request.cookies, web_cookies.DEVICE)
+        did, signed, new = sessions.resolve_device(header_did or cookie_did)
+        return cls(request, did, signed, new, from_cookie=header_did is None and cookie_did is not None)
+
+    def cookie(self, part: str) -> str | None:
+        return web_cookies.read(self.raw.cookies, part)
 
     @property
     def known_did(self) -> str | None:
@@ -60,7 +66,7 @@ class ApiRequest:
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthenticated("Authorization must be 'Bearer <token>'", code="unauthenticated")
             return token.strip()
-        return self.raw.cookies.get(ACCESS_COOKIE)
+        return self.cookie(web_cookies.ACCESS)
 
     def json(self, *, required: bool = True) -> dict[str, Any]:
         limit = settings().max_body_bytes
@@ -74,7 +80,7 @@ class ApiRequest:
                 raise InvalidRequest("a JSON body is required")
             return {}
         if self.raw.mimetype != "application/json":
-            raise InvalidRequest("Content-Type must be application/json", code="unsupported_media_type")
+            raise UnsupportedMediaType("Content-Type must be application/json")
         try:
             text = data.decode("utf-8")
             body = json.loads(text)
@@ -86,6 +92,10 @@ class ApiRequest:
             raise InvalidRequest("request body must be a JSON object")
         if _depth(body) > MAX_JSON_DEPTH:
             raise InvalidRequest("request body is nested too deeply")
+        try:  # "\ud800" is valid JSON but no UTF-8 text: libraries downstream choke on it
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest("request body is not valid UTF-8 (lone surrogate escape)") from None
         return body
 
     def client_ip(self) -> str | None:
@@ -112,22 +122,28 @@ class ApiResponse:
     body: Any
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
-    cookies: list[tuple[str, str, int]] = field(default_factory=list)  # name, value, max-age (0 deletes)
+    cookies: dict[str, str | None] = field(default_factory=dict)  # web_cookies part -> value (None removes)
 
 
 def issued_response(issued: sessions.Issued, *, web: bool, status: int = 200) -> ApiResponse:
-    """Tokens for a mobile client go in the body; a web client gets them only as cookies."""
+    """Tokens for a mobile client go in the body; a web client gets them only as cookies.
+
+    Both get the Firebase custom token in the body: the Firebase SDK signs in with it from
+    script, it lasts an hour, and the Firebase session it starts ends with ours (rules and
+    callables check the session it names), so it is no refresh credential of ours.
+    """
     body: dict[str, Any] = {"accessTokenExpiresAt": issued.access_expires_at, "deviceId": issued.signed_device_id}
     if issued.session is not None:
         body = {"session": issued.session, **body}
+    if issued.firebase_custom_token is not None:
+        body["firebaseCustomToken"] = issued.firebase_custom_token
     response = ApiResponse(body, status)
     if web:
-        ttl = settings().access_ttl
-        response.cookies += [
-            (DEVICE_COOKIE, issued.signed_device_id, DEVICE_COOKIE_AGE),
-            (ACCESS_COOKIE, issued.access_token, ttl),
-            (REFRESH_COOKIE, issued.refresh_token, REFRESH_COOKIE_AGE),
-        ]
+        response.cookies = {
+            web_cookies.DEVICE: issued.signed_device_id,
+            web_cookies.ACCESS: issued.access_token,
+            web_cookies.REFRESH: issued.refresh_token,
+        }
     else:
         body["accessToken"] = issued.access_token
         body["refreshToken"] = issued.refresh_token
@@ -135,7 +151,7 @@ def issued_response(issued: sessions.Issued, *, web: bool, status: int = 200) ->
 
 
 def signed_out(body: Any) -> ApiResponse:
-    return ApiResponse(body, cookies=[(ACCESS_COOKIE, "", 0), (REFRESH_COOKIE, "", 0)])
+    return ApiResponse(body, cookies={web_cookies.ACCESS: None, web_cookies.REFRESH: None})
 
 
 def render(api_request: ApiRequest | None, response: ApiResponse) -> flask.Response:
@@ -143,17 +159,21 @@ def render(api_request: ApiRequest | None, response: ApiResponse) -> flask.Respo
                          mimetype="application/json")
     out.headers["Cache-Control"] = "no-store"
     out.headers["X-Content-Type-Options"] = "nosniff"
+    if response.status == PayloadTooLarge.status:
+        # functions-framework reads the whole request body after every response that is not
+        # streamed (its `read_request` hook), so a 10 MB body would be read just to be refused.
+        # Streamed, the answer goes out at once and gunicorn drops the rest with the connection.
+        out.response = iter([out.get_data()])
     for name, value in response.headers.items():
         out.headers[name] = value
-    cookies = list(response.cookies)
+    changes = dict(response.cookies)
     if api_request is not None and api_request.new_device:
         # Step 1 hands a fresh id to a device whose id was missing or not ours.
         out.headers[DEVICE_HEADER] = api_request.signed_did
-        if api_request.from_cookie or any(name == DEVICE_COOKIE for name, _, _ in cookies):
-            cookies = [c for c in cookies if c[0] != DEVICE_COOKIE] + [
-                (DEVICE_COOKIE, api_request.signed_did, DEVICE_COOKIE_AGE)
-            ]
-    for name, value, max_age in cookies:
+        if api_request.from_cookie or web_cookies.DEVICE in changes:
+            changes[web_cookies.DEVICE] = api_request.signed_did
+    current = api_request.raw.cookies if api_request is not None else {}
+    for name, value, max_age in web_cookies.write(current, changes) if changes else []:
         out.set_cookie(name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="Strict")
     return out
 
@@ -174,6 +194,9 @@ def dispatch(request: flask.Request, routes: list[Route]) -> flask.Response:
     """Find the route, run it, and answer in JSON whatever happens."""
     api_request: ApiRequest | None = None
     try:
+        limit = settings().max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLarge(f"request body must be at most {limit} bytes")  # on any path, unread
         allowed = []
         for method, pattern, handler in routes:
             match = pattern.match(request.path)

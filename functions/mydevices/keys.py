@@ -18,7 +18,7 @@ import os
 import secrets
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -40,8 +40,9 @@ class SigningKey:
     kid: str
     private: Ed25519PrivateKey
 
-    @property
+    @cached_property
     def public(self) -> Ed25519PublicKey:
+        """Derived once: deriving costs about half a signature check, and every validation needs it."""
         return self.private.public_key()
 
     def jwk(self) -> dict[str, str]:

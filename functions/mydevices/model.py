@@ -56,21 +56,22 @@ def _text(value: Any, where: str, limit: int, *, required: bool) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidRequest(f"{where} must be a string")
-    if not value.strip():
-        if required:
-            raise InvalidRequest(f"{where} must not be empty")
-        return None
+    # Length and control characters first: a blank value is not exempt from them.
     if len(value) > limit:
         raise InvalidRequest(f"{where} must be at most {limit} characters")
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
         raise InvalidRequest(f"{where} must not contain control characters")
+    if not value.strip():
+        if required:
+            raise InvalidRequest(f"{where} must not be empty")
+        return None
     return value
 
 
 def parse_device(value: Any) -> DeviceInfo:
     raw = _object(value, "device", {"name", "model", "platform", "osVersion", "appVersion"})
     platform = raw.get("platform")
-    if platform not in PLATFORMS:
+    if not isinstance(platform, str) or platform not in PLATFORMS:  # a dict key: [] or {} would raise
         raise InvalidRequest("device.platform must be one of ios, android, web")
     name = _text(raw.get("name"), "device.name", MAX_NAME, required=True)
     assert name is not None

@@ -14,22 +14,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import threading
 from typing import Any
 
+from google.api_core.retry import Retry
 from google.cloud.pubsub_v1 import PublisherClient
 from google.cloud.pubsub_v1.types import PublisherOptions
 from google.events.cloud.firestore import Document, DocumentEventData, Value
 
+from . import outbox
 from .config import settings
 
 log = logging.getLogger(__name__)
 
 NEW_LOGIN = "new_login"
 SESSION_REVOKED = "session_revoked"
-PUBLISH_TIMEOUT_SECONDS = 30.0
 
 _publisher_lock = threading.Lock()
 _publisher: PublisherClient | None = None
@@ -120,29 +122,83 @@ def topic_path() -> str:
     return f"projects/{conf.project}/topics/{conf.session_events_topic}"
 
 
+def _forget_publisher(client: PublisherClient) -> None:
+    """After a failure, the next publish builds a new client on a new connection, which reaches a
+    Pub/Sub that has come back at once instead of after gRPC's reconnect back-off. The old
+    channel is closed: gRPC shares connections between channels to the same address, and the
+    new channel would otherwise wait out the old one's back-off (seconds, growing with the
+    outage). Publishes still pending on the old client fail, and their callers park them."""
+    global _publisher
+    with _publisher_lock:
+        if _publisher is client:
+            _publisher = None
+    with contextlib.suppress(Exception):
+        client.transport.close()
+
+
 def publish(event: dict[str, Any], event_id: str) -> str:
-    """Publish and wait, so a failure fails the trigger and Firestore delivers the change again.
+    """Publish and wait at most `publish_timeout`, so a failure fails the trigger (Eventarc
+    retries it) instead of holding it, and the emulator's one-at-a-time deliveries, for long.
 
     After a failed publish the client pauses that ordering key (to keep order) until told to
     resume; resuming before re-raising keeps the next delivery for this user from failing too.
+    A publish that timed out may still go out later from the client's background thread; the
+    caller parks the event all the same, and the push function's event-id claim keeps a second
+    copy from sending anything.
     """
     client = publisher()
     topic = topic_path()
     data = json.dumps(event, separators=(",", ":")).encode()
-    future = client.publish(topic, data, ordering_key=event["uid"], eventId=event_id, type=event["type"])
+    timeout = settings().publish_timeout
+    future = client.publish(topic, data, ordering_key=event["uid"], retry=Retry(timeout=timeout), timeout=timeout,
+                            eventId=event_id, type=event["type"])
     try:
-        message_id: str = future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
+        message_id: str = future.result(timeout=timeout)
     except Exception:
-        client.resume_publish(topic, event["uid"])
+        with contextlib.suppress(RuntimeError):  # not paused: the future merely timed out
+            client.resume_publish(topic, event["uid"])
+        _forget_publisher(client)
         raise
     return message_id
 
 
+class PublishBlocked(Exception):
+    """Earlier events are still parked: this one waits behind them, and the run fails."""
+
+
+def _drain_outbox() -> bool:
+    """Publish events parked by earlier runs (see outbox.py). Returns False when Pub/Sub did not
+    take them all. Not being able to read the outbox is logged, never raised, and does not hold
+    this run's own event back: that event may still reach Pub/Sub."""
+    if not outbox.due():
+        return True
+    try:
+        return outbox.drain(publish)
+    except Exception:
+        log.exception("outbox: could not read parked events; the next run tries again")
+        outbox.retry_soon()
+        return True
+
+
 def handle(event_id: str, data: bytes | str | None) -> dict[str, Any] | None:
-    """The trigger's whole job: decode, classify, publish at most one event. Returns the event."""
+    """The trigger's whole job: decode, classify, publish at most one event. Returns the event.
+
+    An event that cannot be published is parked in the outbox and the run fails. While earlier
+    events remain parked, a new one is parked behind them without trying, so one user's events
+    still leave in the order they happened.
+    """
+    clear = _drain_outbox()
     event = classify(decode(data))
-    if event is not None:
+    if event is None:
+        return None
+    if not clear:
+        outbox.park(event_id, event)
+        raise PublishBlocked(f"event {event_id} parked behind earlier events that Pub/Sub has not taken yet")
+    try:
         message_id = publish(event, event_id)
-        log.info("published %s for session %s (event %s, message %s)", event["type"], event["sessionId"],
-                 event_id, message_id)
+    except Exception:
+        outbox.park(event_id, event)
+        raise
+    log.info("published %s for session %s (event %s, message %s)", event["type"], event["sessionId"],
+             event_id, message_id)
     return event

@@ -22,7 +22,7 @@ from typing import Any
 from google.api_core import exceptions as core_exceptions
 from google.cloud import firestore
 
-from . import access_tokens, device_ids, refresh_tokens, store
+from . import access_tokens, device_ids, firebase_tokens, indexes, rate_limits, refresh_tokens, store
 from .config import settings
 from .errors import Conflict, NotFound, Unauthenticated
 from .keys import keyring
@@ -56,6 +56,7 @@ class Issued:
     access_expires_at: int
     refresh_token: str
     session: dict[str, Any] | None = None
+    firebase_custom_token: str | None = None  # login only: see firebase_tokens
 
 
 def _now() -> datetime:
@@ -123,6 +124,7 @@ def login(uid: str, did: str, signed_device_id: str, device: DeviceInfo, push: P
         "pushProvider": push.provider if push else None,
         "expireAt": now + IDLE_LIMIT,
     }
+    custom_token = firebase_tokens.custom_token(uid, sid, did)  # before writing: it may fail (503)
     client = store.db()
     device_ref = store.device_ref(uid, did)
 
@@ -131,17 +133,36 @@ def login(uid: str, did: str, signed_device_id: str, device: DeviceInfo, push: P
         pointer = device_ref.get(transaction=transaction)
         previous = pointer.get("sessionId") if pointer.exists else None
         previous_ref = store.session_ref(uid, previous) if previous else None
+        replacing = False
         if previous_ref is not None:
             old = previous_ref.get(transaction=transaction)
-            if old.exists and old.get("status") == ACTIVE:
-                transaction.update(previous_ref, _revocation(REPLACED, now, replacedBy=sid))
+            replacing = old.exists and old.get("status") == ACTIVE
+        if not replacing:
+            _within_device_cap(transaction, uid)  # reads: before any write of this transaction
+        if previous_ref is not None and replacing:
+            transaction.update(previous_ref, _revocation(REPLACED, now, replacedBy=sid))
         transaction.set(store.session_ref(uid, sid), session_doc)
         transaction.set(store.secret_ref(sid), secret_doc)
         transaction.set(device_ref, {"sessionId": sid, "updatedAt": now})
 
     create(client.transaction())
     access, expires = _access_token(uid, sid, did, int(now.timestamp()))
-    return Issued(uid, sid, signed_device_id, access, expires, str(refresh), device_session(sid, session_doc, sid))
+    return Issued(uid, sid, signed_device_id, access, expires, str(refresh), device_session(sid, session_doc, sid),
+                  firebase_custom_token=custom_token)
+
+
+def _within_device_cap(transaction: firestore.Transaction, uid: str) -> None:
+    """Refuse a new device past the cap instead of silently closing the oldest: which session
+    to give up is the user's choice. Counted in the login's transaction, so concurrent logins
+    cannot pass it together; one aggregation read (billed per 1000 index entries). A re-login of
+    a device replaces its session and is not counted."""
+    cap = settings().max_active_sessions
+    active = store.sessions_of(uid).where(filter=firestore.FieldFilter("status", "==", ACTIVE))
+    aggregation: Any = active.count()  # the library annotates count() as returning a class
+    count = int(aggregation.get(transaction=transaction)[0][0].value)
+    if count >= cap:
+        raise Conflict(f"this account is signed in on {count} devices, the most allowed; "
+                       "close a session on another device first", code="device_limit_reached")
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -149,8 +170,14 @@ def login(uid: str, did: str, signed_device_id: str, device: DeviceInfo, push: P
 
 @store.guarded
 def validate(access_token: str | None, signed_device_id: str | None) -> Caller:
-    """The three steps: is the device known, is the token valid, is this session active here."""
+    """The three steps: is the device known, is the token valid, is this session active here.
+
+    A Firebase ID token from a My Devices login is accepted in place of our access token.
+    """
     ring = keyring()
+    if (access_token and not access_tokens.names_our_key(ring, access_token)
+            and firebase_tokens.is_id_token(access_token)):
+        return validate_firebase(access_token, signed_device_id)
     did = device_ids.verify(ring, signed_device_id)
     if not access_token:
         raise Unauthenticated("an access token is required", code="unauthenticated")
@@ -160,8 +187,7 @@ def validate(access_token: str | None, signed_device_id: str | None) -> Caller:
         raise Unauthenticated("this device is not recognised; sign in again", code="unknown_device")
     if claims.did != did:
         raise Unauthenticated("this token was issued to another device", code="invalid_token")
-    snapshot = store.session_ref(claims.uid, claims.sid).get()
-    doc = snapshot.to_dict() if snapshot.exists else None
+    doc = store.read(store.session_ref(claims.uid, claims.sid))
     if doc is None or doc.get("deviceId") != did:
         raise Unauthenticated("no such session", code="invalid_token")
     if doc.get("status") != ACTIVE:
@@ -170,6 +196,30 @@ def validate(access_token: str | None, signed_device_id: str | None) -> Caller:
         raise Unauthenticated("this session has been closed", code="session_revoked")
     _touch(claims.uid, claims.sid, doc)
     return Caller(claims.uid, claims.sid, did, doc)
+
+
+@store.guarded
+def validate_firebase(id_token: str, signed_device_id: str | None = None) -> Caller:
+    """The three steps for a Firebase ID token carrying our `sid` and `did` claims.
+
+    Device: the `did` claim, written by our login into a token Google signs, binds the token to
+    its device, so a caller without a device id (a callable, another backend) is still bound; a
+    valid device id presented as well must match it. Token: firebase-admin, without the per-call
+    Auth lookup of `check_revoked`. Session: one read. A replaced session is only
+    `session_revoked` here, never a copied token: until the app signs in with its new custom
+    token, its own Firebase SDK still holds, and refreshes, an ID token naming the old session.
+    """
+    claims = firebase_tokens.verify(id_token)
+    presented = device_ids.verify(keyring(), signed_device_id)
+    if presented is not None and presented != claims.did:
+        raise Unauthenticated("this token was issued to another device", code="invalid_token")
+    doc = store.read(store.session_ref(claims.uid, claims.sid))
+    if doc is None or doc.get("deviceId") != claims.did:
+        raise Unauthenticated("no such session", code="invalid_token")
+    if doc.get("status") != ACTIVE:
+        raise Unauthenticated("this session has been closed", code="session_revoked")
+    _touch(claims.uid, claims.sid, doc)
+    return Caller(claims.uid, claims.sid, claims.did, doc)
 
 
 def _touch(uid: str, sid: str, doc: dict[str, Any]) -> None:
@@ -216,20 +266,29 @@ def _copied_token(uid: str, sid: str, did: str, *, why: str) -> None:
 # --- refresh -------------------------------------------------------------------------------
 
 _refresh_locks: dict[str, threading.Lock] = {}
+_refresh_waiters: dict[str, int] = {}  # how many requests hold or wait for each lock
 _refresh_locks_guard = threading.Lock()
 
 
 @contextmanager
 def _one_refresh_at_a_time(sid: str) -> Iterator[None]:
     """Concurrent refreshes of one session in this instance queue up, so the first rotates and
-    the rest are answered from the grace window without contending in Firestore."""
+    the rest are answered from the grace window without contending in Firestore.
+
+    A lock is dropped when nobody holds or awaits it (counted: an unlocked lock may still have
+    a waiter about to take it), also after a refused refresh, so made-up ids do not pile up."""
     with _refresh_locks_guard:
         lock = _refresh_locks.setdefault(sid, threading.Lock())
-    with lock:
-        yield
-    with _refresh_locks_guard:
-        if not lock.locked():
-            _refresh_locks.pop(sid, None)
+        _refresh_waiters[sid] = _refresh_waiters.get(sid, 0) + 1
+    try:
+        with lock:
+            yield
+    finally:
+        with _refresh_locks_guard:
+            _refresh_waiters[sid] -= 1
+            if not _refresh_waiters[sid]:
+                del _refresh_waiters[sid]
+                _refresh_locks.pop(sid, None)
 
 
 class _Reused(Exception):
@@ -242,7 +301,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None) -> Issued:
     if not refresh_token:
         raise Unauthenticated("a refresh token is required", code="unauthenticated")
     presented = refresh_tokens.parse(refresh_token)
-    if presented is None:
+    if presented is None or not store.valid_id(presented.sid):
         raise Unauthenticated("refresh token is malformed", code="invalid_token")
     ring = keyring()
     did = device_ids.verify(ring, signed_device_id)
@@ -251,6 +310,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None) -> Issued:
     grace = settings().refresh_grace
     client = store.db()
     secret_ref = store.secret_ref(presented.sid)
+    counted: list[str] = []
 
     @firestore.transactional
     def rotate(transaction: firestore.Transaction) -> tuple[str, refresh_tokens.RefreshToken, int]:
@@ -259,6 +319,9 @@ def refresh(refresh_token: str | None, signed_device_id: str | None) -> Issued:
             raise Unauthenticated("no such session", code="invalid_token")
         data = secret.to_dict() or {}
         uid = data["uid"]
+        if not counted:  # the user is known only now; a retried transaction is not a new request
+            counted.append(uid)
+            rate_limits.refresh_of_user(uid)
         session = store.session_ref(uid, presented.sid).get(transaction=transaction)
         if not session.exists or session.get("deviceId") != did:
             raise Unauthenticated("this refresh token belongs to another device", code="invalid_token")
@@ -266,6 +329,10 @@ def refresh(refresh_token: str | None, signed_device_id: str | None) -> Issued:
         current_hash = data["refreshHash"]
         generation = int(data["generation"])
         status = session.get("status")
+        if presented.hash == current_hash and presented.generation != generation:
+            # The right secret with another generation number was never issued: someone edited the
+            # token (a wrong generation would also defeat the copied-token proof of older ones).
+            raise Unauthenticated("refresh token is invalid", code="invalid_token")
         if presented.hash == current_hash:
             if status != ACTIVE:
                 if session.get("revokedReason") == REPLACED:
@@ -308,9 +375,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None) -> Issued:
 
 
 def _active_sessions(uid: str) -> firestore.Query:
-    return store.sessions_of(uid).where(filter=firestore.FieldFilter("status", "==", ACTIVE)).order_by(
-        "lastActiveAt", direction=firestore.Query.DESCENDING
-    )
+    return indexes.ACTIVE_SESSIONS_BY_ACTIVITY.query(store.sessions_of(uid), ACTIVE)
 
 
 @store.guarded
@@ -341,7 +406,7 @@ def revoke_session(uid: str, sid: str, reason: str) -> bool:
 def close_other(caller: Caller, sid: str) -> None:
     if sid == caller.sid:
         raise Conflict("the current session ends only by logging out", code="cannot_revoke_current")
-    if not revoke_session(caller.uid, sid, "user_revoked"):
+    if not store.valid_id(sid) or not revoke_session(caller.uid, sid, "user_revoked"):
         raise NotFound("no such active session")
 
 

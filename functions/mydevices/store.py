@@ -11,15 +11,16 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from google.api_core import exceptions as core_exceptions
 from google.api_core import gapic_v1
 from google.api_core import retry as retries
 from google.cloud import firestore
+from google.cloud.firestore_v1 import _helpers
 
 from .config import settings
-from .errors import Unavailable
+from .errors import ApiError, Unavailable
 
 SESSIONS = "sessions"
 SECRETS = "sessionSecrets"
@@ -78,6 +79,22 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def _outage_behind(exc: BaseException) -> BaseException | None:
+    """The outage another error of the transaction helper hides, if any. After a failure it rolls
+    back, and the rollback's own error replaces the outage, which survives only as its context:
+    ValueError("no transaction ID") when the transaction never began, InvalidArgument
+    ("Transaction is invalid or closed") when a commit timed out but had gone through, or the
+    transaction expired. Contention past its retries is a ValueError caused by Aborted."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _TRANSIENT):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def guarded(func: Callable[P, R]) -> Callable[P, R]:
     """Turn a Firestore outage inside `func` into Unavailable."""
 
@@ -85,15 +102,53 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
+        except ApiError:
+            raise
         except _TRANSIENT as exc:
             _forget_client()
             raise Unavailable() from exc
+        except Exception as exc:
+            outage = _outage_behind(exc)
+            if outage is None:
+                raise
+            _forget_client()
+            raise Unavailable() from outage
 
     return wrapper
 
 
+def valid_id(text: str) -> bool:
+    """Whether `text` can name a document. Firestore answers InvalidArgument (not NotFound) for
+    `.`, `..`, `__anything__` and ids over 1500 bytes, so an id a client chose must pass this
+    before it becomes a path, or a crafted id would surface as a 500."""
+    return (
+        bool(text) and "/" not in text and text not in (".", "..")
+        and not (len(text) >= 4 and text.startswith("__") and text.endswith("__"))
+        and len(text.encode()) <= 1500
+    )
+
+
 def session_ref(uid: str, sid: str) -> firestore.DocumentReference:
     return db().collection(USERS).document(uid).collection(SESSIONS).document(sid)
+
+
+def read(ref: firestore.DocumentReference) -> dict[str, Any] | None:
+    """The document's fields (as `snapshot.to_dict()` gives them), or None if it does not exist.
+
+    One unary GetDocument call, billed as one read like `ref.get()`. `ref.get()` streams
+    BatchGetDocuments instead, and a streaming call costs this client about twice the CPU (gRPC
+    starts a thread per call when none is in flight): on the path every validated request
+    takes, that was the largest cost left on our side (docs/benchmarks.md).
+    """
+    client = ref._client
+    try:
+        document = client._firestore_api.get_document(
+            request={"name": ref._document_path}, metadata=client._rpc_metadata
+        )
+    except core_exceptions.NotFound:
+        return None
+    fields = _helpers.decode_dict(document.fields, client)
+    return fields if isinstance(fields, dict) else {}  # a map shaped like a vector: no document of ours
 
 
 def sessions_of(uid: str) -> firestore.CollectionReference:

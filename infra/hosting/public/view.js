@@ -1,0 +1,74 @@
+// The page's DOM. Every value from the API (device names above all: anyone who signs in to the
+// account chooses one) goes in through textContent or an attribute, never as HTML.
+
+import { formatDate, platformLabel, timeAgo } from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+const VIEWS = ["view-loading", "view-signin", "view-devices", "view-failed"];
+
+export function show(view) {
+  for (const id of VIEWS) $(id).hidden = id !== `view-${view}`;
+  $("logout").hidden = view !== "devices";
+}
+
+export function setText(id, text) {
+  const element = $(id);
+  element.textContent = text ?? "";
+  element.hidden = !text;
+}
+
+function sessionRow(session, onClose, now) {
+  const row = $("session-row").content.firstElementChild.cloneNode(true);
+  row.dataset.sessionId = session.sessionId;
+  row.classList.toggle("current", session.isCurrentDevice);
+  const type = ["WEB", "IOS", "ANDROID"].includes(session.deviceType) ? session.deviceType : "WEB";
+  row.querySelector("use").setAttribute("href", `#icon-${type}`);
+  const name = session.deviceName || "Unnamed device";
+  row.querySelector(".device-name").textContent = name;
+  row.querySelector(".badge").hidden = !session.isCurrentDevice;
+  row.querySelector(".platform").textContent = platformLabel(session);
+  row.querySelector(".location").textContent = session.location || "Location unknown";
+  const lastActive = row.querySelector(".last-active");
+  lastActive.textContent = session.isCurrentDevice ? "Active now" : `Active ${timeAgo(session.lastActiveAt, now)}`;
+  lastActive.title = formatDate(session.lastActiveAt);
+  row.querySelector(".created").textContent = `Signed in ${formatDate(session.createdAt)}`;
+  const close = row.querySelector(".close");
+  if (session.isCurrentDevice) {
+    close.remove(); // this device leaves with "Sign out" at the top
+  } else {
+    close.setAttribute("aria-label", `Sign out ${name}`);
+    close.addEventListener("click", () => onClose(session, close));
+  }
+  return row;
+}
+
+// What a row shows, to re-render only when something visible changed (a poll every 2 s
+// must not rebuild a button under the pointer).
+function signature(sessions, now) {
+  return JSON.stringify(sessions.map((s) => [s.sessionId, s.deviceName, s.location, s.isCurrentDevice,
+    s.deviceType, s.model, s.createdAt, timeAgo(s.lastActiveAt, now)]));
+}
+
+let shown = null;
+
+export function renderSessions(sessions, onClose) {
+  const now = Date.now();
+  const others = sessions.filter((s) => !s.isCurrentDevice);
+  $("only-device").hidden = others.length > 0;
+  $("revoke-others").hidden = others.length < 2;
+  const next = signature(sessions, now);
+  if (next === shown) return;
+  shown = next;
+  $("sessions").replaceChildren(...sessions.map((s) => sessionRow(s, onClose, now)));
+}
+
+export function forgetSessions() {
+  shown = null;
+  $("sessions").replaceChildren();
+}
+
+export function busy(button, label) {
+  button.dataset.label ??= button.textContent;
+  button.disabled = Boolean(label);
+  button.textContent = label || button.dataset.label;
+}

@@ -1,0 +1,56 @@
+# The APIs the deployment uses. They stay on when this configuration is destroyed: other things in
+# the project may use them too.
+locals {
+  services = toset([
+    "artifactregistry.googleapis.com", # function images
+    "cloudbuild.googleapis.com",       # builds the functions from source
+    "cloudfunctions.googleapis.com",   # Cloud Functions (2nd gen)
+    "cloudresourcemanager.googleapis.com",
+    "eventarc.googleapis.com",        # the Firestore trigger
+    "fcm.googleapis.com",             # pushes (firebase-admin messaging)
+    "firebase.googleapis.com",        # the Firebase project
+    "firebasehosting.googleapis.com", # the web page (`firebase deploy --only hosting`)
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",  # signBlob: firebase-admin's custom tokens without a key file
+    "identitytoolkit.googleapis.com", # Firebase Auth (ID tokens, revocation checks)
+    "pubsub.googleapis.com",
+    "run.googleapis.com",           # 2nd gen functions are Cloud Run services
+    "secretmanager.googleapis.com", # the keyring
+    "storage.googleapis.com",       # function source, optional GeoIP database
+  ])
+}
+
+resource "google_project_service" "enabled" {
+  for_each = local.services
+
+  service            = each.value
+  disable_on_destroy = false
+}
+
+# Service agents are created lazily by Google; IAM bindings on them fail until they exist.
+resource "google_project_service_identity" "pubsub" {
+  provider = google-beta
+  service  = "pubsub.googleapis.com"
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_project_service_identity" "eventarc" {
+  provider = google-beta
+  service  = "eventarc.googleapis.com"
+
+  depends_on = [google_project_service.enabled]
+}
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+resource "google_firebase_project" "this" {
+  count    = var.enable_firebase ? 1 : 0
+  provider = google-beta
+  project  = var.project_id
+
+  depends_on = [google_project_service.enabled]
+}

@@ -1,0 +1,75 @@
+variable "project_id" {
+  description = "The Google Cloud project to deploy into (it becomes, or already is, a Firebase project)."
+  type        = string
+}
+
+variable "region" {
+  description = "Where the functions run. Keep it equal to the region in firebase.json's hosting rewrites."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "firestore_location" {
+  description = "The Firestore database's location (e.g. nam5, eur3, us-central1). The Firestore trigger lives there too."
+  type        = string
+  default     = "nam5"
+}
+
+variable "enable_firebase" {
+  description = "Turn the project into a Firebase project. Set false when it already is one (the API refuses twice)."
+  type        = bool
+  default     = true
+}
+
+variable "keyring_secret_id" {
+  description = "Secret Manager secret holding the keyring JSON (MYDEVICES_KEYS_JSON): signing and HMAC keys."
+  type        = string
+  default     = "mydevices-keyring"
+}
+
+variable "keyring_version" {
+  description = "Keyring secret version the functions read at instance start: a number pins it, \"latest\" follows rotations."
+  type        = string
+  default     = "latest"
+}
+
+variable "geoip_db" {
+  description = "MYDEVICES_GEOIP_DB for the api: gs://BUCKET/OBJECT of a GeoIP2/GeoLite2/DB-IP City .mmdb (the api may read that bucket), or \"\" for no locations."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.geoip_db == "" || can(regex("^gs://[^/]+/.*[^/]$", var.geoip_db))
+    error_message = "geoip_db must be gs://BUCKET/OBJECT or empty."
+  }
+}
+
+variable "trusted_proxies" {
+  description = "MYDEVICES_TRUSTED_PROXIES: X-Forwarded-For hops added by our own proxies. Google's front end adds one; Firebase Hosting in front of it adds another."
+  type        = number
+  default     = 1
+}
+
+variable "api_max_instances" {
+  description = "Upper bound on api instances (a cost and Firestore-load guard)."
+  type        = number
+  default     = 20
+}
+
+variable "api_concurrency" {
+  description = "Requests one api instance serves at once (needs a whole CPU, which the api has)."
+  type        = number
+  default     = 40
+}
+
+variable "push_max_delivery_attempts" {
+  description = "Deliveries of one session event to send_session_push before it goes to the dead-letter topic (5-100)."
+  type        = number
+  default     = 5
+}
+
+variable "extra_environment" {
+  description = "More MYDEVICES_* settings for every function (see README's Configuration), e.g. { MYDEVICES_REUSE_POLICY = \"revoke_session\" }."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,119 @@
+"""The benchmark (infra/local/bench) still runs: every section, on tiny sizes, on the test stack.
+
+This checks that each section produces its figures and that the JSON and the table can be
+written, not what the figures are (speed is for the benchmark itself). A few counts are exact
+facts about the product, though, and are checked: strict validation reads one document and
+writes none, the JWKS is fetched once however many tokens are verified, and revoke-others
+commits its writes in batches of at most 500 and sends one force_logout per closed session.
+The HTTP section runs only where `wrk` is installed (infra/local/bench installs it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.bench import report
+from infra.bench.environment import product_environment
+from infra.bench.http_load import wrk_binary
+from infra.bench.run import SECTIONS, Options, results_document, run_sections
+from infra.local.stack import Stack, available_entry_points
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def _figures(section: dict[str, Any], *paths: str) -> list[str]:
+    """The dotted paths of `section` that do not hold a finite, non-negative number."""
+    missing = []
+    for path in paths:
+        value: Any = section
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if not _number(value):
+            missing.append(f"{path}={value!r}")
+    return missing
+
+
+FIGURES = {
+    "strict_validation": ("ours.medianMs", "ours.p99Ms", "floor.medianMs", "floor.p99Ms", "median.ratio", "p99Ratio"),
+    "jwks_verification": ("jwks.medianUs", "fixedKey.medianUs", "median.ratio", "jwksFetches"),
+    "firebase_admin": ("ours.medianMs", "firebaseAdmin.medianMs", "oursOverTheirs"),
+    "http": ("api.requestsPerSecond", "api.p50Ms", "api.p99Ms", "trivial.requestsPerSecond", "throughput.ratio"),
+    "cold_start": ("apiCurrent.medianMs", "apiJwks.medianMs", "baseline.medianMs", "current.ratio", "jwks.ratio"),
+    "revoke_to_push": ("medianMs", "worstMs"),
+    "cost": ("revokeOthersAtScale.api.writes", "revokeOthersAtScale.fcmReceived"),
+    "scale": ("seeding.large.documents", "seeding.large.seconds", "validate.small.medianMs", "validate.large.medianMs",
+              "validate.median.ratio", "list.small.medianMs", "list.large.medianMs", "list.median.ratio"),
+}
+
+
+@pytest.fixture(scope="module")
+def results(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if "api" not in available_entry_points():
+        pytest.skip("functions/main.py has no `api` entry point yet")
+    log_dir = tmp_path_factory.mktemp("bench")
+    options = Options.tiny()
+    started_at, clock = datetime.now(UTC), time.monotonic()
+    with product_environment(stack.env):
+        sections = run_sections(stack, options, log_dir, progress=lambda _line: None)
+    path = log_dir / "results.json"
+    document = results_document(sections, command="infra/local/bench --tiny", started_at=started_at,
+                                seconds=time.monotonic() - clock, load=(0.0, 0.0, 0.0), options=options, json_path=path)
+    report.write_json(path, document)
+    loaded: dict[str, Any] = json.loads(path.read_text())
+    return loaded
+
+
+def test_every_section_has_its_figures(results: dict[str, Any]) -> None:
+    sections = results["sections"]
+    assert set(sections) == set(SECTIONS)
+    failed = {name: section["error"] for name, section in sections.items() if "error" in section}
+    assert not failed, failed
+    if wrk_binary() is None:
+        assert "skipped" in sections["http"]
+    problems = {name: _figures(sections[name], *paths) for name, paths in FIGURES.items()
+                if "skipped" not in sections[name]}
+    assert not any(problems.values()), problems
+
+
+def test_the_table_and_the_docs_block_are_written(results: dict[str, Any], tmp_path: Path) -> None:
+    block = report.render(results)
+    for title in ("1. Strict validation", "2. Local verification", "3. Ours / firebase-admin", "5. Scale",
+                  "7. Cold start", "8. Revoke returned", "GET /v1/sessions/current"):
+        assert title in block
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\nHand-written notes.\n")
+    report.update_docs(docs, block, "")
+    report.update_docs(docs, block, "")  # a second run replaces the block, keeps the notes
+    text = docs.read_text()
+    assert text.count(report.BEGIN) == 1 and "Hand-written notes." in text and block in text
+
+
+def test_validation_reads_one_document_and_writes_none(results: dict[str, Any]) -> None:
+    steps = {step["step"]: step for step in results["sections"]["cost"]["steps"]}
+    current = steps["GET /v1/sessions/current"]["api"]
+    assert (current["reads"], current["writes"]) == (1, 0)
+
+
+def test_the_jwks_is_fetched_once(results: dict[str, Any]) -> None:
+    section = results["sections"]["jwks_verification"]
+    assert section["calls"] > 1
+    assert section["jwksFetches"] == 1
+
+
+def test_revoke_others_commits_in_batches_and_pushes_each_closed_session(results: dict[str, Any]) -> None:
+    at_scale = results["sections"]["cost"]["revokeOthersAtScale"]
+    others = at_scale["others"]
+    assert at_scale["settled"]
+    assert at_scale["api"]["writes"] == others
+    assert at_scale["api"]["commits"] == math.ceil(others / 500)
+    assert at_scale["fcmReceived"] == others
+    assert at_scale["send_session_push"]["fcmMessages"] == others
