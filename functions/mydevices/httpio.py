@@ -31,6 +31,7 @@ from .errors import (
 log = logging.getLogger(__name__)
 
 DEVICE_HEADER = "X-Device-Id"
+DRAIN_LIMIT = 1024 * 1024  # refused bodies up to this size are read, so the client sees the 413
 MAX_JSON_DEPTH = 32
 
 
@@ -159,10 +160,13 @@ def render(api_request: ApiRequest | None, response: ApiResponse) -> flask.Respo
                          mimetype="application/json")
     out.headers["Cache-Control"] = "no-store"
     out.headers["X-Content-Type-Options"] = "nosniff"
-    if response.status == PayloadTooLarge.status:
+    declared = flask.request.content_length
+    if response.status == PayloadTooLarge.status and (declared is None or declared > DRAIN_LIMIT):
         # functions-framework reads the whole request body after every response that is not
         # streamed (its `read_request` hook), so a 10 MB body would be read just to be refused.
         # Streamed, the answer goes out at once and gunicorn drops the rest with the connection.
+        # A body of a declared length up to DRAIN_LIMIT is still read: a client that is
+        # mid-upload when the connection drops sees a reset instead of the 413.
         out.response = iter([out.get_data()])
     for name, value in response.headers.items():
         out.headers[name] = value

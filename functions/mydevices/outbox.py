@@ -8,9 +8,10 @@ events: right away on an instance that parked one itself, otherwise at most once
 `outbox_sweep_interval` seconds, because even an empty check is billed as one read.
 
 A parked event can be published twice, by an Eventarc retry and by a drain. The push function
-claims each event id, so nothing is sent twice. Drained events can arrive after later events
-for the same user. That is harmless: push handling reads the current state, and apps ignore a
-force_logout about a session older than their own.
+claims each event id, so nothing is sent twice. While events are parked, later ones queue behind
+them (session_events.handle). Only an instance that has not looked at the outbox within the
+sweep interval can publish a later event first. That is harmless: push handling reads the
+current state, and apps ignore a force_logout about a session older than their own.
 
 If Firestore is unreachable too, nothing can be parked. The trigger fails and only an Eventarc
 retry can save the event.
