@@ -17,16 +17,13 @@ import binascii
 import contextlib
 import json
 import logging
-import os
 import threading
 from typing import Any
 
-import grpc
 from google.api_core.retry import Retry
 from google.cloud.pubsub_v1 import PublisherClient
 from google.cloud.pubsub_v1.types import PublisherOptions
 from google.events.cloud.firestore import Document, DocumentEventData, Value
-from google.pubsub_v1.services.publisher.transports.grpc import PublisherGrpcTransport
 
 from . import outbox
 from .config import settings
@@ -111,25 +108,12 @@ def classify(change: DocumentEventData) -> dict[str, Any] | None:
     return None
 
 
-def _new_publisher() -> PublisherClient:
-    """A client with message ordering. On the emulator, its channel gets its own connection:
-    gRPC shares connections between channels to the same address, so a client made after a
-    failure would otherwise wait out the failed connection's reconnect back-off (seconds,
-    growing with the outage) before reaching a Pub/Sub that is already back."""
-    options = PublisherOptions(enable_message_ordering=True)
-    emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
-    if not emulator:
-        return PublisherClient(publisher_options=options)
-    channel = grpc.insecure_channel(emulator, options=[("grpc.use_local_subchannel_pool", 1)])
-    return PublisherClient(publisher_options=options, transport=PublisherGrpcTransport(channel=channel, host=emulator))
-
-
 def publisher() -> PublisherClient:
     """One publisher per process: it owns batching threads and the per-key ordering state."""
     global _publisher
     with _publisher_lock:
         if _publisher is None:
-            _publisher = _new_publisher()
+            _publisher = PublisherClient(publisher_options=PublisherOptions(enable_message_ordering=True))
         return _publisher
 
 
@@ -139,11 +123,17 @@ def topic_path() -> str:
 
 
 def _forget_publisher(client: PublisherClient) -> None:
-    """After a failure, the next publish builds a new client (see _new_publisher)."""
+    """After a failure, the next publish builds a new client on a new connection, which reaches a
+    Pub/Sub that has come back at once instead of after gRPC's reconnect back-off. The old
+    channel is closed: gRPC shares connections between channels to the same address, and the
+    new channel would otherwise wait out the old one's back-off (seconds, growing with the
+    outage). Publishes still pending on the old client fail, and their callers park them."""
     global _publisher
     with _publisher_lock:
         if _publisher is client:
             _publisher = None
+    with contextlib.suppress(Exception):
+        client.transport.close()
 
 
 def publish(event: dict[str, Any], event_id: str) -> str:
