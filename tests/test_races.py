@@ -44,10 +44,19 @@ def report() -> Iterator[None]:
 def two_workers(stack: Stack) -> Iterator[str]:
     server = stack.start_function("api", "http", {"WORKERS": "2", "THREADS": "8"})
     assert server.pid is not None
-    members = subprocess.run(["pgrep", "-g", str(server.pid)], capture_output=True, text=True, check=True)
-    assert len(members.stdout.split()) == 3  # gunicorn's arbiter and its two worker processes
+    # gunicorn's arbiter and its two worker processes; the server answers as soon as the first
+    # worker is up, so the second may still be forking.
+    deadline = time.monotonic() + 60
+    while len(group_members(server.pid)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(group_members(server.pid)) == 3
     yield server.url
     server.stop()
+
+
+def group_members(pgid: int) -> list[str]:
+    found = subprocess.run(["pgrep", "-g", str(pgid)], check=False, capture_output=True, text=True)
+    return found.stdout.split()
 
 
 @pytest.fixture(scope="module")
