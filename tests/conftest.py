@@ -25,7 +25,6 @@ Logs of every process are in ``stack.log_dir`` (printed at the end of the run).
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,6 +37,7 @@ from infra.local.stack import (
     Ports,
     Stack,
     available_entry_points,
+    environ,
 )
 
 _log_dirs: list[Path] = []
@@ -69,16 +69,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, stack_env_extras: dict[str, 
     )
     running = Stack(Ports.free(), log_dir, keys_file=keys_file, env_extra=stack_env_extras)
     running.start()
-    saved = {name: os.environ.get(name) for name in running.env}
-    os.environ.update(running.env)
     try:
-        yield running
+        with environ(running.env):
+            yield running
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         running.stop()
 
 

@@ -10,12 +10,11 @@ benchmark can also run inside the test session without disturbing other tests.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from infra.local.stack import FUNCTIONS_DIR
+from infra.local.stack import FUNCTIONS_DIR, environ
 
 
 def ensure_importable() -> None:
@@ -43,21 +42,11 @@ def forget_cached_state() -> None:
 @contextlib.contextmanager
 def environment(values: Mapping[str, str | None]) -> Iterator[None]:
     """Set (or, for None, remove) environment variables; restore them and the caches afterwards."""
-    saved = {name: os.environ.get(name) for name in values}
-    for name, value in values.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    forget_cached_state()
     try:
-        yield
+        with environ(values):
+            forget_cached_state()
+            yield
     finally:
-        for name, old in saved.items():
-            if old is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = old
         forget_cached_state()
 
 

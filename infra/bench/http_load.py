@@ -23,7 +23,7 @@ from typing import Any
 
 from infra.bench import stats
 from infra.bench.validation import SignedIn
-from infra.local.stack import Stack, free_port, http_request
+from infra.local.stack import Stack, free_port, group_stats, http_request
 
 HERE = Path(__file__).resolve().parent
 WRK_SCRIPT = HERE / "wrk_report.lua"
@@ -35,19 +35,8 @@ def group_cpu_seconds(pgid: int | None) -> float:
     """CPU time (user + system) used so far by the live processes of one process group."""
     if pgid is None:
         return 0.0
-    total = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", encoding="utf-8", errors="replace") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        rest = stat[stat.rfind(")") + 2:].split()
-        if len(rest) > 12 and int(rest[2]) == pgid:
-            total += int(rest[11]) + int(rest[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    ticks = sum(int(rest[11]) + int(rest[12]) for rest in group_stats(pgid) if len(rest) > 12)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def wrk_binary() -> str | None:

@@ -257,8 +257,9 @@ def available_entry_points(main_py: Path = MAIN_PY) -> list[str]:
     return [name for name in ENTRY_POINTS if re.search(rf"^def {name}\(", source, re.MULTILINE)]
 
 
-def _group_alive(pgid: int) -> bool:
-    """Whether any non-zombie process is still in process group `pgid` (scans /proc)."""
+def group_stats(pgid: int) -> Iterator[list[str]]:
+    """The /proc/<pid>/stat fields after the command name, for each process of group `pgid`:
+    [0] state, [1] ppid, [2] pgrp, ... [11] utime, [12] stime (see proc(5))."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -268,10 +269,13 @@ def _group_alive(pgid: int) -> bool:
         except OSError:
             continue
         rest = stat[stat.rfind(")") + 2 :].split()
-        # rest[0] = state, rest[1] = ppid, rest[2] = pgrp
-        if len(rest) > 2 and int(rest[2]) == pgid and rest[0] not in ("Z", "X"):
-            return True
-    return False
+        if len(rest) > 2 and int(rest[2]) == pgid:
+            yield rest
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any non-zombie process is still in process group `pgid`."""
+    return any(rest[0] not in ("Z", "X") for rest in group_stats(pgid))
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -563,7 +567,7 @@ class PubSubEmulator(ManagedProcess):
         from google.api_core.exceptions import AlreadyExists
         from google.cloud import pubsub_v1
 
-        with _environ(PUBSUB_EMULATOR_HOST=self.host):  # the clients read it once, when built
+        with environ({"PUBSUB_EMULATOR_HOST": self.host}):  # the clients read it once, when built
             publisher = pubsub_v1.PublisherClient()
             subscriber = pubsub_v1.SubscriberClient()
         try:
@@ -761,17 +765,23 @@ class HostingServer(ManagedProcess):
 
 
 @contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
+def environ(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (or, for None, remove) environment variables for a while; put them back afterwards."""
     saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
     try:
+        for name, value in values.items():
+            _set_env(name, value)
         yield
     finally:
         for name, old in saved.items():
-            if old is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = old
+            _set_env(name, old)
+
+
+def _set_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 # ----------------------------------------------------------------------------------------------
