@@ -33,6 +33,7 @@ import pytest
 
 from infra.local.stack import (
     FUNCTIONS_DIR,
+    RATE_LIMITS_OFF,
     VENV_PYTHON,
     Ports,
     Stack,
@@ -42,21 +43,12 @@ from infra.local.stack import (
 
 _log_dirs: list[Path] = []
 
-RATE_LIMIT_SETTINGS = (
-    "MYDEVICES_LOGIN_RATE_PER_IP",
-    "MYDEVICES_LOGIN_RATE_PER_USER",
-    "MYDEVICES_REFRESH_RATE_PER_IP",
-    "MYDEVICES_REFRESH_RATE_PER_USER",
-)
-
 
 @pytest.fixture(scope="session")
 def stack_env_extras() -> dict[str, str]:
-    """Override to give every function more environment (e.g. MYDEVICES_GEOIP_DB).
-
-    The per-IP and per-user rate limits are off: the suite logs in from one address far more
-    often than people do. tests/test_abuse_limits.py runs its own api with low limits."""
-    return dict.fromkeys(RATE_LIMIT_SETTINGS, "off")
+    """Override to give every function more environment (e.g. MYDEVICES_GEOIP_DB). The abuse
+    limits are off (stack.RATE_LIMITS_OFF says why)."""
+    return dict(RATE_LIMITS_OFF)
 
 
 @pytest.fixture(scope="session")

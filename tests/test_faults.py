@@ -10,6 +10,7 @@ its data; a hang keeps it here too, and there no request may fail but with 503).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -195,14 +196,24 @@ def check_not_half_written(db: firestore.Client, uid: str) -> int:
 # --- Firestore ------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def streaming(base: str, id_token: str) -> Iterator[Stream]:
+    """A stream running against the api, already answered 200 a few times; stopped on the way out."""
+    stream = Stream(base, id_token)
+    stream.thread.start()
+    try:
+        until(lambda: stream.count(200) >= 8, "requests before the fault")
+        yield stream
+    finally:
+        stream.stop.set()
+        stream.thread.join(60)
+
+
 def test_firestore_crashing_under_load_gives_503s_then_recovers_and_leaves_no_half_written_session(
     api_url: str, stack: Stack, sign_up: Callable[[], tuple[str, str]], db: firestore.Client
 ) -> None:
     uid, id_token = sign_up()
-    stream = Stream(api_url, id_token)
-    stream.thread.start()
-    try:
-        until(lambda: stream.count(200) >= 8, "requests before the crash")
+    with streaming(api_url, id_token) as stream:
         stream.epoch += 1
         stack.stop_firestore()  # SIGKILL: the emulator's in-memory data goes with it
         faults["firestore killed"] += 1
@@ -210,9 +221,6 @@ def test_firestore_crashing_under_load_gives_503s_then_recovers_and_leaves_no_ha
         stack.start_firestore()
         stream.fault_over = True
         until(lambda: stream.cycles_after_fault >= 2, "two whole cycles after the restart", stream=stream)
-    finally:
-        stream.stop.set()
-        stream.thread.join(60)
     check_answers(stream, data_lost=True)
     assert stream.count(500) == 0 and stream.count(503) >= 3
     sessions = check_not_half_written(db, uid)
@@ -224,10 +232,7 @@ def test_firestore_hanging_under_load_gives_only_503s_and_nobody_is_signed_out(
     api_url: str, stack: Stack, sign_up: Callable[[], tuple[str, str]], db: firestore.Client
 ) -> None:
     uid, id_token = sign_up()
-    stream = Stream(api_url, id_token)
-    stream.thread.start()
-    try:
-        until(lambda: stream.count(200) >= 8, "requests before the hang")
+    with streaming(api_url, id_token) as stream:
         stack.pause_firestore()
         faults["firestore paused"] += 1
         try:
@@ -239,9 +244,6 @@ def test_firestore_hanging_under_load_gives_only_503s_and_nobody_is_signed_out(
         # (about 60 s on the emulator): requests needing them get 503 until then.
         until(lambda: stream.cycles_after_fault >= 2, "two whole cycles after the hang", ABANDONED_LOCKS + 60,
               stream=stream)
-    finally:
-        stream.stop.set()
-        stream.thread.join(60)
     check_answers(stream, data_lost=False)
     assert stream.count(503) >= 3
     assert list(db.collection(f"users/{uid}/securityEvents").stream()) == []  # no retry looked like theft

@@ -25,7 +25,7 @@ import schemathesis
 from helpers import IPHONE, PIXEL, Device
 
 import main
-from infra.local.stack import Stack
+from infra.local.stack import RATE_LIMITS_OFF, Stack
 from mydevices import model
 from mydevices.config import Settings
 from mydevices.errors import InvalidRequest
@@ -37,13 +37,6 @@ MAX_EXAMPLES = 5
 MAX_EXAMPLES_WITH_INPUT = 25
 WITH_INPUT = ["login", "refresh", "setPushToken", "respondToAlert", "closeSession"]
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
-# The abuse limits are proven elsewhere (reliability tests); here they would only cut the run short.
-NO_LIMITS = {
-    "MYDEVICES_LOGIN_RATE_PER_IP": "off",
-    "MYDEVICES_LOGIN_RATE_PER_USER": "off",
-    "MYDEVICES_REFRESH_RATE_PER_IP": "off",
-    "MYDEVICES_REFRESH_RATE_PER_USER": "off",
-}
 
 schema = schemathesis.openapi.from_path(
     SPEC,
@@ -201,7 +194,8 @@ class FuzzTarget:
 
 @pytest.fixture(scope="module")
 def fuzz_target(stack: Stack, request: pytest.FixtureRequest) -> Iterator[FuzzTarget]:
-    server = stack.start_function("api", "http", NO_LIMITS)
+    # The abuse limits are proven in test_abuse_limits.py; here they would only cut the run short.
+    server = stack.start_function("api", "http", RATE_LIMITS_OFF)
     try:
         _, owner_token = stack.sign_up()
         _, rotator_token = stack.sign_up()

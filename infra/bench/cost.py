@@ -22,14 +22,8 @@ from infra.bench.counting import Counter
 from infra.bench.environment import environment
 from infra.bench.event_servers import PUSH, TRIGGER, EventServers
 from infra.bench.inproc_api import IPAD, IPHONE, PIXEL, Device, InProcessApi
-from infra.local.stack import Stack
+from infra.local.stack import RATE_LIMITS_OFF, Stack
 
-RATE_LIMIT_SETTINGS = (
-    "MYDEVICES_LOGIN_RATE_PER_IP",
-    "MYDEVICES_LOGIN_RATE_PER_USER",
-    "MYDEVICES_REFRESH_RATE_PER_IP",
-    "MYDEVICES_REFRESH_RATE_PER_USER",
-)
 FUNCTIONS = ("api", TRIGGER, PUSH)
 
 
@@ -130,7 +124,7 @@ def cost_table(stack: Stack, *, revoke_others: int) -> dict[str, Any]:
     counter = Counter()
     events = EventServers(stack, counter)
     assert stack.fcm is not None
-    with environment(dict.fromkeys(RATE_LIMIT_SETTINGS)), counter.installed(), events.serving():
+    with environment(dict.fromkeys(RATE_LIMITS_OFF)), counter.installed(), events.serving():
         events.step = "(earlier deliveries)"
         events.settle(10)
         stack.fcm.clear()

@@ -39,7 +39,16 @@ from typing import Any
 
 from infra.bench import report
 from infra.bench.environment import ensure_importable, product_environment
-from infra.local.stack import FUNCTIONS_DIR, LOCAL_DIR, REPO_ROOT, VENV_PYTHON, Ports, Stack, StackError
+from infra.local.stack import (
+    FUNCTIONS_DIR,
+    LOCAL_DIR,
+    RATE_LIMITS_OFF,
+    REPO_ROOT,
+    VENV_PYTHON,
+    Ports,
+    Stack,
+    StackError,
+)
 
 DEFAULT_JSON = LOCAL_DIR / "bench" / "results.json"
 DEFAULT_DOCS = REPO_ROOT / "docs" / "benchmarks.md"
@@ -47,8 +56,6 @@ SECTIONS = ("strict_validation", "jwks_verification", "firebase_admin", "http", 
             "cost", "scale")
 # The benchmark logs in far more often than a person (as the tests do), so the abuse limits are
 # off for its functions; the cost section turns them back on to count what they cost.
-LIMITS_OFF = dict.fromkeys(("MYDEVICES_LOGIN_RATE_PER_IP", "MYDEVICES_LOGIN_RATE_PER_USER",
-                            "MYDEVICES_REFRESH_RATE_PER_IP", "MYDEVICES_REFRESH_RATE_PER_USER"), "off")
 
 
 @dataclass(frozen=True)
@@ -190,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         log_dir = LOCAL_DIR / "bench" / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         keys = _generate_keys(Path(tmp) / "keys.json")
-        stack = Stack(Ports.free(), log_dir, keys_file=keys, env_extra=LIMITS_OFF)
+        stack = Stack(Ports.free(), log_dir, keys_file=keys, env_extra=RATE_LIMITS_OFF)
         print(f"bench: starting the emulators (logs in {log_dir}) ...", flush=True)
         try:
             stack.start()

@@ -24,24 +24,19 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
-def summary(samples: list[float]) -> dict[str, Any]:
+def summary(samples: list[float], unit: str = "Ms", scale: float = 1e3) -> dict[str, Any]:
     """Milliseconds (samples are seconds): the median, p99, mean and the count behind them."""
     return {
         "n": len(samples),
-        "medianMs": statistics.median(samples) * 1000,
-        "p99Ms": percentile(samples, 0.99) * 1000,
-        "meanMs": statistics.fmean(samples) * 1000,
+        f"median{unit}": statistics.median(samples) * scale,
+        f"p99{unit}": percentile(samples, 0.99) * scale,
+        f"mean{unit}": statistics.fmean(samples) * scale,
     }
 
 
 def microseconds(samples: list[float]) -> dict[str, Any]:
     """The same as `summary`, in microseconds, for calls far below a millisecond."""
-    return {
-        "n": len(samples),
-        "medianUs": statistics.median(samples) * 1e6,
-        "p99Us": percentile(samples, 0.99) * 1e6,
-        "meanUs": statistics.fmean(samples) * 1e6,
-    }
+    return summary(samples, "Us", 1e6)
 
 
 def interleaved(calls: Mapping[str, Callable[[], object]], iterations: int, warmup: int = 0) -> dict[str, list[float]]:

@@ -160,27 +160,6 @@ class HostingHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     site: Site  # set on the subclass built by make_server
 
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_HEAD(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def do_OPTIONS(self) -> None:
-        self._handle()
-
     def _handle(self) -> None:
         path = urllib.parse.urlsplit(self.path).path
         if self.site.proxied(path):
@@ -203,6 +182,9 @@ class HostingHandler(BaseHTTPRequestHandler):
             return
         content_type = CONTENT_TYPES.get(found.suffix, "application/octet-stream")
         self._send(200, found.read_bytes(), content_type, path)
+
+    # BaseHTTPRequestHandler calls do_<METHOD>; every method takes the same route.
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _handle
 
     def _proxy(self, path: str) -> None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
