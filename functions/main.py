@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import flask
 import functions_framework
 
-from mydevices import geo, identity, rate_limits, sessions, web_cookies
+from mydevices import alerts, geo, identity, rate_limits, sessions, web_cookies
 from mydevices.callable import Call
 from mydevices.callable import serve as serve_callable
 from mydevices.config import settings
@@ -21,23 +21,27 @@ if TYPE_CHECKING:
     from cloudevents.http import CloudEvent
 
 
+def _only(body: dict[str, Any], *allowed: str) -> None:
+    if unknown := set(body) - set(allowed):
+        raise InvalidRequest(f"unknown field {min(unknown)}")
+
+
 def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     body = req.json()
     device, push = parse_device(body.get("device")), parse_push(body.get("push"))
-    if set(body) - {"device", "push"}:
-        raise InvalidRequest(f"unknown field {min(set(body) - {'device', 'push'})}")
-    rate_limits.login_from_address(req.client_ip())
+    _only(body, "device", "push")
+    client_ip = req.client_ip()
+    rate_limits.login_from_address(client_ip)
     uid = identity.verify_id_token(req.bearer() or "")
     rate_limits.login_of_user(uid)
-    location = geo.locate(req.client_ip(), settings().geoip_db)
+    location = geo.locate(client_ip, settings().geoip_db)
     issued = sessions.login(uid, req.did, req.signed_did, device, push, location)
     return issued_response(issued, web=device.platform == "web", status=201)
 
 
 def refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     body = req.json(required=False)
-    if set(body) - {"refreshToken"}:
-        raise InvalidRequest(f"unknown field {min(set(body) - {'refreshToken'})}")
+    _only(body, "refreshToken")
     token = body.get("refreshToken") if body else req.cookie(web_cookies.REFRESH)
     if token is not None and not isinstance(token, str):
         raise InvalidRequest("refreshToken must be a string")
@@ -78,10 +82,7 @@ def push_token(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 
 def respond_to_alert(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     body = req.json()
-    if set(body) - {"actionToken", "answer"}:
-        raise InvalidRequest(f"unknown field {min(set(body) - {'actionToken', 'answer'})}")
-    from mydevices import alerts
-
+    _only(body, "actionToken", "answer")
     return ApiResponse(alerts.respond(body.get("actionToken"), body.get("answer")))
 
 

@@ -120,7 +120,7 @@ def _confirm(uid: str, new_sid: str) -> bool:
     @firestore.transactional
     def confirm(transaction: firestore.Transaction) -> bool:
         snapshot = ref.get(transaction=transaction)
-        if not snapshot.exists or snapshot.get("status") != "active":
+        if not snapshot.exists or snapshot.get("status") != store.ACTIVE:
             return False
         if snapshot.get("confirmedAt") is None:
             transaction.update(ref, {"confirmedAt": datetime.now(UTC)})
@@ -144,8 +144,8 @@ def respond(action_token: Any, answer: Any) -> dict[str, Any]:
         raise InvalidRequest('answer must be "yes" or "no"')
     claims = verify(action_token)
     uid, alerted_sid, new_sid = claims["sub"], claims["sid"], claims["nsid"]
-    alerted = store.session_ref(uid, alerted_sid).get()
-    if not alerted.exists or alerted.get("status") != "active":
+    alerted = store.read(store.session_ref(uid, alerted_sid))
+    if alerted is None or alerted.get("status") != store.ACTIVE:
         raise Unauthenticated("the session this alert was sent to has been closed", code="session_revoked")
     claim = _claim(claims["jti"], uid, answer, int(claims["exp"]))
     try:
@@ -154,7 +154,7 @@ def respond(action_token: Any, answer: Any) -> dict[str, Any]:
             return {"answer": answer, "sessionId": new_sid, "status": "revoked"}
         if not _confirm(uid, new_sid):
             raise Conflict("the new session has already been closed", code="session_closed")
-        return {"answer": answer, "sessionId": new_sid, "status": "active"}
+        return {"answer": answer, "sessionId": new_sid, "status": store.ACTIVE}
     except Conflict:
         raise  # a definite answer: the token stays used
     except Exception:

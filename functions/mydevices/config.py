@@ -20,9 +20,12 @@ class Rate:
     seconds: int
 
 
-def _rate(name: str, default: str) -> Rate | None:
+def _rate(name: str, default: Rate | None) -> Rate | None:
     """`COUNT/SECONDS` (e.g. `20/60`), or `off` for no limit."""
-    raw = (os.environ.get(name) or default).strip().lower()
+    given = os.environ.get(name)
+    if not given:
+        return default
+    raw = given.strip().lower()
     if raw == "off":
         return None
     count, _, seconds = raw.partition("/")
@@ -79,15 +82,15 @@ class Settings:
             revoked_retention_days=_int("MYDEVICES_REVOKED_RETENTION_DAYS", 30),
             firestore_timeout=float(os.environ.get("MYDEVICES_FIRESTORE_TIMEOUT_SECONDS", "5")),
             max_body_bytes=_int("MYDEVICES_MAX_BODY_BYTES", 16 * 1024),
-            session_events_topic=os.environ.get("MYDEVICES_SESSION_EVENTS_TOPIC") or "session-events",
-            action_token_ttl=_int("MYDEVICES_ACTION_TOKEN_TTL_SECONDS", 24 * 3600),
-            login_rate_per_ip=_rate("MYDEVICES_LOGIN_RATE_PER_IP", "20/60"),
-            login_rate_per_user=_rate("MYDEVICES_LOGIN_RATE_PER_USER", "20/3600"),
-            refresh_rate_per_ip=_rate("MYDEVICES_REFRESH_RATE_PER_IP", "120/60"),
-            refresh_rate_per_user=_rate("MYDEVICES_REFRESH_RATE_PER_USER", "60/60"),
-            max_active_sessions=_int("MYDEVICES_MAX_ACTIVE_SESSIONS", 50),
-            publish_timeout=float(os.environ.get("MYDEVICES_PUBLISH_TIMEOUT_SECONDS") or "30"),
-            outbox_sweep_interval=_int("MYDEVICES_OUTBOX_SWEEP_SECONDS", 60),
+            session_events_topic=os.environ.get("MYDEVICES_SESSION_EVENTS_TOPIC") or cls.session_events_topic,
+            action_token_ttl=_int("MYDEVICES_ACTION_TOKEN_TTL_SECONDS", cls.action_token_ttl),
+            login_rate_per_ip=_rate("MYDEVICES_LOGIN_RATE_PER_IP", cls.login_rate_per_ip),
+            login_rate_per_user=_rate("MYDEVICES_LOGIN_RATE_PER_USER", cls.login_rate_per_user),
+            refresh_rate_per_ip=_rate("MYDEVICES_REFRESH_RATE_PER_IP", cls.refresh_rate_per_ip),
+            refresh_rate_per_user=_rate("MYDEVICES_REFRESH_RATE_PER_USER", cls.refresh_rate_per_user),
+            max_active_sessions=_int("MYDEVICES_MAX_ACTIVE_SESSIONS", cls.max_active_sessions),
+            publish_timeout=float(os.environ.get("MYDEVICES_PUBLISH_TIMEOUT_SECONDS") or cls.publish_timeout),
+            outbox_sweep_interval=_int("MYDEVICES_OUTBOX_SWEEP_SECONDS", cls.outbox_sweep_interval),
             web_cookie=_choice("MYDEVICES_WEB_COOKIE", ("host", "session")),
         )
 

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from google.api_core import exceptions as core_exceptions
@@ -34,7 +34,7 @@ from .config import settings
 log = logging.getLogger(__name__)
 
 COLLECTION = "outbox"
-RETENTION = timedelta(days=7)  # as long as a redelivered event is still recognised (event_claims)
+RETENTION = event_claims.RETENTION  # as long as a redelivered event is still recognised
 DRAIN_BATCH = 100
 
 _state_lock = threading.Lock()

@@ -101,8 +101,8 @@ def _revoked_targets(event: dict[str, Any]) -> list[fcm.Outgoing]:
     if reason in SILENT_REASONS:
         return []
     sid = event["sessionId"]
-    snapshot = store.secret_ref(sid).get()
-    token = _push_token(snapshot.to_dict() or {}, event["uid"]) if snapshot.exists else None
+    secret = store.read(store.secret_ref(sid))
+    token = _push_token(secret, event["uid"]) if secret is not None else None
     return [fcm.Outgoing(sid, token, force_logout(token, sid, reason))] if token else []
 
 
@@ -122,13 +122,12 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 
 def _new_login_targets(event: dict[str, Any]) -> list[fcm.Outgoing]:
     uid, new_sid = event["uid"], event["sessionId"]
-    new_session = store.session_ref(uid, new_sid).get()
-    if not new_session.exists or new_session.get("status") != "active":
+    new_session = store.read(store.session_ref(uid, new_sid))
+    if new_session is None or new_session.get("status") != store.ACTIVE:
         return []
     created = new_session.get("createdAt")
-    active = store.sessions_of(uid).where(filter=firestore.FieldFilter("status", "==", "active"))
     others = [
-        snap.id for snap in active.stream()
+        snap.id for snap in store.active_sessions_of(uid).stream()
         if snap.id != new_sid and _earlier((snap.to_dict() or {}).get("createdAt"), created)
     ]
     text = alert_text(event.get("deviceName"), event.get("location"))

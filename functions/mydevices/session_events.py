@@ -25,7 +25,7 @@ from google.cloud.pubsub_v1 import PublisherClient
 from google.cloud.pubsub_v1.types import PublisherOptions
 from google.events.cloud.firestore import Document, DocumentEventData, Value
 
-from . import outbox
+from . import outbox, store
 from .config import settings
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def classify(change: DocumentEventData) -> dict[str, Any] | None:
     uid, sid = ids
     new_status = _field(new, "status")
     old_status = _field(old, "status") if old_exists else None
-    if not old_exists and new_status == "active":
+    if not old_exists and new_status == store.ACTIVE:
         return {
             "type": NEW_LOGIN,
             "uid": uid,
@@ -103,7 +103,7 @@ def classify(change: DocumentEventData) -> dict[str, Any] | None:
             "deviceName": _field(new, "deviceName"),
             "location": _field(new, "location"),
         }
-    if old_status == "active" and new_status == "revoked":
+    if old_status == store.ACTIVE and new_status == store.REVOKED:
         return {"type": SESSION_REVOKED, "uid": uid, "sessionId": sid, "reason": _field(new, "revokedReason")}
     return None
 

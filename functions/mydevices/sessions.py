@@ -28,7 +28,7 @@ from .errors import Conflict, NotFound, Unauthenticated
 from .keys import keyring
 from .model import DeviceInfo, PushTarget, device_session
 
-ACTIVE, REVOKED = "active", "revoked"
+ACTIVE, REVOKED = store.ACTIVE, store.REVOKED
 REPLACED = "replaced"
 TOKEN_REUSED = "token_reused"
 BATCH_LIMIT = 500
@@ -157,8 +157,7 @@ def _within_device_cap(transaction: firestore.Transaction, uid: str) -> None:
     cannot pass it together; one aggregation read (billed per 1000 index entries). A re-login of
     a device replaces its session and is not counted."""
     cap = settings().max_active_sessions
-    active = store.sessions_of(uid).where(filter=firestore.FieldFilter("status", "==", ACTIVE))
-    aggregation: Any = active.count()  # the library annotates count() as returning a class
+    aggregation: Any = store.active_sessions_of(uid).count()  # the library annotates count() as returning a class
     count = int(aggregation.get(transaction=transaction)[0][0].value)
     if count >= cap:
         raise Conflict(f"this account is signed in on {count} devices, the most allowed; "
@@ -187,15 +186,7 @@ def validate(access_token: str | None, signed_device_id: str | None) -> Caller:
         raise Unauthenticated("this device is not recognised; sign in again", code="unknown_device")
     if claims.did != did:
         raise Unauthenticated("this token was issued to another device", code="invalid_token")
-    doc = store.read(store.session_ref(claims.uid, claims.sid))
-    if doc is None or doc.get("deviceId") != did:
-        raise Unauthenticated("no such session", code="invalid_token")
-    if doc.get("status") != ACTIVE:
-        if doc.get("revokedReason") == REPLACED:
-            _copied_token(claims.uid, claims.sid, did, why="access token of a replaced session")
-        raise Unauthenticated("this session has been closed", code="session_revoked")
-    _touch(claims.uid, claims.sid, doc)
-    return Caller(claims.uid, claims.sid, did, doc)
+    return _active_session(claims.uid, claims.sid, did, replaced_means_copied=True)
 
 
 @store.guarded
@@ -213,13 +204,20 @@ def validate_firebase(id_token: str, signed_device_id: str | None = None) -> Cal
     presented = device_ids.verify(keyring(), signed_device_id)
     if presented is not None and presented != claims.did:
         raise Unauthenticated("this token was issued to another device", code="invalid_token")
-    doc = store.read(store.session_ref(claims.uid, claims.sid))
-    if doc is None or doc.get("deviceId") != claims.did:
+    return _active_session(claims.uid, claims.sid, claims.did, replaced_means_copied=False)
+
+
+def _active_session(uid: str, sid: str, did: str, *, replaced_means_copied: bool) -> Caller:
+    """The third step, shared by both kinds of token: the one read, on this device, active."""
+    doc = store.read(store.session_ref(uid, sid))
+    if doc is None or doc.get("deviceId") != did:
         raise Unauthenticated("no such session", code="invalid_token")
     if doc.get("status") != ACTIVE:
+        if replaced_means_copied and doc.get("revokedReason") == REPLACED:
+            _copied_token(uid, sid, did, why="access token of a replaced session")
         raise Unauthenticated("this session has been closed", code="session_revoked")
-    _touch(claims.uid, claims.sid, doc)
-    return Caller(claims.uid, claims.sid, claims.did, doc)
+    _touch(uid, sid, doc)
+    return Caller(uid, sid, did, doc)
 
 
 def _touch(uid: str, sid: str, doc: dict[str, Any]) -> None:
@@ -247,8 +245,8 @@ def _copied_token(uid: str, sid: str, did: str, *, why: str) -> None:
     if settings().reuse_policy == "revoke_all":
         _revoke_where(uid, TOKEN_REUSED, keep_sid=None)
     else:
-        pointer = store.device_ref(uid, did).get()
-        current = pointer.get("sessionId") if pointer.exists else None
+        pointer = store.read(store.device_ref(uid, did))
+        current = pointer.get("sessionId") if pointer is not None else None
         for target in {sid, current} - {None}:
             revoke_session(uid, str(target), TOKEN_REUSED)
     store.security_events_of(uid).add({

@@ -23,6 +23,7 @@ from .config import settings
 from .errors import ApiError, Unavailable
 
 SESSIONS = "sessions"
+ACTIVE, REVOKED = "active", "revoked"  # a session document's `status`
 SECRETS = "sessionSecrets"
 DEVICES = "devices"
 SECURITY_EVENTS = "securityEvents"
@@ -153,6 +154,11 @@ def read(ref: firestore.DocumentReference) -> dict[str, Any] | None:
 
 def sessions_of(uid: str) -> firestore.CollectionReference:
     return db().collection(USERS).document(uid).collection(SESSIONS)
+
+
+def active_sessions_of(uid: str) -> firestore.Query:
+    """Unordered: a single-field filter, served without a composite index."""
+    return sessions_of(uid).where(filter=firestore.FieldFilter("status", "==", ACTIVE))
 
 
 def secret_ref(sid: str) -> firestore.DocumentReference:
