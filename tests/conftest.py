@@ -25,19 +25,18 @@ Logs of every process are in ``stack.log_dir`` (printed at the end of the run).
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from google.cloud import firestore
 
 from infra.local.stack import (
-    FUNCTIONS_DIR,
     RATE_LIMITS_OFF,
-    VENV_PYTHON,
     Ports,
     Stack,
     available_entry_points,
+    ensure_dev_keys,
     environ,
 )
 
@@ -55,10 +54,7 @@ def stack_env_extras() -> dict[str, str]:
 def stack(tmp_path_factory: pytest.TempPathFactory, stack_env_extras: dict[str, str]) -> Iterator[Stack]:
     log_dir = tmp_path_factory.mktemp("stack")
     _log_dirs.append(log_dir)
-    keys_file = log_dir / "keys.json"
-    subprocess.run(  # noqa: S603
-        [str(VENV_PYTHON), "-m", "mydevices.keys", "generate", str(keys_file)], cwd=FUNCTIONS_DIR, check=True
-    )
+    keys_file = ensure_dev_keys(log_dir / "keys.json")
     running = Stack(Ports.free(), log_dir, keys_file=keys_file, env_extra=stack_env_extras)
     running.start()
     try:
@@ -75,6 +71,19 @@ def api(stack: Stack) -> Iterator[str]:
     server = stack.start_function("api", "http")
     yield server.url
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def db(stack: Stack) -> firestore.Client:
+    return firestore.Client(project=stack.project)
+
+
+@pytest.fixture(scope="module")
+def guarded_url(stack: Stack) -> Iterator[str]:
+    """tests/guarded_app: another team's function protected by `require_session`."""
+    handle = stack.start_function("orders", "http", {}, source=str(Path(__file__).parent / "guarded_app" / "main.py"))
+    yield handle.url
+    handle.stop()
 
 
 @pytest.fixture()

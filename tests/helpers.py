@@ -7,11 +7,12 @@ from typing import Any
 
 import requests
 
-IPHONE = {"name": "iPhone 15 Pro", "model": "iPhone16,1", "platform": "ios", "osVersion": "17.4", "appVersion": "2.3.0"}
-PIXEL = {"name": "Pixel 8", "model": "shiba", "platform": "android", "osVersion": "14", "appVersion": "2.3.0"}
+from infra.local.stack import IPAD, IPHONE, LONDON_EXAMPLE_IP, PIXEL, Stack  # noqa: F401 - the tests' devices too
+
+GALAXY = {"name": "Galaxy S24", "model": "SM-S921B", "platform": "android", "osVersion": "14", "appVersion": "2.3.0"}
 CHROME = {"name": "Chrome on macOS", "platform": "web", "osVersion": "14.5", "appVersion": "web-1"}
 
-LONDON_IP = "81.2.69.142"
+LONDON_IP = LONDON_EXAMPLE_IP
 
 
 def build_city_db(path: str) -> str:
@@ -97,3 +98,15 @@ class Device:
 
 def error_code(response: requests.Response) -> str:
     return str(response.json()["error"]["code"])
+
+
+def signed_in(base: str, id_token: str, spec: dict[str, Any] = IPHONE, push: str | None = None) -> Device:
+    """A device of `spec`, logged in (with `push` as its FCM token, if given)."""
+    device = Device(base, dict(spec))
+    device.login(id_token, push_token=push)
+    return device
+
+
+def doc_url(stack: Stack, path: str) -> str:
+    """A document on the stack's Firestore emulator, as a client's REST call names it."""
+    return f"http://{stack.firestore_host}/v1/projects/{stack.project}/databases/(default)/documents/{path}"

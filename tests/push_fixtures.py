@@ -13,35 +13,20 @@ Test modules import what they use from here.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import firebase_admin
 import pytest
 import requests
 from firebase_admin import _http_client
 from google.cloud import firestore
 
+from infra.bench.environment import environment
 from infra.local.fcm_standin import FcmStandin
 from infra.local.stack import Stack
-
-
-def _reset_process_state() -> None:
-    """Forget every cached client and setting, so the next use reads the environment afresh."""
-    from mydevices import config, keys, session_events, store
-
-    config.settings.cache_clear()
-    keys.keyring.cache_clear()
-    store._forget_client()
-    session_events._publisher = None
-    try:
-        firebase_admin.delete_app(firebase_admin.get_app())
-    except ValueError:
-        pass
 
 
 @pytest.fixture(scope="session")
@@ -54,21 +39,14 @@ def push_standin() -> Iterator[FcmStandin]:
 @pytest.fixture(scope="session")
 def push_env(stack: Stack, push_standin: FcmStandin) -> Iterator[Stack]:
     """This process on the stack's emulators and keys, with FCM going to the in-process stand-in."""
-    saved = os.environ.get("MYDEVICES_FCM_URL")
-    os.environ["MYDEVICES_FCM_URL"] = push_standin.url
-    _reset_process_state()
-    # firebase-admin retries 500/503 4 times after 0, 1, 2 and 4 s; keep the retries, drop the waits.
-    saved_backoff = _http_client.DEFAULT_RETRY_CONFIG.backoff_factor
-    _http_client.DEFAULT_RETRY_CONFIG.backoff_factor = 0
-    try:
-        yield stack
-    finally:
-        _http_client.DEFAULT_RETRY_CONFIG.backoff_factor = saved_backoff
-        if saved is None:
-            os.environ.pop("MYDEVICES_FCM_URL", None)
-        else:
-            os.environ["MYDEVICES_FCM_URL"] = saved
-        _reset_process_state()
+    with environment({"MYDEVICES_FCM_URL": push_standin.url}):
+        # firebase-admin retries 500/503 4 times after 0, 1, 2 and 4 s; keep the retries, drop the waits.
+        saved_backoff = _http_client.DEFAULT_RETRY_CONFIG.backoff_factor
+        _http_client.DEFAULT_RETRY_CONFIG.backoff_factor = 0
+        try:
+            yield stack
+        finally:
+            _http_client.DEFAULT_RETRY_CONFIG.backoff_factor = saved_backoff
 
 
 @pytest.fixture()
@@ -138,6 +116,11 @@ def event_functions(stack: Stack) -> Iterator[EventFunctions]:
         trigger.stop()
         push.stop()
         fcm.clear()  # the stand-in is shared by the whole session: leave it as found
+
+
+def sent(messages: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+    """The messages (as the FCM stand-in recorded them) whose data carries this action."""
+    return [m["message"] for m in messages if m["message"].get("data", {}).get("action") == action]
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:

@@ -17,15 +17,15 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 import requests
 from google.cloud import firestore
 from google.events.cloud.firestore import Document, DocumentEventData, Value
-from helpers import IPHONE, PIXEL, Device, error_code
-from push_fixtures import StackFcm, _reset_process_state, wait_for
+from helpers import IPAD, IPHONE, PIXEL, Device, error_code
+from push_fixtures import StackFcm, sent, wait_for
 
+from infra.bench.environment import forget_cached_state
 from infra.local.stack import SESSION_EVENTS_TOPIC, Stack
 from mydevices import config, outbox, session_events
 
@@ -35,7 +35,6 @@ MAX_REQUESTS = 400  # the stream's bound, whatever happens
 REQUEST_TIMEOUT = 20  # an api waiting at most FIRESTORE_TIMEOUT per call answers well within this
 RETRY_PAUSE = 0.3  # the stream's wait after a 503 (Retry-After says 2 s; shorter gives more samples)
 ABANDONED_LOCKS = 60  # seconds the emulator keeps the locks of a transaction its client gave up on
-TABLET = {"name": "iPad Air", "model": "iPad13,16", "platform": "ios", "osVersion": "17.4", "appVersion": "2.3.0"}
 
 faults: Counter[str] = Counter()
 
@@ -64,11 +63,6 @@ def api_url(stack: Stack) -> Iterator[str]:
     server = stack.start_function("api", "http", {"MYDEVICES_FIRESTORE_TIMEOUT_SECONDS": str(FIRESTORE_TIMEOUT)})
     yield server.url
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def db(stack: Stack) -> firestore.Client:
-    return firestore.Client(project=stack.project)
 
 
 # --- the client stream ---------------------------------------------------------------------------
@@ -272,10 +266,6 @@ def pipeline(stack: Stack) -> Iterator[StackFcm]:
         fcm.clear()
 
 
-def pushes(fcm: StackFcm, action: str) -> list[dict[str, Any]]:
-    return [m["message"] for m in fcm.messages() if m["message"].get("data", {}).get("action") == action]
-
-
 def test_a_revocation_while_pubsub_is_down_holds_at_once_and_its_push_goes_out_when_pubsub_is_back(
     api_url: str, stack: Stack, pipeline: StackFcm, sign_up: Callable[[], tuple[str, str]], db: firestore.Client
 ) -> None:
@@ -286,7 +276,7 @@ def test_a_revocation_while_pubsub_is_down_holds_at_once_and_its_push_goes_out_w
     pixel_token = "tok-pixel-" + uuid.uuid4().hex
     pixel = Device(api_url, dict(PIXEL))
     pixel.login(id_token, push_token=pixel_token)
-    until(lambda: len(pushes(fcm, "new_login_alert")) == 1, "the pipeline to work before the fault")
+    until(lambda: len(sent(fcm.messages(), "new_login_alert")) == 1, "the pipeline to work before the fault")
     fcm.clear()
 
     stack.stop_pubsub()
@@ -298,17 +288,17 @@ def test_a_revocation_while_pubsub_is_down_holds_at_once_and_its_push_goes_out_w
         parked = db.collection("outbox")
         until(lambda: any((snap.to_dict() or {}).get("event", {}).get("sessionId") == pixel.session_id
                           for snap in parked.stream()), "the trigger to park the event", timeout=30)
-        assert pushes(fcm, "force_logout") == []
+        assert sent(fcm.messages(), "force_logout") == []
     finally:
         stack.start_pubsub()
 
     # The next session change anywhere has the trigger publish what it parked first.
-    tablet = Device(api_url, dict(TABLET))
+    tablet = Device(api_url, dict(IPAD))
     tablet.login(id_token)
-    until(lambda: pushes(fcm, "force_logout") != [], "the parked force_logout", timeout=30)
-    until(lambda: pushes(fcm, "new_login_alert") != [], "the tablet's alert", timeout=30)
+    until(lambda: sent(fcm.messages(), "force_logout") != [], "the parked force_logout", timeout=30)
+    until(lambda: sent(fcm.messages(), "new_login_alert") != [], "the tablet's alert", timeout=30)
     time.sleep(1)  # anything sent twice would arrive by now
-    assert pushes(fcm, "force_logout") == [{
+    assert sent(fcm.messages(), "force_logout") == [{
         "token": pixel_token,
         "data": {"action": "force_logout", "reason": "user_revoked", "sessionId": pixel.session_id},
         "android": {"priority": "high"},
@@ -334,7 +324,7 @@ def test_events_parked_while_pubsub_is_down_leave_in_their_order_once_it_is_back
 ) -> None:
     """The trigger's own code, in this process, against the real emulators."""
     monkeypatch.setenv("MYDEVICES_PUBLISH_TIMEOUT_SECONDS", "1")  # to fail fast while Pub/Sub is down
-    _reset_process_state()
+    forget_cached_state()
     for snapshot in db.collection(outbox.COLLECTION).stream():  # only this test's events, in order
         snapshot.reference.delete()
     uid = "order-" + uuid.uuid4().hex
@@ -363,4 +353,4 @@ def test_events_parked_while_pubsub_is_down_leave_in_their_order_once_it_is_back
     finally:
         requests.delete(tap, timeout=10)
         monkeypatch.delenv("MYDEVICES_PUBLISH_TIMEOUT_SECONDS")
-        _reset_process_state()
+        forget_cached_state()

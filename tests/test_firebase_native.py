@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,11 +18,10 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import CHROME, IPHONE, PIXEL, Device, error_code
+from helpers import CHROME, IPHONE, PIXEL, Device, doc_url, error_code
 
 from infra.local.stack import FunctionServer, Stack, free_port
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 REGION = "us-central1"
 
 
@@ -95,18 +93,14 @@ def signed_in_app(stack: Stack, api: str, uid: str, login_token: str, spec: dict
 # --- Firestore through its REST API, as a client SDK (rules apply to end-user tokens) -----------
 
 
-def document_url(stack: Stack, path: str) -> str:
-    return f"http://{stack.firestore_host}/v1/projects/{stack.project}/databases/(default)/documents/{path}"
-
-
 def read(stack: Stack, path: str, id_token: str) -> int:
-    return requests.get(document_url(stack, path), headers={"Authorization": f"Bearer {id_token}"},
+    return requests.get(doc_url(stack, path), headers={"Authorization": f"Bearer {id_token}"},
                         timeout=30).status_code
 
 
 def write(stack: Stack, path: str, id_token: str, text: str = "hello") -> int:
     body = {"fields": {"text": {"stringValue": text}}}
-    return requests.patch(document_url(stack, path), json=body, headers={"Authorization": f"Bearer {id_token}"},
+    return requests.patch(doc_url(stack, path), json=body, headers={"Authorization": f"Bearer {id_token}"},
                           timeout=30).status_code
 
 
@@ -355,13 +349,6 @@ def test_each_callable_is_also_its_own_entry_point_at_the_name_the_sdk_calls(
 
 
 # --- require_session with a Firebase ID token --------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def guarded_url(stack: Stack) -> Iterator[str]:
-    handle = stack.start_function("orders", "http", {}, source=os.path.join(HERE, "guarded_app", "main.py"))
-    yield handle.url
-    handle.stop()
 
 
 def test_require_session_takes_a_firebase_id_token_bound_to_its_device_by_its_claim(

@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import pytest
 import requests
 from helpers import PIXEL, Device, error_code
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-@pytest.fixture(scope="module")
-def guarded_url(stack: Any) -> Any:
-    handle = stack.start_function("orders", "http", {}, source=os.path.join(HERE, "guarded_app", "main.py"))
-    yield handle.url
-    handle.stop()
-
-
-@pytest.fixture(scope="module")
-def sessions_url(stack: Any) -> Any:
-    handle = stack.start_function("api", "http", {})
-    yield handle.url
-    handle.stop()
-
 
 def test_a_valid_session_reaches_the_function_and_a_closed_one_does_not(
-    guarded_url: str, sessions_url: str, sign_up: Any
+    guarded_url: str, api: str, sign_up: Any
 ) -> None:
     uid, id_token = sign_up()
-    phone = Device(sessions_url)
+    phone = Device(api)
     phone.login(id_token)
-    pixel = Device(sessions_url, dict(PIXEL))
+    pixel = Device(api, dict(PIXEL))
     pixel.login(id_token)
     as_phone = requests.get(f"{guarded_url}/orders", headers=phone.headers(), timeout=10)
     assert as_phone.status_code == 200

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,15 +15,12 @@ from typing import Any
 import pytest
 import requests
 from google.events.cloud.firestore import Document, DocumentEventData, Value
-from helpers import IPHONE, PIXEL, Device, error_code
-from push_fixtures import EventFunctions, StackFcm, event_functions, wait_for  # noqa: F401 - fixtures
+from helpers import GALAXY, IPAD, IPHONE, PIXEL, error_code, signed_in
+from push_fixtures import EventFunctions, StackFcm, event_functions, sent, wait_for  # noqa: F401 - fixtures
 
 from infra.local.stack import Stack
 
 SETTLE_SECONDS = 1.0  # after the expected pushes arrived, how long to watch for unexpected ones
-GALAXY = {"name": "Galaxy S24", "model": "SM-S921B", "platform": "android", "osVersion": "14", "appVersion": "2.3.0"}
-IPAD = {"name": "iPad Air", "model": "iPad13,16", "platform": "ios", "osVersion": "17.4", "appVersion": "2.3.0"}
-HERE = os.path.dirname(os.path.abspath(__file__))
 TAP = "session-events-tap"
 
 
@@ -59,23 +55,8 @@ def arrived(fcm: StackFcm, count: int, timeout: float = 15.0) -> list[dict[str, 
     return fcm.messages()
 
 
-def sent(messages: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
-    return [m["message"] for m in messages if m["message"].get("data", {}).get("action") == action]
-
-
-def signed_in(api: str, id_token: str, spec: dict[str, Any], push: str | None) -> Device:
-    device = Device(api, dict(spec))
-    device.login(id_token, push_token=push)
-    return device
-
-
 def respond(api: str, token: str, answer: str) -> requests.Response:
     return requests.post(f"{api}/v1/alerts/respond", json={"actionToken": token, "answer": answer}, timeout=10)
-
-
-def has_respond_route() -> bool:
-    with open(os.path.join(HERE, "..", "functions", "main.py"), encoding="utf-8") as handle:
-        return "/v1/alerts/respond" in handle.read()
 
 
 def test_revoking_through_the_api_force_logs_out_exactly_that_device(api: str, fcm: StackFcm, sign_up: Any) -> None:
@@ -120,8 +101,6 @@ def test_a_new_login_alerts_every_other_device_with_a_token_exactly_once(api: st
 
 def test_answering_no_closes_the_new_session_force_logs_it_out_and_works_once(api: str, fcm: StackFcm,
                                                                              sign_up: Any) -> None:
-    if not has_respond_route():
-        pytest.skip("POST /v1/alerts/respond is not routed in functions/main.py yet")
     _, id_token = sign_up()
     phone = signed_in(api, id_token, IPHONE, "tok-phone-" + uuid.uuid4().hex)
     intruder_token = "tok-intruder-" + uuid.uuid4().hex

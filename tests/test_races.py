@@ -9,7 +9,6 @@ meet in Firestore's transactions, as on two Cloud Functions instances.
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -21,15 +20,14 @@ from typing import Any
 import pytest
 import requests
 from google.cloud import firestore
-from helpers import IPHONE, PIXEL, Device, error_code
+from helpers import GALAXY, IPAD, IPHONE, PIXEL, Device, error_code, signed_in
+from push_fixtures import wait_for
 
-from infra.local.stack import Stack
+from infra.local.stack import Stack, group_stats
 
 ROUNDS = 5  # rounds of 20 refreshes
 SPREAD_ROUNDS = 6  # rounds of the two-sided races, their start spread over the other side's run time
 REFRESHERS = 20
-TABLET = {"name": "iPad Air", "model": "iPad13,16", "platform": "ios", "osVersion": "17.4", "appVersion": "2.3.0"}
-GALAXY = {"name": "Galaxy S24", "model": "SM-S921B", "platform": "android", "osVersion": "14", "appVersion": "2.3.0"}
 
 outcomes: Counter[str] = Counter()  # what the rounds of each race ended as (printed at the end)
 
@@ -43,25 +41,14 @@ def report() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def two_workers(stack: Stack) -> Iterator[str]:
     server = stack.start_function("api", "http", {"WORKERS": "2", "THREADS": "8"})
-    assert server.pid is not None
+    pid = server.pid
+    assert pid is not None
     # gunicorn's arbiter and its two worker processes; the server answers as soon as the first
     # worker is up, so the second may still be forking.
-    deadline = time.monotonic() + 60
-    while len(group_members(server.pid)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert len(group_members(server.pid)) == 3
+    wait_for(lambda: len(list(group_stats(pid))) >= 3, 60, interval=0.1)
+    assert len(list(group_stats(pid))) == 3
     yield server.url
     server.stop()
-
-
-def group_members(pgid: int) -> list[str]:
-    found = subprocess.run(["pgrep", "-g", str(pgid)], check=False, capture_output=True, text=True)
-    return found.stdout.split()
-
-
-@pytest.fixture(scope="module")
-def db(stack: Stack) -> firestore.Client:
-    return firestore.Client(project=stack.project)
 
 
 def at_once(*calls: Callable[[], Any]) -> list[Any]:
@@ -97,18 +84,6 @@ def timed(call: Callable[[], Any]) -> tuple[Any, float]:
     return result, time.monotonic() - start
 
 
-def signed_in(base: str, id_token: str, spec: dict[str, Any] = IPHONE) -> Device:
-    device = Device(base, dict(spec))
-    device.login(id_token)
-    return device
-
-
-def current(device: Device, access_token: str | None = None) -> requests.Response:
-    token = access_token or device.access_token
-    return device.http.get(f"{device.base}/v1/sessions/current",
-                           headers={"Authorization": f"Bearer {token}", "X-Device-Id": device.device_id}, timeout=30)
-
-
 def sessions_of(db: firestore.Client, uid: str) -> dict[str, dict[str, Any]]:
     return {snap.id: snap.to_dict() or {} for snap in db.collection(f"users/{uid}/sessions").stream()}
 
@@ -128,7 +103,7 @@ def concurrent_refreshes(base: str, sign_up: Callable[[], tuple[str, str]], db: 
         assert secret["generation"] == 1  # one rotation
         assert list(db.collection(f"users/{uid}/securityEvents").stream()) == []  # no theft alarm
         phone.adopt(answers[0])
-        assert current(phone).status_code == 200
+        assert phone.get("/v1/sessions/current").status_code == 200
         assert phone.refresh().status_code == 200
         outcomes[f"{label}: one rotation, {REFRESHERS} identical answers"] += 1
 
@@ -168,11 +143,11 @@ def test_after_a_revoke_returns_no_token_of_the_racing_refresh_works(
         else:
             assert (refreshed.status_code, error_code(refreshed)) == (401, "session_revoked"), refreshed.text
             outcomes["refresh vs revoke: revoke first"] += 1
-        after = current(pixel)
+        after = pixel.get("/v1/sessions/current")
         assert (after.status_code, error_code(after)) == (401, "session_revoked")
         again = pixel.refresh()
         assert (again.status_code, error_code(again)) == (401, "session_revoked")
-        assert current(phone).status_code == 200  # nobody else was signed out
+        assert phone.get("/v1/sessions/current").status_code == 200  # nobody else was signed out
 
 
 # --- two logins of one device --------------------------------------------------------------------
@@ -200,7 +175,7 @@ def test_two_logins_of_one_device_at_once_leave_exactly_one_active_session(
             if sid != active[0]:
                 assert (doc["status"], doc["revokedReason"]) == ("revoked", "replaced")
         winner = first if first.session_id == active[0] else second
-        assert current(winner).status_code == 200
+        assert winner.get("/v1/sessions/current").status_code == 200
         outcomes["two logins of one device: " + ("re-login" if n % 2 else "first contact")] += 1
 
 
@@ -216,7 +191,7 @@ def test_revoke_others_racing_a_new_login_leaves_a_consistent_state(
         uid, id_token = sign_up()
         phone = signed_in(api, id_token)
         others = [signed_in(api, id_token, spec) for spec in (PIXEL, GALAXY)]
-        tablet = Device(api, dict(TABLET))
+        tablet = Device(api, dict(IPAD))
         revoked, logged_in = at_once(later(delay, partial(phone.post, "/v1/sessions/revoke-others")),
                                      partial(tablet.login, id_token))
         assert revoked.status_code == 200, revoked.text
@@ -231,7 +206,7 @@ def test_revoke_others_racing_a_new_login_leaves_a_consistent_state(
         assert revoked.json() == {"revoked": len(closed)}
         listed = phone.get("/v1/sessions").json()["sessions"]
         assert {s["sessionId"] for s in listed} == {sid for sid, doc in sessions.items() if doc["status"] == "active"}
-        mine = current(tablet)
+        mine = tablet.get("/v1/sessions/current")
         if sessions[tablet.session_id]["status"] == "active":
             assert mine.status_code == 200
             outcomes["revoke-others vs login: new session kept"] += 1

@@ -25,7 +25,7 @@ import schemathesis
 from helpers import IPHONE, PIXEL, Device
 
 import main
-from infra.local.stack import RATE_LIMITS_OFF, Stack
+from infra.local.stack import Stack
 from mydevices import model
 from mydevices.config import Settings
 from mydevices.errors import InvalidRequest
@@ -194,8 +194,7 @@ class FuzzTarget:
 
 @pytest.fixture(scope="module")
 def fuzz_target(stack: Stack, request: pytest.FixtureRequest) -> Iterator[FuzzTarget]:
-    # The abuse limits are proven in test_abuse_limits.py; here they would only cut the run short.
-    server = stack.start_function("api", "http", RATE_LIMITS_OFF)
+    server = stack.start_function("api", "http")
     try:
         _, owner_token = stack.sign_up()
         _, rotator_token = stack.sign_up()

@@ -11,7 +11,7 @@ import jwt
 import pytest
 import requests
 from google.cloud import firestore
-from helpers import CHROME, IPHONE, LONDON_IP, PIXEL, Device, build_city_db, error_code
+from helpers import CHROME, IPHONE, LONDON_IP, PIXEL, Device, build_city_db, error_code, signed_in
 
 from mydevices import access_tokens
 from mydevices.keys import parse_keyring
@@ -31,11 +31,6 @@ def api_url(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     handle.stop()
 
 
-@pytest.fixture(scope="module")
-def db(stack: Any) -> firestore.Client:
-    return firestore.Client(project=stack.project)
-
-
 @pytest.fixture()
 def user(sign_up: Any) -> tuple[str, str]:
     return sign_up()
@@ -43,12 +38,6 @@ def user(sign_up: Any) -> tuple[str, str]:
 
 def device(api_url: str, spec: dict[str, Any] = IPHONE) -> Device:
     return Device(api_url, dict(spec))
-
-
-def signed_in(api_url: str, id_token: str, spec: dict[str, Any] = IPHONE, push: str | None = None) -> Device:
-    phone = device(api_url, spec)
-    phone.login(id_token, push_token=push)
-    return phone
 
 
 # --- login ------------------------------------------------------------------------------------

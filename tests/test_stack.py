@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,8 @@ from typing import Any
 import pytest
 import requests
 from google.cloud import firestore, pubsub_v1
+from helpers import doc_url
+from push_fixtures import wait_for
 
 from infra.local.stack import (
     SESSION_EVENTS_DEAD_TOPIC,
@@ -39,23 +40,10 @@ def record(event):
 """
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
-
-
 def read_records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line]
-
-
-def doc_url(stack: Stack, path: str) -> str:
-    return f"http://{stack.firestore_host}/v1/projects/{stack.project}/databases/(default)/documents/{path}"
 
 
 @pytest.fixture()
@@ -142,7 +130,7 @@ def test_a_published_event_is_pushed_to_the_push_port_as_a_cloudevent(
     )
     topic = publisher.topic_path(stack.project, SESSION_EVENTS_TOPIC)
     publisher.publish(topic, b'{"kind": "probe"}', ordering_key="user-1", eventId="e-1").result(timeout=10)
-    records = wait_for(lambda: read_records(record_file))
+    records = wait_for(lambda: read_records(record_file), 15.0, interval=0.1)
     assert records, "nothing was pushed to the push port"
     assert records[0]["type"] == "google.cloud.pubsub.topic.v1.messagePublished"
     # The topic is in the push URL's path so functions-framework puts it in `source`, as in production.
@@ -161,7 +149,7 @@ def test_firestore_writes_reach_the_trigger_port_also_after_a_restart_on_the_sam
     db = firestore.Client(project=stack.project)
     db.document("users/u1/sessions/s1").set({"status": "active"})
     db.document("users/u1/devices/d1").set({"sessionId": "s1"})  # not a session: no event
-    records = wait_for(lambda: read_records(record_file))
+    records = wait_for(lambda: read_records(record_file), 15.0, interval=0.1)
     assert [r["type"] for r in records] == ["google.cloud.firestore.document.v1.written"]
     assert "users/u1/sessions/s1" in (records[0]["subject"] or "")
 
@@ -170,7 +158,7 @@ def test_firestore_writes_reach_the_trigger_port_also_after_a_restart_on_the_sam
     assert stack.firestore.port == port
     assert requests.get(doc_url(stack, "users/u1/sessions/s1"), timeout=5).status_code == 403  # rules reloaded
     db.document("users/u1/sessions/s2").set({"status": "active"})
-    records = wait_for(lambda: read_records(record_file)[1:])
+    records = wait_for(lambda: read_records(record_file)[1:], 15.0, interval=0.1)
     assert "users/u1/sessions/s2" in (records[0]["subject"] or "")
     stack.reset_firestore()
 

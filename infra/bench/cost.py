@@ -21,8 +21,8 @@ from infra.bench import seeding
 from infra.bench.counting import Counter
 from infra.bench.environment import environment
 from infra.bench.event_servers import PUSH, TRIGGER, EventServers
-from infra.bench.inproc_api import IPAD, IPHONE, PIXEL, Device, InProcessApi
-from infra.local.stack import RATE_LIMITS_OFF, Stack
+from infra.bench.inproc_api import Device, InProcessApi
+from infra.local.stack import IPAD, IPHONE, PIXEL, RATE_LIMITS_OFF, Stack
 
 FUNCTIONS = ("api", TRIGGER, PUSH)
 

@@ -78,9 +78,15 @@ class Counter:
 
     @contextlib.contextmanager
     def scope(self, label: str) -> Iterator[None]:
+        with self._labelled(label):
+            self.add("invocations")
+            yield
+
+    @contextlib.contextmanager
+    def _labelled(self, label: str | None) -> Iterator[None]:
+        """Count this thread's calls under `label` for a while."""
         previous = getattr(self._local, "label", None)
         self._local.label = label
-        self.add("invocations")
         try:
             yield
         finally:
@@ -106,20 +112,12 @@ class Counter:
                         on_end: Callable[[], None] | None = None) -> Iterator[Any]:
         label = getattr(self._local, "label", None)  # the stream may be consumed on another frame
         for response in responses:
-            previous = getattr(self._local, "label", None)
-            self._local.label = label
-            try:
+            with self._labelled(label):
                 on_response(response)
-            finally:
-                self._local.label = previous
             yield response
         if on_end is not None:
-            previous = getattr(self._local, "label", None)
-            self._local.label = label
-            try:
+            with self._labelled(label):
                 on_end()
-            finally:
-                self._local.label = previous
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[Counter]:

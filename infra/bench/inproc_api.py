@@ -13,11 +13,7 @@ from typing import Any
 import flask
 import functions_framework
 
-from infra.local.stack import MAIN_PY
-
-IPHONE = {"name": "iPhone 15 Pro", "model": "iPhone16,1", "platform": "ios", "osVersion": "17.4", "appVersion": "2.3.0"}
-PIXEL = {"name": "Pixel 8", "model": "shiba", "platform": "android", "osVersion": "14", "appVersion": "2.3.0"}
-IPAD = {"name": "iPad Air", "model": "iPad13,16", "platform": "ios", "osVersion": "17.4", "appVersion": "2.3.0"}
+from infra.local.stack import IPHONE, MAIN_PY
 
 
 class CallFailed(RuntimeError):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,22 +39,20 @@ from typing import Any
 from infra.bench import report
 from infra.bench.environment import ensure_importable, product_environment
 from infra.local.stack import (
-    FUNCTIONS_DIR,
+    IPHONE,
     LOCAL_DIR,
     RATE_LIMITS_OFF,
     REPO_ROOT,
-    VENV_PYTHON,
     Ports,
     Stack,
     StackError,
+    ensure_dev_keys,
 )
 
 DEFAULT_JSON = LOCAL_DIR / "bench" / "results.json"
 DEFAULT_DOCS = REPO_ROOT / "docs" / "benchmarks.md"
 SECTIONS = ("strict_validation", "jwks_verification", "firebase_admin", "http", "cold_start", "revoke_to_push",
             "cost", "scale")
-# The benchmark logs in far more often than a person (as the tests do), so the abuse limits are
-# off for its functions; the cost section turns them back on to count what they cost.
 
 
 @dataclass(frozen=True)
@@ -97,7 +94,7 @@ Progress = Callable[[str], None]
 
 def _signed_in(stack: Stack) -> tuple[Any, str]:
     """A session logged in through the api (in-process), and the Firebase ID token behind it."""
-    from infra.bench.inproc_api import IPHONE, Device, InProcessApi
+    from infra.bench.inproc_api import Device, InProcessApi
     from infra.bench.validation import SignedIn
 
     _, id_token = stack.sign_up()
@@ -155,12 +152,6 @@ def run_sections(stack: Stack, options: Options, log_dir: Path, *, only: tuple[s
     return sections
 
 
-def _generate_keys(path: Path) -> Path:
-    subprocess.run([str(VENV_PYTHON), "-m", "mydevices.keys", "generate", str(path)],  # noqa: S603
-                   cwd=FUNCTIONS_DIR, check=True)
-    return path
-
-
 DOCS_SKELETON = """# Benchmarks
 
 Written by `infra/local/bench` (issue 5); the table below is replaced on every run.
@@ -196,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mydevices-bench-") as tmp:
         log_dir = LOCAL_DIR / "bench" / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        keys = _generate_keys(Path(tmp) / "keys.json")
+        keys = ensure_dev_keys(Path(tmp) / "keys.json")
         stack = Stack(Ports.free(), log_dir, keys_file=keys, env_extra=RATE_LIMITS_OFF)
         print(f"bench: starting the emulators (logs in {log_dir}) ...", flush=True)
         try:

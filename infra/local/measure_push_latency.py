@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,10 +23,7 @@ from typing import Any
 
 import requests
 
-from infra.local.stack import FUNCTIONS_DIR, VENV_PYTHON, Ports, Stack
-
-IPHONE = {"name": "iPhone 15 Pro", "model": "iPhone16,1", "platform": "ios", "osVersion": "17.4", "appVersion": "2.3.0"}
-PIXEL = {"name": "Pixel 8", "model": "shiba", "platform": "android", "osVersion": "14", "appVersion": "2.3.0"}
+from infra.local.stack import IPHONE, PIXEL, Ports, Stack, ensure_dev_keys
 
 
 def login(api: str, id_token: str, device: dict[str, str], push_token: str | None) -> dict[str, Any]:
@@ -78,9 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="push-latency-") as tmp:
-        keys_file = Path(tmp) / "keys.json"
-        subprocess.run([str(VENV_PYTHON), "-m", "mydevices.keys", "generate", str(keys_file)], cwd=FUNCTIONS_DIR,
-                       check=True)
+        keys_file = ensure_dev_keys(Path(tmp) / "keys.json")
         stack = Stack(Ports.free(), Path(tmp) / "logs", keys_file=keys_file)
         try:
             stack.start()

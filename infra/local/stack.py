@@ -33,8 +33,7 @@ Constants: ``REPO_ROOT``, ``FUNCTIONS_DIR``, ``MAIN_PY``, ``VENV_PYTHON``, ``FIR
   ``PubSubEmulator``: ``host``, ``ensure_session_events(project, push_endpoint)``.
   ``AuthEmulator``: ``host``, ``sign_up(email=None, password=...) -> (uid, id_token)``.
   ``FunctionServer``: ``target``, ``signature_type``, ``url``.
-  ``FcmStandin``: ``url`` (base), ``send_url`` (``.../v1/projects/{0}/messages:send``),
-      ``messages()``, ``clear()``.
+  ``FcmStandin``: ``url`` (base), ``messages()``, ``clear()``.
   ``HostingServer``: infra/local/hosting.py, Firebase Hosting's stand-in (the web page from
       ``hosting.public`` and its rewrites to ``api``, one origin); ``page_url`` (``http://localhost:<port>``).
 
@@ -122,6 +121,11 @@ RATE_LIMITS_OFF = dict.fromkeys(
      "MYDEVICES_REFRESH_RATE_PER_IP", "MYDEVICES_REFRESH_RATE_PER_USER"),
     "off",
 )
+
+# The example devices of the walkthrough, the tests and the benchmark.
+IPHONE = {"name": "iPhone 15 Pro", "model": "iPhone16,1", "platform": "ios", "osVersion": "17.4", "appVersion": "2.3.0"}
+PIXEL = {"name": "Pixel 8", "model": "shiba", "platform": "android", "osVersion": "14", "appVersion": "2.3.0"}
+IPAD = {"name": "iPad Air", "model": "iPad13,16", "platform": "ios", "osVersion": "17.4", "appVersion": "2.3.0"}
 
 SESSION_EVENTS_TOPIC = "session-events"
 SESSION_EVENTS_PUSH_SUBSCRIPTION = "session-events-push"
@@ -265,20 +269,24 @@ def available_entry_points(main_py: Path = MAIN_PY) -> list[str]:
     return [name for name in ENTRY_POINTS if re.search(rf"^def {name}\(", source, re.MULTILINE)]
 
 
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """/proc/<pid>/stat after the command name: [0] state, [1] ppid, [2] pgrp, ... [11] utime,
+    [12] stime, [19] start time (see proc(5)); None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2 :].split()
+
+
 def group_stats(pgid: int) -> Iterator[list[str]]:
-    """The /proc/<pid>/stat fields after the command name, for each process of group `pgid`:
-    [0] state, [1] ppid, [2] pgrp, ... [11] utime, [12] stime (see proc(5))."""
+    """The `_stat_fields` of each process of group `pgid`."""
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", encoding="utf-8", errors="replace") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        rest = stat[stat.rfind(")") + 2 :].split()
-        if len(rest) > 2 and int(rest[2]) == pgid:
-            yield rest
+        if entry.name.isdigit():
+            rest = _stat_fields(entry.name)
+            if rest is not None and len(rest) > 2 and int(rest[2]) == pgid:
+                yield rest
 
 
 def _group_alive(pgid: int) -> bool:
@@ -732,20 +740,19 @@ class FcmStandin(ManagedProcess):
         self.quiet = quiet
 
     def argv(self) -> list[str]:
-        python = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
-        argv = [python, str(FCM_STANDIN), "--host", HOST, "--port", str(self.port)]
+        argv = [_python(), str(FCM_STANDIN), "--host", HOST, "--port", str(self.port)]
         return [*argv, "--quiet"] if self.quiet else argv
-
-    @property
-    def send_url(self) -> str:
-        """The MYDEVICES_FCM_URL value: firebase-admin formats `{0}` with the project id."""
-        return f"{self.url}/v1/projects/{{0}}/messages:send"
 
     def messages(self) -> list[dict[str, Any]]:
         return list(http_json("GET", f"{self.url}/_standin/messages")["messages"])
 
     def clear(self) -> None:
         http_json("DELETE", f"{self.url}/_standin/messages")
+
+
+def _python() -> str:
+    """The project's interpreter for our own servers (this one before bootstrap has made it)."""
+    return str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
 
 
 class HostingServer(ManagedProcess):
@@ -760,9 +767,8 @@ class HostingServer(ManagedProcess):
         self.project = project
 
     def argv(self) -> list[str]:
-        python = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
         return [
-            python, str(HOSTING_SERVER), "--host", HOST, "--port", str(self.port), "--api", self.api_url,
+            _python(), str(HOSTING_SERVER), "--host", HOST, "--port", str(self.port), "--api", self.api_url,
             "--auth-emulator", self.auth_url, "--project", self.project, "--config", str(FIREBASE_JSON),
         ]
 
@@ -919,6 +925,7 @@ class Stack:
 
     @property
     def fcm_send_url(self) -> str:
+        """The MYDEVICES_FCM_URL value: firebase-admin formats `{0}` with the project id."""
         return f"{self.fcm_url}/v1/projects/{{0}}/messages:send"
 
     @property
@@ -1152,12 +1159,8 @@ def _cmdline(pid: int) -> str:
 
 def _start_time(pid: int) -> int | None:
     """The process's start time (clock ticks since boot): with the pid, it names one process."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
-            stat = handle.read()
-    except OSError:
-        return None
-    return int(stat[stat.rfind(")") + 2 :].split()[19])
+    rest = _stat_fields(pid)
+    return int(rest[19]) if rest is not None else None
 
 
 def _pidfile_owner(pidfile: Path) -> int | None:
@@ -1234,14 +1237,8 @@ def walkthrough(ports: Ports) -> str:
     auth = f"http://{HOST}:{ports.auth}"
     fcm = f"http://{HOST}:{ports.fcm}"
     callables = f"http://{HOST}:{ports.callables}"
-    iphone = (
-        '{"device": {"name": "iPhone 15 Pro", "model": "iPhone16,1", "platform": "ios", "osVersion": "17.4", '
-        '"appVersion": "2.3.0"}, "push": {"token": "tok-iphone", "provider": "fcm"}}'
-    )
-    pixel = (
-        '{"device": {"name": "Pixel 8", "model": "shiba", "platform": "android", "osVersion": "14", '
-        '"appVersion": "2.3.0"}, "push": {"token": "tok-pixel", "provider": "fcm"}}'
-    )
+    iphone = json.dumps({"device": IPHONE, "push": {"token": "tok-iphone", "provider": "fcm"}})
+    pixel = json.dumps({"device": PIXEL, "push": {"token": "tok-pixel", "provider": "fcm"}})
     return f"""\
 # --- Walkthrough: paste into another terminal (bash). Needs curl and python3. ---------------------
 API={api}
