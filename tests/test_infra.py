@@ -10,6 +10,7 @@ queries need are declared and Terraform takes indexes and TTL policies from fire
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import re
 import shutil
@@ -20,6 +21,7 @@ from typing import Any
 
 import hcl2
 import pytest
+import terraform_schema
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 from hcl2.utils import SerializationOptions
@@ -41,12 +43,21 @@ HCL_OPTIONS = SerializationOptions(with_comments=False, explicit_blocks=False, s
 
 
 @cache
+def hcl_files(*, explicit_blocks: bool = False) -> dict[str, dict[str, Any]]:
+    """File name -> python-hcl2 document; explicit_blocks marks blocks (`__is_block__`) apart from values."""
+    options = dataclasses.replace(HCL_OPTIONS, explicit_blocks=explicit_blocks)
+    docs: dict[str, dict[str, Any]] = {}
+    for path in sorted(TERRAFORM_DIR.glob("*.tf")):
+        with path.open(encoding="utf-8") as handle:
+            docs[path.name] = hcl2.load(handle, serialization_options=options)
+    return docs
+
+
+@cache
 def terraform() -> dict[str, Any]:
     """Every .tf file merged: {"resource"/"data": {type: {name: body}}, "locals"/"variable"/"output": {name: ...}}."""
     merged: dict[str, Any] = {"resource": {}, "data": {}, "locals": {}, "variable": {}, "output": {}}
-    for path in sorted(TERRAFORM_DIR.glob("*.tf")):
-        with path.open(encoding="utf-8") as handle:
-            doc = hcl2.load(handle, serialization_options=HCL_OPTIONS)
+    for doc in hcl_files().values():
         for section in ("resource", "data"):
             for entry in doc.get(section, []):
                 for kind, named in entry.items():
@@ -149,6 +160,84 @@ def test_terraform_files_are_formatted() -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 0, f"run `terraform fmt -recursive infra/terraform`:\n{result.stdout}{result.stderr}"
+
+
+# --- the providers' schemas (what `terraform validate` would check) -------------------------------
+
+
+def test_every_block_matches_its_providers_schema() -> None:
+    """Types, argument and block names at every level, required ones present, nothing computed-only set.
+
+    The schemas come from the @cdktf provider packages infra/terraform-schema pins (tests/terraform_schema.py
+    says how they are read); a resource with `provider = google-beta` is held to google-beta's.
+    """
+    docs = hcl_files(explicit_blocks=True)
+    found = terraform_schema.configuration_problems(docs, terraform_schema.required_providers(docs))
+    assert not found, "infra/terraform does not match the providers' schemas:\n" + "\n".join(found)
+
+
+def test_provider_versions_are_pinned_to_the_checked_schemas() -> None:
+    """A range would let `terraform init` pick a provider whose schema nobody checked."""
+    providers = terraform_schema.required_providers(hcl_files(explicit_blocks=True))
+    assert {"google", "google-beta", "archive"} <= set(providers)
+    found = terraform_schema.version_problems(providers)
+    assert not found, "\n".join(found)
+
+
+PLANTED = {
+    "misspelled type": (
+        'resource "google_pubsub_topik" "t" {\n  name = "x"\n}',
+        "has no resource type `google_pubsub_topik` (did you mean `google_pubsub_topic`?)",
+    ),
+    "misspelled nested argument": (
+        'resource "google_pubsub_subscription" "s" {\n  name  = "s"\n  topic = "t"\n'
+        '  push_config {\n    push_endpoint = "https://x"\n    oidc_token {\n      service_acount_email = "a"\n'
+        '    }\n  }\n}',
+        "google_pubsub_subscription.s.push_config.oidc_token: `service_acount_email` is not an argument",
+    ),
+    "missing required argument": (
+        'resource "google_pubsub_subscription" "s" {\n  name = "s"\n}',
+        "google_pubsub_subscription.s: required argument `topic` is missing",
+    ),
+    "missing required block": (
+        'resource "google_secret_manager_secret" "k" {\n  secret_id = "k"\n}',
+        "required block `replication` is missing",
+    ),
+    "computed-only attribute set": (
+        'resource "google_cloudfunctions2_function" "f" {\n  name     = "f"\n  location = "l"\n'
+        '  service_config {\n    uri = "https://x"\n  }\n}',
+        "google_cloudfunctions2_function.f.service_config: `uri` is computed-only",
+    ),
+    "block written as an argument": (
+        'resource "google_secret_manager_secret" "k" {\n  secret_id   = "k"\n  replication = {}\n}',
+        "`replication` is a block",
+    ),
+    "two blocks where one is allowed": (
+        'resource "google_storage_bucket" "b" {\n  name     = "b"\n  location = "l"\n'
+        '  versioning {\n    enabled = true\n  }\n  versioning {\n    enabled = false\n  }\n}',
+        "at most one `versioning` block",
+    ),
+    "beta-only resource without the beta provider": (
+        'resource "google_project_service_identity" "p" {\n  service = "pubsub.googleapis.com"\n}',
+        "hashicorp/google 6.50.0 has no resource type `google_project_service_identity`",
+    ),
+    "misspelled dynamic block": (
+        'resource "google_firestore_index" "i" {\n  collection = "c"\n  dynamic "feilds" {\n'
+        '    for_each = []\n    content {}\n  }\n  fields {\n    field_path = "a"\n  }\n}',
+        "dynamic `feilds` is not a block here (did you mean `fields`?)",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", list(PLANTED))
+def test_the_schema_check_catches_a_planted_mistake(mistake: str) -> None:
+    """The check above must be able to fail: an empty or misread schema would pass everything."""
+    source, expected = PLANTED[mistake]
+    options = dataclasses.replace(HCL_OPTIONS, explicit_blocks=True)
+    providers = terraform_schema.required_providers(hcl_files(explicit_blocks=True))
+    found = terraform_schema.configuration_problems({"planted.tf": hcl2.loads(source, serialization_options=options)},
+                                                    providers)
+    assert any(expected in problem for problem in found), found
 
 
 # --- functions ------------------------------------------------------------------------------------

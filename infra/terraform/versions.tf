@@ -1,22 +1,24 @@
-# Providers. `terraform init` writes .terraform.lock.hcl: commit it, so every deploy uses the same
-# provider builds. (These machines cannot download providers: the test command only runs
-# `terraform fmt -check` and tests/test_infra.py, which parses these files.)
+# Providers, pinned to the versions whose schemas tests/test_infra.py checks every block against
+# (infra/terraform-schema pins the matching @cdktf packages: bump both together). These machines
+# cannot download providers, so no .terraform.lock.hcl is committed yet: the first `terraform init`
+# writes it, with the hashes of these exact builds; commit it then (README, "Deploy").
 terraform {
   required_version = ">= 1.5"
 
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 6.10, < 8.0"
+      version = "6.50.0"
     }
-    # Only for what google does not have: the Firebase project and the service agents' identities.
+    # Only for what google does not have: the Firebase project, its Hosting site and the service
+    # agents' identities.
     google-beta = {
       source  = "hashicorp/google-beta"
-      version = ">= 6.10, < 8.0"
+      version = "6.50.0"
     }
     archive = {
       source  = "hashicorp/archive"
-      version = "~> 2.7" # excludes with ** globs
+      version = "2.7.1" # excludes with ** globs, output_file_mode
     }
   }
 }
