@@ -179,7 +179,7 @@ def test_every_block_matches_its_providers_schema() -> None:
 def test_provider_versions_are_pinned_to_the_checked_schemas() -> None:
     """A range would let `terraform init` pick a provider whose schema nobody checked."""
     providers = terraform_schema.required_providers(hcl_files(explicit_blocks=True))
-    assert {"google", "google-beta", "archive"} <= set(providers)
+    assert {"google", "google-beta", "archive", "time"} <= set(providers)
     found = terraform_schema.version_problems(providers)
     assert not found, "\n".join(found)
 
@@ -338,6 +338,28 @@ def test_session_events_reach_send_session_push_in_order_with_a_dead_letter_topi
     publishers = [b for b in resources("google_pubsub_topic_iam_member").values()
                   if b["topic"] == "${google_pubsub_topic.session_events.id}"]
     assert [b["member"] for b in publishers] == ["${google_service_account.fn[\"on-session-written\"].member}"]
+
+
+def test_a_slow_push_is_not_redelivered_while_it_still_runs() -> None:
+    """Pub/Sub redelivers a push unanswered within the ack deadline: it must outlast the function's timeout."""
+    timeout, deadline = local("push_timeout_seconds"), local("push_ack_deadline_seconds")
+    assert isinstance(timeout, int) and isinstance(deadline, int)
+    assert timeout + 30 <= deadline <= 600  # room for a cold start; 600 s is Pub/Sub's maximum
+    push = block(resources(FUNCTION)["send_session_push"], "service_config")
+    assert push["timeout_seconds"] == "${local.push_timeout_seconds}"
+    subscription = resources("google_pubsub_subscription")["session_events_push"]
+    assert subscription["ack_deadline_seconds"] == "${local.push_ack_deadline_seconds}"
+
+
+def test_the_firestore_trigger_waits_until_the_eventarc_agent_may_act() -> None:
+    """terraform-provider-google#25294: on a fresh project the agent's role works only minutes after the grant."""
+    grant = resources("google_project_iam_member")["eventarc_agent"]
+    assert grant["role"] == "roles/eventarc.serviceAgent"
+    assert grant["member"] == "${google_project_service_identity.eventarc.member}"
+    wait = resources("time_sleep")["eventarc_agent_grant"]
+    assert wait["depends_on"] == ["${google_project_iam_member.eventarc_agent}"]
+    assert int(wait["create_duration"].removesuffix("s")) >= 60
+    assert "${time_sleep.eventarc_agent_grant}" in resources(FUNCTION)["on_session_written"]["depends_on"]
 
 
 # --- Firestore indexes and TTL --------------------------------------------------------------------

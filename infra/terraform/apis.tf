@@ -43,8 +43,20 @@ resource "google_project_service_identity" "eventarc" {
   depends_on = [google_project_service.enabled]
 }
 
-data "google_project" "this" {
-  project_id = var.project_id
+# Google grants the Eventarc service agent its role lazily, and the grant takes minutes to work: on a
+# fresh project the Firestore trigger's first apply fails with "Permission denied while using the
+# Eventarc Service Agent" (terraform-provider-google#25294, #14584). So grant the role explicitly (a
+# no-op where Google already did) and give it time before on-session-written is created.
+resource "google_project_iam_member" "eventarc_agent" {
+  project = var.project_id
+  role    = "roles/eventarc.serviceAgent"
+  member  = google_project_service_identity.eventarc.member
+}
+
+resource "time_sleep" "eventarc_agent_grant" {
+  create_duration = "120s" # IAM changes usually apply within 2 minutes
+
+  depends_on = [google_project_iam_member.eventarc_agent]
 }
 
 resource "google_firebase_project" "this" {
@@ -53,4 +65,16 @@ resource "google_firebase_project" "this" {
   project  = var.project_id
 
   depends_on = [google_project_service.enabled]
+}
+
+# The project's default Hosting site (its id is the project id), which `firebase deploy --only
+# hosting` deploys to (firebase.json names no site). A project made with the Firebase API has none
+# until someone opens Hosting in the console, and then the deploy stops to ask. Where the site
+# already exists, import it (README, "Deploy").
+resource "google_firebase_hosting_site" "default" {
+  provider = google-beta
+  project  = var.project_id
+  site_id  = var.project_id
+
+  depends_on = [google_firebase_project.this, google_project_service.enabled]
 }

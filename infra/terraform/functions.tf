@@ -65,6 +65,9 @@ data "archive_file" "functions" {
   source_dir  = "${path.module}/../../functions"
   output_path = "${path.module}/.build/functions.zip"
   excludes    = ["**/__pycache__/**", "**/*.pyc", ".mypy_cache/**", ".pytest_cache/**", ".ruff_cache/**"]
+  # Every entry gets this mode, not the checkout's (umask, git's executable bits): the same code
+  # zips to the same bytes on any machine, so a deploy from elsewhere rebuilds nothing.
+  output_file_mode = "0644"
 }
 
 # Named by content: a code change is a new object, and so a new build of every function.
@@ -177,7 +180,7 @@ resource "google_cloudfunctions2_function" "on_session_written" {
   depends_on = [
     google_project_iam_member.build,
     google_project_iam_member.fn,
-    google_project_service_identity.eventarc,
+    time_sleep.eventarc_agent_grant,
   ]
 }
 
@@ -213,7 +216,7 @@ resource "google_cloudfunctions2_function" "send_session_push" {
     service_account_email = google_service_account.fn["send-session-push"].email
     available_memory      = "512Mi"
     max_instance_count    = 20
-    timeout_seconds       = 120                   # send_each of up to 500 messages, with firebase-admin's own retries
+    timeout_seconds       = local.push_timeout_seconds
     ingress_settings      = "ALLOW_INTERNAL_ONLY" # only Pub/Sub pushes to it
     environment_variables = local.common_environment
     secret_environment_variables {

@@ -11,6 +11,13 @@
 
 locals {
   session_events_topic = "session-events"
+
+  # send_session_push: send_each of up to 500 messages, with firebase-admin's own retries.
+  push_timeout_seconds = 120
+  # A push is acked by its answer. Were the deadline no longer than the function's timeout, a slow
+  # run would be redelivered while it still runs (a second function sending the same pushes): give
+  # it the timeout plus a minute for a cold start and the answer's way back (Pub/Sub allows 600).
+  push_ack_deadline_seconds = 180
 }
 
 resource "google_pubsub_topic" "session_events" {
@@ -31,7 +38,7 @@ resource "google_pubsub_subscription" "session_events_push" {
   topic = google_pubsub_topic.session_events.id
 
   enable_message_ordering = true # one user's events in publish order
-  ack_deadline_seconds    = 120  # at least the function's timeout: a push is acked by its answer
+  ack_deadline_seconds    = local.push_ack_deadline_seconds
 
   push_config {
     # The topic in the path becomes the CloudEvent's source, as with an Eventarc trigger.

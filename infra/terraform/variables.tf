@@ -66,6 +66,11 @@ variable "push_max_delivery_attempts" {
   description = "Deliveries of one session event to send_session_push before it goes to the dead-letter topic (5-100)."
   type        = number
   default     = 5
+
+  validation {
+    condition     = var.push_max_delivery_attempts == floor(var.push_max_delivery_attempts) && var.push_max_delivery_attempts >= 5 && var.push_max_delivery_attempts <= 100
+    error_message = "push_max_delivery_attempts must be a whole number from 5 to 100 (Pub/Sub's limits for a dead-letter policy)."
+  }
 }
 
 variable "extra_environment" {

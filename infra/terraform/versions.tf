@@ -20,15 +20,26 @@ terraform {
       source  = "hashicorp/archive"
       version = "2.7.1" # excludes with ** globs, output_file_mode
     }
+    time = {
+      source  = "hashicorp/time"
+      version = "0.13.1" # time_sleep: the Eventarc service agent's grant (apis.tf)
+    }
   }
 }
 
+# With user credentials (`gcloud auth application-default login`) some APIs, Firebase's among them,
+# refuse calls that name no quota project: send this project as the one billed for every call
+# (the X-Goog-User-Project header), whatever project the login happened to set as its quota project.
 provider "google" {
-  project = var.project_id
-  region  = var.region
+  project               = var.project_id
+  region                = var.region
+  billing_project       = var.project_id
+  user_project_override = true
 }
 
 provider "google-beta" {
-  project = var.project_id
-  region  = var.region
+  project               = var.project_id
+  region                = var.region
+  billing_project       = var.project_id
+  user_project_override = true
 }
