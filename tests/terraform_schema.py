@@ -270,42 +270,86 @@ def provider_of(kind: str, body: dict[str, Any]) -> str:
     return kind.split("_", maxsplit=1)[0]
 
 
-def configuration_problems(documents: dict[str, dict[str, Any]], providers: dict[str, dict[str, str]]) -> list[str]:
-    """Every resource, data and provider block of `documents` (file name -> python-hcl2 document) against its schema."""
-    found: list[str] = []
+@dataclass(frozen=True)
+class Declared:
+    """One resource, data or provider block of a configuration, and its schema (None: `unknown` says why)."""
 
-    def assembly_for(local: str, where: str) -> Assembly | None:
-        source = providers.get(local, {}).get("source")
-        if source is None:
-            found.append(f"{where}: provider `{local}` is not in required_providers")
-            return None
-        if source not in assemblies():
-            found.append(f"{where}: no schema is pinned for {source}: add its @cdktf package to {SCHEMA_PACKAGES}")
-            return None
-        return assemblies()[source]
+    file: str
+    address: str  # google_x.name, data.archive_file.name, provider.google
+    body: dict[str, Any]
+    schema: Block | None
+    unknown: str = ""
 
+
+def declared_blocks(documents: dict[str, dict[str, Any]], providers: dict[str, dict[str, str]]) -> Iterator[Declared]:
+    """Every resource, data and provider block of `documents` (file name -> python-hcl2 document)."""
     for file, doc in documents.items():
-        for section, prefix in (("resource", ""), ("data", "data_")):
-            for kind, named in _named(doc.get(section, [])):
-                for name, body in named.items():
-                    where = f"{file}: {prefix.replace('_', '.')}{kind}.{name}"
-                    assembly = assembly_for(provider_of(kind, body), where)
-                    if assembly is None:
-                        continue
-                    schema = assembly.schema(prefix + kind)
-                    if schema is None:
-                        known = (k.removeprefix(prefix) for k in assembly.kinds() if k.startswith(prefix))
-                        found.append(f"{where}: {assembly.source} {assembly.version} has no {section} type "
-                                     f"`{kind}`{_suggestion(kind, known)}")
-                        continue
-                    found += problems(schema, body, where)
-        for local, body in _named(doc.get("provider", [])):
-            where = f"{file}: provider {local}"
-            assembly = assembly_for(local, where)
-            schema = assembly.schema("provider") if assembly else None
-            if schema is not None:
-                found += problems(schema, body, where, meta=frozenset())
+        # (address, local provider name, schema key, body)
+        blocks = [
+            (f"{prefix}{kind}.{name}", provider_of(kind, body), key_prefix + kind, body)
+            for section, prefix, key_prefix in (("resource", "", ""), ("data", "data.", "data_"))
+            for kind, named in _named(doc.get(section, []))
+            for name, body in named.items()
+        ]
+        blocks += [(f"provider.{local}", local, "provider", body) for local, body in _named(doc.get("provider", []))]
+        for address, local, key, body in blocks:
+            source = providers.get(local, {}).get("source", "")
+            assembly = assemblies().get(source)
+            if assembly is None:
+                unknown = (f"no schema is pinned for {source}: add its @cdktf package to {SCHEMA_PACKAGES}" if source
+                           else f"provider `{local}` is not in required_providers")
+                yield Declared(file, address, body, None, unknown)
+                continue
+            schema = assembly.schema(key)
+            unknown = "" if schema else (f"{assembly.source} {assembly.version} has no type `{key}`"
+                                         f"{_suggestion(key, assembly.kinds())}")
+            yield Declared(file, address, body, schema, unknown)
+
+
+def configuration_problems(documents: dict[str, dict[str, Any]], providers: dict[str, dict[str, str]]) -> list[str]:
+    """Every resource, data and provider block of `documents` against its schema."""
+    found: list[str] = []
+    for block in declared_blocks(documents, providers):
+        where = f"{block.file}: {block.address}"
+        if block.schema is None:
+            found.append(f"{where}: {block.unknown}")
+        else:
+            meta = frozenset() if block.address.startswith("provider.") else META_ARGUMENTS
+            found += problems(block.schema, block.body, where, meta=meta)
     return found
+
+
+# `google_x.name.attr`, `data.archive_file.name.attr`, with [index] / ["key"] between the parts.
+_REFERENCE = re.compile(
+    r"(?<![\w.])((?:data\.)?[a-z][a-z0-9]*_[a-z0-9_]+)\.([A-Za-z_][\w-]*)(?:\[[^\]]*\])?((?:\.[a-z_][a-z0-9_]*(?:\[\d+\])?)+)"
+)
+
+
+def reference_problems(documents: dict[str, dict[str, Any]], providers: dict[str, dict[str, str]]) -> list[str]:
+    """Every `TYPE.NAME.attribute...` a configuration reads must exist in that type's schema, block by block."""
+    declared = {
+        tuple(block.address.rsplit(".", 1)): block.schema
+        for block in declared_blocks(documents, providers)
+        if block.schema is not None
+    }
+    found: list[str] = []
+    for file, doc in documents.items():
+        for kind, name, chain in _REFERENCE.findall(json.dumps(doc)):
+            schema = declared.get((kind, name))
+            path = kind + "." + name
+            for part in re.sub(r"\[\d+\]", "", chain).split(".")[1:]:
+                if schema is None:
+                    break
+                path += "." + part
+                if part in schema.blocks:
+                    schema = schema.blocks[part].block
+                elif part in schema.arguments or part in schema.computed_only or part == "id":
+                    schema = None  # an attribute: what follows indexes its value
+                else:
+                    found.append(f"{file}: `{path}` reads an attribute its schema does not have"
+                                 f"{_suggestion(part, [*schema.arguments, *schema.computed_only, *schema.blocks])}")
+                    schema = None
+    return sorted(set(found))
 
 
 def version_problems(providers: dict[str, dict[str, str]]) -> list[str]:

@@ -176,6 +176,13 @@ def test_every_block_matches_its_providers_schema() -> None:
     assert not found, "infra/terraform does not match the providers' schemas:\n" + "\n".join(found)
 
 
+def test_every_attribute_read_exists_in_its_schema() -> None:
+    """`google_x.name.service_config[0].uri`: each part after the name, at every block level."""
+    docs = hcl_files(explicit_blocks=True)
+    found = terraform_schema.reference_problems(docs, terraform_schema.required_providers(docs))
+    assert not found, "\n".join(found)
+
+
 def test_provider_versions_are_pinned_to_the_checked_schemas() -> None:
     """A range would let `terraform init` pick a provider whose schema nobody checked."""
     providers = terraform_schema.required_providers(hcl_files(explicit_blocks=True))
@@ -187,7 +194,7 @@ def test_provider_versions_are_pinned_to_the_checked_schemas() -> None:
 PLANTED = {
     "misspelled type": (
         'resource "google_pubsub_topik" "t" {\n  name = "x"\n}',
-        "has no resource type `google_pubsub_topik` (did you mean `google_pubsub_topic`?)",
+        "has no type `google_pubsub_topik` (did you mean `google_pubsub_topic`?)",
     ),
     "misspelled nested argument": (
         'resource "google_pubsub_subscription" "s" {\n  name  = "s"\n  topic = "t"\n'
@@ -219,7 +226,12 @@ PLANTED = {
     ),
     "beta-only resource without the beta provider": (
         'resource "google_project_service_identity" "p" {\n  service = "pubsub.googleapis.com"\n}',
-        "hashicorp/google 6.50.0 has no resource type `google_project_service_identity`",
+        "hashicorp/google 6.50.0 has no type `google_project_service_identity`",
+    ),
+    "attribute read that does not exist": (
+        'resource "google_cloudfunctions2_function" "f" {\n  name     = "f"\n  location = "l"\n}\n'
+        'output "u" {\n  value = google_cloudfunctions2_function.f.service_config[0].url\n}',
+        "`google_cloudfunctions2_function.f.service_config.url` reads an attribute its schema does not have",
     ),
     "misspelled dynamic block": (
         'resource "google_firestore_index" "i" {\n  collection = "c"\n  dynamic "feilds" {\n'
@@ -234,9 +246,10 @@ def test_the_schema_check_catches_a_planted_mistake(mistake: str) -> None:
     """The check above must be able to fail: an empty or misread schema would pass everything."""
     source, expected = PLANTED[mistake]
     options = dataclasses.replace(HCL_OPTIONS, explicit_blocks=True)
+    planted = {"planted.tf": hcl2.loads(source, serialization_options=options)}
     providers = terraform_schema.required_providers(hcl_files(explicit_blocks=True))
-    found = terraform_schema.configuration_problems({"planted.tf": hcl2.loads(source, serialization_options=options)},
-                                                    providers)
+    found = [*terraform_schema.configuration_problems(planted, providers),
+             *terraform_schema.reference_problems(planted, providers)]
     assert any(expected in problem for problem in found), found
 
 
