@@ -1,10 +1,12 @@
-"""infra/terraform checked offline: formatting, and what it deploys against what the code does.
+"""infra/terraform checked offline: formatting, the providers' schemas, and what it deploys against the code.
 
 Providers cannot be downloaded on these machines, so `terraform validate`/`plan` cannot run here.
-What can: `terraform fmt -check`, and reading the HCL (python-hcl2) to hold it to the code: entry
-points exist in functions/main.py with the right signature, the Firestore trigger watches the
-documents the code writes, the push subscription feeds the push function, the indexes the
-queries need are declared and Terraform takes indexes and TTL policies from firestore.indexes.json.
+What can: `terraform fmt -check`; holding every block to the providers' schemas as cdktf's
+bindings carry them (tests/terraform_schema.py), which is most of what `validate` checks; and
+reading the HCL (python-hcl2) to hold it to the code: entry points exist in functions/main.py with
+the right signature, the Firestore trigger watches the documents the code writes, the push
+subscription feeds the push function, the indexes the queries need are declared and Terraform
+takes indexes and TTL policies from firestore.indexes.json.
 """
 
 from __future__ import annotations
