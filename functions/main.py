@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import flask
 import functions_framework
+from werkzeug.exceptions import HTTPException
 
-from mydevices import alerts, geo, identity, rate_limits, sessions, web_cookies
+from mydevices import alerts, geo, httpio, identity, rate_limits, sessions, web_cookies
 from mydevices.callable import Call
+from mydevices.callable import render_framework_error as render_callable_framework_error
 from mydevices.callable import serve as serve_callable
 from mydevices.config import settings
 from mydevices.errors import InvalidRequest
@@ -29,14 +31,18 @@ def _only(body: dict[str, Any], *allowed: str) -> None:
 def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     body = req.json()
     device, push = parse_device(body.get("device")), parse_push(body.get("push"))
-    _only(body, "device", "push")
+    _only(body, "device", "push", "firebaseCustomToken")
+    web = device.platform == "web"
+    wanted = body.get("firebaseCustomToken", not web)  # web: only when asked, script sees no credential else
+    if not isinstance(wanted, bool):
+        raise InvalidRequest("firebaseCustomToken must be true or false")
     client_ip = req.client_ip()
     rate_limits.login_from_address(client_ip)
-    uid = identity.verify_id_token(req.bearer() or "")
-    rate_limits.login_of_user(uid)
+    who = identity.verify_id_token(req.bearer() or "")
+    rate_limits.login_of_user(who.uid, client_ip)
     location = geo.locate(client_ip, settings().geoip_db)
-    issued = sessions.login(uid, req.did, req.signed_did, device, push, location)
-    return issued_response(issued, web=device.platform == "web", status=201)
+    issued = sessions.login(who, req.did, req.signed_did, device, push, location, firebase_token=wanted)
+    return issued_response(issued, web=web, status=201)
 
 
 def refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
@@ -55,7 +61,7 @@ def current(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 
 
 def list_sessions(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
-    return ApiResponse({"sessions": sessions.list_sessions(req.authenticate())})
+    return ApiResponse(sessions.list_sessions(req.authenticate()))
 
 
 def close_session(req: ApiRequest, params: dict[str, str]) -> ApiResponse:
@@ -121,7 +127,7 @@ SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 def list_call(call: Call) -> Any:
     call.arguments()
-    return {"sessions": sessions.list_sessions(call.caller)}
+    return sessions.list_sessions(call.caller)
 
 
 def revoke_call(call: Call) -> Any:
@@ -174,6 +180,26 @@ def callables(request: flask.Request) -> flask.Response:
     """All four, by the last path segment: `/<name>`, or `/<project>/<region>/<name>` where the
     SDK's connectFunctionsEmulator sends them (the local stack serves this one function)."""
     return serve_callable(request, CALLABLES.get(request.path.rstrip("/").rpartition("/")[2]))
+
+
+CALLABLE_TARGETS = frozenset({"callables", *CALLABLES})
+
+
+def _framework_error(error: HTTPException) -> flask.Response | HTTPException:
+    """What werkzeug refuses before the function runs, answered as the function served (the Flask
+    app functions-framework makes is named after its target) would answer it; the event
+    functions keep the framework's own answers."""
+    target = flask.current_app.name
+    if target == "api":
+        return httpio.render_framework_error(error)
+    if target in CALLABLE_TARGETS:
+        return render_callable_framework_error(error)
+    return error
+
+
+# functions-framework points `errorhandler` at its Flask app's while it imports this module;
+# anywhere else it is a stand-in that registers nothing (so never rebind a name to its result).
+functions_framework.errorhandler(HTTPException)(_framework_error)
 
 
 # --- event entry points: the push fan-out. Their modules are imported on first use, so the

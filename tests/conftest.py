@@ -32,6 +32,7 @@ import pytest
 from google.cloud import firestore
 
 from infra.local.stack import (
+    FRESH_SESSION_WINDOW_OFF,
     RATE_LIMITS_OFF,
     Ports,
     Stack,
@@ -46,8 +47,9 @@ _log_dirs: list[Path] = []
 @pytest.fixture(scope="session")
 def stack_env_extras() -> dict[str, str]:
     """Override to give every function more environment (e.g. MYDEVICES_GEOIP_DB). The abuse
-    limits are off (stack.RATE_LIMITS_OFF says why)."""
-    return dict(RATE_LIMITS_OFF)
+    limits and the fresh-session window are off (stack.RATE_LIMITS_OFF and
+    stack.FRESH_SESSION_WINDOW_OFF say why)."""
+    return {**RATE_LIMITS_OFF, **FRESH_SESSION_WINDOW_OFF}
 
 
 @pytest.fixture(scope="session")

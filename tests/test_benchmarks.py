@@ -3,8 +3,10 @@
 This checks that each section produces its figures and that the JSON and the table can be
 written, not what the figures are (speed is for the benchmark itself). A few counts are exact
 facts about the product, though, and are checked: strict validation reads one document and
-writes none, the JWKS is fetched once however many tokens are verified, and revoke-others
-commits its writes in batches of at most 500 and sends one force_logout per closed session.
+writes none, a login and a refresh each make one Firebase Auth lookup, a refused stale token
+writes nothing but the per-address counter, the JWKS is fetched once however many tokens are
+verified, and revoke-others commits its writes in batches of at most 500 and sends one
+force_logout per closed session. docs/capacity.md must hold what capacity.py makes of these counts.
 The HTTP section runs only where `wrk` is installed (infra/local/bench installs it).
 """
 
@@ -19,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from infra.bench import report
+from infra.bench import capacity, cost, report
 from infra.bench.environment import product_environment
 from infra.bench.http_load import wrk_binary
 from infra.bench.run import SECTIONS, Options, results_document, run_sections
@@ -95,10 +97,33 @@ def test_the_table_and_the_docs_block_are_written(results: dict[str, Any], tmp_p
     assert text.count(report.BEGIN) == 1 and "Hand-written notes." in text and block in text
 
 
+def _api_costs(results: dict[str, Any]) -> dict[str, dict[str, int]]:
+    return {step["step"]: step["api"] for step in results["sections"]["cost"]["steps"]}
+
+
 def test_validation_reads_one_document_and_writes_none(results: dict[str, Any]) -> None:
-    steps = {step["step"]: step for step in results["sections"]["cost"]["steps"]}
-    current = steps["GET /v1/sessions/current"]["api"]
-    assert (current["reads"], current["writes"]) == (1, 0)
+    current = _api_costs(results)[cost.VALIDATE]
+    assert (current["reads"], current["writes"], current["authLookups"]) == (1, 0, 0)
+
+
+def test_login_and_refresh_make_one_auth_lookup_each(results: dict[str, Any]) -> None:
+    steps = _api_costs(results)
+    assert steps[cost.NEW_DEVICE_LOGIN]["authLookups"] == 1
+    assert steps[cost.LOGIN_AFTER_CLOSURE]["authLookups"] == 1
+    assert steps[cost.REFRESH]["authLookups"] == 1
+
+
+def test_refused_requests_write_only_the_per_address_counter(results: dict[str, Any]) -> None:
+    steps = _api_costs(results)
+    for name in (cost.STALE_REPLAY, cost.MALFORMED_LOGIN):
+        assert (steps[name]["writes"], steps[name]["counterWrites"], steps[name]["authLookups"]) == (1, 1, 0), name
+
+
+def test_the_capacity_doc_matches_the_measured_counts(results: dict[str, Any]) -> None:
+    written = report.generated_block(capacity.DEFAULT_DOCS.read_text(encoding="utf-8"),
+                                     begin=capacity.BEGIN, end=capacity.END)
+    assert written == capacity.render(results), (
+        "docs/capacity.md is out of date: infra/local/bench --only cost, then .venv/bin/python -m infra.bench.capacity")
 
 
 def test_the_jwks_is_fetched_once(results: dict[str, Any]) -> None:
@@ -111,7 +136,8 @@ def test_revoke_others_commits_in_batches_and_pushes_each_closed_session(results
     at_scale = results["sections"]["cost"]["revokeOthersAtScale"]
     others = at_scale["others"]
     assert at_scale["settled"]
-    assert at_scale["api"]["writes"] == others
-    assert at_scale["api"]["commits"] == math.ceil(others / 500)
+    # and one more write, in a commit of its own before them: the account's fresh-sign-in mark
+    assert at_scale["api"]["writes"] == others + 1
+    assert at_scale["api"]["commits"] == math.ceil(others / 500) + 1
     assert at_scale["fcmReceived"] == others
     assert at_scale["send_session_push"]["fcmMessages"] == others

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import CHROME, IPHONE, PIXEL, Device, doc_url, error_code
+from helpers import CHROME, IPHONE, PIXEL, Device, doc_url, error_code, sign_in_with_custom_token
 
 from infra.local.stack import FunctionServer, Stack, free_port
 
@@ -31,16 +31,6 @@ REGION = "us-central1"
 def claims_of(id_token: str) -> dict[str, Any]:
     payload = id_token.split(".")[1]
     return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
-
-
-def sign_in_with_custom_token(stack: Stack, custom_token: str) -> tuple[str, str]:
-    """(ID token, Firebase refresh token), as the SDK's signInWithCustomToken gets them."""
-    answer = requests.post(
-        f"http://{stack.auth_host}/identitytoolkit.googleapis.com/v1/accounts:signInWithCustomToken?key=any",
-        json={"token": custom_token, "returnSecureToken": True}, timeout=30,
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()["idToken"], answer.json()["refreshToken"]
 
 
 def crafted_id_token(stack: Stack, uid: str, **claims: str) -> str:
@@ -152,7 +142,10 @@ def test_a_web_login_gets_the_custom_token_in_the_body_and_never_in_a_cookie(
     stack: Stack, api: str, sign_up: Any
 ) -> None:
     uid, login_token = sign_up()
-    response = requests.post(f"{api}/v1/sessions", json={"device": CHROME},
+    plain = requests.post(f"{api}/v1/sessions", json={"device": CHROME},
+                          headers={"Authorization": f"Bearer {login_token}"}, timeout=30)
+    assert plain.status_code == 201 and "firebaseCustomToken" not in plain.json()  # script sees no credential
+    response = requests.post(f"{api}/v1/sessions", json={"device": CHROME, "firebaseCustomToken": True},
                              headers={"Authorization": f"Bearer {login_token}"}, timeout=30)
     assert response.status_code == 201
     custom_token = response.json()["firebaseCustomToken"]
@@ -185,7 +178,11 @@ def test_a_closed_session_loses_firestore_access_at_its_next_request_and_other_d
     assert write(stack, pixels_note, pixel.id_token, "still here?") == 403
     pixel.refresh_firebase()  # Firebase itself knows nothing of the closed session ...
     assert read(stack, pixels_note, pixel.id_token) == 403  # ... the rules do
-    assert read(stack, f"users/{uid}/sessions/{pixel.sid}", pixel.id_token) == 200  # it can see why
+    # Nor can it still watch the account's device list: it learns why from the API (401
+    # session_revoked) or its force_logout push, not from Firestore.
+    assert read(stack, f"users/{uid}/sessions/{pixel.sid}", pixel.id_token) == 403
+    assert read(stack, f"users/{uid}/sessions/{phone.sid}", pixel.id_token) == 403
+    assert read(stack, f"users/{uid}/sessions/{phone.sid}", phone.id_token) == 200
     assert read(stack, pixels_note, phone.id_token) == 200
     assert write(stack, phones_note, phone.id_token, "still mine") == 200
 

@@ -137,6 +137,7 @@ def test_rewrites_proxy_to_the_api_keeping_body_cookies_and_adding_one_hop(hosti
     _Upstream.seen.clear()
     response = request(hosting, "POST", "/v1/sessions?x=1", b'{"device": {}}', {
         "Content-Type": "application/json", "Cookie": "__Host-mydevices-did=abc", "X-Forwarded-For": "81.2.69.142",
+        "Origin": "http://localhost:5000", "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors",
     })
     assert response.status == 201
     assert response.headers.get_all("Set-Cookie") == [
@@ -149,6 +150,9 @@ def test_rewrites_proxy_to_the_api_keeping_body_cookies_and_adding_one_hop(hosti
     assert seen["body"] == b'{"device": {}}'
     assert seen["headers"]["Cookie"] == "__Host-mydevices-did=abc"
     assert seen["headers"]["X-Forwarded-For"] == "81.2.69.142, 127.0.0.1"
+    # The api's same-origin check on cookie requests reads these, as behind Firebase Hosting.
+    assert (seen["headers"]["Origin"], seen["headers"]["Sec-Fetch-Site"], seen["headers"]["Sec-Fetch-Mode"]) == (
+        "http://localhost:5000", "same-origin", "cors")
 
 
 def test_an_unreachable_api_is_a_json_503_with_retry_after() -> None:

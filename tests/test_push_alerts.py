@@ -108,7 +108,8 @@ def test_tokens_survive_a_key_rotation_and_die_with_the_key(push_env: Stack,  # 
 
 def test_no_closes_the_new_session_as_rejected_by_user(db: firestore.Client) -> None:
     answer = alerts.respond(alerts.issue("alice", "phone", "new"), "no")
-    assert answer == {"answer": "no", "sessionId": "new", "status": "revoked"}
+    assert answer == {"answer": "no", "sessionId": "new", "status": "revoked", "closedSessionIds": ["new"],
+                      "advice": "change_password"}
     new = status_of(db, "new")
     assert new["status"] == "revoked" and new["revokedReason"] == "rejected_by_user"
     assert status_of(db, "phone")["status"] == "active"
@@ -182,10 +183,10 @@ def test_yes_from_two_devices_keeps_the_first_confirmation(db: firestore.Client)
 def test_a_failed_action_gives_the_token_back(db: firestore.Client, monkeypatch: pytest.MonkeyPatch) -> None:
     token = alerts.issue("alice", "phone", "new")
 
-    def down(uid: str, sid: str, reason: str) -> bool:
+    def down(uid: str, sid: str) -> list[str]:
         raise Unavailable()
 
-    monkeypatch.setattr(sessions, "revoke_session", down)
+    monkeypatch.setattr(sessions, "reject", down)
     assert error(alerts.respond, token, "no") == (503, "unavailable")
     monkeypatch.undo()
     assert alerts.respond(token, "no")["status"] == "revoked"

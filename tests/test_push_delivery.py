@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
@@ -108,7 +109,7 @@ def test_new_login_alerts_every_other_active_session_with_a_token(db: firestore.
     for record in push_standin.messages:
         message = record["message"]
         assert message["notification"] == {"title": "New sign-in",
-                                           "body": "Signed in on Galaxy S24 from Paris, France. Was that you?"}
+                                           "body": "Signed in on “Galaxy S24” from Paris, France. Was that you?"}
         assert message["data"]["action"] == "new_login_alert"
         assert message["data"]["newSessionId"] == "new"
         claims = alerts.verify(message["data"]["actionToken"])
@@ -116,11 +117,51 @@ def test_new_login_alerts_every_other_active_session_with_a_token(db: firestore.
         assert (claims["sub"], claims["sid"], claims["nsid"]) == ("alice", alerted, "new")
 
 
-def test_unknown_location_leaves_the_from_part_out(db: firestore.Client, push_standin: FcmStandin) -> None:
+def test_an_unknown_location_is_said_so(db: firestore.Client, push_standin: FcmStandin) -> None:
     put_session(db, "alice", "phone", token="tok-phone")
     put_session(db, "alice", "new", location=None)
     push.handle(delivery(new_login("alice", "new", device="Chrome on macOS", location=None)))
-    assert push_standin.messages[0]["message"]["notification"]["body"] == "Signed in on Chrome on macOS. Was that you?"
+    assert push_standin.messages[0]["message"]["notification"]["body"] == (
+        "Signed in on “Chrome on macOS” from an unknown location. Was that you?")
+
+
+GENUINE_LONDON = "Signed in on “iPhone 15” from London, United Kingdom. Was that you?"
+UNKNOWN = "from an unknown location. Was that you?"
+RLO, PDF, LRI, PDI, ZWSP, ZWJ = "\u202e", "\u202c", "\u2066", "\u2069", "\u200b", "\u200d"
+
+
+@pytest.mark.parametrize(("name", "location", "body"), [
+    ("iPhone 15", "London, United Kingdom", GENUINE_LONDON),
+    # The forgery of the issue: the name says the place, the login comes from nowhere known.
+    ("iPhone 15 from London, United Kingdom", None,
+     f"Signed in on “iPhone 15 from London, United Kingdom” {UNKNOWN}"),
+    # A name that tries to close the quote and write the rest of the sentence.
+    ("iPhone 15” from London, United Kingdom. Was that you? “x", None,
+     f"Signed in on “iPhone 15 from London, United Kingdom.…” {UNKNOWN}"),
+    ('iPhone 15" from London', None, f"Signed in on “iPhone 15 from London” {UNKNOWN}"),
+    # Right-to-left override: shown as typed, the reversed tail would read " from London, ...".
+    ("iPhone 15" + RLO + " from London, United Kingdom"[::-1] + PDF, None,
+     f"Signed in on “iPhone 15modgniK detinU ,nodnoL morf” {UNKNOWN}"),
+    (LRI + "iPhone" + PDI + ZWSP + " 15" + ZWJ, "Sweden", "Signed in on “iPhone 15” from Sweden. Was that you?"),
+    ("iPhone \u2028\u3000 15 ", None, f"Signed in on “iPhone 15” {UNKNOWN}"),  # odd spaces collapse
+    (RLO + ZWSP + LRI, None, f"Signed in on an unnamed device {UNKNOWN}"),
+    ("x" * 100, None, f"Signed in on “{'x' * 39}…” {UNKNOWN}"),
+], ids=["genuine-london", "name-claims-a-place", "name-closes-the-quote", "ascii-quote", "rlo", "isolates-zero-width",
+        "odd-whitespace", "nothing-printable", "long"])
+def test_the_alert_quotes_the_device_name_and_only_the_server_says_the_place(
+    db: firestore.Client, push_standin: FcmStandin, name: str, location: str | None, body: str
+) -> None:
+    """What the alerted user reads, as FCM got it. The name is the new device's claim; the place
+    is the server's lookup. No name can produce the genuine London text, nor hide or reorder
+    characters of it."""
+    put_session(db, "alice", "phone", token="tok-phone")
+    put_session(db, "alice", "new", device=name, location=location)
+    push.handle(delivery(new_login("alice", "new", device=name, location=location)))
+    [record] = push_standin.messages
+    text = record["message"]["notification"]["body"]
+    assert text == body
+    assert not [char for char in text if unicodedata.category(char) in ("Cc", "Cf")]
+    assert (text == GENUINE_LONDON) == (location == "London, United Kingdom")
 
 
 def test_no_alert_about_a_session_that_is_already_closed(db: firestore.Client, push_standin: FcmStandin) -> None:

@@ -224,7 +224,10 @@ def fuzz_target(stack: Stack, request: pytest.FixtureRequest) -> Iterator[FuzzTa
 
 @schema.parametrize()
 def test_every_generated_request_gets_a_documented_answer(case: schemathesis.Case, fuzz_target: FuzzTarget) -> None:
-    headers = fuzz_target.headers_for(case)
+    # The document's cookies come from a browser, which says where a request comes from: without
+    # this header every generated cookie request that changes state would stop at 403
+    # cross_site_request (tests/test_web_cookies.py) and never reach a handler.
+    headers = {"Sec-Fetch-Site": "same-origin", **fuzz_target.headers_for(case)}
     response = case.call(base_url=fuzz_target.url, headers=headers, timeout=30)
     fuzz_target.record(case, response)
     assert response.status_code < 500, response.text
@@ -452,3 +455,34 @@ HOSTILE_SESSION_PATHS = {
 def test_closing_a_session_by_a_hostile_id(phone: tuple[Device, str], path: str, status: int, code: str) -> None:
     _assert_error(phone[0].delete(path), status, code)
     assert phone[0].get("/v1/sessions/current").status_code == 200  # and nothing else happened to the caller
+
+
+# Paths functions-framework's own router refuses before our code runs (no rule of it matches a
+# newline; it serves /robots.txt and /favicon.ico itself), and paths that only our routes refuse:
+# a client must get the same JSON 404 for all of them, so none tells it where the router stands.
+UNROUTED_PATHS = ["/v1/sessions/current%0a", "/v1/sessions/current%0A/x", "/v1/sessions/current%0d",
+                  "/v1/sessions/current%00", "/v1/sessions%0a", "/robots.txt", "/favicon.ico", "/nowhere"]
+
+
+@pytest.mark.parametrize("path", UNROUTED_PATHS)
+def test_a_path_no_route_matches_gets_our_json_404(phone: tuple[Device, str], path: str) -> None:
+    device = phone[0]
+    for method in ("GET", "POST", "DELETE"):
+        answer = device.http.request(method, device.base + path, headers=device.headers(), timeout=30)
+        _assert_error(answer, 404, "not_found")
+        assert answer.json()["error"]["message"] == "no such endpoint"
+        assert answer.headers["Cache-Control"] == "no-store"
+
+
+def test_the_callables_answer_unrouted_paths_in_the_callable_protocol(stack: Stack) -> None:
+    server = stack.start_function("callables", "http")
+    try:
+        for path in ("/demo-mydevices/us-central1/sessions_list%0a", "/sessions_list%0d", "/robots.txt"):
+            answer = requests.post(server.url + path, json={"data": None}, timeout=30)
+            assert (answer.status_code, answer.headers["Content-Type"]) == (404, "application/json"), answer.text
+            assert answer.headers["X-Content-Type-Options"] == "nosniff"
+            assert answer.json()["error"]["status"] == "NOT_FOUND"
+            assert answer.json()["error"]["details"]["code"] == "not_found"
+        assert "Traceback" not in server.log_path.read_text()
+    finally:
+        server.stop()

@@ -402,3 +402,53 @@ def test_hostile_action_tokens_are_refused_with_their_code(world: World, forge: 
     response = requests.post(f"{world.api}/v1/alerts/respond", data=body, timeout=30,
                              headers={"Content-Type": "application/json"})
     _expect(response, status, code)
+
+
+# --- Firebase users whose uid cannot name a Firestore document ---------------------------------
+
+
+def _id_token_of_new_user(stack: Stack, uid: str) -> str:
+    """A user created with this exact uid (accounts:signUp picks its own), signed in as the
+    Firebase SDK would: a custom token exchanged at the Auth emulator."""
+    from firebase_admin import auth
+
+    from mydevices.firebase_app import app
+
+    auth.create_user(uid=uid, app=app())
+    custom = auth.create_custom_token(uid, app=app())
+    answer = requests.post(
+        f"http://{stack.auth_host}/identitytoolkit.googleapis.com/v1/accounts:signInWithCustomToken?key=any",
+        json={"token": custom.decode() if isinstance(custom, bytes) else custom, "returnSecureToken": True},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["idToken"])
+
+
+RESERVED_UIDS = {"dunder": "__x__", "dunder-long": "__reserved_by_firestore__", "dot": ".", "dot-dot": "..",
+                 "slash": "a/b", "slash-first": "/x"}
+
+
+@pytest.mark.parametrize("uid", RESERVED_UIDS.values(), ids=RESERVED_UIDS.keys())
+def test_a_user_whose_uid_firestore_reserves_gets_a_clear_403_at_login(api: str, stack: Stack, uid: str) -> None:
+    id_token = _id_token_of_new_user(stack, uid)  # each stack has its own Auth emulator: a new user
+    answer = requests.post(f"{api}/v1/sessions", json={"device": IPHONE},
+                           headers={"Authorization": f"Bearer {id_token}"}, timeout=30)
+    assert (answer.status_code, answer.headers["Content-Type"]) == (403, "application/json"), answer.text
+    assert answer.json()["error"]["code"] == "unsupported_uid"
+
+
+def test_a_uid_of_the_longest_length_firebase_allows_signs_in(api: str, stack: Stack) -> None:
+    """128 characters is Firebase's own limit (it refuses to create a longer uid); it names a
+    document fine, so it must not be refused along with the reserved ones."""
+    from firebase_admin import auth
+
+    from mydevices.firebase_app import app
+
+    uid = hashlib.sha256(str(time.time()).encode()).hexdigest() * 2
+    assert len(uid) == 128
+    answer = requests.post(f"{api}/v1/sessions", json={"device": IPHONE},
+                           headers={"Authorization": f"Bearer {_id_token_of_new_user(stack, uid)}"}, timeout=30)
+    assert answer.status_code == 201, answer.text
+    with pytest.raises(ValueError, match="128"):
+        auth.create_user(uid=uid + "x", app=app())

@@ -362,11 +362,12 @@ def test_web_login_uses_strict_host_cookies_and_hides_tokens_from_script(api_url
     cookie_header = "; ".join(f"{k}={v}" for k, v in jar.items())
     current = requests.get(f"{api_url}/v1/sessions/current", headers={"Cookie": cookie_header}, timeout=10)
     assert current.status_code == 200 and current.json()["deviceType"] == "WEB"
-    refreshed = requests.post(f"{api_url}/v1/sessions/refresh", headers={"Cookie": cookie_header}, timeout=10)
+    same_origin = {"Cookie": cookie_header, "Sec-Fetch-Site": "same-origin"}  # what a browser adds (test_web_cookies)
+    refreshed = requests.post(f"{api_url}/v1/sessions/refresh", headers=same_origin, timeout=10)
     assert refreshed.status_code == 200
     assert "refreshToken" not in refreshed.json()
     assert any(c.startswith("__Host-mydevices-rt=") for c in refreshed.raw.headers.getlist("Set-Cookie"))
-    logout = requests.post(f"{api_url}/v1/sessions/logout", headers={"Cookie": cookie_header}, timeout=10)
+    logout = requests.post(f"{api_url}/v1/sessions/logout", headers=same_origin, timeout=10)
     assert logout.status_code == 200
     cleared = [c for c in logout.raw.headers.getlist("Set-Cookie") if "Max-Age=0" in c]
     assert sorted(c.split("=", 1)[0] for c in cleared) == ["__Host-mydevices-at", "__Host-mydevices-rt"]

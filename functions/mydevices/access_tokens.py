@@ -67,7 +67,7 @@ def verify(ring: Keyring, token: str, *, issuer: str, audience: str) -> AccessCl
         )
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("access token has expired", code="token_expired") from None
-    except jwt.InvalidTokenError:
+    except (jwt.InvalidTokenError, RecursionError):  # RecursionError: a payload nested too deeply
         raise Unauthenticated("access token is invalid", code="invalid_token") from None
     try:
         return AccessClaims(
@@ -90,7 +90,7 @@ def _header(token: str) -> dict[str, Any] | None:
     """
     try:
         header = json.loads(b64url_decode(token.split(".", 1)[0]))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):  # RecursionError: JSON nested too deeply
         return None
     return header if isinstance(header, dict) else None
 

@@ -12,8 +12,10 @@ withdrawn so the user's retry works instead of meeting `already_answered`.
 Decisions:
 - the alerted session no longer active -> 401 `session_revoked` (the token was issued to that
   session; once it is closed its holder is no longer trusted to speak for the user);
-- "no" about a new session that is already closed -> 200 (the user's intent already holds;
-  another of their devices may have answered first);
+- "no" -> the new session and whatever its device opened since are closed, and the device stays
+  untrusted (sessions.reject); `closedSessionIds` says what this answer closed, and is empty
+  when they were closed already (another device may have answered first): 200 either way,
+  since the user's intent holds. `advice: change_password` tells the app to offer it;
 - "yes" about a new session that is already closed -> 409 `session_closed` (nothing to confirm);
 - "yes" twice through different devices' tokens -> 200, keeping the first `confirmedAt`.
 """
@@ -41,7 +43,9 @@ AUDIENCE = "mydevices-alert"
 USED_TOKENS = "usedActionTokens"
 MAX_TOKEN_LENGTH = 2048
 LEEWAY_SECONDS = 30
-REJECTED_BY_USER = "rejected_by_user"
+# What the owner's device is told after a "No": closing sessions cannot stop someone who knows
+# the password from signing in again; changing it ends every session that began before (account.py).
+CHANGE_PASSWORD = "change_password"
 _PURPOSE = b"mydevices/action-token/v1"
 
 
@@ -74,7 +78,7 @@ def verify(token: Any) -> dict[str, Any]:
         raise Unauthenticated("action token is missing or malformed", code="invalid_token")
     try:
         kid = jwt.get_unverified_header(token).get("kid")
-    except jwt.InvalidTokenError:
+    except (jwt.InvalidTokenError, RecursionError):  # RecursionError: a header nested too deeply
         raise Unauthenticated("action token is malformed", code="invalid_token") from None
     secret = keyring().hmac.get(kid) if isinstance(kid, str) else None
     if secret is None:
@@ -91,7 +95,7 @@ def verify(token: Any) -> dict[str, Any]:
         )
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("action token has expired", code="token_expired") from None
-    except jwt.InvalidTokenError:
+    except (jwt.InvalidTokenError, RecursionError):
         raise Unauthenticated("action token is invalid", code="invalid_token") from None
     if not all(isinstance(claims[name], str) and claims[name] for name in ("sub", "sid", "nsid", "jti")):
         raise Unauthenticated("action token is invalid", code="invalid_token")
@@ -114,7 +118,8 @@ def _claim(jti: str, uid: str, answer: str, exp: int) -> firestore.DocumentRefer
 
 
 def _confirm(uid: str, new_sid: str) -> bool:
-    """Set confirmedAt unless the session is closed; False if it is. Keeps an earlier confirmation."""
+    """Set confirmedAt unless the session is closed; False if it is. Keeps an earlier confirmation.
+    A "yes" also lifts an earlier "No" about the device: the owner has vouched for it."""
     ref = store.session_ref(uid, new_sid)
 
     @firestore.transactional
@@ -124,6 +129,9 @@ def _confirm(uid: str, new_sid: str) -> bool:
             return False
         if snapshot.get("confirmedAt") is None:
             transaction.update(ref, {"confirmedAt": datetime.now(UTC)})
+        did = snapshot.get("deviceId")
+        if isinstance(did, str) and store.valid_id(did):
+            transaction.set(store.device_ref(uid, did), {"untrustedAt": None}, merge=True)
         return True
 
     return bool(confirm(store.db().transaction()))
@@ -150,8 +158,9 @@ def respond(action_token: Any, answer: Any) -> dict[str, Any]:
     claim = _claim(claims["jti"], uid, answer, int(claims["exp"]))
     try:
         if answer == "no":
-            sessions.revoke_session(uid, new_sid, REJECTED_BY_USER)
-            return {"answer": answer, "sessionId": new_sid, "status": "revoked"}
+            closed = sessions.reject(uid, new_sid) if store.valid_id(new_sid) else []
+            return {"answer": answer, "sessionId": new_sid, "status": store.REVOKED, "closedSessionIds": closed,
+                    "advice": CHANGE_PASSWORD}
         if not _confirm(uid, new_sid):
             raise Conflict("the new session has already been closed", code="session_closed")
         return {"answer": answer, "sessionId": new_sid, "status": store.ACTIVE}

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import flask
+from werkzeug.exceptions import HTTPException
 
 from . import sessions
 from .errors import ApiError, InvalidRequest, NotFound, Unauthenticated
-from .httpio import ApiRequest
+from .httpio import ApiRequest, framework_refusal
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +101,23 @@ def serve(request: flask.Request, handler: Handler | None) -> flask.Response:
         caller = sessions.validate_firebase(_id_token(request), api_request.known_did)
         return _answer({"result": handler(Call(caller, body["data"]))}, 200)
     except ApiError as error:
-        status = STATUS.get(error.status, "INVALID_ARGUMENT")
-        body = {"error": {"status": status, "message": error.message, "details": {"code": error.code}}}
-        return _answer(body, HTTP_STATUS[status], error.headers)
+        return _refused(error)
     except Exception:  # a bug: log it, never show a stack trace
         log.exception("unhandled error in callable %s", request.path)
         return _answer({"error": {"status": "INTERNAL", "message": "INTERNAL"}}, 500)
+
+
+def _refused(error: ApiError) -> flask.Response:
+    status = STATUS.get(error.status, "INVALID_ARGUMENT")
+    details = {"code": error.code, **error.details}
+    body = {"error": {"status": status, "message": error.message, "details": details}}
+    return _answer(body, HTTP_STATUS[status], error.headers)
+
+
+def render_framework_error(error: HTTPException) -> flask.Response | HTTPException:
+    """werkzeug's own 4xx (httpio.framework_refusal says which) in the callable protocol."""
+    refusal = framework_refusal(error)
+    return error if refusal is None else _refused(refusal)
 
 
 def _id_token(request: flask.Request) -> str:

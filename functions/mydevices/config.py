@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -54,13 +55,17 @@ class Settings:
     action_token_ttl: int = 24 * 3600
     # abuse limits (rate_limits.py): None is no limit
     login_rate_per_ip: Rate | None = Rate(20, 60)
-    login_rate_per_user: Rate | None = Rate(20, 3600)
+    login_rate_per_user_address: Rate | None = Rate(20, 3600)  # per (user, client address)
+    login_rate_per_user: Rate | None = Rate(200, 3600)  # the ceiling, whatever the address
     refresh_rate_per_ip: Rate | None = Rate(120, 60)
     refresh_rate_per_user: Rate | None = Rate(60, 60)
     max_active_sessions: int = 50
     publish_timeout: float = 30.0
     outbox_sweep_interval: int = 60
     web_cookie: str = "host"  # "host" (__Host- cookies) or "session" (one __session cookie)
+    allowed_origins: frozenset[str] = frozenset()  # besides same-origin, who may send cookie requests (httpio)
+    ipv6_rate_prefix: int = 64  # IPv6 client addresses are counted per network of this prefix
+    fresh_session_hours: int = 24  # a younger session cannot close others (0: off)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -85,6 +90,8 @@ class Settings:
             session_events_topic=os.environ.get("MYDEVICES_SESSION_EVENTS_TOPIC") or cls.session_events_topic,
             action_token_ttl=_int("MYDEVICES_ACTION_TOKEN_TTL_SECONDS", cls.action_token_ttl),
             login_rate_per_ip=_rate("MYDEVICES_LOGIN_RATE_PER_IP", cls.login_rate_per_ip),
+            login_rate_per_user_address=_rate("MYDEVICES_LOGIN_RATE_PER_USER_ADDRESS",
+                                              cls.login_rate_per_user_address),
             login_rate_per_user=_rate("MYDEVICES_LOGIN_RATE_PER_USER", cls.login_rate_per_user),
             refresh_rate_per_ip=_rate("MYDEVICES_REFRESH_RATE_PER_IP", cls.refresh_rate_per_ip),
             refresh_rate_per_user=_rate("MYDEVICES_REFRESH_RATE_PER_USER", cls.refresh_rate_per_user),
@@ -92,7 +99,21 @@ class Settings:
             publish_timeout=float(os.environ.get("MYDEVICES_PUBLISH_TIMEOUT_SECONDS") or cls.publish_timeout),
             outbox_sweep_interval=_int("MYDEVICES_OUTBOX_SWEEP_SECONDS", cls.outbox_sweep_interval),
             web_cookie=_choice("MYDEVICES_WEB_COOKIE", ("host", "session")),
+            allowed_origins=_origins("MYDEVICES_ALLOWED_ORIGINS"),
+            ipv6_rate_prefix=_int("MYDEVICES_IPV6_RATE_PREFIX", cls.ipv6_rate_prefix),
+            fresh_session_hours=_int("MYDEVICES_FRESH_SESSION_HOURS", cls.fresh_session_hours),
         )
+
+
+def _origins(name: str) -> frozenset[str]:
+    """Comma-separated exact origins (`https://app.example.com`). A typo would silently match
+    nothing, so anything that is not scheme://host[:port] stops the function from starting."""
+    origins = frozenset(item.strip() for item in (os.environ.get(name) or "").split(",") if item.strip())
+    for origin in origins:
+        if not re.fullmatch(r"https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?", origin):
+            raise ValueError(f"{name} must list origins like https://app.example.com (lowercase, no path), "
+                             f"not {origin!r}")
+    return origins
 
 
 def _choice(name: str, allowed: tuple[str, ...]) -> str:

@@ -7,15 +7,17 @@ class ApiError(Exception):
     status = 400
     code = "invalid_request"
 
-    def __init__(self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None,
+                 details: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.headers = headers or {}
+        self.details = details or {}  # machine-readable facts an app acts on (e.g. allowedAt)
 
     def body(self) -> dict[str, dict[str, str]]:
-        return {"error": {"code": self.code, "message": self.message}}
+        return {"error": {"code": self.code, "message": self.message, **self.details}}
 
 
 class InvalidRequest(ApiError):
@@ -27,6 +29,14 @@ class Unauthenticated(ApiError):
     token_reused, unknown_device."""
 
     status, code = 401, "unauthenticated"
+
+
+class Forbidden(ApiError):
+    """403; `code` says why: session_too_new (the caller's session is younger than the
+    fresh-session window; `allowed_at` says when it may), cross_site_request, unsupported_uid
+    (a Firebase user whose uid Firestore reserves or cannot name a document with)."""
+
+    status, code = 403, "forbidden"
 
 
 class NotFound(ApiError):
@@ -63,5 +73,13 @@ class Unavailable(ApiError):
 
     status, code = 503, "unavailable"
 
-    def __init__(self, message: str = "a backing service is unavailable, retry shortly", retry_after: int = 2) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after)})
+    def __init__(self, message: str = "a backing service is unavailable, retry shortly", retry_after: int = 2,
+                 *, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+
+
+def contention() -> Unavailable:
+    """Firestore is up, but too many writes to the same documents met at once (503 `contention`):
+    retrying after a moment succeeds, which an outage's `unavailable` does not promise."""
+    return Unavailable("too many changes to this account at once; retry in a moment", retry_after=1,
+                       code="contention")

@@ -58,7 +58,7 @@ def is_id_token(token: str) -> bool:
     """Whether `token` claims to be a Firebase ID token (unverified: this only picks the verifier)."""
     try:
         payload = jwt.decode(token, options={"verify_signature": False})
-    except jwt.InvalidTokenError:
+    except (jwt.InvalidTokenError, RecursionError):  # RecursionError: a segment nested too deeply
         return False
     issuer = payload.get("iss")
     return isinstance(issuer, str) and issuer.startswith(FIREBASE_ISSUER_PREFIX)

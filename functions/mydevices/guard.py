@@ -5,8 +5,9 @@
     def orders(request: flask.Request, caller: Caller) -> flask.typing.ResponseReturnValue:
         return {"uid": caller.uid}
 
-A request that fails validation never reaches the function: it gets the same JSON 401/503
-answers (and a fresh device id when its own was missing) as the sessions API itself.
+A request that fails validation never reaches the function: it gets the same JSON 401/403/503
+answers (and a fresh device id when its own was missing) as the sessions API itself, the
+same-origin check on cookie requests that change state included.
 
 The bearer token may be our access token (with the signed device id) or the Firebase ID token of
 an app signed in with its login's custom token: its `did` claim binds it to the device, so no
@@ -22,7 +23,7 @@ from typing import Any
 import flask
 
 from .errors import ApiError
-from .httpio import ApiRequest, error_response, render
+from .httpio import ApiRequest, error_response, render, require_same_origin
 from .sessions import Caller
 
 Wrapped = Callable[[flask.Request, Caller], Any]
@@ -31,8 +32,10 @@ Wrapped = Callable[[flask.Request, Caller], Any]
 def require_session(func: Wrapped) -> Callable[[flask.Request], Any]:
     @functools.wraps(func)
     def wrapper(request: flask.Request) -> Any:
-        api_request = ApiRequest.parse(request)
+        api_request: ApiRequest | None = None
         try:
+            require_same_origin(request)  # the web cookies authenticate here too
+            api_request = ApiRequest.parse(request)
             caller = api_request.authenticate()
         except ApiError as error:
             return render(api_request, error_response(error))

@@ -2,7 +2,8 @@
 
 Web clients carry their device id and tokens in cookies (`web_cookies.py`: HttpOnly, Secure,
 SameSite=Strict, Path=/): script cannot read them and other sites cannot send them. Mobile
-clients use `Authorization: Bearer` and `X-Device-Id`. Headers win over cookies.
+clients use `Authorization: Bearer` and `X-Device-Id`. Headers win over cookies. A cookie request
+that changes state must also show it comes from our own page (`require_same_origin`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import flask
+from werkzeug.exceptions import HTTPException
 
 from . import geo, sessions, web_cookies
 from .config import settings
 from .errors import (
     ApiError,
+    Forbidden,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
@@ -33,6 +36,28 @@ log = logging.getLogger(__name__)
 DEVICE_HEADER = "X-Device-Id"
 DRAIN_LIMIT = 1024 * 1024  # refused bodies up to this size are read, so the client sees the 413
 MAX_JSON_DEPTH = 32
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def require_same_origin(request: flask.Request) -> None:
+    """SameSite=Strict stops other sites from sending our cookies, not other origins of the same
+    site: a page on a sibling subdomain (user content, a stale DNS entry taken over) can post a
+    `text/plain` form or fetch, which needs no CORS preflight, with the user's cookies attached.
+    So a cookie request that changes state must say it comes from our own page:
+    `Sec-Fetch-Site: same-origin` (every current browser sends it), or an `Origin` listed in
+    MYDEVICES_ALLOWED_ORIGINS (for a page on another origin, or a browser without Fetch Metadata).
+    With neither it is refused: browsers send Origin on every POST, PUT and DELETE, so only a
+    client that is not a browser lacks both, and one that uses cookies must send one of them.
+    Runs before the body is read, so a cross-site body is refused whatever its type."""
+    if request.method in SAFE_METHODS or not web_cookies.present(request.cookies):
+        return
+    if request.headers.get("Sec-Fetch-Site") == "same-origin":
+        return
+    origin = request.headers.get("Origin")
+    if origin is not None and origin in settings().allowed_origins:
+        return
+    raise Forbidden("a request that uses the web cookies and changes state must come from this site's own page "
+                    "(Sec-Fetch-Site: same-origin, or an allowed Origin)", code="cross_site_request")
 
 
 @dataclass
@@ -129,9 +154,10 @@ class ApiResponse:
 def issued_response(issued: sessions.Issued, *, web: bool, status: int = 200) -> ApiResponse:
     """Tokens for a mobile client go in the body; a web client gets them only as cookies.
 
-    Both get the Firebase custom token in the body: the Firebase SDK signs in with it from
-    script, it lasts an hour, and the Firebase session it starts ends with ours (rules and
-    callables check the session it names), so it is no refresh credential of ours.
+    Either gets the Firebase custom token in the body when the login minted one (a web login
+    only when it asked, main.login): the Firebase SDK signs in with it from script, it lasts an
+    hour, and the Firebase session it starts ends with ours (rules and callables check the
+    session it names), so it is no refresh credential of ours.
     """
     body: dict[str, Any] = {"accessTokenExpiresAt": issued.access_expires_at, "deviceId": issued.signed_device_id}
     if issued.session is not None:
@@ -203,12 +229,13 @@ def dispatch(request: flask.Request, routes: list[Route]) -> flask.Response:
             raise PayloadTooLarge(f"request body must be at most {limit} bytes")  # on any path, unread
         allowed = []
         for method, pattern, handler in routes:
-            match = pattern.match(request.path)
+            match = pattern.fullmatch(request.path)  # `$` alone also matches before a final "\n"
             if not match:
                 continue
             if method != request.method:
                 allowed.append(method)
                 continue
+            require_same_origin(request)  # before the handler reads the body
             api_request = ApiRequest.parse(request)
             return render(api_request, handler(api_request, match.groupdict()))
         if allowed:
@@ -220,3 +247,30 @@ def dispatch(request: flask.Request, routes: list[Route]) -> flask.Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
         body = {"error": {"code": "internal", "message": "internal error"}}
         return render(api_request, ApiResponse(body, 500))
+
+
+_FRAMEWORK_REFUSALS: dict[int, type[ApiError]] = {
+    400: InvalidRequest, 404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge, 415: UnsupportedMediaType,
+}
+
+
+def framework_refusal(error: HTTPException) -> ApiError | None:
+    """The ApiError for a 4xx werkzeug raised before any function ran: functions-framework's
+    router matches no path with a newline in it (`/v1/sessions/current%0a`) and refuses
+    /robots.txt and /favicon.ico itself, in HTML. A client must not tell those paths from our
+    own 404s, nor read HTML where it expects our JSON. None for a 5xx: not a refusal."""
+    status = error.code or 500
+    if status >= 500:
+        return None
+    refusal = _FRAMEWORK_REFUSALS.get(status, InvalidRequest)(
+        "no such endpoint" if status == NotFound.status else (error.description or error.name),
+        headers={name: value for name, value in error.get_headers() if name in ("Allow", "Retry-After")},
+    )
+    refusal.status = status
+    return refusal
+
+
+def render_framework_error(error: HTTPException) -> flask.Response | HTTPException:
+    """`framework_refusal` as the API answers it (functions-framework's errorhandler, main.py)."""
+    refusal = framework_refusal(error)
+    return error if refusal is None else render(None, error_response(refusal))

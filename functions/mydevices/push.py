@@ -25,6 +25,7 @@ import base64
 import binascii
 import json
 import logging
+import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -75,9 +76,37 @@ def force_logout(token: str, session_id: str, reason: str) -> messaging.Message:
     )
 
 
+MAX_ALERT_NAME = 40  # characters of the device name shown in an alert
+# Quotation marks of every script: a name holding one could close our quote and write the rest
+# of the sentence itself.
+QUOTES = frozenset("\"'`\u00ab\u00bb\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u2039\u203a"
+                   "\u2e42\u300c\u300d\u300e\u300f\u301d\u301e\u301f\uff02\uff07\uff62\uff63")
+
+
+def alert_name(device_name: str | None) -> str | None:
+    """The device name as an alert may show it. The name is the new device's own claim, so it
+    must not be able to pass for our words: no control or format characters (bidi overrides and
+    isolates, zero-width ones: they reorder or hide what the user reads), no quotation marks,
+    whitespace collapsed, and bounded. None when nothing printable is left."""
+    kept = []
+    for char in device_name or "":
+        if char.isspace():
+            kept.append(" ")
+        elif unicodedata.category(char) not in ("Cc", "Cf", "Cs", "Co", "Cn") and char not in QUOTES:
+            kept.append(char)
+    name = " ".join("".join(kept).split())
+    if len(name) > MAX_ALERT_NAME:
+        name = name[:MAX_ALERT_NAME - 1].rstrip() + "\u2026"
+    return name or None
+
+
 def alert_text(device_name: str | None, location: str | None) -> str:
-    where = f" from {location}" if location else ""
-    return f"Signed in on {device_name or 'a new device'}{where}. Was that you?"
+    """The place is always said, and only the server's lookup says it: a name like
+    "iPhone 15 from London, United Kingdom" then reads as what it is, a quoted claim."""
+    name = alert_name(device_name)
+    device = f"\u201c{name}\u201d" if name else "an unnamed device"
+    place = location if location else "an unknown location"
+    return f"Signed in on {device} from {place}. Was that you?"
 
 
 def new_login_alert(token: str, new_session_id: str, action_token: str, text: str) -> messaging.Message:

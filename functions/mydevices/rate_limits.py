@@ -19,6 +19,7 @@ Why this shape:
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import threading
 import time
@@ -95,19 +96,46 @@ def hit(kind: str, key: str | None, rate: Rate | None) -> None:
         raise _refuse(kind, window_end, now)
 
 
+def address_key(ip: str | None) -> str | None:
+    """The client address as it is counted: an IPv6 address by its network (a /64 by default:
+    one subscriber usually holds a whole /64, and would otherwise get a bucket per address)."""
+    if not ip:
+        return None
+    try:
+        address = ipaddress.ip_address(ip.strip().strip("[]"))
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        prefix = min(max(settings().ipv6_rate_prefix, 1), 128)
+        return str(ipaddress.IPv6Network((address, prefix), strict=False))
+    return str(address)
+
+
 def login_from_address(ip: str | None) -> None:
     """Before the ID token is verified: a flood of bad tokens is cut off before any Auth lookup."""
-    hit("login-ip", ip, settings().login_rate_per_ip)
+    hit("login-ip", address_key(ip), settings().login_rate_per_ip)
 
 
-def login_of_user(uid: str) -> None:
-    """Every login alerts the user's other devices: this bounds that noise, whoever causes it."""
-    hit("login-user", uid, settings().login_rate_per_user)
+def login_of_user(uid: str, ip: str | None) -> None:
+    """Every login alerts the user's other devices: this bounds that noise, whoever causes it.
+
+    Counted per (user, address) first, so someone signing in again and again from their own
+    address uses up only that address's allowance, never the owner's on another network; the
+    per-user ceiling is far higher and stops only a spread-out attack."""
+    conf = settings()
+    address = address_key(ip)
+    if address:
+        hit("login-user-ip", f"{uid}\0{address}", conf.login_rate_per_user_address)
+    hit("login-user", uid, conf.login_rate_per_user)
 
 
 def refresh_from_address(ip: str | None) -> None:
-    hit("refresh-ip", ip, settings().refresh_rate_per_ip)
+    hit("refresh-ip", address_key(ip), settings().refresh_rate_per_ip)
 
 
 def refresh_of_user(uid: str) -> None:
+    """Charged only once the refresh token is proven genuine (sessions.refresh): anyone can
+    present a made-up secret with a victim's session id, and must not spend the victim's budget."""
     hit("refresh-user", uid, settings().refresh_rate_per_user)

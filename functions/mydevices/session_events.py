@@ -79,9 +79,10 @@ def _path_ids(name: str) -> tuple[str, str] | None:
 def classify(change: DocumentEventData) -> dict[str, Any] | None:
     """The event a session change means, or None for changes nobody needs to hear about.
 
-    Only two transitions matter: a session document coming into existence active (a login,
-    including a re-login that replaced the device's previous session), and a session going from
-    active to revoked. Everything else (lastActiveAt bumps, confirmedAt, TTL deletion) is None.
+    Only two transitions matter: a session document coming into existence active (a login that
+    is news for the other devices: login records why in `alertReason`, null when the device is
+    coming back), and a session going from active to revoked. Everything else (lastActiveAt
+    bumps, confirmedAt, TTL deletion) is None.
     """
     new, old = change.value, change.old_value
     new_exists = bool(new.name)
@@ -96,6 +97,8 @@ def classify(change: DocumentEventData) -> dict[str, Any] | None:
     new_status = _field(new, "status")
     old_status = _field(old, "status") if old_exists else None
     if not old_exists and new_status == store.ACTIVE:
+        if "alertReason" in new.fields and _field(new, "alertReason") is None:
+            return None  # the device came back (sessions._alert_reason): nothing new to ask about
         return {
             "type": NEW_LOGIN,
             "uid": uid,

@@ -5,8 +5,14 @@ Invariants kept here:
   transaction and retires the session it points to (reason `replaced`);
 - strict validation costs one document read; `lastActiveAt` is written at most once per
   `last_active_interval` per session;
-- a token from a replaced session, or an older refresh token, is a copied token: the user is
-  signed out everywhere (or just that session, by policy) and the reason is recorded.
+- the owner's last word stands: after a closure by the user or by the security response, a new
+  login needs a Firebase sign-in made after it (`reauthAfter` on the user's document), and a
+  device the user answered "No" about stays untrusted (`untrustedAt` on its pointer);
+- a token of a session that is still live (active, or replaced by a session of the same device
+  that is still active) but no longer current is a copied token: the user is signed out
+  everywhere (or just that device, by policy), once per incident, and the reason is recorded. A
+  token of a session that is closed for good gets `session_revoked` and closes nothing;
+- a session younger than the fresh-session window cannot close others.
 """
 
 from __future__ import annotations
@@ -22,16 +28,26 @@ from typing import Any
 from google.api_core import exceptions as core_exceptions
 from google.cloud import firestore
 
-from . import access_tokens, device_ids, firebase_tokens, indexes, rate_limits, refresh_tokens, store
+from . import access_tokens, account, device_ids, firebase_tokens, indexes, rate_limits, refresh_tokens, store
 from .config import settings
-from .errors import Conflict, NotFound, Unauthenticated
+from .errors import Conflict, Forbidden, NotFound, Unauthenticated
+from .identity import Identity
 from .keys import keyring
-from .model import DeviceInfo, PushTarget, device_session
+from .model import DeviceInfo, PushTarget, device_session, iso
 
 ACTIVE, REVOKED = store.ACTIVE, store.REVOKED
 REPLACED = "replaced"
 TOKEN_REUSED = "token_reused"
+REJECTED_BY_USER = "rejected_by_user"
+# Ended by the device itself: its next login is a return, not news for the user's other devices.
+SELF_ENDED = frozenset({"logout", REPLACED})
+# Ended by the user from elsewhere or by the security response: the next login of the account
+# needs a fresh sign-in, and the device's next login alerts the other devices.
+CLOSED_ELSEWHERE = frozenset({"user_revoked", "revoke_others", REJECTED_BY_USER, TOKEN_REUSED,
+                              account.DISABLED, account.DELETED, account.CREDENTIALS_REVOKED})
 BATCH_LIMIT = 500
+CAP_SLACK = 10  # below cap - CAP_SLACK active sessions, concurrent logins cannot pass the cap
+MAX_REPLACEMENT_HOPS = 10  # how far a stale token's device is followed to its current session
 IDLE_LIMIT = timedelta(days=90)  # a refresh token unused this long is gone (TTL on sessionSecrets)
 
 
@@ -89,9 +105,36 @@ def resolve_device(signed_device_id: str | None) -> tuple[str, str, bool]:
 # --- login ---------------------------------------------------------------------------------
 
 
+def _alert_reason(pointer: dict[str, Any] | None, previous: dict[str, Any] | None) -> str | None:
+    """Why this login is news for the user's other devices, or None when it is the device coming
+    back: its previous session is still active (a re-login) or was ended by the device itself,
+    and the user never rejected it. A session that expired away (TTL) says nothing: news."""
+    if pointer is None:
+        return "new_device"
+    if pointer.get("untrustedAt") is not None:
+        return "untrusted_device"
+    if previous is None:
+        return "new_device"
+    if previous.get("status") == ACTIVE or previous.get("revokedReason") in SELF_ENDED:
+        return None
+    return "closed_elsewhere"
+
+
+def _require_fresh_sign_in(identity: Identity, user: dict[str, Any] | None) -> None:
+    """After a closure, a Firebase SDK that stayed signed in (the closed device's, or a copy of
+    its storage) cannot open a session again: only a sign-in made after the closure can."""
+    closed_at = user.get("reauthAfter") if user else None
+    # auth_time has whole seconds: a sign-in in the closure's own second might have come before
+    # it, so it does not count (the user signs in again a second later).
+    if isinstance(closed_at, datetime) and identity.auth_time <= closed_at.timestamp():
+        raise Unauthenticated("sign in again: a session of this account was closed since your last sign-in",
+                              code="reauthentication_required")
+
+
 @store.guarded
-def login(uid: str, did: str, signed_device_id: str, device: DeviceInfo, push: PushTarget | None,
-          location: str | None) -> Issued:
+def login(identity: Identity, did: str, signed_device_id: str, device: DeviceInfo, push: PushTarget | None,
+          location: str | None, *, firebase_token: bool = True) -> Issued:
+    uid = identity.uid
     sid = device_ids.new_device_id()  # same shape: 128 random bits
     refresh = refresh_tokens.first(sid)
     now = _now()
@@ -111,6 +154,7 @@ def login(uid: str, did: str, signed_device_id: str, device: DeviceInfo, push: P
         "revokedReason": None,
         "replacedBy": None,
         "confirmedAt": None,
+        "alertReason": None,
         "expireAt": None,
     }
     secret_doc = {
@@ -124,41 +168,53 @@ def login(uid: str, did: str, signed_device_id: str, device: DeviceInfo, push: P
         "pushProvider": push.provider if push else None,
         "expireAt": now + IDLE_LIMIT,
     }
-    custom_token = firebase_tokens.custom_token(uid, sid, did)  # before writing: it may fail (503)
-    client = store.db()
+    # Before writing: signing may fail (503), and nothing may be half-written then.
+    custom_token = firebase_tokens.custom_token(uid, sid, did) if firebase_token else None
     device_ref = store.device_ref(uid, did)
+    user_ref = store.user_ref(uid)
 
-    @firestore.transactional
+    # Far below the cap, it is not counted in the transaction: that count reads the whole range of
+    # the user's sessions, so every concurrent login of the user would collide with it.
+    near_cap = _active_count(store.active_sessions_of(uid)) + CAP_SLACK >= settings().max_active_sessions
+
     def create(transaction: firestore.Transaction) -> None:
+        user = user_ref.get(transaction=transaction)
+        _require_fresh_sign_in(identity, user.to_dict() if user.exists else None)
         pointer = device_ref.get(transaction=transaction)
-        previous = pointer.get("sessionId") if pointer.exists else None
+        pointer_doc = pointer.to_dict() if pointer.exists else None
+        previous = pointer_doc.get("sessionId") if pointer_doc else None
         previous_ref = store.session_ref(uid, previous) if previous else None
-        replacing = False
-        if previous_ref is not None:
-            old = previous_ref.get(transaction=transaction)
-            replacing = old.exists and old.get("status") == ACTIVE
-        if not replacing:
+        old = previous_ref.get(transaction=transaction) if previous_ref is not None else None
+        old_doc = old.to_dict() if old is not None and old.exists else None
+        replacing = old_doc is not None and old_doc.get("status") == ACTIVE
+        if not replacing and near_cap:
             _within_device_cap(transaction, uid)  # reads: before any write of this transaction
+        session_doc["alertReason"] = _alert_reason(pointer_doc, old_doc)
         if previous_ref is not None and replacing:
             transaction.update(previous_ref, _revocation(REPLACED, now, replacedBy=sid))
         transaction.set(store.session_ref(uid, sid), session_doc)
         transaction.set(store.secret_ref(sid), secret_doc)
-        transaction.set(device_ref, {"sessionId": sid, "updatedAt": now})
+        transaction.set(device_ref, {"sessionId": sid, "updatedAt": now}, merge=True)
 
-    create(client.transaction())
+    store.transact(create)
     access, expires = _access_token(uid, sid, did, int(now.timestamp()))
-    return Issued(uid, sid, signed_device_id, access, expires, str(refresh), device_session(sid, session_doc, sid),
-                  firebase_custom_token=custom_token)
+    view = device_session(sid, session_doc, sid)
+    return Issued(uid, sid, signed_device_id, access, expires, str(refresh), view, firebase_custom_token=custom_token)
+
+
+def _active_count(query: firestore.Query, transaction: firestore.Transaction | None = None) -> int:
+    """One aggregation read (billed per 1000 index entries)."""
+    aggregation: Any = query.count()  # the library annotates count() as returning a class
+    return int(aggregation.get(transaction=transaction)[0][0].value)
 
 
 def _within_device_cap(transaction: firestore.Transaction, uid: str) -> None:
     """Refuse a new device past the cap instead of silently closing the oldest: which session
-    to give up is the user's choice. Counted in the login's transaction, so concurrent logins
-    cannot pass it together; one aggregation read (billed per 1000 index entries). A re-login of
-    a device replaces its session and is not counted."""
+    to give up is the user's choice. Counted in the login's transaction once the account is
+    within CAP_SLACK of the cap, so concurrent logins cannot pass it together. A re-login of a
+    device replaces its session and is not counted."""
     cap = settings().max_active_sessions
-    aggregation: Any = store.active_sessions_of(uid).count()  # the library annotates count() as returning a class
-    count = int(aggregation.get(transaction=transaction)[0][0].value)
+    count = _active_count(store.active_sessions_of(uid), transaction)
     if count >= cap:
         raise Conflict(f"this account is signed in on {count} devices, the most allowed; "
                        "close a session on another device first", code="device_limit_reached")
@@ -213,8 +269,8 @@ def _active_session(uid: str, sid: str, did: str, *, replaced_means_copied: bool
     if doc is None or doc.get("deviceId") != did:
         raise Unauthenticated("no such session", code="invalid_token")
     if doc.get("status") != ACTIVE:
-        if replaced_means_copied and doc.get("revokedReason") == REPLACED:
-            _copied_token(uid, sid, did, why="access token of a replaced session")
+        if replaced_means_copied and (live := _live_replacement(uid, doc)) is not None:
+            _copied_token(uid, sid, did, live, why="access token of a replaced session")
         raise Unauthenticated("this session has been closed", code="session_revoked")
     _touch(uid, sid, doc)
     return Caller(uid, sid, did, doc)
@@ -239,26 +295,56 @@ def _touch(uid: str, sid: str, doc: dict[str, Any]) -> None:
 # --- copied tokens -------------------------------------------------------------------------
 
 
-def _copied_token(uid: str, sid: str, did: str, *, why: str) -> None:
-    """Sign the user out (everywhere, by default), record why, and refuse the request."""
+def _live_replacement(uid: str, doc: dict[str, Any],
+                      transaction: firestore.Transaction | None = None) -> str | None:
+    """The active session that replaced this closed one on its device, following re-logins, if
+    any. Only then does an old token mean a copy is in use next to the device: a session that
+    was closed for good (by the user, a logout, an earlier incident) has no live successor, and
+    replaying its tokens must not sign anyone out."""
+    for _ in range(MAX_REPLACEMENT_HOPS):
+        successor = doc.get("replacedBy") if doc.get("revokedReason") == REPLACED else None
+        if not isinstance(successor, str) or not store.valid_id(successor):
+            return None
+        ref = store.session_ref(uid, successor)
+        if transaction is None:
+            found = store.read(ref)
+        else:
+            snapshot = ref.get(transaction=transaction)
+            found = snapshot.to_dict() if snapshot.exists else None
+        if found is None:
+            return None
+        if found.get("status") == ACTIVE:
+            return successor
+        doc = found
+    return None
+
+
+def _copied_token(uid: str, sid: str, did: str, live_sid: str, *, why: str) -> None:
+    """Sign the user out (everywhere, by default), record why, and refuse the request.
+
+    One incident, one security event: its id is the session whose token was presented, and it
+    is created only if absent, so concurrent replays of one token record it once. Later replays
+    find the device's sessions closed and close nothing (see _live_replacement).
+    """
     now = _now()
+    try:
+        store.security_events_of(uid).document(f"{TOKEN_REUSED}-{sid}").create({
+            "type": TOKEN_REUSED,
+            "detail": why,
+            "sessionId": sid,
+            "liveSessionId": live_sid,
+            "deviceId": did,
+            "at": now,
+            "expireAt": now + timedelta(days=settings().revoked_retention_days),
+        })
+    except core_exceptions.AlreadyExists:
+        pass  # a concurrent replay of the same token got here first; closing again closes nothing
     if settings().reuse_policy == "revoke_all":
         _revoke_where(uid, TOKEN_REUSED, keep_sid=None)
     else:
-        pointer = store.read(store.device_ref(uid, did))
-        current = pointer.get("sessionId") if pointer is not None else None
-        for target in {sid, current} - {None}:
-            revoke_session(uid, str(target), TOKEN_REUSED)
-    store.security_events_of(uid).add({
-        "type": TOKEN_REUSED,
-        "detail": why,
-        "sessionId": sid,
-        "deviceId": did,
-        "at": now,
-        "expireAt": now + timedelta(days=settings().revoked_retention_days),
-    })
-    raise Unauthenticated("this token was used after it had been replaced; all sessions were closed",
-                          code="token_reused")
+        revoke_session(uid, live_sid, TOKEN_REUSED)
+    closed = "all sessions were closed" if settings().reuse_policy == "revoke_all" else "its device was signed out"
+    raise Unauthenticated(f"this token was used after it had been replaced; {closed}", code="token_reused")
 
 
 # --- refresh -------------------------------------------------------------------------------
@@ -290,12 +376,31 @@ def _one_refresh_at_a_time(sid: str) -> Iterator[None]:
 
 
 class _Reused(Exception):
-    def __init__(self, uid: str) -> None:
+    def __init__(self, uid: str, live_sid: str) -> None:
         self.uid = uid
+        self.live_sid = live_sid
+
+
+class _Ended(Exception):
+    """Firebase Auth no longer stands behind the account's sessions (account.py)."""
+
+    def __init__(self, uid: str, ended: account.Ended) -> None:
+        self.uid = uid
+        self.ended = ended
+
+
+_INVALID = "refresh token is invalid"  # one answer for every token not proven genuine: no oracle
 
 
 @store.guarded
 def refresh(refresh_token: str | None, signed_device_id: str | None) -> Issued:
+    """Rotate a refresh token, in this order: prove the token genuine (current, the one just
+    replaced within the grace window, or an ancestor of the current one); only then charge the
+    user's refresh budget, so a stranger who knows a session id cannot spend it; refuse tokens
+    of closed sessions; treat a genuine old token of a live session as a copy; and before
+    anything is written, ask Firebase Auth whether the account may still hold sessions
+    (account.py). Asked inside the transaction, so an Auth outage (503) rotates nothing: the
+    client's retry with the same token is then no replay, however long the outage lasted."""
     if not refresh_token:
         raise Unauthenticated("a refresh token is required", code="unauthenticated")
     presented = refresh_tokens.parse(refresh_token)
@@ -308,34 +413,42 @@ def refresh(refresh_token: str | None, signed_device_id: str | None) -> Issued:
     grace = settings().refresh_grace
     client = store.db()
     secret_ref = store.secret_ref(presented.sid)
-    counted: list[str] = []
+    charged: list[str] = []
+    standing: list[account.Ended | None] = []
+
+    def charge(uid: str, began: datetime) -> None:
+        """Once per request (a retried transaction is not a new one): the budget, then Auth."""
+        if not charged:
+            charged.append(uid)
+            rate_limits.refresh_of_user(uid)
+            standing.append(account.standing(uid, began))
+        if standing[0] is not None:
+            raise _Ended(uid, standing[0])
 
     @firestore.transactional
     def rotate(transaction: firestore.Transaction) -> tuple[str, refresh_tokens.RefreshToken, int]:
         secret = secret_ref.get(transaction=transaction)
         if not secret.exists:
-            raise Unauthenticated("no such session", code="invalid_token")
+            raise Unauthenticated(_INVALID, code="invalid_token")
         data = secret.to_dict() or {}
         uid = data["uid"]
-        if not counted:  # the user is known only now; a retried transaction is not a new request
-            counted.append(uid)
-            rate_limits.refresh_of_user(uid)
         session = store.session_ref(uid, presented.sid).get(transaction=transaction)
         if not session.exists or session.get("deviceId") != did:
-            raise Unauthenticated("this refresh token belongs to another device", code="invalid_token")
+            raise Unauthenticated(_INVALID, code="invalid_token")
+        doc = session.to_dict() or {}
         key = ring.hmac.get(data.get("refreshKid") or "", ring.current_hmac)
         current_hash = data["refreshHash"]
         generation = int(data["generation"])
-        status = session.get("status")
+        active = doc.get("status") == ACTIVE
+        began = doc.get("createdAt")
+        if not isinstance(began, datetime):  # not ours to vouch for: as old as can be
+            began = datetime.min.replace(tzinfo=UTC)
         if presented.hash == current_hash and presented.generation != generation:
             # The right secret with another generation number was never issued: someone edited the
             # token (a wrong generation would also defeat the copied-token proof of older ones).
-            raise Unauthenticated("refresh token is invalid", code="invalid_token")
-        if presented.hash == current_hash:
-            if status != ACTIVE:
-                if session.get("revokedReason") == REPLACED:
-                    raise _Reused(uid)
-                raise Unauthenticated("this session has been closed", code="session_revoked")
+            raise Unauthenticated(_INVALID, code="invalid_token")
+        if presented.hash == current_hash and active:
+            charge(uid, began)
             now = int(time.time())
             child = refresh_tokens.child(ring.current_hmac, presented)
             transaction.update(secret_ref, {
@@ -347,26 +460,43 @@ def refresh(refresh_token: str | None, signed_device_id: str | None) -> Issued:
                 "expireAt": _now() + IDLE_LIMIT,
             })
             return uid, child, now
-        if presented.hash == data.get("prevRefreshHash") and status == ACTIVE:
+        if presented.hash == data.get("prevRefreshHash") and active:
             rotated_at = int(data["rotatedAt"])
             child = refresh_tokens.child(key, presented)
             if time.time() - rotated_at <= grace and child.hash == current_hash:
+                charge(uid, began)
                 return uid, child, rotated_at  # the same answer as the rotation it repeats
-            raise _Reused(uid)
-        if presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current_hash):
-            raise _Reused(uid)
-        if status != ACTIVE:
-            raise Unauthenticated("this session has been closed", code="session_revoked")
-        raise Unauthenticated("refresh token is invalid", code="invalid_token")
+            raise _Reused(uid, presented.sid)
+        genuine = presented.hash == current_hash or (
+            presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current_hash))
+        if not genuine:
+            raise Unauthenticated(_INVALID, code="invalid_token")
+        if active:
+            raise _Reused(uid, presented.sid)
+        live = _live_replacement(uid, doc, transaction)
+        if live is not None:
+            raise _Reused(uid, live)
+        raise Unauthenticated("this session has been closed", code="session_revoked")
 
     with _one_refresh_at_a_time(presented.sid):
         try:
             uid, child, issued_at = rotate(client.transaction())
         except _Reused as reused:
-            _copied_token(reused.uid, presented.sid, did, why="refresh token used after rotation")
+            _copied_token(reused.uid, presented.sid, did, reused.live_sid, why="refresh token used after rotation")
             raise  # unreachable: _copied_token raises
+        except _Ended as ended:
+            _end_for_account(ended.uid, presented.sid, ended.ended)
+            raise  # unreachable: _end_for_account raises
     access, expires = _access_token(uid, presented.sid, did, issued_at)
     return Issued(uid, presented.sid, signed_device_id or "", access, expires, str(child))
+
+
+def _end_for_account(uid: str, sid: str, ended: account.Ended) -> None:
+    """End the sessions Firebase Auth no longer stands behind, this one included, and refuse."""
+    _revoke_where(uid, ended.reason, keep_sid=None, began_before=ended.before)
+    revoke_session(uid, sid, ended.reason)  # in case the query missed it (just replaced, say)
+    raise Unauthenticated(f"this session has been closed ({ended.reason})", code="session_revoked",
+                          details={"reason": ended.reason})
 
 
 # --- listing and closing -------------------------------------------------------------------
@@ -376,13 +506,47 @@ def _active_sessions(uid: str) -> firestore.Query:
     return indexes.ACTIVE_SESSIONS_BY_ACTIVITY.query(store.sessions_of(uid), ACTIVE)
 
 
+def _may_close_others_from(caller: Caller) -> datetime | None:
+    """When the caller's session may close others; None if it may now. Like Telegram's rule: an
+    intruder with the password gets a fresh session, and must not be able to close the owner's
+    older sessions (and with them the owner's "No") before the owner has seen the alert."""
+    hours = settings().fresh_session_hours
+    began = caller.session.get("createdAt")
+    if hours <= 0 or not isinstance(began, datetime):
+        return None
+    allowed = began + timedelta(hours=hours)
+    return allowed if allowed > _now() else None
+
+
+def _require_settled(caller: Caller) -> None:
+    allowed = _may_close_others_from(caller)
+    if allowed is not None:
+        raise Forbidden(f"this session is too new to close other sessions; it may from {iso(allowed)}",
+                        code="session_too_new", details={"allowedAt": iso(allowed) or ""})
+
+
 @store.guarded
-def list_sessions(caller: Caller) -> list[dict[str, Any]]:
-    """Current device first, then by last activity."""
+def list_sessions(caller: Caller) -> dict[str, Any]:
+    """Current device first, then by last activity; each says whether the caller may close it."""
+    allowed = _may_close_others_from(caller)
     snapshots = _active_sessions(caller.uid).stream()
     views = [device_session(snap.id, snap.to_dict() or {}, caller.sid) for snap in snapshots]
+    for view in views:
+        view["canClose"] = allowed is None and not view["isCurrentDevice"]
     views.sort(key=lambda view: not view["isCurrentDevice"])  # stable: keeps the activity order
-    return views
+    return {"sessions": views, "closeOthersAllowedAt": iso(allowed)}
+
+
+def _require_reauthentication(transaction: firestore.Transaction | None, uid: str,
+                              reason: str, now: datetime) -> None:
+    """A closure from elsewhere makes the account's next login need a sign-in made after it."""
+    if reason not in CLOSED_ELSEWHERE:
+        return
+    ref, fields = store.user_ref(uid), {"reauthAfter": now}
+    if transaction is None:
+        ref.set(fields, merge=True)
+    else:
+        transaction.set(ref, fields, merge=True)
 
 
 @store.guarded
@@ -395,28 +559,78 @@ def revoke_session(uid: str, sid: str, reason: str) -> bool:
         snapshot = ref.get(transaction=transaction)
         if not snapshot.exists or snapshot.get("status") != ACTIVE:
             return False
-        transaction.update(ref, _revocation(reason, _now()))
+        now = _now()
+        transaction.update(ref, _revocation(reason, now))
+        _require_reauthentication(transaction, uid, reason, now)
         return True
 
     return bool(close(store.db().transaction()))
 
 
+@store.guarded
+def reject(uid: str, sid: str) -> list[str]:
+    """The user's "No, that wasn't me" about session `sid`: close it and whatever its device
+    opened since (an intruder signs in again on the device before the owner answers), and keep
+    that device id untrusted for the account. Returns the sessions this call closed; empty when
+    they were already closed. One transaction, so no login of the device slips in between."""
+    ref = store.session_ref(uid, sid)
+
+    @firestore.transactional
+    def close(transaction: firestore.Transaction) -> list[str]:
+        snapshot = ref.get(transaction=transaction)
+        if not snapshot.exists:
+            return []
+        doc = snapshot.to_dict() or {}
+        did = doc.get("deviceId")
+        device_ref = store.device_ref(uid, did) if isinstance(did, str) and store.valid_id(did) else None
+        pointer = device_ref.get(transaction=transaction) if device_ref is not None else None
+        latest = (pointer.to_dict() or {}).get("sessionId") if pointer is not None and pointer.exists else None
+        targets = {sid: doc}
+        if isinstance(latest, str) and latest != sid and store.valid_id(latest):
+            later = store.session_ref(uid, latest).get(transaction=transaction)
+            began, later_began = doc.get("createdAt"), later.get("createdAt") if later.exists else None
+            if isinstance(began, datetime) and isinstance(later_began, datetime) and later_began >= began:
+                targets[latest] = later.to_dict() or {}
+        now = _now()
+        closed = [target for target, found in targets.items() if found.get("status") == ACTIVE]
+        for target in closed:
+            transaction.update(store.session_ref(uid, target), _revocation(REJECTED_BY_USER, now))
+        if device_ref is not None:
+            transaction.set(device_ref, {"untrustedAt": now}, merge=True)
+        _require_reauthentication(transaction, uid, REJECTED_BY_USER, now)
+        return closed
+
+    return list(close(store.db().transaction()))
+
+
 def close_other(caller: Caller, sid: str) -> None:
     if sid == caller.sid:
         raise Conflict("the current session ends only by logging out", code="cannot_revoke_current")
+    _require_settled(caller)
     if not store.valid_id(sid) or not revoke_session(caller.uid, sid, "user_revoked"):
         raise NotFound("no such active session")
 
 
-def _revoke_where(uid: str, reason: str, keep_sid: str | None) -> int:
-    """Revoke every active session but `keep_sid`, at most BATCH_LIMIT writes per commit.
+def _revoke_where(uid: str, reason: str, keep_sid: str | None, began_before: datetime | None = None) -> int:
+    """Revoke every active session but `keep_sid` (and, if given, only those that began before
+    `began_before`), at most BATCH_LIMIT writes per commit.
 
     Each write carries the update time it was read at, so a session changed in between (closed
-    elsewhere, replaced by a login) is left as that change made it rather than overwritten.
+    elsewhere, replaced by a login) is left as that change made it rather than overwritten. The
+    account's fresh-sign-in mark is written first: if the closing then fails half-way, the
+    sessions it missed stay as they were, but none that it closed can come back silently.
     """
     client = store.db()
     now = _now()
-    targets = [snap for snap in _active_sessions(uid).stream() if snap.id != keep_sid]
+
+    def targeted(doc: dict[str, Any]) -> bool:
+        began = doc.get("createdAt")
+        return began_before is None or (isinstance(began, datetime) and began < began_before)
+
+    targets = [snap for snap in _active_sessions(uid).stream()
+               if snap.id != keep_sid and targeted(snap.to_dict() or {})]
+    if targets:
+        _require_reauthentication(None, uid, reason, now)
     revoked = 0
     for start in range(0, len(targets), BATCH_LIMIT):
         chunk = targets[start:start + BATCH_LIMIT]
@@ -434,6 +648,7 @@ def _revoke_where(uid: str, reason: str, keep_sid: str | None) -> int:
 
 @store.guarded
 def revoke_others(caller: Caller) -> int:
+    _require_settled(caller)
     return _revoke_where(caller.uid, "revoke_others", keep_sid=caller.sid)
 
 

@@ -9,7 +9,9 @@ Firestore is used again at once instead of after gRPC's reconnect back-off.
 from __future__ import annotations
 
 import functools
+import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -20,7 +22,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1 import _helpers
 
 from .config import settings
-from .errors import ApiError, Unavailable
+from .errors import ApiError, Unavailable, contention
 
 SESSIONS = "sessions"
 ACTIVE, REVOKED = "active", "revoked"  # a session document's `status`
@@ -112,10 +114,32 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
             outage = _outage_behind(exc)
             if outage is None:
                 raise
+            if isinstance(outage, core_exceptions.Aborted):
+                raise contention() from outage  # Firestore is up: the client needs no rebuilding
             _forget_client()
             raise Unavailable() from outage
 
     return wrapper
+
+
+CONTENTION_ATTEMPTS = 4
+
+
+def transact(body: Callable[[firestore.Transaction], R]) -> R:
+    """Run `body` in a transaction, again after a random pause while it meets contention.
+
+    The client library retries an aborted transaction at once, so transactions that collided
+    collide again; spread out, most of them get through (tests/test_takeover.py measures it).
+    """
+    run = firestore.transactional(body)
+    for attempt in range(CONTENTION_ATTEMPTS):
+        try:
+            return run(db().transaction())
+        except Exception as exc:
+            if attempt == CONTENTION_ATTEMPTS - 1 or not isinstance(_outage_behind(exc), core_exceptions.Aborted):
+                raise
+            time.sleep(random.uniform(0.05, 0.25) * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def valid_id(text: str) -> bool:
@@ -163,6 +187,11 @@ def active_sessions_of(uid: str) -> firestore.Query:
 
 def secret_ref(sid: str) -> firestore.DocumentReference:
     return db().collection(SECRETS).document(sid)
+
+
+def user_ref(uid: str) -> firestore.DocumentReference:
+    """Server-only facts about the account: `reauthAfter` (sessions.login)."""
+    return db().collection(USERS).document(uid)
 
 
 def device_ref(uid: str, did: str) -> firestore.DocumentReference:

@@ -37,6 +37,14 @@ def read(cookies: Mapping[str, str], part: str) -> str | None:
     return cookies.get(HOST_NAMES[part])
 
 
+def present(cookies: Mapping[str, str]) -> bool:
+    """Whether the request carries any of our cookies: the browser attached them, so it may be
+    acting on a page's behalf without the user's intent (httpio's same-origin check)."""
+    if settings().web_cookie == "session":
+        return SESSION_NAME in cookies
+    return any(name in cookies for name in HOST_NAMES.values())
+
+
 def write(cookies: Mapping[str, str], changes: Mapping[str, str | None]) -> list[Cookie]:
     """The cookies to set so the client holds `changes` (a None part is removed)."""
     if settings().web_cookie == "session":

@@ -1,5 +1,5 @@
-"""The cost table: Firestore reads and writes, Pub/Sub publishes and FCM calls of every call,
-counted (counting.py) while a scenario plays through the api and its whole fan-out in this process.
+"""The cost table: Firestore reads and writes, Firebase Auth lookups, Pub/Sub publishes and FCM
+calls of every call, counted (counting.py) while a scenario plays through the api and its whole fan-out in this process.
 
 The api runs through functions-framework's Flask app (inproc_api.py); the Firestore trigger and
 the push function are served here on the ports the emulators deliver to (event_servers.py).
@@ -8,11 +8,16 @@ that call caused. The FCM column is also checked at the FCM stand-in, which coun
 requests it received.
 
 The api's abuse limits are left at their defaults here (elsewhere the benchmark turns them off,
-as the tests do), so their counter writes appear in the rows they belong to.
+as the tests do), so their counter writes appear in the rows they belong to. The fresh-session
+window is off: the scenario closes sessions seconds after opening them, which the product allows
+only to sessions a day old. A closure from elsewhere asks for a Firebase sign-in made after it,
+so the scenario signs in again (a second later: `auth_time` has whole seconds) where a person would.
 """
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -22,9 +27,25 @@ from infra.bench.counting import Counter
 from infra.bench.environment import environment
 from infra.bench.event_servers import PUSH, TRIGGER, EventServers
 from infra.bench.inproc_api import Device, InProcessApi
-from infra.local.stack import IPAD, IPHONE, PIXEL, RATE_LIMITS_OFF, Stack
+from infra.local.stack import FRESH_SESSION_WINDOW_OFF, IPAD, IPHONE, PIXEL, RATE_LIMITS_OFF, Stack
 
 FUNCTIONS = ("api", TRIGGER, PUSH)
+
+# Rows that capacity.py builds on (and tests/test_benchmarks.py checks), named once.
+NEW_DEVICE_LOGIN = "POST /v1/sessions (second device: alerts 1)"
+THIRD_DEVICE_LOGIN = "POST /v1/sessions (third device: alerts 2)"
+VALIDATE = "GET /v1/sessions/current"
+LIST = "GET /v1/sessions (2 active)"
+REFRESH = "POST /v1/sessions/refresh"
+PUSH_TOKEN = "PUT /v1/sessions/current/push-token"
+ALERT_NO = "POST /v1/alerts/respond (\"no\": closes the new session, untrusts its device)"
+CLOSE = "DELETE /v1/sessions/{id}"
+LOGIN_AFTER_CLOSURE = "POST /v1/sessions (a closed device, after a fresh sign-in: alerts 1)"
+REVOKE_ONE_OTHER = "POST /v1/sessions/revoke-others (1 other)"
+LOGOUT = "POST /v1/sessions/logout"
+MALFORMED_LOGIN = "POST /v1/sessions (a malformed ID token: 401 invalid_token)"
+COPIED_TOKEN = "POST /v1/sessions/refresh (a copied token two rotations old: 401 token_reused, closes all 1)"
+STALE_REPLAY = "POST /v1/sessions/refresh (the stale token replayed after the incident: 401 session_revoked)"
 
 
 class Scenario:
@@ -54,6 +75,24 @@ class Scenario:
         self.rows.append(row)
         return row
 
+    def setup(self, action: Callable[[], object], *, quiet: bool = False) -> None:
+        """Calls that a later row needs but that are no row's cost: counted apart (scope `setup`),
+        their fan-out awaited; `quiet` answers their deliveries without running the event functions."""
+        self.events.step = "setup"
+        self.events.paused = quiet
+        try:
+            with self.counter.scope("setup"):
+                action()
+            self.events.settle(60)
+        finally:
+            self.events.paused = False
+
+    def fresh_sign_in(self, email: str) -> str:
+        """A Firebase ID token from a sign-in made after the closures so far, as the app gets one
+        when the user types the password again (a second later: `auth_time` has whole seconds)."""
+        time.sleep(1.05)
+        return self.stack.auth.sign_in(email)[1]
+
     def alert_token_for(self, push_token: str, new_session_id: str) -> str:
         assert self.stack.fcm is not None
         for record in reversed(self.stack.fcm.messages()):
@@ -64,67 +103,89 @@ class Scenario:
         raise RuntimeError(f"no new-login alert to {push_token} about {new_session_id}")
 
     def play(self) -> None:
-        _, id_token = self.stack.sign_up()
+        email = f"bench-{secrets.token_hex(6)}@example.com"
+        _, id_token = self.stack.sign_up(email)
         phone = Device(self.api, dict(IPHONE))
         pixel = Device(self.api, dict(PIXEL))
         ipad = Device(self.api, dict(IPAD))
         self.step("POST /v1/sessions (first device)", lambda: phone.login(id_token, "tok-phone"))
-        self.step("POST /v1/sessions (second device: alerts 1)", lambda: pixel.login(id_token, "tok-pixel"))
-        self.step("POST /v1/sessions (same device again: replaces its session)",
+        self.step(NEW_DEVICE_LOGIN, lambda: pixel.login(id_token, "tok-pixel"))
+        self.step("POST /v1/sessions (same device again: replaces its session, alerts nobody)",
                   lambda: pixel.login(id_token, "tok-pixel"))
-        self.step("GET /v1/sessions/current", lambda: phone.call("GET", "/v1/sessions/current"))
-        self.step("GET /v1/sessions (2 active)", lambda: phone.call("GET", "/v1/sessions"))
+        self.step(VALIDATE, lambda: phone.call("GET", "/v1/sessions/current"))
+        self.step(LIST, lambda: phone.call("GET", "/v1/sessions"))
         previous_refresh = phone.refresh_token
-        self.step("POST /v1/sessions/refresh", phone.refresh)
-        self.step("POST /v1/sessions/refresh (retry within the grace window)",
-                  lambda: self.api.call("POST", "/v1/sessions/refresh", body={"refreshToken": previous_refresh},
-                                        headers={"X-Device-Id": phone.device_id}))
-        self.step("PUT /v1/sessions/current/push-token",
+        self.step(REFRESH, phone.refresh)
+        self.step("POST /v1/sessions/refresh (retry within the grace window)", lambda: phone.refresh(previous_refresh))
+        self.step(PUSH_TOKEN,
                   lambda: phone.call("PUT", "/v1/sessions/current/push-token",
                                      {"token": "tok-phone-2", "provider": "fcm"}))
-        self.step("POST /v1/sessions (third device: alerts 2)", lambda: ipad.login(id_token, "tok-ipad"))
+        self.step(THIRD_DEVICE_LOGIN, lambda: ipad.login(id_token, "tok-ipad"))
         action_token = self.alert_token_for("tok-phone-2", ipad.session_id)
-        self.step("POST /v1/alerts/respond (\"no\": closes the new session)",
-                  lambda: self.api.call("POST", "/v1/alerts/respond",
-                                        body={"actionToken": action_token, "answer": "no"}))
-        self.step("DELETE /v1/sessions/{id}", lambda: phone.call("DELETE", f"/v1/sessions/{pixel.session_id}"))
-        self.step("POST /v1/sessions (a closed device signs in again: alerts 1)",
-                  lambda: pixel.login(id_token, "tok-pixel"))
-        self.step("POST /v1/sessions/revoke-others (1 other)", lambda: phone.call("POST", "/v1/sessions/revoke-others"))
-        self.step("POST /v1/sessions/logout", lambda: phone.call("POST", "/v1/sessions/logout"))
+        self.step(ALERT_NO, lambda: self.api.call("POST", "/v1/alerts/respond",
+                                                  body={"actionToken": action_token, "answer": "no"}))
+        self.step(CLOSE, lambda: phone.call("DELETE", f"/v1/sessions/{pixel.session_id}"))
+        self.step("POST /v1/sessions (after a closure, the ID token of an earlier sign-in: 401 "
+                  "reauthentication_required)",
+                  lambda: pixel.login(id_token, "tok-pixel", expect=401, code="reauthentication_required"))
+        fresh_token = self.fresh_sign_in(email)
+        self.step(LOGIN_AFTER_CLOSURE, lambda: pixel.login(fresh_token, "tok-pixel"))
+        self.step(REVOKE_ONE_OTHER, lambda: phone.call("POST", "/v1/sessions/revoke-others"))
+        self.step(LOGOUT, lambda: phone.call("POST", "/v1/sessions/logout"))
         self.step("GET /.well-known/jwks.json", lambda: self.api.call("GET", "/.well-known/jwks.json"))
+        self.step(MALFORMED_LOGIN,
+                  lambda: Device(self.api, dict(IPHONE)).login("not-an-id-token", expect=401, code="invalid_token"))
+        self.copied_token_incident()
+
+    def copied_token_incident(self) -> None:
+        """A refresh token copied off a device and used after the device has rotated past it (the
+        incident: everyone signed out), then replayed again, as a thief's script would."""
+        _, id_token = self.stack.sign_up()
+        laptop = Device(self.api, dict(IPHONE))
+        copied: list[str] = []
+
+        def two_rotations() -> None:
+            laptop.login(id_token, "tok-incident")
+            copied.append(laptop.refresh_token)
+            laptop.refresh()
+            laptop.refresh()
+
+        self.setup(two_rotations)
+        self.step(COPIED_TOKEN, lambda: laptop.refresh(copied[0], expect=401, code="token_reused"))
+        self.step(STALE_REPLAY, lambda: laptop.refresh(copied[0], expect=401, code="session_revoked"))
 
     def revoke_others_at_scale(self, others: int) -> dict[str, Any]:
         """revoke-others for a user with `others` other active sessions, each with a push token."""
         uid, id_token = self.stack.sign_up()
         phone = Device(self.api, dict(IPHONE))
-        self.events.step = "setup"
-        self.events.paused = True  # the seeded logins must not alert anyone
-        with self.counter.scope("setup"):
+        seeded: list[seeding.Seeded] = []
+
+        def seed() -> None:
             phone.login(id_token, "tok-scale-phone")
-        documents = []
-        now = datetime.now(UTC)
-        for number in range(others):
-            sid = f"bench{number:05d}{phone.session_id[:8]}"
-            fields = seeding.session_fields(number, 0, now)
-            fields["uid"] = {"stringValue": uid}
-            documents.append((f"users/{uid}/sessions/{sid}", fields))
-            documents.append((f"sessionSecrets/{sid}", seeding.secret_fields(uid, f"tok-scale-{number}", now)))
-        seeded = seeding.Seeder(self.stack.firestore_host, self.stack.project).seed(iter(documents))
-        self.events.settle(60)
-        self.events.paused = False
+            documents = []
+            now = datetime.now(UTC)
+            for number in range(others):
+                sid = f"bench{number:05d}{phone.session_id[:8]}"
+                fields = seeding.session_fields(number, 0, now)
+                fields["uid"] = {"stringValue": uid}
+                documents.append((f"users/{uid}/sessions/{sid}", fields))
+                documents.append((f"sessionSecrets/{sid}", seeding.secret_fields(uid, f"tok-scale-{number}", now)))
+            seeded.append(seeding.Seeder(self.stack.firestore_host, self.stack.project).seed(iter(documents)))
+
+        self.setup(seed, quiet=True)  # the seeded sessions must not alert anyone
         name = f"POST /v1/sessions/revoke-others ({others} others)"
         row = self.step(name, lambda: phone.call("POST", "/v1/sessions/revoke-others"),
                         settle_timeout=max(120.0, others * 0.5))
         self.rows.remove(row)
-        return {**row, "seededDocuments": seeded.documents, "others": others}
+        return {**row, "seededDocuments": seeded[0].documents, "others": others}
 
 
 def cost_table(stack: Stack, *, revoke_others: int) -> dict[str, Any]:
     counter = Counter()
     events = EventServers(stack, counter)
     assert stack.fcm is not None
-    with environment(dict.fromkeys(RATE_LIMITS_OFF)), counter.installed(), events.serving():
+    limits_on = {**dict.fromkeys(RATE_LIMITS_OFF), **FRESH_SESSION_WINDOW_OFF}
+    with environment(limits_on), counter.installed(), events.serving():
         events.step = "(earlier deliveries)"
         events.settle(10)
         stack.fcm.clear()

@@ -11,9 +11,12 @@ including one the product rebuilds after an outage:
   (Firestore's minimum charge);
 - `run_aggregation_query` (`count()`): one read per 1000 index entries counted, at least one;
 - `commit` (writes, batches, transactions): one write per `Write` in the request, one commit;
+  writes to the abuse-limit counters (`rateLimits/`) are also counted apart, as `counterWrites`,
+  because they are the part of a call's writes that an attack, not the user, decides;
 - `begin_transaction` / `rollback`: counted, not billed.
 Pub/Sub publishes are counted at `PublisherClient.publish`, FCM sends at firebase-admin's
-`messaging.send_each` (calls and messages).
+`messaging.send_each` (calls and messages), Firebase Auth account lookups at firebase-admin's
+`UserManager.get_user` (see `installed`).
 
 Every count goes to the *scope* of the thread that made it (`Counter.scope(label)`), so the
 api, the Firestore trigger and the push function, running side by side in this process, are
@@ -42,20 +45,27 @@ class Tally:
     emptyQueries: int = 0  # noqa: N815 - JSON field names
     aggregations: int = 0
     writes: int = 0
+    counterWrites: int = 0  # noqa: N815 - of `writes`: the abuse-limit counters
     commits: int = 0
     transactions: int = 0
     rollbacks: int = 0
     publishes: int = 0
     fcmCalls: int = 0  # noqa: N815 - send_each calls
     fcmMessages: int = 0  # noqa: N815
+    authLookups: int = 0  # noqa: N815 - Firebase Auth accounts:lookup requests
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
-def _writes_in(request: Any) -> int:
+def _writes_in(request: Any) -> list[Any]:
     writes = request.get("writes") if isinstance(request, dict) else getattr(request, "writes", None)
-    return len(writes or [])
+    return list(writes or [])
+
+
+def _written_document(write: Any) -> str:
+    """The document a `Write` changes, whichever kind of write it is."""
+    return str(write.update.name or write.delete or write.transform.document)
 
 
 def _aggregate_reads(response: Any) -> int:
@@ -122,9 +132,11 @@ class Counter:
     @contextlib.contextmanager
     def installed(self) -> Iterator[Counter]:
         """Patch the clients for as long as the block runs; everything is put back afterwards."""
-        from firebase_admin import messaging
+        from firebase_admin import _user_mgt, messaging
         from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
         from google.cloud.pubsub_v1.publisher.client import Client as PublisherClient
+
+        from mydevices.rate_limits import COLLECTION as COUNTERS
 
         counter = self
         originals: list[tuple[Any, str, Any]] = []
@@ -142,6 +154,13 @@ class Counter:
         rollback = FirestoreClient.rollback
         publish = PublisherClient.publish
         send_each = messaging.send_each
+        # Private: firebase-admin has no public hook for the requests it makes (no transport
+        # callback, no metrics), and patching the public `auth.Client.get_user` would miss the
+        # lookups by e-mail or phone. Every account lookup of firebase-admin, `auth.get_user` and
+        # the revocation check of `verify_id_token(check_revoked=True)` included, is one
+        # `accounts:lookup` request made here. Re-check the name when firebase-admin is upgraded.
+        get_user = _user_mgt.UserManager.get_user
+        counter_path = f"/documents/{COUNTERS}/"
 
         def on_get(response: Any) -> None:
             if response.found and response.found.name:
@@ -190,8 +209,10 @@ class Counter:
         def counted_commit(client: Any, *args: Any, **kwargs: Any) -> Any:
             request = kwargs.get("request", args[0] if args else None)
             answer = commit(client, *args, **kwargs)
+            writes = _writes_in(request)
             counter.add("commits")
-            counter.add("writes", _writes_in(request))
+            counter.add("writes", len(writes))
+            counter.add("counterWrites", sum(counter_path in _written_document(write) for write in writes))
             return answer
 
         def counted_begin(client: Any, *args: Any, **kwargs: Any) -> Any:
@@ -211,6 +232,10 @@ class Counter:
             counter.add("fcmMessages", len(messages))
             return send_each(messages, *args, **kwargs)
 
+        def counted_get_user(manager: Any, *args: Any, **kwargs: Any) -> Any:
+            counter.add("authLookups")  # before: a lookup that finds nobody was still made
+            return get_user(manager, *args, **kwargs)
+
         patch(FirestoreClient, "batch_get_documents", counted_batch_get)
         patch(FirestoreClient, "get_document", counted_get_document)
         patch(FirestoreClient, "run_query", counted_run_query)
@@ -220,6 +245,7 @@ class Counter:
         patch(FirestoreClient, "rollback", counted_rollback)
         patch(PublisherClient, "publish", counted_publish)
         patch(messaging, "send_each", counted_send_each)
+        patch(_user_mgt.UserManager, "get_user", counted_get_user)
         try:
             yield self
         finally:

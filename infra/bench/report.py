@@ -166,7 +166,7 @@ def cost_rows(results: dict[str, Any]) -> list[Row]:
         push = step["send_session_push"]
         rows.append([
             step["step"] + ("" if step.get("settled", True) else " (fan-out still running at timeout)"),
-            _rw(api), _rw_commits(api),
+            _rw(api), str(api.get("authLookups", 0)), _rw_commits(api),
             _calls(trigger) + " / " + _rw(trigger) + f" / {trigger.get('publishes', 0)}",
             _calls(push) + " / " + _rw(push),
             f"{push.get('fcmMessages', 0) + api.get('fcmMessages', 0)} in {push.get('fcmCalls', 0)} calls; "
@@ -181,6 +181,8 @@ def _rw(tally: dict[str, int]) -> str:
 
 def _rw_commits(tally: dict[str, int]) -> str:
     extras = []
+    if tally.get("counterWrites"):
+        extras.append(f"{tally['counterWrites']} W to counters")
     if tally.get("aggregations"):
         extras.append(f"{tally['aggregations']} count()")
     if tally.get("queries"):
@@ -200,8 +202,8 @@ def table(header: Row, rows: list[Row]) -> str:
 
 
 SUMMARY_HEADER = ["measurement", "ours", "baseline", "ratio", "target", ""]
-COST_HEADER = ["call", "api: reads, writes", "api: detail", "on_session_written: runs / R, W / publishes",
-               "send_session_push: runs / R, W", "FCM messages"]
+COST_HEADER = ["call", "api: reads, writes", "api: Auth lookups", "api: detail",
+               "on_session_written: runs / R, W / publishes", "send_session_push: runs / R, W", "FCM messages"]
 
 
 def render(results: dict[str, Any]) -> str:
@@ -218,20 +220,28 @@ def render(results: dict[str, Any]) -> str:
     ]
     costs = cost_rows(results)
     if costs:
-        parts += ["", "Cost per call, counted at the clients (R = document reads, W = document writes; FCM counted at "
-                  "firebase-admin's send_each and at the stand-in):", "", table(COST_HEADER, costs)]
+        parts += ["", "Cost per call, counted at the clients (R = document reads, W = document writes, of which "
+                  "\"W to counters\" are abuse-limit counters; Auth lookups = firebase-admin account lookups; FCM "
+                  "counted at firebase-admin's send_each and at the stand-in):", "", table(COST_HEADER, costs)]
     parts += ["", f"All figures: `{meta['json']}`."]
     return "\n".join(parts)
 
 
-def update_docs(path: Path, block: str, skeleton: str) -> None:
+def update_docs(path: Path, block: str, skeleton: str, *, begin: str = BEGIN, end: str = END) -> None:
     """Replace the generated block of `path` (the whole file is `skeleton` the first time)."""
     text = path.read_text(encoding="utf-8") if path.exists() else skeleton
-    if BEGIN not in text or END not in text:
-        text = text.rstrip("\n") + f"\n\n{BEGIN}\n{END}\n"
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    path.write_text(f"{head}{BEGIN}\n{block}\n{END}{tail}", encoding="utf-8")
+    if begin not in text or end not in text:
+        text = text.rstrip("\n") + f"\n\n{begin}\n{end}\n"
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    path.write_text(f"{head}{begin}\n{block}\n{end}{tail}", encoding="utf-8")
+
+
+def generated_block(text: str, *, begin: str = BEGIN, end: str = END) -> str | None:
+    """What `update_docs` last wrote between the markers of `text`, or None without them."""
+    if begin not in text or end not in text:
+        return None
+    return text.partition(begin)[2].partition(end)[0].strip("\n")
 
 
 def write_json(path: Path, results: dict[str, Any]) -> None:

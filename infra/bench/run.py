@@ -14,7 +14,7 @@ heavy seeding last, so its data cannot slow the others):
   http               4. GET /v1/sessions/current under wrk vs a trivial function (skipped without wrk)
   cold_start         7. process start to first answer, api vs a bare function importing Firestore
   revoke_to_push     8. DELETE returned -> force_logout at the FCM stand-in
-  cost               6. reads / writes / publishes / FCM per call, counted at the clients
+  cost               6. reads / writes / Auth lookups / publishes / FCM per call, counted at the clients
   scale              5. validation and listing at 100,000 users vs 1,000
 
 A section that fails is recorded with its error and the others still run; the exit status is
@@ -39,6 +39,7 @@ from typing import Any
 from infra.bench import report
 from infra.bench.environment import ensure_importable, product_environment
 from infra.local.stack import (
+    FRESH_SESSION_WINDOW_OFF,
     IPHONE,
     LOCAL_DIR,
     RATE_LIMITS_OFF,
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         log_dir = LOCAL_DIR / "bench" / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         keys = ensure_dev_keys(Path(tmp) / "keys.json")
-        stack = Stack(Ports.free(), log_dir, keys_file=keys, env_extra=RATE_LIMITS_OFF)
+        stack = Stack(Ports.free(), log_dir, keys_file=keys, env_extra={**RATE_LIMITS_OFF, **FRESH_SESSION_WINDOW_OFF})
         print(f"bench: starting the emulators (logs in {log_dir}) ...", flush=True)
         try:
             stack.start()

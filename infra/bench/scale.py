@@ -85,7 +85,7 @@ class Population:
 
         caller = self.list_callers[self._next()]
         with _product_client(self.product_client):
-            if not sessions.list_sessions(caller):
+            if not sessions.list_sessions(caller)["sessions"]:
                 raise RuntimeError(f"{caller.uid} has no sessions in {self.project}")
 
     def bare_get(self) -> None:
