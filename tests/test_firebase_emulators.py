@@ -5,7 +5,8 @@ emulator binaries) instead of three processes of our own; everything else as in 
 Proved end to end on free ports: a login through the api, the Firestore trigger firing (the
 "Was that you?" push at the FCM stand-in went through on_session_written, Pub/Sub and
 send_session_push), a clean stop with no java left, and the data back after a restart
-(`--import`/`--export-on-exit`). Two starts of the suite: about 30-60 s on 2 busy CPUs.
+(`--import`/`--export-on-exit`). Two starts of the suite: 50-100 s on 2 busy CPUs (firebase-tools
+starts its emulators one after the other, Auth alone 10-25 s).
 """
 
 from __future__ import annotations
