@@ -34,15 +34,17 @@ def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     _only(body, "device", "push", "firebaseCustomToken")
     web = device.platform == "web"
     wanted = body.get("firebaseCustomToken", not web)  # web: only when asked, script sees no credential else
+    cookies = web and not httpio.from_cors_origin(req.raw)  # a page on another origin holds bearer tokens
     if not isinstance(wanted, bool):
         raise InvalidRequest("firebaseCustomToken must be true or false")
     client_ip = req.client_ip()
     rate_limits.login_from_address(client_ip)
     who = identity.verify_id_token(req.bearer() or "")
-    rate_limits.login_of_user(who.uid, client_ip)
+    rate_limits.login_of_user(who.uid, who.auth_time, client_ip)
     location = geo.locate(client_ip, settings().geoip_db)
-    issued = sessions.login(who, req.did, req.signed_did, device, push, location, firebase_token=wanted)
-    return issued_response(issued, web=web, status=201)
+    issued = sessions.login(who, req.did, req.signed_did, device, push, location, firebase_token=wanted,
+                            holds=req.cookie(web_cookies.ACCESS))
+    return issued_response(issued, web=cookies, status=201)
 
 
 def refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
@@ -92,6 +94,11 @@ def respond_to_alert(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     return ApiResponse(alerts.respond(body.get("actionToken"), body.get("answer")))
 
 
+def list_alerts(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    """The alerts the caller's session may answer: the web page's "Was that you?" (no push there)."""
+    return ApiResponse(alerts.pending(req.authenticate()))
+
+
 def jwks(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     return ApiResponse(keyring().jwks(), headers={"Cache-Control": "public, max-age=300"})
 
@@ -108,14 +115,19 @@ ROUTES = [
     route("POST", "/v1/sessions/logout", logout),
     route("PUT", "/v1/sessions/current/push-token", push_token),
     route("DELETE", "/v1/sessions/" + SID, close_session),
+    route("GET", "/v1/alerts", list_alerts),
     route("POST", "/v1/alerts/respond", respond_to_alert),
     route("GET", "/.well-known/jwks.json", jwks),
 ]
 
 
+# The JWKS is for other backends, not our app: it carries no App Check token (mydevices/app_check.py).
+WITHOUT_APP_CHECK = frozenset({jwks})
+
+
 @functions_framework.http
 def api(request: flask.Request) -> flask.Response:
-    return dispatch(request, ROUTES)
+    return dispatch(request, ROUTES, without_app_check=WITHOUT_APP_CHECK)
 
 
 # --- Firebase callables (the protocol: mydevices/callable.py), for apps that sign in to Firebase

@@ -70,6 +70,10 @@ def _nest(opener: str, depth: int, closed: bool) -> str:
     return opener * depth + ("1" + closer * depth if closed else "")
 
 
+def _nested(opener: str, depths: list[int]) -> st.SearchStrategy[str]:
+    return st.builds(_nest, st.just(opener), st.sampled_from(depths), st.booleans())
+
+
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12))
 ODD = st.one_of(SCALARS, st.lists(SCALARS, max_size=3), st.dictionaries(st.text(max_size=4), SCALARS, max_size=3))
 
@@ -101,7 +105,9 @@ PAYLOAD_JSON = st.fixed_dictionaries({}, optional={
     "d": ODD,
     "v": ODD,
 })
-NESTED = st.builds(_nest, st.sampled_from(["[", '{"a":']), st.sampled_from([3000, 1500, 1000, 990]), st.booleans())
+# Past Python's recursion limit (1000) however deep the parser's caller is; objects stop at 1000,
+# where a token still fits in a header line.
+NESTED = st.one_of(_nested("[", [3000, 1500, 1000, 990]), _nested('{"a":', [1000, 990]))
 
 
 def _huge(kind: int) -> str:
@@ -126,9 +132,17 @@ THREE_PARTS = st.tuples(  # hypothesis draws the first branches of a one_of most
     st.one_of(NESTED, HUGE_NUMBERS, PAYLOAD_JSON.map(json.dumps)).map(lambda text: _b64(text.encode())),
     st.one_of(st.just("sig"), st.just(""), SEGMENT),
 ).map(".".join)
+# A header or a payload of nested JSON; the other segments short, so that the token stays under
+# the length at which an access token is refused unread (access_tokens.MAX_TOKEN_LENGTH).
+SHORT = st.sampled_from(["e30", "sig", "", "W10"])
+DEEP = st.one_of(
+    st.tuples(NESTED.map(lambda text: _b64(text.encode())), SHORT, SHORT).map(".".join),
+    st.tuples(HEADER_JSON.map(lambda header: _b64(json.dumps(header).encode())),
+              NESTED.map(lambda text: _b64(text.encode())), SHORT).map(".".join),
+)
 JWT_SHAPED = st.one_of(
+    DEEP,
     THREE_PARTS,
-    THREE_PARTS,  # listed twice: twice as likely as the other shapes
     st.lists(SEGMENT, max_size=12).map(".".join),  # any number of dots
     st.integers(1, 3000).map(lambda dots: "." * dots),
 )

@@ -105,7 +105,7 @@ def test_serves_the_page_files_with_types_and_hosting_headers(hosting: int) -> N
     csp = response.getheader("Content-Security-Policy") or ""
     assert "script-src 'self'" in csp and "require-trusted-types-for 'script'" in csp
     assert f"connect-src 'self' https://identitytoolkit.googleapis.com {AUTH}" in csp  # the one local difference
-    for module in ("app.js", "api.js", "auth.js", "format.js", "view.js"):
+    for module in ("app.js", "mydevices.js", "auth.js", "format.js", "view.js"):
         response, _ = body_of(hosting, f"/{module}")
         assert response.status == 200, module
         assert response.getheader("Content-Type") == "text/javascript; charset=utf-8"  # modules need a JS type

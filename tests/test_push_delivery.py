@@ -108,8 +108,11 @@ def test_new_login_alerts_every_other_active_session_with_a_token(db: firestore.
     assert tokens(push_standin) == ["tok-phone", "tok-tablet"]
     for record in push_standin.messages:
         message = record["message"]
-        assert message["notification"] == {"title": "New sign-in",
-                                           "body": "Signed in on “Galaxy S24” from Paris, France. Was that you?"}
+        assert "notification" not in message  # Android: a data message, drawn by the app with its actions
+        assert message["apns"]["payload"]["aps"]["alert"]["body"] == message["data"]["body"] == (
+            "Signed in on “Galaxy S24” from Paris, France. Was that you?")
+        assert message["apns"]["payload"]["aps"]["alert"]["loc-args"] == ["Galaxy S24", "Paris, France"]
+        assert message["apns"]["payload"]["aps"]["category"] == "MYDEVICES_NEW_LOGIN"
         assert message["data"]["action"] == "new_login_alert"
         assert message["data"]["newSessionId"] == "new"
         claims = alerts.verify(message["data"]["actionToken"])
@@ -121,8 +124,10 @@ def test_an_unknown_location_is_said_so(db: firestore.Client, push_standin: FcmS
     put_session(db, "alice", "phone", token="tok-phone")
     put_session(db, "alice", "new", location=None)
     push.handle(delivery(new_login("alice", "new", device="Chrome on macOS", location=None)))
-    assert push_standin.messages[0]["message"]["notification"]["body"] == (
+    message = push_standin.messages[0]["message"]
+    assert message["apns"]["payload"]["aps"]["alert"]["body"] == message["data"]["body"] == (
         "Signed in on “Chrome on macOS” from an unknown location. Was that you?")
+    assert message["apns"]["payload"]["aps"]["alert"]["loc-args"] == ["Chrome on macOS"]
 
 
 GENUINE_LONDON = "Signed in on “iPhone 15” from London, United Kingdom. Was that you?"
@@ -158,8 +163,10 @@ def test_the_alert_quotes_the_device_name_and_only_the_server_says_the_place(
     put_session(db, "alice", "new", device=name, location=location)
     push.handle(delivery(new_login("alice", "new", device=name, location=location)))
     [record] = push_standin.messages
-    text = record["message"]["notification"]["body"]
-    assert text == body
+    text = record["message"]["data"]["body"]
+    assert text == body == record["message"]["apns"]["payload"]["aps"]["alert"]["body"]
+    name_arg = json.loads(record["message"]["data"]["body_loc_args"])[:1] if "unnamed" not in text else []
+    assert all(f"“{arg}”" in text for arg in name_arg)  # the loc-args carry the same cleaned name
     assert not [char for char in text if unicodedata.category(char) in ("Cc", "Cf")]
     assert (text == GENUINE_LONDON) == (location == "London, United Kingdom")
 

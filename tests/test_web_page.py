@@ -209,6 +209,38 @@ def test_two_devices_see_each_other_close_each_other_and_get_signed_out(
     pc.context.close()
 
 
+def test_a_sign_in_elsewhere_asks_was_that_you_and_no_closes_it(
+    stack: Stack, web_api: str, hosting: HostingServer, browser: Browser
+) -> None:
+    """The web page answers alerts as the push's buttons do: live, with the server's sentence, and
+    "No" closes the new session (GET /v1/alerts, POST /v1/alerts/respond)."""
+    email = f"alert-{secrets.token_hex(4)}@example.com"
+    stack.sign_up(email, PASSWORD)
+    dialogs: list[str] = []
+    mac = open_device(browser, MAC_CHROME, LONDON_IP, dialogs)
+    pc = open_device(browser, WINDOWS_EDGE, SWEDEN_IP, dialogs)
+    mac.goto(hosting.page_url)
+    sign_in(mac, email)
+    expect(rows(mac)).to_have_count(1)
+    expect(mac.locator("#alerts > li")).to_have_count(0)
+    pc.goto(hosting.page_url)
+    sign_in(pc, email)
+    expect(rows(pc)).to_have_count(2)
+    alert = mac.locator("#alerts > li")
+    expect(alert).to_have_count(1, timeout=NOTICED_WITHIN_MS)
+    expect(alert.locator(".alert-text")).to_have_text(re.compile(
+        r"^Signed in on “Edge on Windows” from .*Sweden\. Was that you\?$"))
+    expect(pc.locator("#alerts > li")).to_have_count(0)  # never asked of the newer session
+    alert.get_by_role("button", name="No, close this session").click()
+    expect(alert).to_have_count(0)
+    expect(mac.locator("#alert-result")).to_contain_text("We closed that session")
+    expect(rows(mac)).to_have_count(1)
+    expect(pc.locator("#signin-notice")).to_contain_text("You were signed out", timeout=NOTICED_WITHIN_MS)
+    assert dialogs == []
+    mac.context.close()
+    pc.context.close()
+
+
 def test_loading_then_error_state_when_the_api_is_down(stack: Stack, browser: Browser) -> None:
     dead_api = f"http://127.0.0.1:{free_port()}"
     down = stack.start_hosting(dead_api, port=free_port())
@@ -219,7 +251,7 @@ def test_loading_then_error_state_when_the_api_is_down(stack: Stack, browser: Br
         def hold(route: Route) -> None:  # the first call waits: the loading state shows meanwhile
             held.append(route)
 
-        page.route("**/v1/sessions", hold)
+        page.route("**/v1/sessions/current", hold)  # the page's first call: is this browser signed in?
         page.goto(down.page_url)
         expect(page.get_by_text("Loading your devices…")).to_be_visible()
         while not held:

@@ -22,6 +22,7 @@ Decisions:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -33,10 +34,11 @@ import jwt
 from google.api_core import exceptions as core_exceptions
 from google.cloud import firestore
 
-from . import sessions, store
+from . import alert_copy, sessions, store
 from .config import settings
 from .errors import Conflict, InvalidRequest, Unauthenticated
 from .keys import keyring
+from .model import iso
 
 ALGORITHM = "HS256"
 AUDIENCE = "mydevices-alert"
@@ -54,7 +56,7 @@ def _key(secret: bytes) -> bytes:
     return hmac.new(secret, _PURPOSE, hashlib.sha256).digest()
 
 
-def issue(uid: str, alerted_sid: str, new_sid: str, *, now: int | None = None) -> str:
+def issue(uid: str, alerted_sid: str, new_sid: str, *, now: int | None = None, jti: str | None = None) -> str:
     """The token that lets the holder of session `alerted_sid` answer about `new_sid`."""
     ring = keyring()
     conf = settings()
@@ -65,11 +67,68 @@ def issue(uid: str, alerted_sid: str, new_sid: str, *, now: int | None = None) -
         "sub": uid,
         "sid": alerted_sid,
         "nsid": new_sid,
-        "jti": secrets.token_urlsafe(16),
+        "jti": jti or secrets.token_urlsafe(16),
         "iat": issued_at,
         "exp": issued_at + conf.action_token_ttl,
     }
     return jwt.encode(payload, _key(ring.current_hmac), algorithm=ALGORITHM, headers={"kid": ring.current_hmac_kid})
+
+
+def earlier(candidate: Any, new_created: Any) -> bool:
+    """Only sessions that existed before the new one are asked about it. Events can be handled
+    late, and the pending list is read at any time: without this, a login made after the new one
+    (an intruder's, say) would be handed an action token able to close the user's own new session."""
+    if not isinstance(candidate, datetime) or not isinstance(new_created, datetime):
+        return False
+    return candidate < new_created
+
+
+def pair_token(uid: str, alerted_sid: str, new_sid: str, new_created: Any) -> tuple[str, int]:
+    """The one action token of (alerted session, new session), and when it expires.
+
+    Issued at the new session's creation with a jti derived from the three ids, so the push and
+    every read of the pending list hand out the same token (byte for byte while the HMAC key
+    stays) and one answer uses them all up: a page polling every 2 s holds no more answers than
+    one push would. The jti need not be secret: only the server writes `usedActionTokens`.
+    """
+    began = int(new_created.timestamp()) if isinstance(new_created, datetime) else int(time.time())
+    digest = hashlib.sha256(f"{uid}\x00{alerted_sid}\x00{new_sid}".encode()).digest()
+    jti = base64.urlsafe_b64encode(digest[:18]).decode()
+    return issue(uid, alerted_sid, new_sid, now=began, jti=jti), began + settings().action_token_ttl
+
+
+@store.guarded
+def pending(caller: sessions.Caller) -> dict[str, Any]:
+    """`GET /v1/alerts`: the "Was that you?" questions the caller's session may still answer.
+
+    A new session is pending for the caller while it is active, was news when it logged in
+    (`alertReason` set: the same rule that sends the push), is not confirmed, was created after
+    the caller's own session (`earlier`) and its token has not expired. Answered ones leave by
+    themselves: "no" closes the session, "yes" confirms it. One query of the active sessions
+    (n reads), as for the list.
+    """
+    mine = caller.session.get("createdAt")
+    now = int(time.time())
+    found = []
+    for snap in store.active_sessions_of(caller.uid).stream():
+        doc = snap.to_dict() or {}
+        created = doc.get("createdAt")
+        news = doc.get("alertReason") if "alertReason" in doc else "new_device"
+        if snap.id == caller.sid or not news or doc.get("confirmedAt") is not None:
+            continue
+        if not earlier(mine, created) or not store.valid_id(snap.id):
+            continue
+        token, expires_at = pair_token(caller.uid, caller.sid, snap.id, created)
+        if expires_at <= now:
+            continue
+        copy = alert_copy.Copy.of(doc.get("deviceName"), doc.get("location"))
+        found.append((created, {
+            "newSessionId": snap.id, "deviceName": copy.name, "deviceType": doc.get("deviceType"),
+            "location": copy.location, **copy.as_json(), "createdAt": iso(created),
+            "expiresAt": iso(datetime.fromtimestamp(expires_at, UTC)), "actionToken": token,
+        }))
+    found.sort(key=lambda item: item[0], reverse=True)
+    return {"alerts": [view for _, view in found]}
 
 
 def verify(token: Any) -> dict[str, Any]:
@@ -155,6 +214,9 @@ def respond(action_token: Any, answer: Any) -> dict[str, Any]:
     alerted = store.read(store.session_ref(uid, alerted_sid))
     if alerted is None or alerted.get("status") != store.ACTIVE:
         raise Unauthenticated("the session this alert was sent to has been closed", code="session_revoked")
+    # A fresh session (an intruder's, perhaps) cannot say "No" about the owner's next login, nor
+    # lift the owner's "No" with a "Yes": answering speaks for the account like closing does.
+    sessions.require_settled(alerted, "answer alerts about other sessions")
     claim = _claim(claims["jti"], uid, answer, int(claims["exp"]))
     try:
         if answer == "no":

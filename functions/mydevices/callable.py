@@ -6,6 +6,14 @@ user's Firebase ID token in `Authorization: Bearer`, and expects `{"result": ...
 The SDK turns `status` into the error's code (`functions/unauthenticated`, ...) and hands
 `details` to the app as is, so our stable error code travels in `details.code`.
 
+`httpsCallable(name).stream()` (Firebase JS SDK 11+) sends `Accept: text/event-stream` and reads
+only server-sent events: `data: {"message": ...}` chunks, then `data: {"result": ...}` or
+`data: {"error": ...}`; it ignores the HTTP status and any other body, so a plain JSON answer would
+leave it waiting forever. Our callables have no chunks to send: a stream request gets its one
+answer, result or error, as a single event, with status 200 as Firebase's own callables send it.
+
+With MYDEVICES_APP_CHECK on, the `X-Firebase-AppCheck` token is verified first (app_check.py).
+
 The caller is identified by the `sid`/`did` claims of its ID token and its session is read once
 per call (sessions.validate_firebase); a closed session is UNAUTHENTICATED. Browsers call
 cross-origin, so any origin may: nothing here rides on cookies, and a page cannot obtain another
@@ -24,7 +32,7 @@ from typing import Any
 import flask
 from werkzeug.exceptions import HTTPException
 
-from . import sessions
+from . import app_check, sessions
 from .errors import ApiError, InvalidRequest, NotFound, Unauthenticated
 from .httpio import ApiRequest, framework_refusal
 
@@ -51,6 +59,7 @@ HTTP_STATUS = {
     "UNAVAILABLE": 503,
 }
 PREFLIGHT_MAX_AGE = 3600
+EVENT_STREAM = "text/event-stream"
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,7 @@ def serve(request: flask.Request, handler: Handler | None) -> flask.Response:
             raise NotFound("no such callable")
         if request.method != "POST":  # Firebase's own callables answer INVALID_ARGUMENT too
             raise InvalidRequest("callable functions accept only POST", code="method_not_allowed")
+        app_check.check(request.headers.get(app_check.HEADER))
         api_request = ApiRequest.parse(request)
         body = api_request.json()
         if "data" not in body:
@@ -127,8 +137,18 @@ def _id_token(request: flask.Request) -> str:
     return token.strip()
 
 
+def wants_stream(request: flask.Request) -> bool:
+    """Whether the caller asked for server-sent events (the SDK's `.stream()`)."""
+    accepted = (item.partition(";")[0].strip().lower() for item in request.headers.get("Accept", "").split(","))
+    return EVENT_STREAM in accepted
+
+
 def _answer(body: Any, status: int, headers: dict[str, str] | None = None) -> flask.Response:
-    out = flask.Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+    text = json.dumps(body, ensure_ascii=False)
+    if wants_stream(flask.request):  # one event; the SDK reads the outcome from it, not the status
+        out = flask.Response(f"data: {text}\n\n", status=200, mimetype=EVENT_STREAM)
+    else:
+        out = flask.Response(text, status=status, mimetype="application/json")
     out.headers["Cache-Control"] = "no-store"
     out.headers["X-Content-Type-Options"] = "nosniff"
     out.headers["Access-Control-Allow-Origin"] = "*"

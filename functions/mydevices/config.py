@@ -56,9 +56,9 @@ class Settings:
     # abuse limits (rate_limits.py): None is no limit
     login_rate_per_ip: Rate | None = Rate(20, 60)
     login_rate_per_user_address: Rate | None = Rate(20, 3600)  # per (user, client address)
-    login_rate_per_user: Rate | None = Rate(200, 3600)  # the ceiling, whatever the address
+    login_rate_per_user: Rate | None = Rate(200, 3600)  # the ceiling per sign-in, whatever the address
     refresh_rate_per_ip: Rate | None = Rate(120, 60)
-    refresh_rate_per_user: Rate | None = Rate(60, 60)
+    refresh_rate_per_session: Rate | None = Rate(30, 60)
     max_active_sessions: int = 50
     publish_timeout: float = 30.0
     outbox_sweep_interval: int = 60
@@ -66,6 +66,9 @@ class Settings:
     allowed_origins: frozenset[str] = frozenset()  # besides same-origin, who may send cookie requests (httpio)
     ipv6_rate_prefix: int = 64  # IPv6 client addresses are counted per network of this prefix
     fresh_session_hours: int = 24  # a younger session cannot close others (0: off)
+    app_check: str = "off"  # App Check on the API and callables (app_check.py): off, report or enforce
+    app_check_jwks_url: str | None = None  # dev and tests: the stand-in's JWKS instead of Google's
+    cors_origins: frozenset[str] = frozenset()  # other origins whose pages may call the API with bearer tokens
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -94,7 +97,7 @@ class Settings:
                                               cls.login_rate_per_user_address),
             login_rate_per_user=_rate("MYDEVICES_LOGIN_RATE_PER_USER", cls.login_rate_per_user),
             refresh_rate_per_ip=_rate("MYDEVICES_REFRESH_RATE_PER_IP", cls.refresh_rate_per_ip),
-            refresh_rate_per_user=_rate("MYDEVICES_REFRESH_RATE_PER_USER", cls.refresh_rate_per_user),
+            refresh_rate_per_session=_rate("MYDEVICES_REFRESH_RATE_PER_SESSION", cls.refresh_rate_per_session),
             max_active_sessions=_int("MYDEVICES_MAX_ACTIVE_SESSIONS", cls.max_active_sessions),
             publish_timeout=float(os.environ.get("MYDEVICES_PUBLISH_TIMEOUT_SECONDS") or cls.publish_timeout),
             outbox_sweep_interval=_int("MYDEVICES_OUTBOX_SWEEP_SECONDS", cls.outbox_sweep_interval),
@@ -102,6 +105,9 @@ class Settings:
             allowed_origins=_origins("MYDEVICES_ALLOWED_ORIGINS"),
             ipv6_rate_prefix=_int("MYDEVICES_IPV6_RATE_PREFIX", cls.ipv6_rate_prefix),
             fresh_session_hours=_int("MYDEVICES_FRESH_SESSION_HOURS", cls.fresh_session_hours),
+            app_check=_choice("MYDEVICES_APP_CHECK", ("off", "report", "enforce")),
+            app_check_jwks_url=os.environ.get("MYDEVICES_APP_CHECK_JWKS_URL") or None,
+            cors_origins=_origins("MYDEVICES_CORS_ORIGINS"),
         )
 
 

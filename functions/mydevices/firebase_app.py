@@ -2,7 +2,8 @@
 
 Locally (any emulator host set) it runs on anonymous credentials, so nothing reaches Google and
 no service account is needed; in production it uses the runtime's default credentials. The FCM
-endpoint can point at a stand-in on loopback (MYDEVICES_FCM_URL, with `{0}` for the project).
+endpoint can point at a stand-in on loopback (MYDEVICES_FCM_URL, with `{0}` for the project), and
+so can App Check's JWKS (MYDEVICES_APP_CHECK_JWKS_URL).
 """
 
 from __future__ import annotations
@@ -53,5 +54,13 @@ def app() -> firebase_admin.App:
             from firebase_admin import messaging
 
             messaging._MessagingService.FCM_URL = fcm_url
+        jwks_url = settings().app_check_jwks_url
+        if jwks_url:
+            from firebase_admin import app_check
+
+            # firebase-admin has no setting for App Check's JWKS (nor an App Check emulator); its
+            # service reads this class attribute when the app first verifies a token. Dev and
+            # tests point it at the stand-in's JWKS of a local key (infra/local/app_check_keys.py).
+            app_check._AppCheckService._JWKS_URL = jwks_url
         cred = _anonymous() if _emulated() else None
         return firebase_admin.initialize_app(cred, {"projectId": settings().project})

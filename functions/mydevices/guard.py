@@ -7,7 +7,8 @@
 
 A request that fails validation never reaches the function: it gets the same JSON 401/403/503
 answers (and a fresh device id when its own was missing) as the sessions API itself, the
-same-origin check on cookie requests that change state included.
+same-origin check on cookie requests that change state included, and App Check as the function's
+own MYDEVICES_APP_CHECK says (mydevices/app_check.py; off unless set).
 
 The bearer token may be our access token (with the signed device id) or the Firebase ID token of
 an app signed in with its login's custom token: its `did` claim binds it to the device, so no
@@ -22,6 +23,7 @@ from typing import Any
 
 import flask
 
+from . import app_check
 from .errors import ApiError
 from .httpio import ApiRequest, error_response, render, require_same_origin
 from .sessions import Caller
@@ -34,6 +36,7 @@ def require_session(func: Wrapped) -> Callable[[flask.Request], Any]:
     def wrapper(request: flask.Request) -> Any:
         api_request: ApiRequest | None = None
         try:
+            app_check.check(request.headers.get(app_check.HEADER))
             require_same_origin(request)  # the web cookies authenticate here too
             api_request = ApiRequest.parse(request)
             caller = api_request.authenticate()

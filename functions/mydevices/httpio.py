@@ -4,6 +4,10 @@ Web clients carry their device id and tokens in cookies (`web_cookies.py`: HttpO
 SameSite=Strict, Path=/): script cannot read them and other sites cannot send them. Mobile
 clients use `Authorization: Bearer` and `X-Device-Id`. Headers win over cookies. A cookie request
 that changes state must also show it comes from our own page (`require_same_origin`).
+
+Pages on other origins (MYDEVICES_CORS_ORIGINS) may call the API with bearer tokens: CORS
+(`cors_headers`, `preflight`) lets them read the answers, and never with credentials, so the
+cookies stay same-site only.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 import flask
 from werkzeug.exceptions import HTTPException
 
-from . import geo, sessions, web_cookies
+from . import app_check, geo, sessions, web_cookies
 from .config import settings
 from .errors import (
     ApiError,
@@ -37,6 +41,50 @@ DEVICE_HEADER = "X-Device-Id"
 DRAIN_LIMIT = 1024 * 1024  # refused bodies up to this size are read, so the client sees the 413
 MAX_JSON_DEPTH = 32
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CORS_ALLOW_HEADERS = f"Authorization, Content-Type, {DEVICE_HEADER}, {app_check.HEADER}"
+CORS_EXPOSE_HEADERS = f"{DEVICE_HEADER}, Retry-After"
+CORS_MAX_AGE = 3600  # seconds a browser may reuse a preflight (Chromium caps it at 7200)
+
+
+def cors_headers(request: flask.Request) -> dict[str, str]:
+    """CORS for an answer: pages of MYDEVICES_CORS_ORIGINS may read it, other origins get nothing
+    (so the browser hands their script an opaque network error). Never
+    `Access-Control-Allow-Credentials`: a cross-origin page calls with a bearer token it holds,
+    and no browser lets its script read an answer to a request that carried our cookies."""
+    origins = settings().cors_origins
+    if not origins:
+        return {}
+    headers = {"Vary": "Origin"}  # the answer depends on Origin (the JWKS is cacheable)
+    origin = request.headers.get("Origin")
+    if origin is not None and origin in origins:
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+    return headers
+
+
+def from_cors_origin(request: flask.Request) -> bool:
+    """Whether a page of another origin listed in MYDEVICES_CORS_ORIGINS sent this request. Such a
+    page cannot use our cookies (no credentials cross-origin, SameSite=Strict cross-site), so its
+    web login gets the tokens in the body, as a mobile app does (main.login)."""
+    origin = request.headers.get("Origin")
+    return (origin is not None and origin in settings().cors_origins
+            and request.headers.get("Sec-Fetch-Site") != "same-origin")
+
+
+def preflight(request: flask.Request, methods: list[str]) -> flask.Response | None:
+    """The answer to a CORS preflight (OPTIONS with Access-Control-Request-Method) from an allowed
+    origin for a path served with `methods`; None for any other OPTIONS, which stays 405."""
+    origin = request.headers.get("Origin")
+    if (origin is None or origin not in settings().cors_origins
+            or "Access-Control-Request-Method" not in request.headers):
+        return None
+    out = flask.Response(status=204)
+    out.headers["Access-Control-Allow-Origin"] = origin
+    out.headers["Access-Control-Allow-Methods"] = ", ".join(sorted(set(methods)))
+    out.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+    out.headers["Access-Control-Max-Age"] = str(CORS_MAX_AGE)
+    out.headers["Vary"] = "Origin"
+    return out
 
 
 def require_same_origin(request: flask.Request) -> None:
@@ -194,7 +242,7 @@ def render(api_request: ApiRequest | None, response: ApiResponse) -> flask.Respo
         # A body of a declared length up to DRAIN_LIMIT is still read: a client that is
         # mid-upload when the connection drops sees a reset instead of the 413.
         out.response = iter([out.get_data()])
-    for name, value in response.headers.items():
+    for name, value in {**response.headers, **cors_headers(flask.request)}.items():
         out.headers[name] = value
     changes = dict(response.cookies)
     if api_request is not None and api_request.new_device:
@@ -220,8 +268,10 @@ def route(method: str, pattern: str, handler: Handler) -> Route:
     return method, re.compile("^" + pattern + "$"), handler
 
 
-def dispatch(request: flask.Request, routes: list[Route]) -> flask.Response:
-    """Find the route, run it, and answer in JSON whatever happens."""
+def dispatch(request: flask.Request, routes: list[Route], *,
+             without_app_check: frozenset[Handler] = frozenset()) -> flask.Response:
+    """Find the route, run it, and answer in JSON whatever happens. Every route but those of
+    `without_app_check` (public documents such as the JWKS) applies MYDEVICES_APP_CHECK."""
     api_request: ApiRequest | None = None
     try:
         limit = settings().max_body_bytes
@@ -235,9 +285,13 @@ def dispatch(request: flask.Request, routes: list[Route]) -> flask.Response:
             if method != request.method:
                 allowed.append(method)
                 continue
+            if handler not in without_app_check:
+                app_check.check(request.headers.get(app_check.HEADER))
             require_same_origin(request)  # before the handler reads the body
             api_request = ApiRequest.parse(request)
             return render(api_request, handler(api_request, match.groupdict()))
+        if allowed and request.method == "OPTIONS" and (answer := preflight(request, allowed)) is not None:
+            return answer
         if allowed:
             raise MethodNotAllowed("method not allowed", headers={"Allow": ", ".join(sorted(set(allowed)))})
         raise NotFound("no such endpoint")

@@ -6,7 +6,9 @@
   same device: that device already holds the new session, often with the same push token, and
   a force_logout would sign it out of the session it just opened).
 - `new_login` -> to every other active session with a push token that was created before the
-  new one, a visible "Was that you?" alert carrying an action token for `alerts.respond`.
+  new one, a visible "Was that you?" alert carrying an action token for `alerts.respond`
+  (`new_login_alert`: an APNs alert with the "No, close this session" category, an Android data
+  message the app turns into a notification with both actions; docs/push-messages.md).
   Nothing is sent if the new session is no longer active by the time the event is handled
   (already rejected or replaced).
 
@@ -25,15 +27,14 @@ import base64
 import binascii
 import json
 import logging
-import unicodedata
+import time
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any
 
 from firebase_admin import messaging
 from google.cloud import firestore
 
-from . import alerts, event_claims, fcm, store
+from . import alert_copy, alerts, event_claims, fcm, store
 from .session_events import NEW_LOGIN, SESSION_REVOKED
 
 log = logging.getLogger(__name__)
@@ -76,45 +77,50 @@ def force_logout(token: str, session_id: str, reason: str) -> messaging.Message:
     )
 
 
-MAX_ALERT_NAME = 40  # characters of the device name shown in an alert
-# Quotation marks of every script: a name holding one could close our quote and write the rest
-# of the sentence itself.
-QUOTES = frozenset("\"'`\u00ab\u00bb\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u2039\u203a"
-                   "\u2e42\u300c\u300d\u300e\u300f\u301d\u301e\u301f\uff02\uff07\uff62\uff63")
+# The alert's words live in alert_copy (the api's pending-alerts list says the same sentence).
+alert_name = alert_copy.alert_name
+alert_text = alert_copy.alert_text
 
 
-def alert_name(device_name: str | None) -> str | None:
-    """The device name as an alert may show it. The name is the new device's own claim, so it
-    must not be able to pass for our words: no control or format characters (bidi overrides and
-    isolates, zero-width ones: they reorder or hide what the user reads), no quotation marks,
-    whitespace collapsed, and bounded. None when nothing printable is left."""
-    kept = []
-    for char in device_name or "":
-        if char.isspace():
-            kept.append(" ")
-        elif unicodedata.category(char) not in ("Cc", "Cf", "Cs", "Co", "Cn") and char not in QUOTES:
-            kept.append(char)
-    name = " ".join("".join(kept).split())
-    if len(name) > MAX_ALERT_NAME:
-        name = name[:MAX_ALERT_NAME - 1].rstrip() + "\u2026"
-    return name or None
+def new_login_alert(token: str, recipient_sid: str, new_session_id: str, action_token: str,
+                    copy: alert_copy.Copy, expires_at: int) -> messaging.Message:
+    """"Was that you?" with a "No, close this session" button on both platforms
+    (docs/push-messages.md, schemas in docs/push/).
 
-
-def alert_text(device_name: str | None, location: str | None) -> str:
-    """The place is always said, and only the server's lookup says it: a name like
-    "iPhone 15 from London, United Kingdom" then reads as what it is, a quoted claim."""
-    name = alert_name(device_name)
-    device = f"\u201c{name}\u201d" if name else "an unnamed device"
-    place = location if location else "an unknown location"
-    return f"Signed in on {device} from {place}. Was that you?"
-
-
-def new_login_alert(token: str, new_session_id: str, action_token: str, text: str) -> messaging.Message:
+    - Android: a data message, high priority. A notification message is drawn by the system tray
+      while the app is in the background, without action buttons and without running app code;
+      a data message reaches FirebaseMessagingService.onMessageReceived in the background too, so
+      the app builds the notification with both actions. Hence no `notification` block anywhere
+      (a top-level one would turn the Android delivery into a notification message), and the
+      localization travels in the data under FCM's own field names.
+    - iOS: a visible alert (`apns-push-type: alert`, priority 10), localized with loc-key and
+      loc-args, English `body` as the fallback, and `category` naming the registered
+      UNNotificationCategory whose actions are "No, close this session" (destructive) and "Yes".
+      FCM copies the data keys into the APNs payload, so the action token is there too.
+    Both expire with the action token: a later delivery could not be answered anyway.
+    """
+    ttl = max(0, expires_at - int(time.time()))
     return fcm.message(
         token,
-        notification=messaging.Notification(title="New sign-in", body=text),
-        data={"action": "new_login_alert", "newSessionId": new_session_id, "actionToken": action_token},
-        android=messaging.AndroidConfig(priority="high"),
+        data={
+            "action": "new_login_alert", "sessionId": recipient_sid, "newSessionId": new_session_id,
+            "actionToken": action_token, "expiresAt": str(expires_at),
+            "title": alert_copy.TITLE, "body": copy.text,
+            "title_loc_key": alert_copy.TITLE_LOC_KEY,
+            "body_loc_key": copy.loc_key, "body_loc_args": json.dumps(list(copy.loc_args), ensure_ascii=False),
+            "deviceName": copy.name or "", "location": copy.location or "",
+            "category": alert_copy.CATEGORY,
+        },
+        android=messaging.AndroidConfig(priority="high", ttl=ttl),
+        apns=messaging.APNSConfig(
+            headers={"apns-push-type": "alert", "apns-priority": "10", "apns-expiration": str(expires_at),
+                     "apns-collapse-id": f"new-login-{new_session_id}"[:64]},
+            payload=messaging.APNSPayload(aps=messaging.Aps(
+                alert=messaging.ApsAlert(title=alert_copy.TITLE, title_loc_key=alert_copy.TITLE_LOC_KEY,
+                                         body=copy.text, loc_key=copy.loc_key, loc_args=list(copy.loc_args)),
+                category=alert_copy.CATEGORY, sound="default", thread_id="mydevices-new-login",
+            )),
+        ),
     )
 
 
@@ -135,13 +141,7 @@ def _revoked_targets(event: dict[str, Any]) -> list[fcm.Outgoing]:
     return [fcm.Outgoing(sid, token, force_logout(token, sid, reason))] if token else []
 
 
-def _earlier(candidate: Any, new_created: Any) -> bool:
-    """Only sessions that existed before the new one are asked about it. Events can be handled
-    late: without this, a login made after the new one (an intruder's, say) would be sent an
-    action token able to close the user's own new session."""
-    if not isinstance(candidate, datetime) or not isinstance(new_created, datetime):
-        return False
-    return candidate < new_created
+_earlier = alerts.earlier
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
@@ -159,14 +159,15 @@ def _new_login_targets(event: dict[str, Any]) -> list[fcm.Outgoing]:
         snap.id for snap in store.active_sessions_of(uid).stream()
         if snap.id != new_sid and _earlier((snap.to_dict() or {}).get("createdAt"), created)
     ]
-    text = alert_text(event.get("deviceName"), event.get("location"))
+    copy = alert_copy.Copy.of(event.get("deviceName"), event.get("location"))
     targets = []
     for chunk in _chunks(others, READ_CHUNK):
         for secret in store.db().get_all([store.secret_ref(sid) for sid in chunk]):
             token = _push_token(secret.to_dict() or {}, uid) if secret.exists else None
             if token:
-                action_token = alerts.issue(uid, secret.id, new_sid)
-                targets.append(fcm.Outgoing(secret.id, token, new_login_alert(token, new_sid, action_token, text)))
+                action_token, expires_at = alerts.pair_token(uid, secret.id, new_sid, created)
+                message = new_login_alert(token, secret.id, new_sid, action_token, copy, expires_at)
+                targets.append(fcm.Outgoing(secret.id, token, message))
     return targets
 
 

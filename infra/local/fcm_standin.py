@@ -26,6 +26,11 @@ Control API (JSON):
     GET    /_standin/faults     the faults still pending
     GET    /_standin/health     {"ok": true}
 
+App Check's JWKS, too (`--app-check-jwks FILE`, written by infra/local/app_check_keys.py): there is
+no App Check emulator, and firebase-admin verifies App Check tokens against Google's JWKS.
+    GET    /v1/jwks             the file's JWKS, as https://firebaseappcheck.googleapis.com/v1/jwks
+    GET    /_standin/jwks-fetches  {"count": n}: how often /v1/jwks was fetched (firebase-admin caches it)
+
 Stdlib only, so `python3 infra/local/fcm_standin.py --port P` runs with any interpreter.
 """
 
@@ -106,6 +111,7 @@ class Ledger:
     failures: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     counter: int = 0
+    jwks_fetches: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take_fault(self, token: str | None) -> Fault | None:
@@ -145,7 +151,9 @@ def describe(message: dict[str, Any]) -> str:
         parts.append(f"action={data['action']}")
     if notification.get("title") or notification.get("body"):
         parts.append(f"notification={notification.get('title', '')!r} {notification.get('body', '')!r}")
-    extras = {k: v for k, v in data.items() if k != "action"}
+    if data.get("body"):  # the "Was that you?" text, which travels in the data (docs/push-messages.md)
+        parts.append(f"text={data['body']!r}")
+    extras = {k: v for k, v in data.items() if k not in ("action", "body", "title") and not k.endswith("_loc_key")}
     if extras:
         parts.append("data=" + json.dumps(extras, separators=(",", ":")))
     return " ".join(parts)
@@ -181,7 +189,11 @@ class _Handler(BaseHTTPRequestHandler):
                 "/_standin/failures": {"failures": list(ledger.failures)},
                 "/_standin/faults": {"faults": [f.as_json() for f in ledger.faults]},
                 "/_standin/health": {"ok": True},
+                "/_standin/jwks-fetches": {"count": ledger.jwks_fetches},
             }
+            if self.path == "/v1/jwks" and self.server.app_check_jwks is not None:
+                ledger.jwks_fetches += 1
+                views["/v1/jwks"] = self.server.app_check_jwks
         if self.path in views:
             return self._reply(200, views[self.path])
         self._reply(404, _plain_error(404, "no such path"))
@@ -247,6 +259,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     ledger: Ledger
     out: TextIO | None
+    app_check_jwks: Any = None
 
     def echo(self, line: str) -> None:
         if self.out is not None:
@@ -256,10 +269,12 @@ class _Server(ThreadingHTTPServer):
 class FcmStandin:
     """The stand-in, in-process: `FcmStandin("127.0.0.1").start()`, then point FCM at `.url`."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, out: TextIO | None = sys.stdout) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, out: TextIO | None = sys.stdout,
+                 app_check_jwks: Any = None) -> None:
         self._server = _Server((host, port), _Handler)
         self._server.ledger = Ledger()
         self._server.out = out
+        self._server.app_check_jwks = app_check_jwks
         self._thread: threading.Thread | None = None
 
     @property
@@ -319,8 +334,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9199)
     parser.add_argument("--quiet", action="store_true", help="do not print each message")
+    parser.add_argument("--app-check-jwks", metavar="FILE", help="serve this JWKS file at /v1/jwks")
     args = parser.parse_args(argv)
-    standin = FcmStandin(args.host, args.port, out=None if args.quiet else sys.stdout)
+    jwks = None
+    if args.app_check_jwks:
+        with open(args.app_check_jwks, encoding="utf-8") as file:
+            jwks = json.load(file)
+    standin = FcmStandin(args.host, args.port, out=None if args.quiet else sys.stdout, app_check_jwks=jwks)
     print(f"[fcm] stand-in listening on {standin.base} (send URL {standin.url})", flush=True)
     standin.serve_forever()
     return 0

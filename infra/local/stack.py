@@ -132,7 +132,7 @@ HOST = "127.0.0.1"
 # one address far more often than people do. tests/test_abuse_limits.py runs its own api with limits.
 RATE_LIMITS_OFF = dict.fromkeys(
     ("MYDEVICES_LOGIN_RATE_PER_IP", "MYDEVICES_LOGIN_RATE_PER_USER_ADDRESS", "MYDEVICES_LOGIN_RATE_PER_USER",
-     "MYDEVICES_REFRESH_RATE_PER_IP", "MYDEVICES_REFRESH_RATE_PER_USER"),
+     "MYDEVICES_REFRESH_RATE_PER_IP", "MYDEVICES_REFRESH_RATE_PER_SESSION"),
     "off",
 )
 # The fresh-session window (a session younger than 24 h cannot close others), turned off where
@@ -1000,9 +1000,12 @@ class FcmStandin(ManagedProcess):
     def __init__(self, port: int, log_dir: Path, *, quiet: bool = False) -> None:
         super().__init__("fcm", port, log_dir, cwd=REPO_ROOT, env={"PYTHONUNBUFFERED": "1"})
         self.quiet = quiet
+        self.app_check_jwks: Path | None = None  # App Check's JWKS it serves too (app_check_keys.py)
 
     def argv(self) -> list[str]:
         argv = [_python(), str(FCM_STANDIN), "--host", HOST, "--port", str(self.port)]
+        if self.app_check_jwks is not None:
+            argv += ["--app-check-jwks", str(self.app_check_jwks)]
         return [*argv, "--quiet"] if self.quiet else argv
 
     def messages(self) -> list[dict[str, Any]]:
@@ -1214,6 +1217,13 @@ class Stack:
         """The MYDEVICES_FCM_URL value: firebase-admin formats `{0}` with the project id."""
         return f"{self.fcm_url}/v1/projects/{{0}}/messages:send"
 
+    def mint_app_check_token(self, **options: Any) -> str:
+        """An App Check token the functions accept (signed with the stand-in's key): see
+        infra/local/app_check_keys.mint for `options` (ttl, app_id, claims that make it wrong)."""
+        from infra.local import app_check_keys  # PyJWT and cryptography: the venv's
+
+        return app_check_keys.mint(self.log_dir, self.project, **options)
+
     @property
     def env(self) -> dict[str, str]:
         """The environment every function gets (plus `env_extra` and per-function extras)."""
@@ -1224,6 +1234,7 @@ class Stack:
             "GOOGLE_CLOUD_PROJECT": self.project,
             "GCLOUD_PROJECT": self.project,
             "MYDEVICES_FCM_URL": self.fcm_send_url,
+            "MYDEVICES_APP_CHECK_JWKS_URL": f"{self.fcm_url}/v1/jwks",
             "MYDEVICES_SESSION_EVENTS_TOPIC": SESSION_EVENTS_TOPIC,
         }
         if self.keys_file is not None:
@@ -1247,6 +1258,10 @@ class Stack:
             print(f"stack: warning: {FCM_STANDIN.relative_to(REPO_ROOT)} not found, no FCM stand-in", file=sys.stderr)
             self.fcm = None
         fcm = [self.fcm] if self.fcm else []
+        if self.fcm is not None:
+            from infra.local import app_check_keys  # PyJWT and cryptography: the venv's
+
+            self.fcm.app_check_jwks = app_check_keys.ensure_keys(self.log_dir)
         # The slow one starts first; plumbing needs Firestore and Pub/Sub, which the suite runs.
         slow: list[ManagedProcess] = [self.suite] if self.suite is not None else [self.auth]
         quick = fcm if self.suite is not None else [self.firestore, self.pubsub, *fcm]

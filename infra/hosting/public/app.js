@@ -1,17 +1,24 @@
-// The "My devices" page: sign in, list this account's sessions, close them, sign out.
-// A session closed elsewhere shows up by polling GET /v1/sessions every 2 s: other devices'
-// rows disappear, and when this device's own session is closed the poll's 401 signs it out.
+// The "My devices" page: sign in, list this account's sessions, close them, sign out, and answer
+// "Was that you?" about newer sign-ins. Built on the JavaScript client library (clients/js, copied
+// verbatim to ./mydevices.js) in cookie mode: the tokens stay in HttpOnly cookies.
+// A change made elsewhere shows up by polling GET /v1/sessions and GET /v1/alerts every 2 s: other
+// devices' rows disappear, alerts appear and go, and when this device's own session is closed the
+// poll's 401 signs it out (the library's onSignedOut).
 
-import * as api from "./api.js";
+import { MyDevicesClient, MyDevicesError, memoryStorage } from "./mydevices.js";
 import { AuthError, loadConfig, signIn, signUp } from "./auth.js";
 import { browserName } from "./format.js";
-import { busy, forgetSessions, renderSessions, setText, show } from "./view.js";
+import { busy, forgetAlerts, forgetSessions, renderAlerts, renderSessions, setText, show } from "./view.js";
+
+const api = new MyDevicesClient({ credentials: "cookie", storage: memoryStorage() });
 
 const POLL_MS = 2000;
 const APP_VERSION = "web-1";
 const $ = (id) => document.getElementById(id);
 
 let sessions = [];
+let alerts = [];
+const answered = new Set(); // alerts this page answered: a poll that raced with the answer must not show them again
 let pollTimer = null;
 let pollTrouble = false; // the banner shows a failed poll (the next good one clears it)
 // Bumped whenever this page signs in or out: answers to calls made before are dropped.
@@ -25,23 +32,27 @@ const SIGNED_OUT = {
 };
 
 function describe(error) {
-  if (!(error instanceof api.ApiError)) return "Something went wrong.";
+  if (!(error instanceof MyDevicesError)) return "Something went wrong.";
   if (error.code === "network") return error.message;
   if (error.status >= 500) return "The service is unavailable right now.";
   if (error.status === 429) return "Too many attempts. Try again in a minute.";
   return `The request failed (${error.code}).`;
 }
 
-const isSignedOut = (error) => error instanceof api.ApiError && error.status === 401;
+const isSignedOut = (error) => error instanceof MyDevicesError && error.status === 401;
 
 function signedOut(notice) {
   epoch += 1;
   clearTimeout(pollTimer);
   pollTrouble = false;
   sessions = [];
+  alerts = [];
   closed.clear();
+  answered.clear();
   forgetSessions();
+  forgetAlerts();
   setText("banner", "");
+  setText("alert-result", "");
   setText("signin-notice", notice);
   setText("signin-error", "");
   $("password").value = "";
@@ -55,16 +66,19 @@ function onSignedOut(error) {
 
 function render() {
   sessions = sessions.filter((s) => !closed.has(s.sessionId));
+  alerts = alerts.filter((a) => !answered.has(a.newSessionId) && !closed.has(a.newSessionId));
   renderSessions(sessions, closeSession);
+  renderAlerts(alerts, answerAlert);
 }
 
 async function loadSessions({ initial = false } = {}) {
   const mine = epoch;
   clearTimeout(pollTimer);
   try {
-    const list = await api.listSessions();
+    const [list, pending] = await Promise.all([api.listSessions(), api.pendingAlerts()]);
     if (mine !== epoch) return;
-    sessions = list;
+    sessions = list.sessions;
+    alerts = pending;
     if (pollTrouble) setText("banner", "");
     pollTrouble = false;
     render();
@@ -93,6 +107,38 @@ function poll() {
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden && !$("view-devices").hidden) loadSessions();
 });
+
+// "No" closes the new session exactly as the push's action does (POST /v1/alerts/respond).
+async function answerAlert(alert, answer, button) {
+  const mine = epoch;
+  busy(button, answer === "no" ? "Closing…" : "Confirming…");
+  try {
+    const result = await api.respondToAlert(alert.actionToken, answer);
+    if (mine !== epoch) return;
+    answered.add(alert.newSessionId);
+    if (answer === "no") {
+      for (const sid of result.closedSessionIds ?? []) closed.add(sid);
+      closed.add(alert.newSessionId);
+      setText("alert-result", "We closed that session. If it wasn't you, change your password: "
+        + "whoever signed in may know it.");
+    } else {
+      setText("alert-result", "");
+    }
+  } catch (error) {
+    if (mine !== epoch) return;
+    if (error.code === "already_answered" || error.code === "session_closed") {
+      answered.add(alert.newSessionId); // answered from another device meanwhile
+    } else if (isSignedOut(error) && error.code === "session_revoked") {
+      return; // this session was closed: the next poll signs it out
+    } else {
+      busy(button, null);
+      setText("banner", `Couldn't answer. ${describe(error)}`);
+      return;
+    }
+  }
+  setText("banner", "");
+  render();
+}
 
 async function closeSession(session, button) {
   const mine = epoch;
@@ -160,9 +206,11 @@ async function enter(method, button, label) {
   busy(button, label);
   try {
     const idToken = await method(email, password);
-    await api.login(idToken, { name: browserName(navigator.userAgent), platform: "web", appVersion: APP_VERSION });
+    await api.login({ idToken, device: { name: browserName(navigator.userAgent), platform: "web", appVersion: APP_VERSION } });
     epoch += 1;
     closed.clear();
+    answered.clear();
+    setText("alert-result", "");
     setText("signin-notice", "");
     $("password").value = "";
     show("loading");
@@ -186,6 +234,16 @@ async function start() {
     await loadConfig();
   } catch {
     setText("failed-message", "The page's configuration could not be loaded.");
+    show("failed");
+    return;
+  }
+  try {
+    if (!(await api.resume())) {
+      show("signin");
+      return;
+    }
+  } catch (error) {
+    setText("failed-message", `We couldn't load your devices. ${describe(error)}`);
     show("failed");
     return;
   }

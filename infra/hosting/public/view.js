@@ -72,3 +72,28 @@ export function busy(button, label) {
   button.disabled = Boolean(label);
   button.textContent = label || button.dataset.label;
 }
+
+// "Signed in on “Pixel 8” from London, United Kingdom. Was that you?": the server's sentence (the
+// same as the push's), set as text; the device name in it is the new device's claim.
+let shownAlerts = null;
+
+export function renderAlerts(alerts, onAnswer) {
+  const next = JSON.stringify(alerts.map((a) => [a.newSessionId, a.text]));
+  if (next === shownAlerts) return;
+  shownAlerts = next;
+  $("alerts").replaceChildren(...alerts.map((alert) => {
+    const row = $("alert-row").content.firstElementChild.cloneNode(true);
+    row.dataset.sessionId = alert.newSessionId;
+    row.querySelector(".alert-text").textContent = alert.text;
+    const no = row.querySelector(".no");
+    const yes = row.querySelector(".yes");
+    no.addEventListener("click", () => onAnswer(alert, "no", no));
+    yes.addEventListener("click", () => onAnswer(alert, "yes", yes));
+    return row;
+  }));
+}
+
+export function forgetAlerts() {
+  shownAlerts = null;
+  $("alerts").replaceChildren();
+}

@@ -1,0 +1,376 @@
+// My Devices client: one session per device, for browsers, React Native and Node 20.
+// An ES module with no dependencies: it needs only `fetch` (and uses Web Locks when present).
+//
+// Two ways to hold credentials:
+//  - "bearer" (mobile apps, Node): the tokens and the device id live in the storage adapter you
+//    give; calls carry `Authorization: Bearer` and `X-Device-Id`.
+//  - "cookie" (a web page on the API's origin): the server keeps them in HttpOnly cookies and
+//    script never sees them; the storage then holds only the current session id.
+// See clients/js/README.md.
+
+export class MyDevicesError extends Error {
+  constructor(status, code, message, { retryAfter = null, details = null } = {}) {
+    super(message);
+    this.name = "MyDevicesError";
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+    this.details = details;
+  }
+}
+
+// 401 codes a refresh can cure: the access token ran out, or (cookie mode) its cookie expired with it.
+const RENEWABLE = new Set(["token_expired", "unauthenticated"]);
+// 401 codes that end the session here: clear what is stored and tell the app.
+const SIGNED_OUT = new Set(["session_revoked", "token_reused", "reauthentication_required", "invalid_token",
+  "unknown_device", "unauthenticated", "token_expired"]);
+const KEY = "mydevices.state";
+const LOCK = "mydevices-refresh";
+const EARLY_MS = 5000; // refresh this long before the access token's expiry, not after a 401
+// accessTokenExpiresAt is Unix seconds (docs/openapi.yaml); NaN when missing, which means "refresh".
+const expiresAtMs = (state) => Number(state.accessTokenExpiresAt) * 1000;
+
+// --- storage adapters ---------------------------------------------------------------------------
+
+/** In memory only: gone when the process ends (tests, Node scripts, cookie mode). */
+export function memoryStorage() {
+  const items = new Map();
+  return {
+    async getItem(key) { return items.has(key) ? items.get(key) : null; },
+    async setItem(key, value) { items.set(key, String(value)); },
+    async removeItem(key) { items.delete(key); },
+  };
+}
+
+/** A Web Storage object (window.localStorage or sessionStorage). Shared by the origin's tabs. */
+export function browserStorage(webStorage = globalThis.localStorage) {
+  if (!webStorage) throw new TypeError("browserStorage needs a Web Storage object (localStorage)");
+  return {
+    async getItem(key) { return webStorage.getItem(key); },
+    async setItem(key, value) { webStorage.setItem(key, String(value)); },
+    async removeItem(key) { webStorage.removeItem(key); },
+  };
+}
+
+/** React Native: pass AsyncStorage, or better an encrypted store with the same three methods
+ *  (e.g. a wrapper over expo-secure-store or react-native-keychain): the refresh token is a credential. */
+export function reactNativeStorage(asyncStorage) {
+  if (!asyncStorage || typeof asyncStorage.getItem !== "function") {
+    throw new TypeError("reactNativeStorage needs an AsyncStorage-like object");
+  }
+  return {
+    getItem: (key) => asyncStorage.getItem(key),
+    setItem: (key, value) => asyncStorage.setItem(key, String(value)),
+    removeItem: (key) => asyncStorage.removeItem(key),
+  };
+}
+
+// --- push data -----------------------------------------------------------------------------------
+
+/** The typed event in an FCM data payload (Android RemoteMessage.data, or the iOS userInfo), or null. */
+export function parsePushData(data) {
+  if (!data || typeof data !== "object") return null;
+  if (data.action === "force_logout" && typeof data.sessionId === "string") {
+    return { type: "forceLogout", sessionId: data.sessionId, reason: String(data.reason ?? "unknown") };
+  }
+  if (data.action === "new_login_alert" && typeof data.actionToken === "string" && typeof data.newSessionId === "string") {
+    let locArgs = [];
+    try {
+      const parsed = JSON.parse(data.body_loc_args ?? "[]");
+      if (Array.isArray(parsed) && parsed.every((a) => typeof a === "string")) locArgs = parsed;
+    } catch { /* keep [] : the English text is still there */ }
+    const expires = Number(data.expiresAt);
+    return {
+      type: "newLoginAlert",
+      sessionId: typeof data.sessionId === "string" ? data.sessionId : null,
+      newSessionId: data.newSessionId,
+      actionToken: data.actionToken,
+      title: String(data.title ?? "New sign-in"),
+      text: String(data.body ?? ""),
+      locKey: typeof data.body_loc_key === "string" ? data.body_loc_key : null,
+      locArgs,
+      deviceName: data.deviceName ? String(data.deviceName) : null,
+      location: data.location ? String(data.location) : null,
+      expiresAt: Number.isFinite(expires) && expires > 0 ? new Date(expires * 1000).toISOString() : null,
+    };
+  }
+  return null;
+}
+
+// --- the client ----------------------------------------------------------------------------------
+
+export class MyDevicesClient {
+  /**
+   * @param {object} options
+   * @param {string} [options.baseUrl] the API's origin ("" = this page's origin)
+   * @param {"bearer"|"cookie"} [options.credentials]
+   * @param {object} [options.storage] an adapter: memoryStorage(), browserStorage(), reactNativeStorage()
+   * @param {Function} [options.fetch]
+   * @param {Function} [options.onSignedOut] called with (reason, details) once what was stored is cleared
+   */
+  constructor({ baseUrl = "", credentials = "bearer", storage = memoryStorage(), fetch: fetchImpl,
+    onSignedOut = null, crossTabLock = true } = {}) {
+    if (credentials !== "bearer" && credentials !== "cookie") throw new TypeError('credentials must be "bearer" or "cookie"');
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+    this.credentials = credentials;
+    this.storage = storage;
+    this._fetch = fetchImpl ?? ((...args) => globalThis.fetch(...args));
+    this._listeners = new Set();
+    if (onSignedOut) this._listeners.add(onSignedOut);
+    this._locks = crossTabLock ? globalThis.navigator?.locks ?? null : null;
+    this._state = null; // cached copy of the stored state
+    this._generation = 0; // bumped by every refresh (and sign-out): a 401 from before it is not news
+    this._refreshing = null;
+  }
+
+  /** Subscribe to sign-outs; returns the unsubscribe function. */
+  onSignedOut(listener) {
+    this._listeners.add(listener);
+    return () => this._listeners.delete(listener);
+  }
+
+  // --- state ---
+
+  async _load() {
+    const raw = await this.storage.getItem(KEY);
+    let state = {};
+    try { state = raw ? JSON.parse(raw) : {}; } catch { state = {}; }
+    this._state = state && typeof state === "object" ? state : {};
+    return this._state;
+  }
+
+  async _save(patch) {
+    const state = { ...(await this._load()), ...patch };
+    for (const [k, v] of Object.entries(state)) if (v === null || v === undefined) delete state[k];
+    await this.storage.setItem(KEY, JSON.stringify(state));
+    this._state = state;
+    return state;
+  }
+
+  /** What is stored about this device's session (never the tokens themselves in cookie mode). */
+  async session() {
+    const state = await this._load();
+    return { sessionId: state.sessionId ?? null, deviceId: state.deviceId ?? null,
+      accessTokenExpiresAt: state.accessTokenExpiresAt ?? null, signedIn: Boolean(state.sessionId) };
+  }
+
+  async _clear() {
+    const state = await this._load();
+    // The device id stays: it names this device, so a re-login replaces its session (README).
+    await this.storage.removeItem(KEY);
+    this._state = {};
+    if (state.deviceId) await this._save({ deviceId: state.deviceId });
+  }
+
+  async _signedOut(reason, details = {}) {
+    this._generation += 1;
+    const wasSignedIn = Boolean((await this._load()).sessionId);
+    await this._clear();
+    if (!wasSignedIn && details.source !== "logout") return;
+    for (const listener of [...this._listeners]) {
+      try { listener(reason, details); } catch (error) { queueMicrotask(() => { throw error; }); }
+    }
+  }
+
+  // --- HTTP ---
+
+  async _send(method, path, { body, bearer, auth = true } = {}) {
+    const state = this._state ?? (await this._load());
+    const headers = { Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (bearer) headers.Authorization = `Bearer ${bearer}`;
+    else if (auth && this.credentials === "bearer" && state.accessToken) headers.Authorization = `Bearer ${state.accessToken}`;
+    if (this.credentials === "bearer" && state.deviceId) headers["X-Device-Id"] = state.deviceId;
+    let response;
+    try {
+      response = await this._fetch(this.baseUrl + path, {
+        method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: this.credentials === "cookie" ? "same-origin" : "omit", cache: "no-store",
+      });
+    } catch (cause) {
+      throw new MyDevicesError(0, "network", "Can't reach the server. Check your connection.", { details: { cause } });
+    }
+    const fresh = response.headers.get("X-Device-Id");
+    if (fresh && this.credentials === "bearer" && fresh !== state.deviceId) await this._save({ deviceId: fresh });
+    const data = await response.json().catch(() => null);
+    if (response.ok) return data;
+    const error = data && data.error ? data.error : {};
+    const { code, message, ...rest } = error;
+    throw new MyDevicesError(
+      response.status,
+      typeof code === "string" ? code : `http_${response.status}`,
+      typeof message === "string" ? message : `The server answered ${response.status}.`,
+      { retryAfter: Number(response.headers.get("Retry-After")) || null, details: rest },
+    );
+  }
+
+  /** A call with our credentials: refreshed first if the access token is about to expire, once
+   *  more after a 401 that a refresh cures, and a 401 that ends the session signs this device out. */
+  async _call(method, path, options = {}) {
+    let state = await this._load();
+    if (!state.sessionId) throw new MyDevicesError(401, "not_signed_in", "Sign in first.");
+    if (this.credentials === "bearer" && !(expiresAtMs(state) - EARLY_MS > Date.now())) {
+      await this._renew(this._generation);
+      state = await this._load();
+    }
+    const generation = this._generation;
+    try {
+      return await this._send(method, path, options);
+    } catch (error) {
+      if (error.status !== 401) throw error;
+      if (RENEWABLE.has(error.code)) {
+        await this._renew(generation);
+        try {
+          return await this._send(method, path, options);
+        } catch (again) {
+          if (again.status === 401) await this._signedOut(again.code, { source: "api", status: 401, error: again });
+          throw again;
+        }
+      }
+      if (SIGNED_OUT.has(error.code)) await this._signedOut(error.code, { source: "api", status: 401, error });
+      throw error;
+    }
+  }
+
+  /** One refresh per expiry: calls that found the same token expired share it (`generation`
+   *  tells a 401 from before the last refresh), and across tabs a Web Lock lets one tab refresh. */
+  _renew(generation) {
+    if (generation !== this._generation) return Promise.resolve(); // refreshed since the call was sent
+    this._refreshing ??= this._renewAcrossTabs().finally(() => { this._refreshing = null; });
+    return this._refreshing;
+  }
+
+  async _renewAcrossTabs() {
+    if (!this._locks) return this._refresh();
+    const before = await this._load();
+    let waited = false;
+    await this._locks.request(LOCK, { ifAvailable: true }, async (lock) => {
+      if (lock) await this._refresh();
+      else waited = true;
+    });
+    if (!waited) return undefined;
+    // Another tab held the lock, so it was refreshing: use its result when it is there.
+    return this._locks.request(LOCK, async () => {
+      const now = await this._load();
+      if (this.credentials === "bearer" && now.refreshToken && now.refreshToken !== before.refreshToken) {
+        this._generation += 1;
+        return;
+      }
+      if (this.credentials === "cookie") {
+        try {
+          await this._send("GET", "/v1/sessions/current"); // the cookies are the tabs' shared state
+          this._generation += 1;
+          return;
+        } catch (error) {
+          if (!(error.status === 401 && RENEWABLE.has(error.code))) throw error;
+        }
+      }
+      await this._refresh();
+    });
+  }
+
+  async _refresh() {
+    const state = await this._load();
+    if (this.credentials === "bearer" && !state.refreshToken) {
+      await this._signedOut("unauthenticated", { source: "api", status: 401 });
+      throw new MyDevicesError(401, "unauthenticated", "No refresh token is stored.");
+    }
+    let issued;
+    try {
+      issued = await this._send("POST", "/v1/sessions/refresh",
+        this.credentials === "bearer" ? { body: { refreshToken: state.refreshToken }, auth: false } : { auth: false });
+    } catch (error) {
+      if (error.status === 401) await this._signedOut(error.code, { source: "api", status: 401, error });
+      throw error;
+    }
+    this._generation += 1;
+    await this._keep(issued);
+  }
+
+  async _keep(issued) {
+    const patch = { accessTokenExpiresAt: issued.accessTokenExpiresAt ?? null };
+    if (issued.session?.sessionId) patch.sessionId = issued.session.sessionId;
+    if (this.credentials === "bearer") {
+      Object.assign(patch, { accessToken: issued.accessToken, refreshToken: issued.refreshToken, deviceId: issued.deviceId });
+    }
+    await this._save(patch);
+  }
+
+  // --- the API ---
+
+  /** Log in on this device with a Firebase ID token. A second login on the same device replaces its session. */
+  async login({ idToken, device, push, firebaseCustomToken } = {}) {
+    if (typeof idToken !== "string" || !idToken) throw new TypeError("login needs a Firebase ID token");
+    const body = { device };
+    if (push) body.push = push;
+    if (firebaseCustomToken !== undefined) body.firebaseCustomToken = firebaseCustomToken;
+    const issued = await this._send("POST", "/v1/sessions", { body, bearer: idToken });
+    this._generation += 1;
+    await this._clear();
+    await this._keep(issued);
+    return { session: issued.session, firebaseCustomToken: issued.firebaseCustomToken ?? null };
+  }
+
+  /** Cookie mode: after a page load, whether the cookies still hold a session (and which). */
+  async resume() {
+    try {
+      const session = await this._send("GET", "/v1/sessions/current");
+      await this._save({ sessionId: session.sessionId });
+      return session;
+    } catch (error) {
+      if (error.status === 401 && RENEWABLE.has(error.code) && this.credentials === "cookie") {
+        try {
+          await this._send("POST", "/v1/sessions/refresh", { auth: false });
+          const session = await this._send("GET", "/v1/sessions/current");
+          await this._save({ sessionId: session.sessionId });
+          return session;
+        } catch (again) {
+          if (again.status !== 401) throw again;
+        }
+      } else if (error.status !== 401) {
+        throw error;
+      }
+      await this._clear();
+      return null;
+    }
+  }
+
+  current() { return this._call("GET", "/v1/sessions/current"); }
+  async listSessions() { return this._call("GET", "/v1/sessions"); }
+  closeSession(sessionId) { return this._call("DELETE", `/v1/sessions/${encodeURIComponent(sessionId)}`); }
+  revokeOthers() { return this._call("POST", "/v1/sessions/revoke-others"); }
+  updatePushToken(token, provider = "fcm") { return this._call("PUT", "/v1/sessions/current/push-token", { body: { token, provider } }); }
+  /** The "Was that you?" alerts this session may answer (what the push would carry). */
+  async pendingAlerts() { return (await this._call("GET", "/v1/alerts")).alerts; }
+
+  /** Answer an alert with its action token ("no" closes the new session and whatever its device opened since). */
+  respondToAlert(actionToken, answer) {
+    if (answer !== "yes" && answer !== "no") throw new TypeError('answer must be "yes" or "no"');
+    return this._send("POST", "/v1/alerts/respond", { body: { actionToken, answer }, auth: false });
+  }
+
+  /** End this session; what was stored is cleared whatever the server says. */
+  async logout() {
+    try {
+      await this._call("POST", "/v1/sessions/logout");
+    } catch (error) {
+      if (error.status !== 401 && error.code !== "not_signed_in") throw error;
+    } finally {
+      await this._signedOut("logout", { source: "logout" });
+    }
+  }
+
+  /** Turn a push's data into a typed event; a force_logout for this session signs it out. */
+  async handlePush(data) {
+    const event = parsePushData(data);
+    if (!event) return null;
+    const { sessionId } = await this._load();
+    if (event.type === "forceLogout") {
+      event.isCurrentSession = Boolean(sessionId) && event.sessionId === sessionId;
+      if (event.isCurrentSession) await this._signedOut("force_logout", { source: "push", pushReason: event.reason });
+    } else {
+      event.isCurrentSession = event.sessionId === null || event.sessionId === sessionId;
+    }
+    return event;
+  }
+}
