@@ -40,7 +40,7 @@ from push_fixtures import (  # noqa: F401 - fixtures
 
 from infra.local.fcm_standin import FcmStandin
 from infra.local.stack import Stack, free_port
-from mydevices import alerts, push, store
+from mydevices import alert_copy, alerts, push, store
 
 
 def assert_holds(messages: list[dict[str, Any]]) -> None:
@@ -86,7 +86,8 @@ def test_every_message_the_pipeline_sends_holds_to_the_contract_on_both_platform
     first = next(m for m in messages if m["data"].get("newSessionId") == pixel.session_id)
     aps_alert = first["apns"]["payload"]["aps"]["alert"]
     assert aps_alert["loc-args"] == ["Pixel 8", "London, United Kingdom"]
-    assert aps_alert["body"] == first["data"]["body"] == "Signed in on “Pixel 8” from London, United Kingdom. Was that you?"
+    assert aps_alert["body"] == first["data"]["body"] == (
+        "Signed in on “Pixel 8” from London, United Kingdom. Was that you?")
     assert json.loads(first["data"]["body_loc_args"]) == ["Pixel 8", "London, United Kingdom"]
     assert first["token"] == iphone_token and first["data"]["sessionId"] == iphone.session_id
     forged = [m for m in messages if m["data"].get("newSessionId") == intruder.session_id]
@@ -170,7 +171,7 @@ def test_the_action_token_is_one_per_pair_of_sessions_in_the_push_and_the_pendin
 
 
 def _good(kind: str) -> dict[str, Any]:
-    copy_ = push.alert_copy.Copy.of("Pixel 8", "London, United Kingdom")
+    copy_ = alert_copy.Copy.of("Pixel 8", "London, United Kingdom")
     built = (push.force_logout("tok", "s1", "user_revoked") if kind == "force_logout"
              else push.new_login_alert("tok", "s1", "s2", "a.b.c", copy_, int(datetime.now(UTC).timestamp()) + 3600))
     from firebase_admin import _messaging_encoder

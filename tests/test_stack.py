@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 from google.cloud import firestore, pubsub_v1
-from helpers import doc_url
+from helpers import doc_url, sign_in_with_custom_token
 from push_fixtures import wait_for
 
 from infra.local.stack import (
@@ -79,11 +79,19 @@ def test_the_emulators_and_the_fcm_standin_answer(stack: Stack) -> None:
 
 
 def test_a_client_write_is_in_the_emulator_and_rules_let_only_the_owner_read(stack: Stack) -> None:
-    uid, id_token = stack.sign_up()
+    from firebase_admin import auth
+
+    from mydevices.firebase_app import app
+
+    uid, plain_token = stack.sign_up()
     other_uid, _ = stack.sign_up()
     db = firestore.Client(project=stack.project)  # FIRESTORE_EMULATOR_HOST comes from the fixture
-    db.document(f"users/{uid}/sessions/s1").set({"deviceName": "iPhone 15 Pro"})
+    db.document(f"users/{uid}/sessions/s1").set({"deviceName": "iPhone 15 Pro", "status": "active",
+                                                 "deviceId": "d1"})
     db.document(f"users/{other_uid}/sessions/s2").set({"deviceName": "Pixel 8"})
+    # The owner's device signed in to Firebase with its session's custom token (what login returns).
+    custom = auth.create_custom_token(uid, {"sid": "s1", "did": "d1"}, app=app()).decode()
+    id_token, _ = sign_in_with_custom_token(stack, custom)
 
     as_admin = requests.get(doc_url(stack, f"users/{uid}/sessions/s1"), headers={"Authorization": "Bearer owner"})
     assert as_admin.status_code == 200
@@ -93,6 +101,8 @@ def test_a_client_write_is_in_the_emulator_and_rules_let_only_the_owner_read(sta
     assert requests.get(doc_url(stack, f"users/{uid}/sessions/s1"), timeout=5).status_code == 403
     bearer = {"Authorization": f"Bearer {id_token}"}
     assert requests.get(doc_url(stack, f"users/{uid}/sessions/s1"), headers=bearer, timeout=5).status_code == 200
+    plain = {"Authorization": f"Bearer {plain_token}"}  # no session behind it: reads nothing
+    assert requests.get(doc_url(stack, f"users/{uid}/sessions/s1"), headers=plain, timeout=5).status_code == 403
     assert requests.get(doc_url(stack, f"users/{other_uid}/sessions/s2"), headers=bearer, timeout=5).status_code == 403
     assert requests.get(doc_url(stack, "sessionSecrets/s1"), headers=bearer, timeout=5).status_code == 403
     patch = requests.patch(doc_url(stack, f"users/{uid}/sessions/s1"), headers=bearer, json={"fields": {}}, timeout=5)

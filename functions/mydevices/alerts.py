@@ -116,13 +116,13 @@ def pending(caller: sessions.Caller) -> dict[str, Any]:
         news = doc.get("alertReason") if "alertReason" in doc else "new_device"
         if snap.id == caller.sid or not news or doc.get("confirmedAt") is not None:
             continue
-        if not earlier(mine, created) or not store.valid_id(snap.id):
+        if not isinstance(created, datetime) or not earlier(mine, created) or not store.valid_id(snap.id):
             continue
         token, expires_at = pair_token(caller.uid, caller.sid, snap.id, created)
         if expires_at <= now:
             continue
         copy = alert_copy.Copy.of(doc.get("deviceName"), doc.get("location"))
-        found.append((created, {
+        found.append((int(created.timestamp()), {
             "newSessionId": snap.id, "deviceName": copy.name, "deviceType": doc.get("deviceType"),
             "location": copy.location, **copy.as_json(), "createdAt": iso(created),
             "expiresAt": iso(datetime.fromtimestamp(expires_at, UTC)), "actionToken": token,

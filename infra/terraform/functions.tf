@@ -34,6 +34,7 @@ locals {
     {
       GOOGLE_CLOUD_PROJECT           = var.project_id # the code's project; 2nd gen does not set it
       MYDEVICES_SESSION_EVENTS_TOPIC = local.session_events_topic
+      MYDEVICES_APP_CHECK            = var.app_check # read by the api and the callables
     },
     var.extra_environment,
   )
@@ -107,8 +108,9 @@ resource "google_cloudfunctions2_function" "api" {
     environment_variables = merge(local.common_environment, {
       MYDEVICES_TRUSTED_PROXIES = tostring(var.trusted_proxies)
       # The web page reaches api through Firebase Hosting rewrites, which pass only `__session`.
-      MYDEVICES_WEB_COOKIE = "session"
-      MYDEVICES_GEOIP_DB   = var.geoip_db
+      MYDEVICES_WEB_COOKIE   = "session"
+      MYDEVICES_GEOIP_DB     = var.geoip_db
+      MYDEVICES_CORS_ORIGINS = join(",", var.cors_origins)
     })
     secret_environment_variables {
       key        = "MYDEVICES_KEYS_JSON"

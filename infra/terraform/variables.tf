@@ -73,6 +73,22 @@ variable "push_max_delivery_attempts" {
   }
 }
 
+variable "app_check" {
+  description = "MYDEVICES_APP_CHECK for the api and the callables: off, report (verify X-Firebase-AppCheck and log failures) or enforce (refuse them)."
+  type        = string
+  default     = "off"
+  validation {
+    condition     = contains(["off", "report", "enforce"], var.app_check)
+    error_message = "app_check must be off, report or enforce."
+  }
+}
+
+variable "cors_origins" {
+  description = "MYDEVICES_CORS_ORIGINS for the api: exact origins (https://app.example.com) of web apps on another origin, which call it with bearer tokens. Cookies stay same-origin."
+  type        = list(string)
+  default     = []
+}
+
 variable "extra_environment" {
   description = "More MYDEVICES_* settings for every function (see README's Configuration), e.g. { MYDEVICES_REUSE_POLICY = \"revoke_session\" }."
   type        = map(string)

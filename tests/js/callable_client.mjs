@@ -33,7 +33,8 @@ const functions = getFunctions(app, "us-central1");
 connectFunctionsEmulator(functions, plan.functionsHost, plan.functionsPort);
 
 function timeout(ms) {
-  return new Promise((resolve) => setTimeout(() => resolve({ ok: false, timeout: true }), ms).unref());
+  // Not unref(): a stream that never settles must show up as a timeout, not as Node exiting early.
+  return new Promise((resolve) => setTimeout(() => resolve({ ok: false, timeout: true }), ms));
 }
 
 async function run(call) {
