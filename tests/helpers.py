@@ -52,7 +52,7 @@ class Device:
         return headers
 
     def login(self, id_token: str, push_token: str | None = None, headers: dict[str, str] | None = None,
-              expect: int = 201) -> requests.Response:
+              expect: int | tuple[int, ...] = 201) -> requests.Response:
         body: dict[str, Any] = {"device": self.device}
         if push_token:
             body["push"] = {"token": push_token, "provider": "fcm"}
@@ -61,7 +61,7 @@ class Device:
             sent["X-Device-Id"] = self.device_id
         sent.update(headers or {})
         response = self.http.post(f"{self.base}/v1/sessions", json=body, headers=sent, timeout=30)
-        assert response.status_code == expect, response.text
+        assert response.status_code in ((expect,) if isinstance(expect, int) else expect), response.text
         if response.status_code == 201:
             data = response.json()
             self.device_id = data["deviceId"]

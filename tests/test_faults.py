@@ -270,7 +270,8 @@ def test_a_revocation_while_pubsub_is_down_holds_at_once_and_its_push_goes_out_w
     api_url: str, stack: Stack, pipeline: StackFcm, sign_up: Callable[[], tuple[str, str]], db: firestore.Client
 ) -> None:
     fcm = pipeline
-    _, id_token = sign_up()
+    email = f"faults-{uuid.uuid4().hex[:12]}@example.com"
+    _, id_token = stack.sign_up(email)
     phone = Device(api_url, dict(IPHONE))
     phone.login(id_token, push_token="tok-phone-" + uuid.uuid4().hex)
     pixel_token = "tok-pixel-" + uuid.uuid4().hex
@@ -294,7 +295,8 @@ def test_a_revocation_while_pubsub_is_down_holds_at_once_and_its_push_goes_out_w
 
     # The next session change anywhere has the trigger publish what it parked first.
     tablet = Device(api_url, dict(IPAD))
-    tablet.login(id_token)
+    time.sleep(1.05)  # after the closure, a login needs a sign-in made after it (whole seconds)
+    tablet.login(stack.auth.sign_in(email)[1])
     until(lambda: sent(fcm.messages(), "force_logout") != [], "the parked force_logout", timeout=30)
     until(lambda: sent(fcm.messages(), "new_login_alert") != [], "the tablet's alert", timeout=30)
     time.sleep(1)  # anything sent twice would arrive by now

@@ -200,6 +200,21 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
+# Roles nothing else delivers to, so their functions may move when the reserved port is taken: a
+# port reserved but not yet bound can meanwhile be the local end of some outgoing connection.
+# The trigger and push functions may not: the emulators deliver to their reserved ports.
+MOVABLE_ROLES = frozenset({"api", "callables"})
+
+
+def bindable(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def port_in_use(port: int, host: str = HOST) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
@@ -1318,9 +1333,14 @@ class Stack:
                 raise ValueError(f"say the signature type of {target!r} (http or cloudevent)")
             signature_type = known[0]
         if port is None:
-            reserved = self.ports.for_role(known[1]) if known is not None else None
+            role = known[1] if known is not None else None
+            reserved = self.ports.for_role(role) if role is not None else None
             taken = {server.port for server in self.functions if server.running}
-            port = reserved if reserved is not None and reserved not in taken else free_port()
+            # `run`'s stack (the one with a pidfile) keeps the ports its walkthrough printed.
+            movable = role in MOVABLE_ROLES and self.pidfile is None
+            if reserved in taken or (movable and reserved is not None and not bindable(reserved)):
+                reserved = None
+            port = reserved if reserved is not None else free_port()
         server = FunctionServer(
             target,
             signature_type,
