@@ -139,7 +139,8 @@ export async function readme(): Promise<void> {
 
 export async function theRest(): Promise<string[]> {
   const web = new MyDevicesClient({ credentials: "cookie", storage: memoryStorage(), crossTabLock: false });
-  const other = new MyDevicesClient({ storage: browserStorage(localStorage), fetch: (input, init) => fetch(input, init) });
+  const other = new MyDevicesClient({ storage: browserStorage(localStorage),
+    fetch: (input, init) => fetch(input, init) });
   const stop: () => void = web.onSignedOut((reason: SignedOutReason, details: SignedOutDetails) => {
     const source: "api" | "push" | "logout" = details.source;
     console.log(reason, source, details.error?.code, details.status);
@@ -149,8 +150,8 @@ export async function theRest(): Promise<string[]> {
   const me: DeviceSession = await other.current();
   const stored = await other.session();
   const expires: number | null = stored.accessTokenExpiresAt;
-  const { firebaseCustomToken } = await other.login({ idToken, device: { platform: "ios", osVersion: "18.1" },
-    firebaseCustomToken: true });
+  const { firebaseCustomToken } = await other.login({ idToken,
+    device: { name: "iPhone 15", platform: "ios", osVersion: "18.1" }, firebaseCustomToken: true });
   const revoked: number = (await other.revokeOthers()).revoked;
   await other.updatePushToken(token);
   const alerts = await web.pendingAlerts();
@@ -176,7 +177,8 @@ declare const data: Record<string, string>;
 const client = new MyDevicesClient({ credentials: "token", storage: memoryStorage() }); // wrong
 export async function misuse(): Promise<void> {
   await client.login({ idToken, device: { name: "Phone", platform: "windows" } }); // wrong
-  await client.login({ device: { platform: "web" } }); // wrong
+  await client.login({ device: { name: "Chrome on macOS", platform: "web" } }); // wrong
+  await client.login({ idToken, device: { platform: "web" } }); // wrong
   await client.respondToAlert("token", "maybe"); // wrong
   const event = await client.handlePush(data);
   if (event) console.log(event.actionToken); // wrong

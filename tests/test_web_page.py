@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers import LONDON_IP, Device, build_city_db
-from playwright.sync_api import Browser, Dialog, Locator, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Locator, Page, Request, Route, expect, sync_playwright
 
 from infra.local.stack import REPO_ROOT, HostingServer, Stack, free_port
 
@@ -265,3 +266,98 @@ def test_loading_then_error_state_when_the_api_is_down(stack: Stack, browser: Br
         page.context.close()
     finally:
         down.stop()
+
+
+# --- the JS client library across a browser's tabs ---------------------------------------------------
+# Short access tokens, so a test can wait for several expiries. Longer than the library's 5 s early
+# refresh (EARLY_MS in clients/js/src/mydevices.js), so a bearer tab refreshes because its token is
+# about to expire and not on every call; a cookie tab refreshes when the expired cookie gives a 401.
+TABS_ACCESS_TTL_S = 7
+# Each tab opens a file of the site that runs nothing (the page itself would poll and refresh on its
+# own), so the tab has the site's origin and address; the test then imports the library into it.
+# (A page fulfilled by the test through a route would be outside loopback's address space, and
+# Chromium then refuses its calls to loopback.)
+TABS_PAGE = "/style.css"
+TABS_SETUP = """async ({ mode, api }) => {
+  const lib = await import("/mydevices.js");  // the library as Hosting serves it to the real page
+  window.client = new lib.MyDevicesClient(mode === "cookie"
+    ? { credentials: "cookie", storage: lib.memoryStorage() }
+    : { baseUrl: api, credentials: "bearer", storage: lib.browserStorage(localStorage) });
+  window.signedOut = [];
+  client.onSignedOut((reason) => signedOut.push(reason));
+  return typeof navigator.locks?.request === "function";
+}"""
+# How long after the first tab the second fires its calls, one expiry each. Before the library looked
+# again inside the lock, lags of 35-55 ms made a second refresh in bearer mode (one expiry in three
+# or four, on 2 busy CPUs), hence the sweep; a cookie tab's expiry costs TABS_ACCESS_TTL_S, hence fewer.
+TABS_LAGS_MS = {"cookie": [0, 15, 35, 60], "bearer": [0, 10, 20, 30, 35, 40, 45, 50, 55, 60, 80]}
+# A tab fires its calls at `at` (ms since the epoch: the tabs share a clock).
+TABS_BURST = """(at) => {
+  const calls = () => [client.listSessions(), client.current(), client.pendingAlerts(), client.current(),
+    client.listSessions()];
+  window.burst = new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())))
+    .then(() => Promise.allSettled(calls()))
+    .then((all) => all.map((r) => r.status === "fulfilled" ? "ok" : `${r.reason.status} ${r.reason.code}`));
+}"""
+
+
+@pytest.fixture(scope="module")
+def tabs_origin(stack: Stack) -> Iterator[tuple[HostingServer, str]]:
+    """The page's origin (the hosting stand-in) and an api whose access tokens last TABS_ACCESS_TTL_S,
+    which also lets that origin call it directly with bearer tokens (CORS), as a page hosted apart would."""
+    port = free_port()
+    env = {"MYDEVICES_ACCESS_TTL_SECONDS": str(TABS_ACCESS_TTL_S),
+           "MYDEVICES_CORS_ORIGINS": f"http://localhost:{port}"}
+    api = stack.start_function("api", "http", extra_env=env, port=free_port())
+    hosting = stack.start_hosting(api.url, port=port)
+    yield hosting, api.url
+    hosting.stop()
+    api.stop()
+
+
+@pytest.mark.parametrize("mode", ["cookie", "bearer"])
+def test_tabs_of_one_browser_refresh_once_per_expiry_however_many_calls_wait(
+    stack: Stack, tabs_origin: tuple[HostingServer, str], browser: Browser, mode: str
+) -> None:
+    """The library's claim "refreshes once per expiry, and once across a browser's tabs" (Web Locks):
+    two tabs of one browser profile (one context: shared cookies and localStorage), each with its own
+    client, fire five calls each after the access token expired, at the same instant or a few ms apart.
+    Exactly one refresh reaches the server per expiry, and every call succeeds. Cookie mode is the web page's
+    (HttpOnly cookies, same origin); bearer mode a page on another origin keeping its tokens in
+    localStorage (browserStorage). Without the lock each tab refreshes for itself (2 per expiry)."""
+    hosting, api = tabs_origin
+    # Bearer mode is a page of another origin than the API's: the site's CSP (connect-src 'self') is not its.
+    context = browser.new_context(bypass_csp=mode == "bearer")
+    refreshes: list[Request] = []
+    context.on("request", lambda request: refreshes.append(request) if request.method == "POST"
+               and request.url.split("?")[0].endswith("/v1/sessions/refresh") else None)
+    try:
+        tabs = [context.new_page(), context.new_page()]
+        for tab in tabs:
+            tab.goto(hosting.page_url + TABS_PAGE)
+            assert tab.evaluate(TABS_SETUP, {"mode": mode, "api": api}), "no Web Locks in this tab"
+        _, id_token = stack.sign_up(f"tabs-{secrets.token_hex(4)}@example.com", PASSWORD)
+        login = "async (idToken) => (await client.login({ idToken, device: { name: 'Tabs', platform: 'web' } }))"
+        sid = tabs[0].evaluate(f"{login}.session.sessionId", id_token)
+        assert tabs[1].evaluate("async () => (await client.resume())?.sessionId ?? null") == sid  # same session
+        issued = time.monotonic()
+
+        # The second tab fires 0 ms after the first, then later: while the first one's refresh is in
+        # flight, and after it landed (its calls then find the new token).
+        for expiry, lag_ms in enumerate(TABS_LAGS_MS[mode], start=1):
+            # Wait out the access token: the cookie's Max-Age, or the bearer client's early refresh.
+            lifetime = TABS_ACCESS_TTL_S if mode == "cookie" else TABS_ACCESS_TTL_S - 5
+            time.sleep(max(0.0, issued + lifetime + 0.5 - time.monotonic()))
+            at = int(time.time() * 1000) + 300
+            for tab, lag in zip(tabs, [0, lag_ms], strict=True):
+                tab.evaluate(TABS_BURST, at + lag)
+            results = [tab.evaluate("() => window.burst") for tab in tabs]
+            issued = time.monotonic()
+            assert results == [["ok"] * 5, ["ok"] * 5], results
+            statuses = [response.status if (response := r.response()) else None for r in refreshes]
+            assert len(refreshes) == expiry, f"expiry {expiry} (lag {lag_ms} ms): {len(refreshes)} refreshes {statuses}"
+            assert statuses == [200] * expiry
+        assert [tab.evaluate("() => window.signedOut") for tab in tabs] == [[], []]
+        assert all(tab.evaluate("async () => (await client.current()).sessionId") == sid for tab in tabs)
+    finally:
+        context.close()

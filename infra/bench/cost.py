@@ -110,7 +110,7 @@ class Scenario:
         ipad = Device(self.api, dict(IPAD))
         self.step("POST /v1/sessions (first device)", lambda: phone.login(id_token, "tok-phone"))
         self.step(NEW_DEVICE_LOGIN, lambda: pixel.login(id_token, "tok-pixel"))
-        self.step("POST /v1/sessions (same device again: replaces its session, alerts nobody)",
+        self.step("POST /v1/sessions (same device again, a mobile re-login: replaces its session, alerts 1)",
                   lambda: pixel.login(id_token, "tok-pixel"))
         self.step(VALIDATE, lambda: phone.call("GET", "/v1/sessions/current"))
         self.step(LIST, lambda: phone.call("GET", "/v1/sessions"))

@@ -25,7 +25,8 @@ export function reactNativeStorage(asyncStorage: AsyncStorageLike): StorageAdapt
 export type Platform = "ios" | "android" | "web";
 
 export interface DeviceDescription {
-  name?: string;
+  /** Required by the API (400 "device.name is required" without it), e.g. "Pixel 8" or "Chrome on macOS". */
+  name: string;
   model?: string;
   platform: Platform;
   osVersion?: string;

@@ -27,6 +27,7 @@ const SIGNED_OUT = new Set(["session_revoked", "token_reused", "reauthentication
 const KEY = "mydevices.state";
 const LOCK = "mydevices-refresh";
 const EARLY_MS = 5000; // refresh this long before the access token's expiry, not after a 401
+const SETTLE_MS = 150; // how long a tab keeps the refresh lock after storing new tokens (_renewAcrossTabs)
 // accessTokenExpiresAt is Unix seconds (docs/openapi.yaml); NaN when missing, which means "refresh".
 const expiresAtMs = (state) => Number(state.accessTokenExpiresAt) * 1000;
 
@@ -210,7 +211,7 @@ export class MyDevicesClient {
     let state = await this._load();
     if (!state.sessionId) throw new MyDevicesError(401, "not_signed_in", "Sign in first.");
     if (this.credentials === "bearer" && !(expiresAtMs(state) - EARLY_MS > Date.now())) {
-      await this._renew(this._generation);
+      await this._renew(this._generation, state);
       state = await this._load();
     }
     const generation = this._generation;
@@ -219,7 +220,7 @@ export class MyDevicesClient {
     } catch (error) {
       if (error.status !== 401) throw error;
       if (RENEWABLE.has(error.code)) {
-        await this._renew(generation);
+        await this._renew(generation, state);
         try {
           return await this._send(method, path, options);
         } catch (again) {
@@ -233,40 +234,56 @@ export class MyDevicesClient {
   }
 
   /** One refresh per expiry: calls that found the same token expired share it (`generation`
-   *  tells a 401 from before the last refresh), and across tabs a Web Lock lets one tab refresh. */
-  _renew(generation) {
+   *  tells a 401 from before the last refresh), and across tabs a Web Lock lets one tab refresh.
+   *  `seen` is the state the call found its token in. */
+  _renew(generation, seen) {
     if (generation !== this._generation) return Promise.resolve(); // refreshed since the call was sent
-    this._refreshing ??= this._renewAcrossTabs().finally(() => { this._refreshing = null; });
+    this._refreshing ??= this._renewAcrossTabs(seen).finally(() => { this._refreshing = null; });
     return this._refreshing;
   }
 
-  async _renewAcrossTabs() {
+  /** Refresh while holding the tabs' Web Lock, unless another tab refreshed since the call saw
+   *  its token: looked at inside the lock even when it was free, as another tab may have refreshed
+   *  and let go in between. (When a free lock meant "nobody refreshed" and a bearer tab let go at
+   *  once, a tab firing its calls 20-60 ms after another's refreshed a second time in about one
+   *  expiry of four: tests/test_web_page.py.) */
+  async _renewAcrossTabs(seen) {
     if (!this._locks) return this._refresh();
-    const before = await this._load();
-    let waited = false;
-    await this._locks.request(LOCK, { ifAvailable: true }, async (lock) => {
-      if (lock) await this._refresh();
-      else waited = true;
-    });
-    if (!waited) return undefined;
-    // Another tab held the lock, so it was refreshing: use its result when it is there.
-    return this._locks.request(LOCK, async () => {
-      const now = await this._load();
-      if (this.credentials === "bearer" && now.refreshToken && now.refreshToken !== before.refreshToken) {
+    let renewed;
+    const done = new Promise((resolve) => { renewed = resolve; });
+    const held = this._locks.request(LOCK, async () => {
+      if (await this._refreshedElsewhere(seen)) {
         this._generation += 1;
-        return;
-      }
-      if (this.credentials === "cookie") {
-        try {
-          await this._send("GET", "/v1/sessions/current"); // the cookies are the tabs' shared state
-          this._generation += 1;
-          return;
-        } catch (error) {
-          if (!(error.status === 401 && RENEWABLE.has(error.code))) throw error;
+      } else {
+        await this._refresh();
+        // A browser tab's localStorage shows another tab's write a few ms late (Chromium sends it
+        // from tab to tab apart from the lock): keep the lock a little while after writing, so the
+        // next tab reads the new refresh token, not the spent one. This tab's calls go on meanwhile.
+        if (this.credentials === "bearer") {
+          renewed();
+          await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
         }
       }
-      await this._refresh();
     });
+    return Promise.race([done, held]);
+  }
+
+  async _refreshedElsewhere(seen) {
+    if (this.credentials === "bearer") {
+      // The tabs share the storage: another tab's refresh left a refresh token other than the one seen.
+      const now = await this._load();
+      return Boolean(now.refreshToken) && now.refreshToken !== seen?.refreshToken;
+    }
+    // Cookie mode: the tabs share only the HttpOnly cookies, which script cannot read, so ask the
+    // server whether they work now (one GET per expiry, in the tab that holds the lock).
+    try {
+      await this._send("GET", "/v1/sessions/current");
+      return true;
+    } catch (error) {
+      if (error.status === 401 && RENEWABLE.has(error.code)) return false;
+      if (error.status === 401) await this._signedOut(error.code, { source: "api", status: 401, error });
+      throw error;
+    }
   }
 
   async _refresh() {
