@@ -39,9 +39,10 @@ def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     client_ip = req.client_ip()
     rate_limits.login_from_address(client_ip)
     who = identity.verify_id_token(req.bearer() or "")
-    rate_limits.login_of_user(who.uid, client_ip)
+    rate_limits.login_of_user(who.uid, who.auth_time, client_ip)
     location = geo.locate(client_ip, settings().geoip_db)
-    issued = sessions.login(who, req.did, req.signed_did, device, push, location, firebase_token=wanted)
+    issued = sessions.login(who, req.did, req.signed_did, device, push, location, firebase_token=wanted,
+                            holds=req.cookie(web_cookies.ACCESS))
     return issued_response(issued, web=web, status=201)
 
 

@@ -35,7 +35,7 @@ LIMITS = {
     "MYDEVICES_LOGIN_RATE_PER_IP": f"3/{DAY}",
     "MYDEVICES_LOGIN_RATE_PER_USER": f"4/{DAY}",
     "MYDEVICES_REFRESH_RATE_PER_IP": f"3/{DAY}",
-    "MYDEVICES_REFRESH_RATE_PER_USER": f"4/{DAY}",
+    "MYDEVICES_REFRESH_RATE_PER_SESSION": f"4/{DAY}",
 }
 CAP = 3
 SHORT_WINDOW = 2
@@ -163,25 +163,27 @@ def test_refreshes_from_one_address_are_limited_and_a_refused_one_rotates_nothin
     assert refresh(next(turns), token, device_id, public_ip()).status_code == 200
 
 
-def test_refreshes_of_one_user_are_limited_across_devices_and_addresses(
+def test_refreshes_of_one_session_are_limited_across_addresses_and_spare_the_users_other_sessions(
     limited: Instances, sign_up: Callable[[], tuple[str, str]]
 ) -> None:
+    """An intruder's own genuine session, refreshing as fast as it can, spends only its own budget."""
     _, id_token = sign_up()
     turns = limited.turns()
     devices = []
     for spec in (IPHONE, PIXEL):
         data = login(next(turns), id_token, public_ip(), spec).json()
         devices.append([data["deviceId"], data["refreshToken"]])
-    for n in range(4):
-        device = devices[n % 2]
-        answer = refresh(next(turns), device[1], device[0], public_ip())
+    noisy, owner = devices
+    for _ in range(4):
+        answer = refresh(next(turns), noisy[1], noisy[0], public_ip())
         assert answer.status_code == 200, answer.text
-        device[1] = answer.json()["refreshToken"]
-    assert_rate_limited(refresh(next(turns), devices[0][1], devices[0][0], public_ip()))
-    assert_rate_limited(refresh(next(turns), devices[1][1], devices[1][0], public_ip()))
-    # Another user's refresh is not affected.
-    other = login(next(turns), sign_up()[1], public_ip()).json()
-    assert refresh(next(turns), other["refreshToken"], other["deviceId"], public_ip()).status_code == 200
+        noisy[1] = answer.json()["refreshToken"]
+    assert_rate_limited(refresh(next(turns), noisy[1], noisy[0], public_ip()))
+    for _ in range(4):  # the user's other session still has its whole allowance
+        answer = refresh(next(turns), owner[1], owner[0], public_ip())
+        assert answer.status_code == 200, answer.text
+        owner[1] = answer.json()["refreshToken"]
+    assert_rate_limited(refresh(next(turns), owner[1], owner[0], public_ip()))
 
 
 # --- what the limiter stores --------------------------------------------------------------------
@@ -246,18 +248,18 @@ def test_concurrent_new_devices_cannot_pass_the_cap_together(
 
 def test_limits_are_configured_as_count_per_seconds_or_off(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("MYDEVICES_LOGIN_RATE_PER_IP", "MYDEVICES_LOGIN_RATE_PER_USER_ADDRESS",
-                 "MYDEVICES_LOGIN_RATE_PER_USER", "MYDEVICES_REFRESH_RATE_PER_IP", "MYDEVICES_REFRESH_RATE_PER_USER",
+                 "MYDEVICES_LOGIN_RATE_PER_USER", "MYDEVICES_REFRESH_RATE_PER_IP", "MYDEVICES_REFRESH_RATE_PER_SESSION",
                  "MYDEVICES_MAX_ACTIVE_SESSIONS"):
         monkeypatch.delenv(name, raising=False)
     defaults = Settings.from_env()
     assert (defaults.login_rate_per_ip, defaults.login_rate_per_user_address, defaults.login_rate_per_user) == (
         Rate(20, 60), Rate(20, 3600), Rate(200, 3600))
-    assert (defaults.refresh_rate_per_ip, defaults.refresh_rate_per_user) == (Rate(120, 60), Rate(60, 60))
+    assert (defaults.refresh_rate_per_ip, defaults.refresh_rate_per_session) == (Rate(120, 60), Rate(30, 60))
     assert defaults.max_active_sessions == 50
     monkeypatch.setenv("MYDEVICES_LOGIN_RATE_PER_IP", "5/30")
-    monkeypatch.setenv("MYDEVICES_REFRESH_RATE_PER_USER", "off")
+    monkeypatch.setenv("MYDEVICES_REFRESH_RATE_PER_SESSION", "off")
     chosen = Settings.from_env()
-    assert (chosen.login_rate_per_ip, chosen.refresh_rate_per_user) == (Rate(5, 30), None)
+    assert (chosen.login_rate_per_ip, chosen.refresh_rate_per_session) == (Rate(5, 30), None)
     for bad in ("5", "5/0", "0/60", "-1/60", "five/60", "5/60s", "5/60/1"):
         monkeypatch.setenv("MYDEVICES_LOGIN_RATE_PER_IP", bad)
         with pytest.raises(ValueError, match="MYDEVICES_LOGIN_RATE_PER_IP must be COUNT/SECONDS"):

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 from google.cloud import firestore
-from helpers import GALAXY, IPAD, IPHONE, PIXEL, Device, error_code, signed_in
+from helpers import CHROME, GALAXY, IPAD, IPHONE, PIXEL, Device, error_code, signed_in
 from push_fixtures import EventFunctions, StackFcm, event_functions, sent, wait_for  # noqa: F401 - fixtures
 
 from infra.local.stack import RATE_LIMITS_OFF, Stack
@@ -227,22 +227,67 @@ def test_a_closed_device_that_stayed_signed_in_to_firebase_cannot_open_a_session
     assert again.login(account.sign_in()).status_code == 201
 
 
-def test_a_logout_needs_no_fresh_sign_in_and_a_re_login_is_no_news(
+def test_a_logout_needs_no_fresh_sign_in_and_signing_in_after_it_is_no_news(
     api: str, account: Account, fcm: StackFcm, db: firestore.Client
 ) -> None:
     owner = signed_in(api, account.id_token, IPHONE, "tok-owner-" + uuid.uuid4().hex)
     tablet = signed_in(api, account.id_token, IPAD, "tok-tablet-" + uuid.uuid4().hex)
     alerts_about(fcm, tablet.session_id)  # a new device: news
     fcm.clear()
-    old_sid = tablet.session_id
-    tablet.login(account.id_token)  # the same device signs in again: replaces its own session
     assert tablet.post("/v1/sessions/logout").status_code == 200
     tablet.access_token = ""
     tablet.login(account.sdk_refreshed_id_token())  # after its own logout: no password needed
-    assert session_doc(db, account.uid, old_sid)["revokedReason"] == "replaced"
+    assert session_doc(db, account.uid, tablet.session_id)["alertReason"] is None
     time.sleep(3)
     assert sent(fcm.messages(), "new_login_alert") == []
     assert alive(owner) and alive(tablet)
+
+
+def test_a_device_id_alone_does_not_take_over_a_devices_session_silently(
+    api: str, account: Account, fcm: StackFcm, db: firestore.Client
+) -> None:
+    """Someone with a copy of the device id and the password signs in "as" the owner's tablet."""
+    owner = signed_in(api, account.id_token, IPHONE, "tok-owner-" + uuid.uuid4().hex)
+    tablet = signed_in(api, account.id_token, IPAD, "tok-tablet-" + uuid.uuid4().hex)
+    alerts_about(fcm, tablet.session_id)
+    fcm.clear()
+    copy = Device(api, dict(IPAD), device_id=tablet.device_id)
+    copy.login(account.sign_in())
+    assert session_doc(db, account.uid, copy.session_id)["alertReason"] == "unproven_re_login"
+    assert [a["token"] for a in alerts_about(fcm, copy.session_id)] == [owner_token(db, account.uid, owner)]
+
+
+def owner_token(db: firestore.Client, uid: str, device: Device) -> str:
+    return str((db.document(f"sessionSecrets/{device.session_id}").get().to_dict() or {})["pushToken"])
+
+
+def test_a_web_re_login_with_its_own_cookie_is_no_news(api: str, account: Account, fcm: StackFcm,
+                                                        db: firestore.Client) -> None:
+    signed_in(api, account.id_token, IPHONE, "tok-owner-" + uuid.uuid4().hex)
+    first = requests.post(f"{api}/v1/sessions", json={"device": CHROME}, timeout=10,
+                          headers={"Authorization": f"Bearer {account.id_token}"})
+    assert first.status_code == 201, first.text
+    cookies = "; ".join(c.split(";", 1)[0] for c in first.raw.headers.getlist("Set-Cookie"))
+    alerts_about(fcm, first.json()["session"]["sessionId"])
+    fcm.clear()
+    again = requests.post(f"{api}/v1/sessions", json={"device": CHROME}, timeout=10, headers={
+        "Authorization": f"Bearer {account.id_token}", "Cookie": cookies, "Sec-Fetch-Site": "same-origin"})
+    assert again.status_code == 201, again.text
+    assert session_doc(db, account.uid, again.json()["session"]["sessionId"])["alertReason"] is None
+    time.sleep(3)
+    assert sent(fcm.messages(), "new_login_alert") == []
+
+
+def test_a_kept_custom_token_is_no_fresh_sign_in(api: str, account: Account, stack: Stack) -> None:
+    """The thief keeps the custom token of a login and exchanges it after being closed out."""
+    owner = signed_in(api, account.id_token, IPHONE)
+    thief = Device(api, dict(GALAXY))
+    kept = thief.login(account.id_token).json()["firebaseCustomToken"]
+    assert owner.delete(f"/v1/sessions/{thief.session_id}").status_code == 200
+    time.sleep(1.05)
+    exchanged = _auth(stack, "accounts:signInWithCustomToken", {"token": kept, "returnSecureToken": True})
+    refused = thief.login(exchanged["idToken"], expect=401)
+    assert error_code(refused) == "reauthentication_required"
 
 
 # --- 3. "No, close this session" closes the intruder, whatever they did since --------------------
@@ -318,7 +363,9 @@ def test_yes_lifts_an_earlier_no_about_the_device(api: str, account: Account, fc
     tablet.login(account.sign_in())
     [alert] = alerts_about(fcm, tablet.session_id)
     assert respond(api, alert["data"]["actionToken"], "yes").status_code == 200
-    tablet.login(account.id_token)  # a plain re-login of a trusted device again: no news
+    assert tablet.post("/v1/sessions/logout").status_code == 200
+    tablet.access_token = ""
+    tablet.login(account.id_token)  # trusted again: coming back after its own logout is no news
     assert session_doc(db, account.uid, tablet.session_id)["alertReason"] is None
 
 
@@ -395,6 +442,63 @@ def test_an_older_session_can_still_answer_no_about_a_fresh_one(
     answer = respond(settled_api, alert["data"]["actionToken"], "no")
     assert answer.json()["closedSessionIds"] == [intruder.session_id]
     assert not alive(intruder) and alive(owner)
+
+
+def test_a_fresh_session_cannot_answer_alerts_about_the_owners_next_login(
+    settled_api: str, account: Account, db: firestore.Client, event_functions: EventFunctions
+) -> None:
+    fcm = event_functions.fcm
+    fcm.clear()
+    intruder = signed_in(settled_api, account.sign_in(), GALAXY, "tok-intruder-" + uuid.uuid4().hex)
+    laptop = signed_in(settled_api, account.sign_in(), PIXEL)  # the owner, on a new device
+    [alert] = [a for a in alerts_about(fcm, laptop.session_id) if a["token"].startswith("tok-intruder-")]
+    for answer in ("no", "yes"):
+        refused = respond(settled_api, alert["data"]["actionToken"], answer)
+        assert (refused.status_code, error_code(refused)) == (403, "session_too_new"), refused.text
+    assert alive(laptop) and alive(intruder)
+
+
+def test_a_fresh_sessions_own_stale_token_signs_out_only_its_own_device(
+    settled_api: str, account: Account, db: firestore.Client
+) -> None:
+    owner = signed_in(settled_api, account.id_token, IPHONE)
+    backdate(db, account.uid, owner.session_id, hours=30)
+    intruder = signed_in(settled_api, account.sign_in(), GALAXY)
+    stale = intruder.refresh_token
+    intruder.login(account.id_token)  # replaces its own session: its old token is now "a copy"
+    answer = intruder.refresh(stale)
+    assert (answer.status_code, error_code(answer)) == (401, "token_reused"), answer.text
+    assert alive(owner) and not alive(intruder)
+
+
+def test_closing_a_session_whose_device_signed_in_again_closes_what_the_device_holds(
+    api: str, account: Account
+) -> None:
+    owner = signed_in(api, account.id_token, IPHONE)
+    tablet = signed_in(api, account.id_token, IPAD)
+    listed_sid = tablet.session_id
+    tablet.login(account.id_token)  # between the owner's list and the tap
+    assert owner.delete(f"/v1/sessions/{listed_sid}").status_code == 200
+    assert not alive(tablet) and alive(owner)
+
+
+@pytest.fixture(scope="module")
+def capped_api(stack: Stack) -> Iterator[str]:
+    handle = stack.start_function("api", "http", {"MYDEVICES_MAX_ACTIVE_SESSIONS": "3"})
+    yield handle.url
+    handle.stop()
+
+
+def test_lost_devices_that_never_refresh_do_not_keep_the_owner_out_after_a_reset(
+    capped_api: str, account: Account, db: firestore.Client
+) -> None:
+    lost = [signed_in(capped_api, account.id_token, spec) for spec in (IPHONE, IPAD, GALAXY)]
+    assert error_code(Device(capped_api, dict(PIXEL)).login(account.id_token, expect=409)) == "device_limit_reached"
+    time.sleep(1.05)
+    _admin_auth().revoke_refresh_tokens(account.uid, app=app())
+    laptop = Device(capped_api, dict(PIXEL))
+    assert laptop.login(account.sign_in()).status_code == 201
+    assert {session_doc(db, account.uid, d.session_id)["revokedReason"] for d in lost} == {"credentials_revoked"}
 
 
 # --- 5. The copied-token response fires once per incident and is no weapon -----------------------
@@ -483,7 +587,7 @@ def limited_api(stack: Stack) -> Iterator[str]:
     handle = stack.start_function("api", "http", {
         **dict.fromkeys(RATE_LIMITS_OFF, "off"),
         "MYDEVICES_TRUSTED_PROXIES": "1",
-        "MYDEVICES_REFRESH_RATE_PER_USER": "3/600",
+        "MYDEVICES_REFRESH_RATE_PER_SESSION": "3/600",
         "MYDEVICES_LOGIN_RATE_PER_USER_ADDRESS": "3/3600",
         "MYDEVICES_LOGIN_RATE_PER_USER": "50/3600",
         "MYDEVICES_LOGIN_RATE_PER_IP": "4/600",

@@ -45,7 +45,7 @@ def issue(ring: Keyring, *, issuer: str, audience: str, claims: AccessClaims) ->
     return jwt.encode(payload, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
 
 
-def verify(ring: Keyring, token: str, *, issuer: str, audience: str) -> AccessClaims:
+def verify(ring: Keyring, token: str, *, issuer: str, audience: str, expired_ok: bool = False) -> AccessClaims:
     if len(token) > MAX_TOKEN_LENGTH:
         raise Unauthenticated("access token is too long", code="invalid_token")
     header = _header(token)
@@ -63,7 +63,7 @@ def verify(ring: Keyring, token: str, *, issuer: str, audience: str) -> AccessCl
             issuer=issuer,
             audience=audience,
             leeway=LEEWAY_SECONDS,
-            options={"require": ["iss", "aud", "sub", "sid", "did", "iat", "exp"]},
+            options={"require": ["iss", "aud", "sub", "sid", "did", "iat", "exp"], "verify_exp": not expired_ok},
         )
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("access token has expired", code="token_expired") from None

@@ -1,4 +1,5 @@
-"""Whether Firebase Auth still lets the account hold sessions: the check every refresh makes.
+"""Whether Firebase Auth still lets the account hold sessions: the check every login and every
+refresh makes, one Auth lookup each.
 
 A session outlives the Firebase sign-in that opened it, so without this a user who was disabled
 or deleted, or whose Firebase credentials were revoked (`revoke_refresh_tokens`, a password reset:
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from .errors import Unavailable
+from .errors import Unauthenticated, Unavailable
 from .firebase_app import app
 
 DISABLED, DELETED, CREDENTIALS_REVOKED = "account_disabled", "account_deleted", "credentials_revoked"
@@ -26,19 +28,58 @@ class Ended:
     before: datetime | None = None
 
 
-def standing(uid: str, session_began: datetime) -> Ended | None:
-    """None while the account may keep a session that began at `session_began`; else why not."""
-    from firebase_admin import auth, exceptions  # imported here: only refreshes pay for it
+def _user(uid: str) -> Any | None:
+    """The Auth user record (one Auth lookup), or None if there is no such user."""
+    from firebase_admin import auth, exceptions  # imported here: only logins and refreshes pay for it
 
     try:
-        user = auth.get_user(uid, app=app())
+        return auth.get_user(uid, app=app())
     except auth.UserNotFoundError:
-        return Ended(DELETED)
+        return None
     except exceptions.FirebaseError:
         raise Unavailable() from None
+
+
+def _valid_after(user: Any) -> datetime | None:
+    """tokensValidAfterTime, which Firebase keeps in whole seconds (as milliseconds)."""
+    valid_after_ms = user.tokens_valid_after_timestamp  # 0 or None when never revoked
+    return datetime.fromtimestamp(valid_after_ms / 1000, UTC) if valid_after_ms else None
+
+
+def predates(moment: float, valid_after: datetime | None) -> bool:
+    """Whether something at `moment` (seconds) came before the revocation, compared in whole
+    seconds as Firebase keeps it. Its own second does not count as before: Firebase sets
+    tokensValidAfterTime when it creates a user too, in the second of the first sign-in, and
+    compares the same way (`iat < validSince`). So a session opened within the second of a
+    revocation survives it; the user's next sign-in is not refused for being in that second."""
+    return valid_after is not None and int(moment) < int(valid_after.timestamp())
+
+
+def standing(uid: str, session_began: datetime) -> Ended | None:
+    """None while the account may keep a session that began at `session_began`; else why not."""
+    user = _user(uid)
+    if user is None:
+        return Ended(DELETED)
     if user.disabled:
         return Ended(DISABLED)
-    valid_after_ms = user.tokens_valid_after_timestamp  # milliseconds; 0 or None when never revoked
-    if valid_after_ms and session_began.timestamp() * 1000 < valid_after_ms:
-        return Ended(CREDENTIALS_REVOKED, datetime.fromtimestamp(valid_after_ms / 1000, UTC))
+    valid_after = _valid_after(user)
+    if predates(session_began.timestamp(), valid_after):
+        return Ended(CREDENTIALS_REVOKED, valid_after)
     return None
+
+
+def check_sign_in(uid: str, signed_in_at: int) -> datetime | None:
+    """Refuse a login Firebase Auth no longer stands behind; returns tokensValidAfterTime.
+
+    Compared with when the user signed in, not with when the ID token was minted (firebase-admin's
+    `check_revoked` uses `iat`): a credential kept from before a password reset, such as one of
+    our custom tokens, must not open a session after it (identity.signed_in_at)."""
+    user = _user(uid)
+    if user is None:
+        raise Unauthenticated("this user does not exist", code="invalid_token")
+    if user.disabled:
+        raise Unauthenticated("this user is disabled", code="unauthenticated")
+    valid_after = _valid_after(user)
+    if predates(signed_in_at, valid_after):
+        raise Unauthenticated("Firebase ID token has been revoked: sign in again", code="session_revoked")
+    return valid_after

@@ -155,6 +155,7 @@ def respond(action_token: Any, answer: Any) -> dict[str, Any]:
     alerted = store.read(store.session_ref(uid, alerted_sid))
     if alerted is None or alerted.get("status") != store.ACTIVE:
         raise Unauthenticated("the session this alert was sent to has been closed", code="session_revoked")
+    sessions.require_settled(alerted, "answer alerts about other sessions")
     claim = _claim(claims["jti"], uid, answer, int(claims["exp"]))
     try:
         if answer == "no":

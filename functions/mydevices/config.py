@@ -58,7 +58,7 @@ class Settings:
     login_rate_per_user_address: Rate | None = Rate(20, 3600)  # per (user, client address)
     login_rate_per_user: Rate | None = Rate(200, 3600)  # the ceiling, whatever the address
     refresh_rate_per_ip: Rate | None = Rate(120, 60)
-    refresh_rate_per_user: Rate | None = Rate(60, 60)
+    refresh_rate_per_session: Rate | None = Rate(30, 60)
     max_active_sessions: int = 50
     publish_timeout: float = 30.0
     outbox_sweep_interval: int = 60
@@ -94,7 +94,7 @@ class Settings:
                                               cls.login_rate_per_user_address),
             login_rate_per_user=_rate("MYDEVICES_LOGIN_RATE_PER_USER", cls.login_rate_per_user),
             refresh_rate_per_ip=_rate("MYDEVICES_REFRESH_RATE_PER_IP", cls.refresh_rate_per_ip),
-            refresh_rate_per_user=_rate("MYDEVICES_REFRESH_RATE_PER_USER", cls.refresh_rate_per_user),
+            refresh_rate_per_session=_rate("MYDEVICES_REFRESH_RATE_PER_SESSION", cls.refresh_rate_per_session),
             max_active_sessions=_int("MYDEVICES_MAX_ACTIVE_SESSIONS", cls.max_active_sessions),
             publish_timeout=float(os.environ.get("MYDEVICES_PUBLISH_TIMEOUT_SECONDS") or cls.publish_timeout),
             outbox_sweep_interval=_int("MYDEVICES_OUTBOX_SWEEP_SECONDS", cls.outbox_sweep_interval),

@@ -20,7 +20,7 @@ import jwt
 
 from .errors import Unauthenticated, Unavailable
 from .firebase_app import app
-from .identity import uid_of, verify_claims
+from .identity import SIGNED_IN_AT_CLAIM, uid_of, verify_claims
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,9 @@ class SessionClaims:
     did: str
 
 
-def custom_token(uid: str, sid: str, did: str) -> str:
-    """A Firebase custom token (valid 1 h, Firebase's fixed lifetime) naming this session.
+def custom_token(uid: str, sid: str, did: str, signed_in_at: int) -> str:
+    """A Firebase custom token (valid 1 h, Firebase's fixed lifetime) naming this session, and
+    when the user last signed in with a credential (identity.Identity.auth_time).
 
     In production firebase-admin signs it through the IAM signBlob API as the function's service
     account (a network call per login, and the iam.serviceAccounts.signBlob permission); with the
@@ -47,7 +48,8 @@ def custom_token(uid: str, sid: str, did: str) -> str:
     from firebase_admin import auth
 
     try:
-        token = auth.create_custom_token(uid, {SID_CLAIM: sid, DID_CLAIM: did}, app=app())
+        claims = {SID_CLAIM: sid, DID_CLAIM: did, SIGNED_IN_AT_CLAIM: signed_in_at}
+        token = auth.create_custom_token(uid, claims, app=app())
     except (auth.TokenSignError, ValueError) as exc:  # ValueError: no service account to sign as
         log.error("cannot sign a Firebase custom token (needs iam.serviceAccounts.signBlob): %s", exc)
         raise Unavailable() from None

@@ -1,36 +1,62 @@
 """Who the user is: a Firebase ID token, verified by firebase-admin.
 
-At login `check_revoked` makes a disabled or signed-out Firebase user unable to start a session;
-it costs one Auth lookup, paid only there. Session-bearing ID tokens (firebase_tokens) skip it:
-the read of their session document is their revocation check, and it is per device.
+At login one Auth lookup (account.check_sign_in) makes a disabled, deleted or signed-out Firebase
+user unable to start a session. Session-bearing ID tokens (firebase_tokens) skip it: the read of
+their session document is their revocation check, and it is per device.
+
+When the user proved who they are is the ID token's `auth_time`, except for a sign-in with one
+of our own custom tokens (firebase_tokens.custom_token): exchanging it is no credential typed,
+so its ID token's auth_time is replaced by the `signed_in_at` claim the custom token carries,
+the time of the sign-in that earned it. Otherwise a kept custom token would count as a fresh
+sign-in after a closure, or after a password reset.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from . import store
 from .errors import Forbidden, Unauthenticated, Unavailable
 from .firebase_app import app
 
+SIGNED_IN_AT_CLAIM = "signed_in_at"
+OUR_SESSION_CLAIM = "sid"  # only our custom tokens put it there
+
 
 @dataclass(frozen=True)
 class Identity:
     """Who signs in, and when they last proved it with a credential (`auth_time`, seconds): a
-    login after a closure must come from a sign-in made after it (sessions.login)."""
+    login after a closure must come from a sign-in made after it (sessions.login).
+    `credentials_valid_after` is Firebase's tokensValidAfterTime, if the user has one."""
 
     uid: str
     auth_time: int
+    credentials_valid_after: datetime | None = None
+
+
+def _whole_seconds(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def signed_in_at(claims: dict[str, Any]) -> int | None:
+    """When the user last proved who they are (see the module docstring)."""
+    if OUR_SESSION_CLAIM in claims:
+        return _whole_seconds(claims.get(SIGNED_IN_AT_CLAIM))
+    return _whole_seconds(claims.get("auth_time"))
 
 
 def verify_id_token(id_token: str) -> Identity:
-    """The identity in a login's Firebase ID token (revocation checked: see the module docstring)."""
-    claims = verify_claims(id_token, check_revoked=True)
-    auth_time = claims.get("auth_time")
-    if not isinstance(auth_time, int) or isinstance(auth_time, bool):
-        raise Unauthenticated("Firebase ID token has no auth_time", code="invalid_token")
-    return Identity(uid_of(claims), auth_time)
+    """The identity in a login's Firebase ID token, once Firebase Auth still stands behind it."""
+    from . import account
+
+    claims = verify_claims(id_token, check_revoked=False)
+    uid = uid_of(claims)
+    auth_time = signed_in_at(claims)
+    if auth_time is None:
+        raise Unauthenticated("Firebase ID token has no usable auth_time", code="invalid_token")
+    return Identity(uid, auth_time, account.check_sign_in(uid, auth_time))
 
 
 def verify_claims(id_token: str, *, check_revoked: bool) -> dict[str, Any]:
@@ -49,7 +75,9 @@ def verify_claims(id_token: str, *, check_revoked: bool) -> dict[str, Any]:
         raise Unauthenticated("this user is disabled", code="unauthenticated") from None
     except auth.CertificateFetchError:
         raise Unavailable() from None
-    except (auth.InvalidIdTokenError, ValueError, RecursionError):
+    except (auth.InvalidIdTokenError, ValueError, RecursionError, TypeError):
+        # TypeError: outside the emulator firebase-admin looks into the payload's `d` claim with
+        # `in`, which a non-container `d` turns into a TypeError; the token is garbage there too.
         # RecursionError: google-auth parses the segments with json.loads and lets a deeply nested
         # one escape as that (it catches only ValueError); the token is garbage, not our bug.
         raise Unauthenticated("Firebase ID token is invalid", code="invalid_token") from None

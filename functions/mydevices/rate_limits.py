@@ -118,24 +118,26 @@ def login_from_address(ip: str | None) -> None:
     hit("login-ip", address_key(ip), settings().login_rate_per_ip)
 
 
-def login_of_user(uid: str, ip: str | None) -> None:
+def login_of_user(uid: str, signed_in_at: int, ip: str | None) -> None:
     """Every login alerts the user's other devices: this bounds that noise, whoever causes it.
 
     Counted per (user, address) first, so someone signing in again and again from their own
-    address uses up only that address's allowance, never the owner's on another network; the
-    per-user ceiling is far higher and stops only a spread-out attack."""
+    address uses up only that address's allowance, never the owner's on another network. The
+    ceiling, far higher, is per sign-in (user, auth_time): it stops a spread-out attack with one
+    Firebase sign-in (a copied app's SDK, say), and the owner's own sign-in never shares it."""
     conf = settings()
     address = address_key(ip)
     if address:
         hit("login-user-ip", f"{uid}\0{address}", conf.login_rate_per_user_address)
-    hit("login-user", uid, conf.login_rate_per_user)
+    hit("login-sign-in", f"{uid}\0{signed_in_at}", conf.login_rate_per_user)
 
 
 def refresh_from_address(ip: str | None) -> None:
     hit("refresh-ip", address_key(ip), settings().refresh_rate_per_ip)
 
 
-def refresh_of_user(uid: str) -> None:
+def refresh_of_session(sid: str) -> None:
     """Charged only once the refresh token is proven genuine (sessions.refresh): anyone can
-    present a made-up secret with a victim's session id, and must not spend the victim's budget."""
-    hit("refresh-user", uid, settings().refresh_rate_per_user)
+    present a made-up secret with a victim's session id, and must not spend the victim's budget.
+    Per session, not per user: an intruder's own genuine session spends only its own."""
+    hit("refresh-session", sid, settings().refresh_rate_per_session)

@@ -42,9 +42,9 @@ REJECTED_BY_USER = "rejected_by_user"
 # Ended by the device itself: its next login is a return, not news for the user's other devices.
 SELF_ENDED = frozenset({"logout", REPLACED})
 # Ended by the user from elsewhere or by the security response: the next login of the account
-# needs a fresh sign-in, and the device's next login alerts the other devices.
-CLOSED_ELSEWHERE = frozenset({"user_revoked", "revoke_others", REJECTED_BY_USER, TOKEN_REUSED,
-                              account.DISABLED, account.DELETED, account.CREDENTIALS_REVOKED})
+# needs a sign-in made after it (`reauthAfter`). The closures Firebase Auth decides need no mark:
+# account.check_sign_in refuses a disabled account, and any sign-in before tokensValidAfterTime.
+NEEDS_FRESH_SIGN_IN = frozenset({"user_revoked", "revoke_others", REJECTED_BY_USER, TOKEN_REUSED})
 BATCH_LIMIT = 500
 CAP_SLACK = 10  # below cap - CAP_SLACK active sessions, concurrent logins cannot pass the cap
 MAX_REPLACEMENT_HOPS = 10  # how far a stale token's device is followed to its current session
@@ -105,19 +105,36 @@ def resolve_device(signed_device_id: str | None) -> tuple[str, str, bool]:
 # --- login ---------------------------------------------------------------------------------
 
 
-def _alert_reason(pointer: dict[str, Any] | None, previous: dict[str, Any] | None) -> str | None:
+def _alert_reason(pointer: dict[str, Any] | None, previous: dict[str, Any] | None, proven: bool) -> str | None:
     """Why this login is news for the user's other devices, or None when it is the device coming
-    back: its previous session is still active (a re-login) or was ended by the device itself,
-    and the user never rejected it. A session that expired away (TTL) says nothing: news."""
+    back: its previous session was ended by the device itself, or is still active and the login
+    proves it holds it (`proven`: its access token came along), and the user never rejected the
+    device. A device id alone proves nothing: it is a copy away from a silent takeover of the
+    device's session. A session that expired away (TTL) says nothing either: news."""
     if pointer is None:
         return "new_device"
     if pointer.get("untrustedAt") is not None:
         return "untrusted_device"
     if previous is None:
         return "new_device"
-    if previous.get("status") == ACTIVE or previous.get("revokedReason") in SELF_ENDED:
+    if previous.get("status") == ACTIVE:
+        return None if proven else "unproven_re_login"
+    if previous.get("revokedReason") in SELF_ENDED:
         return None
     return "closed_elsewhere"
+
+
+def _holds(access_token: str | None, uid: str, sid: str | None, did: str) -> bool:
+    """Whether `access_token` is ours, for this session on this device (expired or not)."""
+    if not access_token or sid is None:
+        return False
+    conf = settings()
+    try:
+        claims = access_tokens.verify(keyring(), access_token, issuer=conf.issuer, audience=conf.audience,
+                                      expired_ok=True)
+    except Unauthenticated:
+        return False
+    return (claims.uid, claims.sid, claims.did) == (uid, sid, did)
 
 
 def _require_fresh_sign_in(identity: Identity, user: dict[str, Any] | None) -> None:
@@ -133,7 +150,11 @@ def _require_fresh_sign_in(identity: Identity, user: dict[str, Any] | None) -> N
 
 @store.guarded
 def login(identity: Identity, did: str, signed_device_id: str, device: DeviceInfo, push: PushTarget | None,
-          location: str | None, *, firebase_token: bool = True) -> Issued:
+          location: str | None, *, firebase_token: bool = True, holds: str | None = None) -> Issued:
+    """Open a session for (user, device), replacing the device's previous one.
+
+    `holds` is the access token the request carried besides the ID token (a web client's cookie):
+    with it a re-login proves it is the device itself coming back (see _alert_reason)."""
     uid = identity.uid
     sid = device_ids.new_device_id()  # same shape: 128 random bits
     refresh = refresh_tokens.first(sid)
@@ -169,13 +190,17 @@ def login(identity: Identity, did: str, signed_device_id: str, device: DeviceInf
         "expireAt": now + IDLE_LIMIT,
     }
     # Before writing: signing may fail (503), and nothing may be half-written then.
-    custom_token = firebase_tokens.custom_token(uid, sid, did) if firebase_token else None
+    custom_token = firebase_tokens.custom_token(uid, sid, did, identity.auth_time) if firebase_token else None
     device_ref = store.device_ref(uid, did)
     user_ref = store.user_ref(uid)
 
     # Far below the cap, it is not counted in the transaction: that count reads the whole range of
     # the user's sessions, so every concurrent login of the user would collide with it.
     near_cap = _active_count(store.active_sessions_of(uid)) + CAP_SLACK >= settings().max_active_sessions
+    if near_cap and identity.credentials_valid_after is not None:
+        # After a password reset, sessions of lost devices that never refresh must not keep the
+        # owner's new device out: end those that began before it now, not at their next refresh.
+        _revoke_where(uid, account.CREDENTIALS_REVOKED, keep_sid=None, predating=identity.credentials_valid_after)
 
     def create(transaction: firestore.Transaction) -> None:
         user = user_ref.get(transaction=transaction)
@@ -189,7 +214,7 @@ def login(identity: Identity, did: str, signed_device_id: str, device: DeviceInf
         replacing = old_doc is not None and old_doc.get("status") == ACTIVE
         if not replacing and near_cap:
             _within_device_cap(transaction, uid)  # reads: before any write of this transaction
-        session_doc["alertReason"] = _alert_reason(pointer_doc, old_doc)
+        session_doc["alertReason"] = _alert_reason(pointer_doc, old_doc, _holds(holds, uid, previous, did))
         if previous_ref is not None and replacing:
             transaction.update(previous_ref, _revocation(REPLACED, now, replacedBy=sid))
         transaction.set(store.session_ref(uid, sid), session_doc)
@@ -270,7 +295,7 @@ def _active_session(uid: str, sid: str, did: str, *, replaced_means_copied: bool
         raise Unauthenticated("no such session", code="invalid_token")
     if doc.get("status") != ACTIVE:
         if replaced_means_copied and (live := _live_replacement(uid, doc)) is not None:
-            _copied_token(uid, sid, did, live, why="access token of a replaced session")
+            _copied_token(uid, sid, did, live, doc, why="access token of a replaced session")
         raise Unauthenticated("this session has been closed", code="session_revoked")
     _touch(uid, sid, doc)
     return Caller(uid, sid, did, doc)
@@ -319,14 +344,19 @@ def _live_replacement(uid: str, doc: dict[str, Any],
     return None
 
 
-def _copied_token(uid: str, sid: str, did: str, live_sid: str, *, why: str) -> None:
+def _copied_token(uid: str, sid: str, did: str, live_sid: str, presented: dict[str, Any], *, why: str) -> None:
     """Sign the user out (everywhere, by default), record why, and refuse the request.
 
     One incident, one security event: its id is the session whose token was presented, and it
     is created only if absent, so concurrent replays of one token record it once. Later replays
     find the device's sessions closed and close nothing (see _live_replacement).
+
+    Signing out everywhere is for a copy of a settled session's credentials. A session younger
+    than the fresh-session window may be an intruder's own, who could otherwise sign the owner
+    out at will by replaying its own old token (settled_from): then only its device is signed out.
     """
     now = _now()
+    everywhere = settings().reuse_policy == "revoke_all" and settled_from(presented) is None
     try:
         store.security_events_of(uid).document(f"{TOKEN_REUSED}-{sid}").create({
             "type": TOKEN_REUSED,
@@ -339,11 +369,11 @@ def _copied_token(uid: str, sid: str, did: str, live_sid: str, *, why: str) -> N
         })
     except core_exceptions.AlreadyExists:
         pass  # a concurrent replay of the same token got here first; closing again closes nothing
-    if settings().reuse_policy == "revoke_all":
+    if everywhere:
         _revoke_where(uid, TOKEN_REUSED, keep_sid=None)
     else:
         revoke_session(uid, live_sid, TOKEN_REUSED)
-    closed = "all sessions were closed" if settings().reuse_policy == "revoke_all" else "its device was signed out"
+    closed = "all sessions were closed" if everywhere else "its device was signed out"
     raise Unauthenticated(f"this token was used after it had been replaced; {closed}", code="token_reused")
 
 
@@ -376,9 +406,10 @@ def _one_refresh_at_a_time(sid: str) -> Iterator[None]:
 
 
 class _Reused(Exception):
-    def __init__(self, uid: str, live_sid: str) -> None:
+    def __init__(self, uid: str, live_sid: str, presented: dict[str, Any]) -> None:
         self.uid = uid
         self.live_sid = live_sid
+        self.presented = presented
 
 
 class _Ended(Exception):
@@ -420,7 +451,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None) -> Issued:
         """Once per request (a retried transaction is not a new one): the budget, then Auth."""
         if not charged:
             charged.append(uid)
-            rate_limits.refresh_of_user(uid)
+            rate_limits.refresh_of_session(presented.sid)
             standing.append(account.standing(uid, began))
         if standing[0] is not None:
             raise _Ended(uid, standing[0])
@@ -466,23 +497,24 @@ def refresh(refresh_token: str | None, signed_device_id: str | None) -> Issued:
             if time.time() - rotated_at <= grace and child.hash == current_hash:
                 charge(uid, began)
                 return uid, child, rotated_at  # the same answer as the rotation it repeats
-            raise _Reused(uid, presented.sid)
+            raise _Reused(uid, presented.sid, doc)
         genuine = presented.hash == current_hash or (
             presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current_hash))
         if not genuine:
             raise Unauthenticated(_INVALID, code="invalid_token")
         if active:
-            raise _Reused(uid, presented.sid)
+            raise _Reused(uid, presented.sid, doc)
         live = _live_replacement(uid, doc, transaction)
         if live is not None:
-            raise _Reused(uid, live)
+            raise _Reused(uid, live, doc)
         raise Unauthenticated("this session has been closed", code="session_revoked")
 
     with _one_refresh_at_a_time(presented.sid):
         try:
             uid, child, issued_at = rotate(client.transaction())
         except _Reused as reused:
-            _copied_token(reused.uid, presented.sid, did, reused.live_sid, why="refresh token used after rotation")
+            _copied_token(reused.uid, presented.sid, did, reused.live_sid, reused.presented,
+                          why="refresh token used after rotation")
             raise  # unreachable: _copied_token raises
         except _Ended as ended:
             _end_for_account(ended.uid, presented.sid, ended.ended)
@@ -493,7 +525,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None) -> Issued:
 
 def _end_for_account(uid: str, sid: str, ended: account.Ended) -> None:
     """End the sessions Firebase Auth no longer stands behind, this one included, and refuse."""
-    _revoke_where(uid, ended.reason, keep_sid=None, began_before=ended.before)
+    _revoke_where(uid, ended.reason, keep_sid=None, predating=ended.before)
     revoke_session(uid, sid, ended.reason)  # in case the query missed it (just replaced, say)
     raise Unauthenticated(f"this session has been closed ({ended.reason})", code="session_revoked",
                           details={"reason": ended.reason})
@@ -506,29 +538,33 @@ def _active_sessions(uid: str) -> firestore.Query:
     return indexes.ACTIVE_SESSIONS_BY_ACTIVITY.query(store.sessions_of(uid), ACTIVE)
 
 
-def _may_close_others_from(caller: Caller) -> datetime | None:
-    """When the caller's session may close others; None if it may now. Like Telegram's rule: an
-    intruder with the password gets a fresh session, and must not be able to close the owner's
-    older sessions (and with them the owner's "No") before the owner has seen the alert."""
+def settled_from(session: dict[str, Any]) -> datetime | None:
+    """When a session may act against the account's other sessions (close them, answer alerts
+    about them, sign them all out as a copied-token response); None if it may now.
+
+    Like Telegram's rule: an intruder with the password gets a fresh session, and must not be able
+    to close the owner's older sessions (and with them the owner's "No") before the owner has
+    seen the alert. A session the owner confirmed ("Yes" from another device) is settled at once.
+    """
     hours = settings().fresh_session_hours
-    began = caller.session.get("createdAt")
-    if hours <= 0 or not isinstance(began, datetime):
+    began = session.get("createdAt")
+    if hours <= 0 or not isinstance(began, datetime) or session.get("confirmedAt") is not None:
         return None
     allowed = began + timedelta(hours=hours)
     return allowed if allowed > _now() else None
 
 
-def _require_settled(caller: Caller) -> None:
-    allowed = _may_close_others_from(caller)
+def require_settled(session: dict[str, Any], doing: str = "close other sessions") -> None:
+    allowed = settled_from(session)
     if allowed is not None:
-        raise Forbidden(f"this session is too new to close other sessions; it may from {iso(allowed)}",
+        raise Forbidden(f"this session is too new to {doing}; it may from {iso(allowed)}",
                         code="session_too_new", details={"allowedAt": iso(allowed) or ""})
 
 
 @store.guarded
 def list_sessions(caller: Caller) -> dict[str, Any]:
     """Current device first, then by last activity; each says whether the caller may close it."""
-    allowed = _may_close_others_from(caller)
+    allowed = settled_from(caller.session)
     snapshots = _active_sessions(caller.uid).stream()
     views = [device_session(snap.id, snap.to_dict() or {}, caller.sid) for snap in snapshots]
     for view in views:
@@ -540,7 +576,7 @@ def list_sessions(caller: Caller) -> dict[str, Any]:
 def _require_reauthentication(transaction: firestore.Transaction | None, uid: str,
                               reason: str, now: datetime) -> None:
     """A closure from elsewhere makes the account's next login need a sign-in made after it."""
-    if reason not in CLOSED_ELSEWHERE:
+    if reason not in NEEDS_FRESH_SIGN_IN:
         return
     ref, fields = store.user_ref(uid), {"reauthAfter": now}
     if transaction is None:
@@ -604,33 +640,40 @@ def reject(uid: str, sid: str) -> list[str]:
 
 
 def close_other(caller: Caller, sid: str) -> None:
+    """Close another session; if its device has signed in again since the caller's list was
+    read, close what the device holds now: the user means the device, not an id."""
     if sid == caller.sid:
         raise Conflict("the current session ends only by logging out", code="cannot_revoke_current")
-    _require_settled(caller)
-    if not store.valid_id(sid) or not revoke_session(caller.uid, sid, "user_revoked"):
+    require_settled(caller.session)
+    if not store.valid_id(sid):
+        raise NotFound("no such active session")
+    if revoke_session(caller.uid, sid, "user_revoked"):
+        return
+    doc = store.read(store.session_ref(caller.uid, sid))
+    live = _live_replacement(caller.uid, doc) if doc is not None else None
+    if live is None or live == caller.sid or not revoke_session(caller.uid, live, "user_revoked"):
         raise NotFound("no such active session")
 
 
-def _revoke_where(uid: str, reason: str, keep_sid: str | None, began_before: datetime | None = None) -> int:
-    """Revoke every active session but `keep_sid` (and, if given, only those that began before
-    `began_before`), at most BATCH_LIMIT writes per commit.
+def _revoke_where(uid: str, reason: str, keep_sid: str | None, predating: datetime | None = None) -> int:
+    """Revoke every active session but `keep_sid` (and, if given, only those that may predate
+    `predating`, a credential revocation: account.predates), at most BATCH_LIMIT writes per commit.
 
-    Each write carries the update time it was read at, so a session changed in between (closed
-    elsewhere, replaced by a login) is left as that change made it rather than overwritten. The
-    account's fresh-sign-in mark is written first: if the closing then fails half-way, the
-    sessions it missed stay as they were, but none that it closed can come back silently.
+    The account's fresh-sign-in mark is written before the sessions are even read: a login that
+    commits before the read is among them, and one after it meets the mark, so no login can slip
+    between the two. Each write carries the update time it was read at, so a session changed in
+    between (closed elsewhere) is left as that change made it rather than overwritten.
     """
     client = store.db()
     now = _now()
+    _require_reauthentication(None, uid, reason, now)
 
     def targeted(doc: dict[str, Any]) -> bool:
         began = doc.get("createdAt")
-        return began_before is None or (isinstance(began, datetime) and began < began_before)
+        return predating is None or not isinstance(began, datetime) or account.predates(began.timestamp(), predating)
 
     targets = [snap for snap in _active_sessions(uid).stream()
                if snap.id != keep_sid and targeted(snap.to_dict() or {})]
-    if targets:
-        _require_reauthentication(None, uid, reason, now)
     revoked = 0
     for start in range(0, len(targets), BATCH_LIMIT):
         chunk = targets[start:start + BATCH_LIMIT]
@@ -648,7 +691,7 @@ def _revoke_where(uid: str, reason: str, keep_sid: str | None, began_before: dat
 
 @store.guarded
 def revoke_others(caller: Caller) -> int:
-    _require_settled(caller)
+    require_settled(caller.session)
     return _revoke_where(caller.uid, "revoke_others", keep_sid=caller.sid)
 
 

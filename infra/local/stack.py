@@ -132,7 +132,7 @@ HOST = "127.0.0.1"
 # one address far more often than people do. tests/test_abuse_limits.py runs its own api with limits.
 RATE_LIMITS_OFF = dict.fromkeys(
     ("MYDEVICES_LOGIN_RATE_PER_IP", "MYDEVICES_LOGIN_RATE_PER_USER_ADDRESS", "MYDEVICES_LOGIN_RATE_PER_USER",
-     "MYDEVICES_REFRESH_RATE_PER_IP", "MYDEVICES_REFRESH_RATE_PER_USER"),
+     "MYDEVICES_REFRESH_RATE_PER_IP", "MYDEVICES_REFRESH_RATE_PER_SESSION"),
     "off",
 )
 # The fresh-session window (a session younger than 24 h cannot close others), turned off where
