@@ -9,7 +9,7 @@ import flask
 import functions_framework
 from werkzeug.exceptions import HTTPException
 
-from mydevices import alerts, geo, httpio, identity, rate_limits, sessions, web_cookies
+from mydevices import alerts, dpop, geo, httpio, identity, rate_limits, sessions, web_cookies
 from mydevices.callable import Call
 from mydevices.callable import render_framework_error as render_callable_framework_error
 from mydevices.callable import serve as serve_callable
@@ -31,7 +31,9 @@ def _only(body: dict[str, Any], *allowed: str) -> None:
 def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     body = req.json()
     device, push = parse_device(body.get("device")), parse_push(body.get("push"))
-    _only(body, "device", "push", "firebaseCustomToken")
+    _only(body, "device", "push", "firebaseCustomToken", "devicePublicKey")
+    key = body.get("devicePublicKey")
+    device_key = dpop.parse_public_jwk(key) if key is not None else None
     web = device.platform == "web"
     wanted = body.get("firebaseCustomToken", not web)  # web: only when asked, script sees no credential else
     if not isinstance(wanted, bool):
@@ -42,8 +44,10 @@ def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     rate_limits.login_of_user(who.uid, who.auth_time, client_ip)
     location = geo.locate(client_ip, settings().geoip_db)
     issued = sessions.login(who, req.did, req.signed_did, device, push, location, firebase_token=wanted,
-                            holds=req.cookie(web_cookies.ACCESS))
-    return issued_response(issued, web=web, status=201)
+                            holds=req.cookie(web_cookies.ACCESS), device_key=device_key)
+    response = issued_response(issued, web=web, status=201)
+    response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the bound session's first refresh
+    return response
 
 
 def refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
@@ -53,8 +57,10 @@ def refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     if token is not None and not isinstance(token, str):
         raise InvalidRequest("refreshToken must be a string")
     rate_limits.refresh_from_address(req.client_ip())
-    issued = sessions.refresh(token, req.known_did)
-    return issued_response(issued, web=not body)
+    issued = sessions.refresh(token, req.known_did, req.proof())
+    response = issued_response(issued, web=not body)
+    response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the next one
+    return response
 
 
 def current(req: ApiRequest, _: dict[str, str]) -> ApiResponse:

@@ -18,7 +18,7 @@ from typing import Any
 import flask
 from werkzeug.exceptions import HTTPException
 
-from . import geo, sessions, web_cookies
+from . import dpop, geo, sessions, web_cookies
 from .config import settings
 from .errors import (
     ApiError,
@@ -89,7 +89,8 @@ class ApiRequest:
         header = self.raw.headers.get("Authorization", "")
         if header:
             scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
+            # `DPoP <token>` is how RFC 9449 clients send a bound token: the same token to us.
+            if scheme.lower() not in ("bearer", "dpop") or not token.strip():
                 raise Unauthenticated("Authorization must be 'Bearer <token>'", code="unauthenticated")
             return token.strip()
         return self.cookie(web_cookies.ACCESS)
@@ -123,6 +124,16 @@ class ApiRequest:
         except UnicodeEncodeError:
             raise InvalidRequest("request body is not valid UTF-8 (lone surrogate escape)") from None
         return body
+
+    def url(self) -> str:
+        """This request's URL as the client called it, for a DPoP proof's `htu`: behind Hosting
+        or a proxy the function sees another host, so MYDEVICES_PUBLIC_API_URL names the real one."""
+        return (settings().public_api_url or self.raw.host_url.rstrip("/")) + self.raw.path
+
+    def proof(self, access_token: str | None = None, *, require_nonce: bool = True) -> dpop.Checked:
+        """The request's `DPoP` header, checked as far as it can be without state (dpop.check)."""
+        return dpop.check(self.raw.headers.get("DPoP"), htm=self.raw.method, htu=self.url(),
+                          access_token=access_token, require_nonce=require_nonce)
 
     def client_ip(self) -> str | None:
         return geo.client_ip(
