@@ -14,6 +14,8 @@ import base64
 import hashlib
 import json
 import secrets
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -302,3 +304,23 @@ def test_a_function_can_demand_a_proof_per_request(bound: BoundDevice, bound_ord
     plain = signed_in(api, user[1], GALAXY)
     unbound = requests.get(url, headers=plain.headers(), timeout=30)
     assert unbound.status_code == 401 and error_code(unbound) == "device_binding_required"
+
+
+# --- a client nobody here wrote the key code of: WebCrypto in Node ------------------------------
+
+
+def test_a_webcrypto_client_in_node_binds_and_refreshes(api: str, user: Any, db: firestore.Client) -> None:
+    """Node's WebCrypto makes the key non-extractable and signs the proofs; a copy of what the
+    client stored (refresh token, device id) then cannot refresh without that key."""
+    node = shutil.which("node")
+    assert node is not None, "node is a prerequisite of infra/local/bootstrap"
+    script = Path(__file__).parent / "webcrypto_client.mjs"
+    run = subprocess.run([node, str(script), api, user[1]], capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen["loginStatus"] == 201 and seen["deviceBound"] is True and seen["privateExportRefused"] is True
+    assert seen["statuses"] == [200, 200]
+    copy = BoundDevice(api, dict(IPHONE), device_id=seen["deviceId"], refresh_token=seen["refreshToken"])
+    answer = copy.bound_refresh(proof=None)
+    assert answer.status_code == 401 and error_code(answer) == "device_proof_failed"
+    assert session_status(db, user[0], seen["sessionId"]) == "revoked"

@@ -44,6 +44,7 @@ TYPE = "dpop+jwt"
 ALGORITHM = "ES256"
 MAX_PROOF_LENGTH = 2048
 MAX_JTI = 64
+MAX_REMEMBERED = 64  # recent proof ids kept per session (see remember)
 PROOF_MAX_AGE = 60  # seconds a proof is good for, either side of our clock (stale proofs are refused)
 NONCE_WINDOW = 300  # a nonce is good for the window it was made in and the next one
 NONCE_HEADER = "DPoP-Nonce"
@@ -242,15 +243,18 @@ def check(proof: str | None, *, htm: str, htu: str, access_token: str | None = N
 
 def remember(seen: Any, checked: Checked, now: float | None = None) -> list[str]:
     """The session's recent proofs (`"<iat> <jti>"`) with this one added, or
-    `invalid_dpop_proof` (replayed) when its jti is among them. Proofs older than a proof can be
-    are dropped: a replay of one of those is stale anyway, so the list stays as small as the
-    refreshes of two minutes. A list of strings, not a map: a jti may be any text, and some
-    texts are not Firestore field names."""
+    `invalid_dpop_proof` (replayed) when its jti is among them.
+
+    Only proofs that could still pass the age check are kept (iat no more than PROOF_MAX_AGE
+    ago): a replay of an older one is refused as stale anyway. The per-session refresh limit
+    (30 a minute by default) keeps that under MAX_REMEMBERED; past it (limits off) the oldest
+    go first, so the document cannot grow without bound. A list of strings, not a map: a jti
+    may be any text, and some texts are not Firestore field names."""
     moment = time.time() if now is None else now
     recent: dict[str, int] = {}
     for entry in seen if isinstance(seen, list) else []:
         stamp, _, jti = str(entry).partition(" ")
-        if stamp.isdigit() and moment - int(stamp) <= 2 * PROOF_MAX_AGE:
+        if stamp.isdigit() and int(stamp) >= moment - PROOF_MAX_AGE:
             recent[jti] = int(stamp)
     assert checked.jti is not None
     if checked.jti in recent:
@@ -258,4 +262,5 @@ def remember(seen: Any, checked: Checked, now: float | None = None) -> list[str]
                               code="invalid_dpop_proof", headers={NONCE_HEADER: nonce(moment)},
                               details={"reason": "replayed"})
     recent[checked.jti] = checked.iat
-    return [f"{stamp} {jti}" for jti, stamp in recent.items()]
+    kept = sorted(recent.items(), key=lambda item: item[1])[-MAX_REMEMBERED:]
+    return [f"{stamp} {jti}" for jti, stamp in kept]
