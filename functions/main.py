@@ -9,12 +9,12 @@ import flask
 import functions_framework
 from werkzeug.exceptions import HTTPException
 
-from mydevices import alerts, dpop, geo, httpio, identity, rate_limits, sessions, web_cookies
+from mydevices import alerts, dbsc, dpop, geo, httpio, identity, rate_limits, sessions, store, web_cookies
 from mydevices.callable import Call
 from mydevices.callable import render_framework_error as render_callable_framework_error
 from mydevices.callable import serve as serve_callable
 from mydevices.config import settings
-from mydevices.errors import InvalidRequest
+from mydevices.errors import Forbidden, InvalidRequest, Unauthenticated
 from mydevices.httpio import ApiRequest, ApiResponse, dispatch, issued_response, route, signed_out
 from mydevices.keys import keyring
 from mydevices.model import parse_device, parse_push
@@ -47,6 +47,8 @@ def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
                             holds=req.cookie(web_cookies.ACCESS), device_key=device_key)
     response = issued_response(issued, web=web, status=201)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the bound session's first refresh
+    if web and settings().web_cookie == "host":  # a browser without DBSC ignores it (dbsc.py)
+        response.headers[dbsc.REGISTRATION_HEADER] = dbsc.registration_header(issued.sid)
     return response
 
 
@@ -57,10 +59,29 @@ def refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     if token is not None and not isinstance(token, str):
         raise InvalidRequest("refreshToken must be a string")
     rate_limits.refresh_from_address(req.client_ip())
-    issued = sessions.refresh(token, req.known_did, req.proof())
+    issued = sessions.refresh(token, req.known_did, req.proof(), req.raw.cookies.get(dbsc.BOUND_COOKIE))
     response = issued_response(issued, web=not body)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the next one
     return response
+
+
+def dbsc_register(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    caller = req.authenticate()
+    instructions = dbsc.register(caller.uid, caller.sid, req.raw.headers.get(dbsc.RESPONSE_HEADER), req.origin())
+    return ApiResponse(instructions, bound_cookie=dbsc.cookie_value(caller.sid))
+
+
+def dbsc_refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    sid = req.raw.headers.get(dbsc.SESSION_ID_HEADER, "").strip().strip('"')
+    if not store.valid_id(sid):
+        raise Unauthenticated(f"{dbsc.SESSION_ID_HEADER} must name a session", code="invalid_token")
+    rate_limits.refresh_from_address(req.client_ip())
+    if sessions.dbsc_refresh(req.cookie(web_cookies.REFRESH), sid, req.raw.headers.get(dbsc.RESPONSE_HEADER)) \
+            == "challenge":
+        raise Forbidden("sign this challenge with the session's key", code="dbsc_challenge",
+                        headers={dbsc.CHALLENGE_HEADER: dbsc.challenge_header(sid)})
+    return ApiResponse(dbsc.instructions(sid, req.origin()), bound_cookie=dbsc.cookie_value(sid),
+                       headers={dbsc.CHALLENGE_HEADER: dbsc.challenge_header(sid)})  # kept for the next one
 
 
 def current(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
@@ -117,6 +138,8 @@ ROUTES = [
     route("DELETE", "/v1/sessions/" + SID, close_session),
     route("POST", "/v1/alerts/respond", respond_to_alert),
     route("GET", "/.well-known/jwks.json", jwks),
+    route("POST", dbsc.REGISTER_PATH, dbsc_register),
+    route("POST", dbsc.REFRESH_PATH, dbsc_refresh),
 ]
 
 

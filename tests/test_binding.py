@@ -324,3 +324,144 @@ def test_a_webcrypto_client_in_node_binds_and_refreshes(api: str, user: Any, db:
     answer = copy.bound_refresh(proof=None)
     assert answer.status_code == 401 and error_code(answer) == "device_proof_failed"
     assert session_status(db, user[0], seen["sessionId"]) == "revoked"
+
+
+# --- web: DBSC, with a browser's part played by `cryptography` ---------------------------------
+# (The same flow in Chromium with DBSC on is the browser test the issue asks for: not here yet.)
+
+
+@dataclass
+class Browser:
+    """A cookie jar and, once registered, a DBSC key, speaking the wire format Chromium uses."""
+
+    base: str
+    jar: dict[str, str] = field(default_factory=dict)
+    key: DeviceKey = field(default_factory=DeviceKey)
+
+    def keep(self, response: requests.Response) -> None:
+        for line in response.raw.headers.getlist("Set-Cookie"):
+            name, _, rest = line.partition("=")
+            value = rest.split(";", 1)[0]
+            if "Max-Age=0" in line or not value:
+                self.jar.pop(name, None)
+            else:
+                self.jar[name] = value
+
+    def send(self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any) -> requests.Response:
+        cookie = "; ".join(f"{name}={value}" for name, value in self.jar.items())
+        sent = {"Cookie": cookie, "Sec-Fetch-Site": "same-origin", **(headers or {})}
+        response = requests.request(method, f"{self.base}{path}", headers=sent, timeout=30, **kwargs)
+        self.keep(response)
+        return response
+
+    def jwt(self, payload: dict[str, Any], *, with_jwk: bool) -> str:
+        header: dict[str, Any] = {"alg": "ES256", "typ": "dbsc+jwt"}
+        if with_jwk:
+            header["jwk"] = self.key.public_jwk
+        signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}"
+        r, s = decode_dss_signature(self.key.private.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        return f"{signing_input}.{b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+    def login(self, id_token: str) -> requests.Response:
+        response = self.send("POST", "/v1/sessions", headers={"Authorization": f"Bearer {id_token}"},
+                             json={"device": {"name": "Chromium", "platform": "web"}})
+        assert response.status_code == 201, response.text
+        return response
+
+    def register(self, registration: str) -> requests.Response:
+        challenge = registration.split('challenge="', 1)[1].split('"', 1)[0]
+        path = registration.split('path="', 1)[1].split('"', 1)[0]
+        return self.send("POST", path, headers={"Secure-Session-Response": self.jwt({"jti": challenge}, with_jwk=True)})
+
+    def refresh_bound_cookie(self, sid: str) -> requests.Response:
+        """What Chromium does when the bound cookie is missing: ask, get a challenge, sign it."""
+        first = self.send("POST", "/v1/sessions/dbsc/refresh", headers={"Sec-Secure-Session-Id": sid})
+        if first.status_code != 403:
+            return first
+        challenge = first.headers["Secure-Session-Challenge"].split('"')[1]
+        return self.send("POST", "/v1/sessions/dbsc/refresh", headers={
+            "Sec-Secure-Session-Id": sid, "Secure-Session-Response": self.jwt({"jti": challenge}, with_jwk=False)})
+
+
+BOUND = "__Host-mydevices-bound"
+
+
+def test_dbsc_registration_binds_the_web_session_and_a_copied_jar_expires(
+    api: str, user: Any, db: firestore.Client
+) -> None:
+    owner = Browser(api)
+    login = owner.login(user[1])
+    registration = login.headers["Secure-Session-Registration"]
+    assert registration.startswith('(ES256);path="/v1/sessions/dbsc/register";challenge="')
+    sid = login.json()["session"]["sessionId"]
+    assert login.json()["session"]["deviceBound"] is False  # a browser without DBSC stays as it is
+    assert owner.send("GET", "/v1/sessions/current").status_code == 200
+
+    registered = owner.register(registration)
+    assert registered.status_code == 200, registered.text
+    instructions = registered.json()
+    assert instructions["session_identifier"] == sid
+    assert instructions["refresh_url"] == "/v1/sessions/dbsc/refresh"
+    assert instructions["credentials"][0]["name"] == BOUND and BOUND in owner.jar
+    current = owner.send("GET", "/v1/sessions/current")
+    assert current.status_code == 200 and current.json()["deviceBound"] is True
+
+    copy = Browser(api, jar=dict(owner.jar))  # the cookie jar copied into another profile
+    assert copy.send("GET", "/v1/sessions/current").status_code == 200  # works until the cookie expires
+    for browser in (owner, copy):
+        browser.jar.pop(BOUND)  # it expired
+    expired = copy.send("GET", "/v1/sessions/current")
+    assert expired.status_code == 401 and error_code(expired) == "bound_cookie_required"
+    web_refresh = copy.send("POST", "/v1/sessions/refresh")
+    assert web_refresh.status_code == 401 and error_code(web_refresh) == "bound_cookie_required"
+
+    renewed = owner.refresh_bound_cookie(sid)  # the owner's browser refreshes by itself
+    assert renewed.status_code == 200, renewed.text
+    assert "Secure-Session-Challenge" in renewed.headers and BOUND in owner.jar
+    assert owner.send("GET", "/v1/sessions/current").status_code == 200
+    assert owner.send("POST", "/v1/sessions/refresh").status_code == 200
+    assert session_status(db, user[0], sid) == "active"
+
+
+def test_a_dbsc_proof_from_another_key_with_the_genuine_cookies_is_a_copied_credential(
+    api: str, user: Any, db: firestore.Client
+) -> None:
+    owner = Browser(api)
+    login = owner.login(user[1])
+    sid = login.json()["session"]["sessionId"]
+    assert owner.register(login.headers["Secure-Session-Registration"]).status_code == 200
+    thief = Browser(api, jar=dict(owner.jar))  # the jar, with a key of its own
+    answer = thief.refresh_bound_cookie(sid)
+    assert answer.status_code == 401 and error_code(answer) == "device_proof_failed"
+    assert session_status(db, user[0], sid) == "revoked"
+    assert "browser key" in security_events(db, user[0])[0]["detail"]
+
+
+def test_a_stranger_with_a_session_id_cannot_end_a_dbsc_session(api: str, user: Any, db: firestore.Client) -> None:
+    owner = Browser(api)
+    login = owner.login(user[1])
+    sid = login.json()["session"]["sessionId"]
+    assert owner.register(login.headers["Secure-Session-Registration"]).status_code == 200
+    stranger = Browser(api)
+    answer = stranger.refresh_bound_cookie(sid)
+    assert answer.status_code == 401 and error_code(answer) == "invalid_token"
+    forged = Browser(api, jar={"__Host-mydevices-rt": f"{sid}.0.{secrets.token_urlsafe(32)}"})
+    answer = forged.refresh_bound_cookie(sid)
+    assert answer.status_code == 401 and error_code(answer) == "invalid_token"
+    assert session_status(db, user[0], sid) == "active" and security_events(db, user[0]) == []
+
+
+@pytest.mark.parametrize("proof", ["", "garbage", "a.b.c"])
+def test_a_bad_dbsc_registration_is_a_clear_401(api: str, user: Any, proof: str) -> None:
+    owner = Browser(api)
+    owner.login(user[1])
+    answer = owner.send("POST", "/v1/sessions/dbsc/register", headers={"Secure-Session-Response": proof})
+    assert answer.status_code == 401 and error_code(answer) == "invalid_dbsc_proof"
+
+
+def test_a_dbsc_registration_must_answer_our_challenge(api: str, user: Any) -> None:
+    owner = Browser(api)
+    owner.login(user[1])
+    answer = owner.send("POST", "/v1/sessions/dbsc/register",
+                        headers={"Secure-Session-Response": owner.jwt({"jti": "1.made-up"}, with_jwk=True)})
+    assert answer.status_code == 401 and error_code(answer) == "invalid_dbsc_proof"

@@ -66,6 +66,7 @@ class Settings:
     allowed_origins: frozenset[str] = frozenset()  # besides same-origin, who may send cookie requests (httpio)
     ipv6_rate_prefix: int = 64  # IPv6 client addresses are counted per network of this prefix
     fresh_session_hours: int = 24  # a younger session cannot close others (0: off)
+    dbsc_cookie_seconds: int = 300  # the DBSC-bound cookie's life: how long a copied cookie jar works
     public_api_url: str | None = None  # the API's origin as clients call it: DPoP proofs name it (htu)
 
     @classmethod
@@ -103,6 +104,7 @@ class Settings:
             allowed_origins=_origins("MYDEVICES_ALLOWED_ORIGINS"),
             ipv6_rate_prefix=_int("MYDEVICES_IPV6_RATE_PREFIX", cls.ipv6_rate_prefix),
             fresh_session_hours=_int("MYDEVICES_FRESH_SESSION_HOURS", cls.fresh_session_hours),
+            dbsc_cookie_seconds=_int("MYDEVICES_DBSC_COOKIE_SECONDS", cls.dbsc_cookie_seconds),
             public_api_url=(os.environ.get("MYDEVICES_PUBLIC_API_URL") or "").rstrip("/") or None,
         )
 

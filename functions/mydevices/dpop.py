@@ -155,7 +155,7 @@ class Checked:
 ABSENT = Checked(present=False)
 
 
-def _segments(proof: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes] | None:
+def segments(proof: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes] | None:
     parts = proof.split(".")
     if len(parts) != 3:
         return None
@@ -170,7 +170,7 @@ def _segments(proof: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]
     return header, payload, signature, f"{parts[0]}.{parts[1]}".encode("ascii")
 
 
-def _signed_by(jwk: Any, signature: bytes, signed: bytes) -> bool:
+def signed_by(jwk: Any, signature: bytes, signed: bytes) -> bool:
     if not isinstance(jwk, dict) or "d" in jwk or len(signature) != 2 * _P256_COORDINATE:
         return False
     try:
@@ -203,14 +203,14 @@ def check(proof: str | None, *, htm: str, htu: str, access_token: str | None = N
         return ABSENT
     if len(proof) > MAX_PROOF_LENGTH:
         return Checked(present=True)
-    found = _segments(proof.strip())
+    found = segments(proof.strip())
     if found is None:
         return Checked(present=True)
     header, payload, signature, signed = found
     if header.get("typ") != TYPE or header.get("alg") != ALGORITHM:
         return Checked(present=True)
     jwk = header.get("jwk")
-    if not _signed_by(jwk, signature, signed):
+    if not signed_by(jwk, signature, signed):
         return Checked(present=True)
     assert isinstance(jwk, dict)
     jkt = thumbprint(jwk)

@@ -18,7 +18,7 @@ from typing import Any
 import flask
 from werkzeug.exceptions import HTTPException
 
-from . import dpop, geo, sessions, web_cookies
+from . import dbsc, dpop, geo, sessions, web_cookies
 from .config import settings
 from .errors import (
     ApiError,
@@ -50,6 +50,10 @@ def require_same_origin(request: flask.Request) -> None:
     client that is not a browser lacks both, and one that uses cookies must send one of them.
     Runs before the body is read, so a cross-site body is refused whatever its type."""
     if request.method in SAFE_METHODS or not web_cookies.present(request.cookies):
+        return
+    if request.path in (dbsc.REGISTER_PATH, dbsc.REFRESH_PATH):
+        # The browser itself calls these, not a page, and each needs a proof answering a challenge
+        # only our own responses carried: no other origin can make one.
         return
     if request.headers.get("Sec-Fetch-Site") == "same-origin":
         return
@@ -135,13 +139,21 @@ class ApiRequest:
         return dpop.check(self.raw.headers.get("DPoP"), htm=self.raw.method, htu=self.url(),
                           access_token=access_token, require_nonce=require_nonce)
 
+    def origin(self) -> str:
+        """This API's origin as the client calls it (for the DBSC session scope)."""
+        base = settings().public_api_url or self.raw.host_url.rstrip("/")
+        scheme, _, rest = base.partition("://")
+        return f"{scheme}://{rest.partition('/')[0]}"
+
     def client_ip(self) -> str | None:
         return geo.client_ip(
             self.raw.remote_addr, self.raw.headers.get("X-Forwarded-For"), settings().trusted_proxies
         )
 
     def authenticate(self) -> sessions.Caller:
-        return sessions.validate(self.bearer(), self.known_did)
+        caller = sessions.validate(self.bearer(), self.known_did)
+        dbsc.require_cookie(caller.session, caller.sid, self.raw.cookies.get(dbsc.BOUND_COOKIE))
+        return caller
 
 
 def _depth(value: Any, level: int = 1) -> int:
@@ -160,6 +172,7 @@ class ApiResponse:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     cookies: dict[str, str | None] = field(default_factory=dict)  # web_cookies part -> value (None removes)
+    bound_cookie: str | None = None  # a fresh DBSC-bound cookie (dbsc.py); "" removes it if the request had it
 
 
 def issued_response(issued: sessions.Issued, *, web: bool, status: int = 200) -> ApiResponse:
@@ -189,7 +202,7 @@ def issued_response(issued: sessions.Issued, *, web: bool, status: int = 200) ->
 
 
 def signed_out(body: Any) -> ApiResponse:
-    return ApiResponse(body, cookies={web_cookies.ACCESS: None, web_cookies.REFRESH: None})
+    return ApiResponse(body, cookies={web_cookies.ACCESS: None, web_cookies.REFRESH: None}, bound_cookie="")
 
 
 def render(api_request: ApiRequest | None, response: ApiResponse) -> flask.Response:
@@ -216,6 +229,9 @@ def render(api_request: ApiRequest | None, response: ApiResponse) -> flask.Respo
     current = api_request.raw.cookies if api_request is not None else {}
     for name, value, max_age in web_cookies.write(current, changes) if changes else []:
         out.set_cookie(name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="Strict")
+    if response.bound_cookie or (response.bound_cookie == "" and dbsc.BOUND_COOKIE in current):
+        out.set_cookie(dbsc.BOUND_COOKIE, response.bound_cookie, path="/", secure=True, httponly=True,
+                       samesite="Strict", max_age=settings().dbsc_cookie_seconds if response.bound_cookie else 0)
     return out
 
 

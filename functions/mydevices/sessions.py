@@ -29,7 +29,18 @@ from typing import Any
 from google.api_core import exceptions as core_exceptions
 from google.cloud import firestore
 
-from . import access_tokens, account, device_ids, dpop, firebase_tokens, indexes, rate_limits, refresh_tokens, store
+from . import (
+    access_tokens,
+    account,
+    dbsc,
+    device_ids,
+    dpop,
+    firebase_tokens,
+    indexes,
+    rate_limits,
+    refresh_tokens,
+    store,
+)
 from .config import settings
 from .errors import Conflict, Forbidden, NotFound, Unauthenticated
 from .identity import Identity
@@ -432,14 +443,17 @@ class _Reused(Exception):
 PROOF_FAILED = "device_proof_failed"
 
 
-def _proven(data: dict[str, Any], doc: dict[str, Any], uid: str, sid: str, proof: dpop.Checked) -> dict[str, Any]:
+def _proven(data: dict[str, Any], doc: dict[str, Any], uid: str, sid: str, proof: dpop.Checked,
+            bound_cookie: str | None = None) -> dict[str, Any]:
     """For a genuine refresh token of an active session: the fields to write for its proof of
     possession (none for a session not bound to a key), or refuse.
 
     No proof, or one no key of this session signed, means the token was copied off the device:
     a copied-credential incident (_copied_token), exactly like a replayed token. A proof the key
     did sign but that is stale, for another URL, without our nonce or replayed is the device's
-    own (or a replay of what it sent): refused with its own code, and nobody is signed out."""
+    own (or a replay of what it sent): refused with its own code, and nobody is signed out.
+    A session registered with DBSC needs its fresh bound cookie (dbsc.require_cookie)."""
+    dbsc.require_cookie(doc, sid, bound_cookie)
     jkt = doc.get("dpopJkt")
     if not isinstance(jkt, str):
         return {}
@@ -464,7 +478,8 @@ _INVALID = "refresh token is invalid"  # one answer for every token not proven g
 
 
 @store.guarded
-def refresh(refresh_token: str | None, signed_device_id: str | None, proof: dpop.Checked = dpop.ABSENT) -> Issued:
+def refresh(refresh_token: str | None, signed_device_id: str | None, proof: dpop.Checked = dpop.ABSENT,
+            bound_cookie: str | None = None) -> Issued:
     """Rotate a refresh token, in this order: prove the token genuine (current, the one just
     replaced within the grace window, or an ancestor of the current one); only then charge the
     user's refresh budget, so a stranger who knows a session id cannot spend it; refuse tokens
@@ -524,7 +539,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, proof: dpop
             raise Unauthenticated(_INVALID, code="invalid_token")
         jkt = doc.get("dpopJkt") if isinstance(doc.get("dpopJkt"), str) else None
         if presented.hash == current_hash and active:
-            possession = _proven(data, doc, uid, presented.sid, proof)
+            possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
             charge(uid, began)
             now = int(time.time())
             child = refresh_tokens.child(ring.current_hmac, presented)
@@ -542,7 +557,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, proof: dpop
             rotated_at = int(data["rotatedAt"])
             child = refresh_tokens.child(key, presented)
             if time.time() - rotated_at <= grace and child.hash == current_hash:
-                possession = _proven(data, doc, uid, presented.sid, proof)
+                possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
                 charge(uid, began)
                 if possession:
                     transaction.update(secret_ref, possession)
@@ -571,6 +586,40 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, proof: dpop
             raise  # unreachable: _end_for_account raises
     access, expires = _access_token(uid, presented.sid, did, issued_at, jkt)
     return Issued(uid, presented.sid, signed_device_id or "", access, expires, str(child))
+
+
+@store.guarded
+def dbsc_refresh(refresh_token: str | None, sid: str, proof: str | None) -> str:
+    """The browser's DBSC refresh of session `sid`: 'ok' (issue a fresh bound cookie) or
+    'challenge' (answer 403 with a challenge), or refuse.
+
+    The request must carry the session's genuine refresh token (the cookie a copied cookie jar
+    carries too); only then is a proof that the session's key did not sign a copied-credential
+    incident (_copied_token, as for a replayed token). Without a genuine token: `invalid_token`,
+    closing nothing, so a stranger who knows a session id cannot sign the owner out."""
+    presented = refresh_tokens.parse(refresh_token or "")
+    if presented is None or presented.sid != sid:
+        raise Unauthenticated(_INVALID, code="invalid_token")
+    ring = keyring()
+    secret = store.read(store.secret_ref(sid))
+    if secret is None:
+        raise Unauthenticated(_INVALID, code="invalid_token")
+    key = ring.hmac.get(secret.get("refreshKid") or "", ring.current_hmac)
+    current, generation = str(secret.get("refreshHash")), int(secret.get("generation") or 0)
+    genuine = (presented.hash == current and presented.generation == generation) \
+        or presented.hash == secret.get("prevRefreshHash") \
+        or (presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current))
+    if not genuine:
+        raise Unauthenticated(_INVALID, code="invalid_token")
+    uid = str(secret["uid"])
+    doc = store.read(store.session_ref(uid, sid))
+    if doc is None or doc.get("status") != ACTIVE:
+        raise Unauthenticated("this session has been closed", code="session_revoked")
+    verdict = dbsc.verify_refresh(doc, sid, proof)
+    if verdict == "wrong":
+        _copied_token(uid, sid, str(doc.get("deviceId")), sid, doc,
+                      why="DBSC refresh with a proof its browser key did not sign", code=PROOF_FAILED)
+    return verdict
 
 
 def _end_for_account(uid: str, sid: str, ended: account.Ended) -> None:
