@@ -127,13 +127,18 @@ def parse_proof(text: str | None) -> Proof | None:
     return Proof(jwk if isinstance(jwk, dict) else None, payload.get("jti"), signature, signed)
 
 
-def instructions(sid: str, origin: str) -> dict[str, Any]:
+def instructions(sid: str, origin: str | None) -> dict[str, Any]:
     """The session instructions (the JSON the browser keeps): which cookie is bound, and where
-    to refresh it. Scope: our origin only."""
+    to refresh it. Scope: our origin only. Without MYDEVICES_PUBLIC_API_URL the origin is left
+    out, so the browser takes the registration's own: behind a proxy (Hosting, the local
+    stand-in) the function does not see the origin the browser called."""
+    scope: dict[str, Any] = {"include_site": False, "scope_specification": []}
+    if origin is not None:
+        scope["origin"] = origin
     return {
         "session_identifier": sid,
         "refresh_url": REFRESH_PATH,
-        "scope": {"origin": origin, "include_site": False, "scope_specification": []},
+        "scope": scope,
         "credentials": [{"type": "cookie", "name": BOUND_COOKIE,
                          "attributes": "Path=/; Secure; HttpOnly; SameSite=Strict"}],
     }
@@ -143,7 +148,7 @@ BOUND_COOKIE = "__Host-mydevices-bound"
 
 
 @store.guarded
-def register(uid: str, sid: str, proof_text: str | None, origin: str) -> dict[str, Any]:
+def register(uid: str, sid: str, proof_text: str | None, origin: str | None) -> dict[str, Any]:
     """Bind the caller's session to the key in the registration proof; the instructions to answer."""
     proof = parse_proof(proof_text)
     # 401 for every bad proof: it is what authenticates the key, and a browser gives up on a 401.

@@ -139,9 +139,12 @@ class ApiRequest:
         return dpop.check(self.raw.headers.get("DPoP"), htm=self.raw.method, htu=self.url(),
                           access_token=access_token, require_nonce=require_nonce)
 
-    def origin(self) -> str:
-        """This API's origin as the client calls it (for the DBSC session scope)."""
-        base = settings().public_api_url or self.raw.host_url.rstrip("/")
+    def origin(self) -> str | None:
+        """This API's origin as clients call it (MYDEVICES_PUBLIC_API_URL), or None when unknown:
+        behind a proxy the function sees another host."""
+        base = settings().public_api_url
+        if base is None:
+            return None
         scheme, _, rest = base.partition("://")
         return f"{scheme}://{rest.partition('/')[0]}"
 
