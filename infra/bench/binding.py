@@ -102,7 +102,9 @@ def device_binding(stack: Stack, iterations: int, warmup: int) -> dict[str, Any]
         "remember": lambda: dpop.remember(seen, checked),
         "nonce": dpop.nonce,
     }, len(checks) - 1)
+    dbsc_figures = dbsc_endpoints(stack, max(5, iterations // 10))
     return {
+        "dbsc": dbsc_figures,
         "unbound": unbound_s,
         "bound": bound_s,
         "median": stats.verdict(median, TARGET),
@@ -112,4 +114,91 @@ def device_binding(stack: Stack, iterations: int, warmup: int) -> dict[str, Any]
         "nonce": stats.microseconds(micro["nonce"]),
         "proofDocument": stats.summary(per_proof),
         "proofBytes": len(checks[0]),
+    }
+
+
+# --- DBSC (web): the registration and the refresh endpoints ---------------------------------
+
+
+def _cookies(response: Any, jar: dict[str, str]) -> None:
+    for line in response.headers.getlist("Set-Cookie"):
+        name, _, rest = line.partition("=")
+        value = rest.split(";", 1)[0]
+        if value:
+            jar[name] = value
+        else:
+            jar.pop(name, None)
+
+
+def _dbsc_jwt(key: DeviceKey, challenge: str, *, with_jwk: bool) -> str:
+    header: dict[str, Any] = {"alg": "ES256", "typ": "dbsc+jwt"}
+    if with_jwk:
+        header["jwk"] = key.jwk
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps({'jti': challenge}).encode())}"
+    r, s = decode_dss_signature(key.private.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    return f"{signing_input}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def dbsc_endpoints(stack: Stack, iterations: int) -> dict[str, Any]:
+    """The registration (time of the register call alone, each on a fresh web login), and a
+    bound-cookie refresh the way Chromium makes most of them (one round trip: it kept the
+    challenge of the previous answer), side by side with the web refresh of our tokens."""
+    import functions_framework
+
+    from infra.local.stack import MAIN_PY
+    from mydevices import dbsc
+
+    app = functions_framework.create_app(target="api", source=str(MAIN_PY), signature_type="http")  # type: ignore[no-untyped-call]
+    client = app.test_client(use_cookies=False)
+    _, id_token = stack.sign_up()
+    web = {"name": "Chromium", "platform": "web"}
+
+    def send(path: str, jar: dict[str, str], headers: dict[str, str] | None = None, body: Any = None) -> Any:
+        cookie = "; ".join(f"{name}={value}" for name, value in jar.items())
+        response = client.post(path, json=body, headers={"Cookie": cookie, "Sec-Fetch-Site": "same-origin",
+                                                           **(headers or {})})
+        _cookies(response, jar)
+        return response
+
+    def login() -> tuple[dict[str, str], str]:
+        jar: dict[str, str] = {}
+        answer = send("/v1/sessions", jar, {"Authorization": f"Bearer {id_token}"}, {"device": web})
+        return jar, answer.get_json()["session"]["sessionId"]
+
+    key = DeviceKey()
+    register_samples = []
+    for _ in range(iterations):
+        jar, sid = login()
+        proof = _dbsc_jwt(key, dbsc.challenge(sid), with_jwk=True)
+        started = time.perf_counter()
+        answer = send(dbsc.REGISTER_PATH, jar, {dbsc.RESPONSE_HEADER: proof})
+        register_samples.append(time.perf_counter() - started)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+
+    bound_jar, bound_sid = jar, sid
+    plain_jar, _ = login()
+    proofs = iter([_dbsc_jwt(key, dbsc.challenge(bound_sid), with_jwk=False) for _ in range(iterations * 3 + 3)])
+
+    def cookie_refresh() -> None:
+        answer = send(dbsc.REFRESH_PATH, bound_jar, {dbsc.SESSION_ID_HEADER: bound_sid,
+                                                     dbsc.RESPONSE_HEADER: next(proofs)})
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+
+    def challenge_only() -> None:
+        answer = send(dbsc.REFRESH_PATH, bound_jar, {dbsc.SESSION_ID_HEADER: bound_sid})
+        assert answer.status_code == 403
+
+    def token_refresh() -> None:
+        answer = send("/v1/sessions/refresh", plain_jar)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+
+    samples = stats.interleaved({"dbscRefresh": cookie_refresh, "challenge": challenge_only,
+                                 "tokenRefresh": token_refresh}, iterations * 3, 2)
+    return {
+        "register": stats.summary(register_samples),
+        "dbscRefresh": stats.summary(samples["dbscRefresh"]),
+        "challenge": stats.summary(samples["challenge"]),
+        "tokenRefresh": stats.summary(samples["tokenRefresh"]),
+        "refreshRatio": stats.ratio(stats.summary(samples["dbscRefresh"])["medianMs"],
+                                    stats.summary(samples["tokenRefresh"])["medianMs"]),
     }

@@ -92,6 +92,13 @@ def _binding_rows(s: dict[str, Any]) -> list[Row]:
         _row("9. dpop.check (ES256 verify, htm/htu/iat, nonce), median", _us(s["proofCheck"]["medianUs"]), "-", None),
         _row("9. Replay list (dpop.remember, 8 recent proofs), median", _us(s["replayList"]["medianUs"]), "-", None),
         _row("9. Nonce (HMAC of the window), median", _us(s["nonce"]["medianUs"]), "-", None),
+        _row("9. DBSC registration (POST /v1/sessions/dbsc/register), median", _ms(s["dbsc"]["register"]["medianMs"]),
+             "-", None),
+        _row("9. DBSC bound-cookie refresh with proof vs web token refresh, median",
+             _ms(s["dbsc"]["dbscRefresh"]["medianMs"]), _ms(s["dbsc"]["tokenRefresh"]["medianMs"]),
+             s["dbsc"]["refreshRatio"]),
+        _row("9. DBSC refresh without proof (403 challenge), median", _ms(s["dbsc"]["challenge"]["medianMs"]),
+             "-", None),
         _row("9. Replay list vs a create-if-absent document per proof (the road not taken), median",
              _us(s["replayList"]["medianUs"]), _ms(s["proofDocument"]["medianMs"]), None),
     ]
