@@ -30,20 +30,27 @@ COOKIE_SECONDS = 4
 
 
 @pytest.fixture(scope="module")
-def short_cookie_api(stack: Stack) -> Iterator[str]:
-    """An api whose bound cookie lives a few seconds, so expiry can be waited for."""
-    handle = stack.start_function("api", "http", {"MYDEVICES_DBSC_COOKIE_SECONDS": str(COOKIE_SECONDS)},
+def https_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def short_cookie_api(stack: Stack, https_port: int) -> Iterator[str]:
+    """An api whose bound cookie lives a few seconds, so expiry can be waited for, and which
+    knows the origin the browser calls it by (DPoP proofs name it)."""
+    handle = stack.start_function("api", "http", {"MYDEVICES_DBSC_COOKIE_SECONDS": str(COOKIE_SECONDS),
+                                                  "MYDEVICES_PUBLIC_API_URL": f"https://localhost:{https_port}"},
                                   port=free_port())
     yield handle.url
     handle.stop()
 
 
 @pytest.fixture(scope="module")
-def https_site(stack: Stack, short_cookie_api: str,
+def https_site(stack: Stack, short_cookie_api: str, https_port: int,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("dbsc")
     cert = ensure_certificate(folder / "tls")
-    port = free_port()
+    port = https_port
     log = folder / "hosting.log"
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "infra" / "local" / "hosting.py"), "--port", str(port),
@@ -141,3 +148,53 @@ def test_chromium_binds_refreshes_and_a_copied_profile_loses_the_session(
         assert _refreshes(https_site) == after  # the browser no longer tries
         copy.close()
         owner.close()
+
+
+WEBCRYPTO_DPOP = """async (idToken) => {
+  const { subtle } = crypto;
+  const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replace(/\\+/g, "-").replace(/\\//g, "_").replace(/=+$/, "");
+  const text = (value) => b64(new TextEncoder().encode(JSON.stringify(value)));
+  const keys = await subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
+  let privateExportRefused = false;
+  try { await subtle.exportKey("jwk", keys.privateKey); } catch { privateExportRefused = true; }
+  const { kty, crv, x, y } = await subtle.exportKey("jwk", keys.publicKey);
+  const jwk = { kty, crv, x, y };
+  const login = await fetch("/v1/sessions", { method: "POST",
+    headers: { Authorization: "Bearer " + idToken, "Content-Type": "application/json" },
+    body: JSON.stringify({ device: { name: "Chromium WebCrypto", platform: "android" }, devicePublicKey: jwk }) });
+  const session = await login.json();
+  let nonce = login.headers.get("DPoP-Nonce");
+  const statuses = [];
+  let refreshToken = session.refreshToken;
+  for (let i = 0; i < 2; i += 1) {
+    const htu = location.origin + "/v1/sessions/refresh";
+    const input = text({ typ: "dpop+jwt", alg: "ES256", jwk }) + "." + text({ jti: crypto.randomUUID(),
+      htm: "POST", htu, iat: Math.floor(Date.now() / 1000), nonce });
+    const signature = await subtle.sign({ name: "ECDSA", hash: "SHA-256" }, keys.privateKey,
+      new TextEncoder().encode(input));
+    const answer = await fetch("/v1/sessions/refresh", { method: "POST",
+      headers: { "X-Device-Id": session.deviceId, "Content-Type": "application/json",
+                 DPoP: input + "." + b64(signature) },
+      body: JSON.stringify({ refreshToken }) });
+    const body = await answer.json();
+    statuses.push(answer.status);
+    nonce = answer.headers.get("DPoP-Nonce") || nonce;
+    refreshToken = body.refreshToken || refreshToken;
+  }
+  return { loginStatus: login.status, deviceBound: session.session && session.session.deviceBound,
+           privateExportRefused, statuses };
+}"""
+
+
+def test_a_webcrypto_dpop_client_in_chromium(https_site: dict[str, Any], stack: Stack) -> None:
+    """The app flow with Chromium's WebCrypto holding a non-extractable key (the proofs' `htu` is
+    the HTTPS origin the browser calls, MYDEVICES_PUBLIC_API_URL)."""
+    _, token = stack.sign_up()
+    with sync_playwright() as playwright:
+        context = _context(playwright, https_site, "webcrypto")
+        page = context.new_page()
+        page.goto(https_site["url"] + "/")
+        seen = page.evaluate(WEBCRYPTO_DPOP, token)
+        context.close()
+    assert seen == {"loginStatus": 201, "deviceBound": True, "privateExportRefused": True, "statuses": [200, 200]}
