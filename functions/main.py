@@ -9,12 +9,12 @@ import flask
 import functions_framework
 from werkzeug.exceptions import HTTPException
 
-from mydevices import alerts, geo, httpio, identity, rate_limits, sessions, web_cookies
+from mydevices import alerts, dbsc, dpop, geo, httpio, identity, rate_limits, sessions, store, web_cookies
 from mydevices.callable import Call
 from mydevices.callable import render_framework_error as render_callable_framework_error
 from mydevices.callable import serve as serve_callable
 from mydevices.config import settings
-from mydevices.errors import InvalidRequest
+from mydevices.errors import Forbidden, InvalidRequest, Unauthenticated
 from mydevices.httpio import ApiRequest, ApiResponse, dispatch, issued_response, route, signed_out
 from mydevices.keys import keyring
 from mydevices.model import parse_device, parse_push
@@ -31,7 +31,9 @@ def _only(body: dict[str, Any], *allowed: str) -> None:
 def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     body = req.json()
     device, push = parse_device(body.get("device")), parse_push(body.get("push"))
-    _only(body, "device", "push", "firebaseCustomToken")
+    _only(body, "device", "push", "firebaseCustomToken", "devicePublicKey")
+    key = body.get("devicePublicKey")
+    device_key = dpop.parse_public_jwk(key) if key is not None else None
     web = device.platform == "web"
     wanted = body.get("firebaseCustomToken", not web)  # web: only when asked, script sees no credential else
     cookies = web and not httpio.from_cors_origin(req.raw)  # a page on another origin holds bearer tokens
@@ -43,8 +45,12 @@ def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     rate_limits.login_of_user(who.uid, who.auth_time, client_ip)
     location = geo.locate(client_ip, settings().geoip_db)
     issued = sessions.login(who, req.did, req.signed_did, device, push, location, firebase_token=wanted,
-                            holds=req.cookie(web_cookies.ACCESS))
-    return issued_response(issued, web=cookies, status=201)
+                            holds=req.cookie(web_cookies.ACCESS), device_key=device_key)
+    response = issued_response(issued, web=cookies, status=201)
+    response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the bound session's first refresh
+    if cookies and settings().web_cookie == "host":  # a browser without DBSC ignores it (dbsc.py)
+        response.headers[dbsc.REGISTRATION_HEADER] = dbsc.registration_header(issued.sid)
+    return response
 
 
 def refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
@@ -54,8 +60,29 @@ def refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     if token is not None and not isinstance(token, str):
         raise InvalidRequest("refreshToken must be a string")
     rate_limits.refresh_from_address(req.client_ip())
-    issued = sessions.refresh(token, req.known_did)
-    return issued_response(issued, web=not body)
+    issued = sessions.refresh(token, req.known_did, req.proof(), req.raw.cookies.get(dbsc.BOUND_COOKIE))
+    response = issued_response(issued, web=not body)
+    response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the next one
+    return response
+
+
+def dbsc_register(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    caller = req.authenticate()
+    instructions = dbsc.register(caller.uid, caller.sid, req.raw.headers.get(dbsc.RESPONSE_HEADER), req.origin())
+    return ApiResponse(instructions, bound_cookie=dbsc.cookie_value(caller.sid))
+
+
+def dbsc_refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    sid = req.raw.headers.get(dbsc.SESSION_ID_HEADER, "").strip().strip('"')
+    if not store.valid_id(sid):
+        raise Unauthenticated(f"{dbsc.SESSION_ID_HEADER} must name a session", code="invalid_token")
+    rate_limits.refresh_from_address(req.client_ip())
+    if sessions.dbsc_refresh(req.cookie(web_cookies.REFRESH), sid, req.raw.headers.get(dbsc.RESPONSE_HEADER)) \
+            == "challenge":
+        raise Forbidden("sign this challenge with the session's key", code="dbsc_challenge",
+                        headers={dbsc.CHALLENGE_HEADER: dbsc.challenge_header(sid)})
+    return ApiResponse(dbsc.instructions(sid, req.origin()), bound_cookie=dbsc.cookie_value(sid),
+                       headers={dbsc.CHALLENGE_HEADER: dbsc.challenge_header(sid)})  # kept for the next one
 
 
 def current(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
@@ -118,6 +145,8 @@ ROUTES = [
     route("GET", "/v1/alerts", list_alerts),
     route("POST", "/v1/alerts/respond", respond_to_alert),
     route("GET", "/.well-known/jwks.json", jwks),
+    route("POST", dbsc.REGISTER_PATH, dbsc_register),
+    route("POST", dbsc.REFRESH_PATH, dbsc_refresh),
 ]
 
 

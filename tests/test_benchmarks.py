@@ -52,6 +52,8 @@ FIGURES = {
     "cold_start": ("apiCurrent.medianMs", "apiJwks.medianMs", "baseline.medianMs", "current.ratio", "jwks.ratio"),
     "revoke_to_push": ("medianMs", "worstMs"),
     "cost": ("revokeOthersAtScale.api.writes", "revokeOthersAtScale.fcmReceived"),
+    "device_binding": ("bound.medianMs", "unbound.medianMs", "median.ratio", "proofCheck.medianUs",
+                       "replayList.medianUs", "nonce.medianUs", "proofDocument.medianMs"),
     "scale": ("seeding.large.documents", "seeding.large.seconds", "validate.small.medianMs", "validate.large.medianMs",
               "validate.median.ratio", "list.small.medianMs", "list.large.medianMs", "list.median.ratio"),
 }
@@ -87,7 +89,7 @@ def test_every_section_has_its_figures(results: dict[str, Any]) -> None:
 def test_the_table_and_the_docs_block_are_written(results: dict[str, Any], tmp_path: Path) -> None:
     block = report.render(results)
     for title in ("1. Strict validation", "2. Local verification", "3. Ours / firebase-admin", "5. Scale",
-                  "7. Cold start", "8. Revoke returned", "GET /v1/sessions/current"):
+                  "7. Cold start", "8. Revoke returned", "GET /v1/sessions/current", "9. Bound refresh"):
         assert title in block
     docs = tmp_path / "benchmarks.md"
     docs.write_text("# Benchmarks\n\nHand-written notes.\n")

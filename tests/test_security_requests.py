@@ -8,6 +8,7 @@ and every answer must be a status the document lists for that operation, never a
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import schemathesis
+from cryptography.hazmat.primitives.asymmetric import ec
 from helpers import IPHONE, PIXEL, Device
 
 import main
@@ -37,6 +39,14 @@ MAX_EXAMPLES = 5
 MAX_EXAMPLES_WITH_INPUT = 25
 WITH_INPUT = ["login", "refresh", "setPushToken", "respondToAlert", "closeSession"]
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+
+def _device_key() -> dict[str, str]:
+    numbers = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
+    return {name: base64.urlsafe_b64encode(value.to_bytes(32, "big")).rstrip(b"=").decode()
+            for name, value in (("x", numbers.x), ("y", numbers.y))}
+
+
+DEVICE_KEY = _device_key()
 
 schema = schemathesis.openapi.from_path(
     SPEC,
@@ -152,6 +162,10 @@ class FuzzTarget:
         label = case.operation.label
         if label == "POST /v1/sessions":
             # A device of its own: each login replaces the previous one instead of piling up.
+            if case.meta is not None and case.meta.generation.mode.is_positive and isinstance(case.body, dict) \
+                    and isinstance(key := case.body.get("devicePublicKey"), dict):
+                # The schema cannot say "a point on P-256": a real key's coordinates.
+                key.update(DEVICE_KEY)
             return {"Authorization": f"Bearer {self.owner_id_token}", "X-Device-Id": self.login_device_id}
         if label == "POST /v1/sessions/refresh":
             if case.meta is not None and case.meta.generation.mode.is_positive and isinstance(case.body, dict) \

@@ -29,6 +29,7 @@ class AccessClaims:
     did: str
     iat: int
     exp: int
+    jkt: str | None = None  # a device-bound session's key thumbprint (RFC 9449 `cnf.jkt`)
 
 
 def issue(ring: Keyring, *, issuer: str, audience: str, claims: AccessClaims) -> str:
@@ -42,6 +43,9 @@ def issue(ring: Keyring, *, issuer: str, audience: str, claims: AccessClaims) ->
         "iat": claims.iat,
         "exp": claims.exp,
     }
+    if claims.jkt is not None:
+        # Another backend verifying with the JWKS can demand a DPoP proof of this key per request.
+        payload["cnf"] = {"jkt": claims.jkt}
     return jwt.encode(payload, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
 
 
@@ -69,6 +73,8 @@ def verify(ring: Keyring, token: str, *, issuer: str, audience: str, expired_ok:
         raise Unauthenticated("access token has expired", code="token_expired") from None
     except (jwt.InvalidTokenError, RecursionError):  # RecursionError: a payload nested too deeply
         raise Unauthenticated("access token is invalid", code="invalid_token") from None
+    cnf = payload.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
     try:
         return AccessClaims(
             uid=_text(payload["sub"]),
@@ -76,6 +82,7 @@ def verify(ring: Keyring, token: str, *, issuer: str, audience: str, expired_ok:
             did=_text(payload["did"]),
             iat=int(payload["iat"]),
             exp=int(payload["exp"]),
+            jkt=_text(jkt) if jkt is not None else None,
         )
     except (TypeError, ValueError):
         raise Unauthenticated("access token is invalid", code="invalid_token") from None

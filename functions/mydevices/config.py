@@ -69,6 +69,8 @@ class Settings:
     app_check: str = "off"  # App Check on the API and callables (app_check.py): off, report or enforce
     app_check_jwks_url: str | None = None  # dev and tests: the stand-in's JWKS instead of Google's
     cors_origins: frozenset[str] = frozenset()  # other origins whose pages may call the API with bearer tokens
+    dbsc_cookie_seconds: int = 300  # the DBSC-bound cookie's life: how long a copied cookie jar works
+    public_api_url: str | None = None  # the API's origin as clients call it: DPoP proofs name it (htu)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -108,6 +110,8 @@ class Settings:
             app_check=_choice("MYDEVICES_APP_CHECK", ("off", "report", "enforce")),
             app_check_jwks_url=os.environ.get("MYDEVICES_APP_CHECK_JWKS_URL") or None,
             cors_origins=_origins("MYDEVICES_CORS_ORIGINS"),
+            dbsc_cookie_seconds=_int("MYDEVICES_DBSC_COOKIE_SECONDS", cls.dbsc_cookie_seconds),
+            public_api_url=(os.environ.get("MYDEVICES_PUBLIC_API_URL") or "").rstrip("/") or None,
         )
 
 

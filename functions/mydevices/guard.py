@@ -13,6 +13,14 @@ own MYDEVICES_APP_CHECK says (mydevices/app_check.py; off unless set).
 The bearer token may be our access token (with the signed device id) or the Firebase ID token of
 an app signed in with its login's custom token: its `did` claim binds it to the device, so no
 device id is needed, and one sent anyway must match (sessions.validate_firebase).
+
+`@require_session(require_proof=True)` also demands proof of possession on every request: the
+session must be bound to a device key (a login with `devicePublicKey`), and the request must
+carry a `DPoP` proof (RFC 9449) that key signed for this method and URL, within the last
+minute, with `ath` the hash of the access token sent with it. Without it a copied access token
+works for its ten minutes; with it, not at all. A Firebase ID token of a bound session passes
+too, with the proof (the session names the key, not the token). Replays of one proof within its minute
+are not tracked here (that would cost a write per request): `ath` and the minute bound them.
 """
 
 from __future__ import annotations
@@ -24,24 +32,46 @@ from typing import Any
 import flask
 
 from . import app_check
-from .errors import ApiError
+from .errors import ApiError, Unauthenticated
 from .httpio import ApiRequest, error_response, render, require_same_origin
 from .sessions import Caller
 
 Wrapped = Callable[[flask.Request, Caller], Any]
+Guarded = Callable[[flask.Request], Any]
 
 
-def require_session(func: Wrapped) -> Callable[[flask.Request], Any]:
-    @functools.wraps(func)
-    def wrapper(request: flask.Request) -> Any:
-        api_request: ApiRequest | None = None
-        try:
-            app_check.check(request.headers.get(app_check.HEADER))
-            require_same_origin(request)  # the web cookies authenticate here too
-            api_request = ApiRequest.parse(request)
-            caller = api_request.authenticate()
-        except ApiError as error:
-            return render(api_request, error_response(error))
-        return func(request, caller)
+def require_session(func: Wrapped | None = None, *, require_proof: bool = False) -> Any:
+    """`@require_session` or `@require_session(require_proof=True)` (see the module's doc)."""
 
-    return wrapper
+    def decorate(inner: Wrapped) -> Guarded:
+        @functools.wraps(inner)
+        def wrapper(request: flask.Request) -> Any:
+            api_request: ApiRequest | None = None
+            try:
+                app_check.check(request.headers.get(app_check.HEADER))
+                require_same_origin(request)  # the web cookies authenticate here too
+                api_request = ApiRequest.parse(request)
+                caller = api_request.authenticate()
+                if require_proof:
+                    _require_possession(api_request, caller)
+            except ApiError as error:
+                return render(api_request, error_response(error))
+            return inner(request, caller)
+
+        return wrapper
+
+    return decorate(func) if func is not None else decorate
+
+
+def _require_possession(api_request: ApiRequest, caller: Caller) -> None:
+    jkt = caller.session.get("dpopJkt")
+    if not isinstance(jkt, str):
+        raise Unauthenticated("this endpoint needs a session bound to a device key (log in with devicePublicKey)",
+                              code="device_binding_required")
+    checked = api_request.proof(access_token=api_request.bearer() or "", require_nonce=False)
+    if checked.jkt != jkt:
+        raise Unauthenticated("this endpoint needs a DPoP proof signed by the session's device key",
+                              code="invalid_dpop_proof", details={"reason": "missing" if not checked.present
+                                                                  else "wrong_key"})
+    if checked.fault is not None:
+        raise checked.fault

@@ -22,7 +22,7 @@ from typing import Any
 import flask
 from werkzeug.exceptions import HTTPException
 
-from . import app_check, geo, sessions, web_cookies
+from . import app_check, dbsc, dpop, geo, sessions, web_cookies
 from .config import settings
 from .errors import (
     ApiError,
@@ -99,6 +99,10 @@ def require_same_origin(request: flask.Request) -> None:
     Runs before the body is read, so a cross-site body is refused whatever its type."""
     if request.method in SAFE_METHODS or not web_cookies.present(request.cookies):
         return
+    if request.path in (dbsc.REGISTER_PATH, dbsc.REFRESH_PATH):
+        # The browser itself calls these, not a page, and each needs a proof answering a challenge
+        # only our own responses carried: no other origin can make one.
+        return
     if request.headers.get("Sec-Fetch-Site") == "same-origin":
         return
     origin = request.headers.get("Origin")
@@ -137,7 +141,8 @@ class ApiRequest:
         header = self.raw.headers.get("Authorization", "")
         if header:
             scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
+            # `DPoP <token>` is how RFC 9449 clients send a bound token: the same token to us.
+            if scheme.lower() not in ("bearer", "dpop") or not token.strip():
                 raise Unauthenticated("Authorization must be 'Bearer <token>'", code="unauthenticated")
             return token.strip()
         return self.cookie(web_cookies.ACCESS)
@@ -172,13 +177,34 @@ class ApiRequest:
             raise InvalidRequest("request body is not valid UTF-8 (lone surrogate escape)") from None
         return body
 
+    def url(self) -> str:
+        """This request's URL as the client called it, for a DPoP proof's `htu`: behind Hosting
+        or a proxy the function sees another host, so MYDEVICES_PUBLIC_API_URL names the real one."""
+        return (settings().public_api_url or self.raw.host_url.rstrip("/")) + self.raw.path
+
+    def proof(self, access_token: str | None = None, *, require_nonce: bool = True) -> dpop.Checked:
+        """The request's `DPoP` header, checked as far as it can be without state (dpop.check)."""
+        return dpop.check(self.raw.headers.get("DPoP"), htm=self.raw.method, htu=self.url(),
+                          access_token=access_token, require_nonce=require_nonce)
+
+    def origin(self) -> str | None:
+        """This API's origin as clients call it (MYDEVICES_PUBLIC_API_URL), or None when unknown:
+        behind a proxy the function sees another host."""
+        base = settings().public_api_url
+        if base is None:
+            return None
+        scheme, _, rest = base.partition("://")
+        return f"{scheme}://{rest.partition('/')[0]}"
+
     def client_ip(self) -> str | None:
         return geo.client_ip(
             self.raw.remote_addr, self.raw.headers.get("X-Forwarded-For"), settings().trusted_proxies
         )
 
     def authenticate(self) -> sessions.Caller:
-        return sessions.validate(self.bearer(), self.known_did)
+        caller = sessions.validate(self.bearer(), self.known_did)
+        dbsc.require_cookie(caller.session, caller.sid, self.raw.cookies.get(dbsc.BOUND_COOKIE))
+        return caller
 
 
 def _depth(value: Any, level: int = 1) -> int:
@@ -197,6 +223,7 @@ class ApiResponse:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     cookies: dict[str, str | None] = field(default_factory=dict)  # web_cookies part -> value (None removes)
+    bound_cookie: str | None = None  # a fresh DBSC-bound cookie (dbsc.py); "" removes it if the request had it
 
 
 def issued_response(issued: sessions.Issued, *, web: bool, status: int = 200) -> ApiResponse:
@@ -226,7 +253,7 @@ def issued_response(issued: sessions.Issued, *, web: bool, status: int = 200) ->
 
 
 def signed_out(body: Any) -> ApiResponse:
-    return ApiResponse(body, cookies={web_cookies.ACCESS: None, web_cookies.REFRESH: None})
+    return ApiResponse(body, cookies={web_cookies.ACCESS: None, web_cookies.REFRESH: None}, bound_cookie="")
 
 
 def render(api_request: ApiRequest | None, response: ApiResponse) -> flask.Response:
@@ -253,6 +280,9 @@ def render(api_request: ApiRequest | None, response: ApiResponse) -> flask.Respo
     current = api_request.raw.cookies if api_request is not None else {}
     for name, value, max_age in web_cookies.write(current, changes) if changes else []:
         out.set_cookie(name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="Strict")
+    if response.bound_cookie or (response.bound_cookie == "" and dbsc.BOUND_COOKIE in current):
+        out.set_cookie(dbsc.BOUND_COOKIE, response.bound_cookie, path="/", secure=True, httponly=True,
+                       samesite="Strict", max_age=settings().dbsc_cookie_seconds if response.bound_cookie else 0)
     return out
 
 

@@ -115,4 +115,5 @@ def device_session(sid: str, doc: dict[str, Any], current_sid: str | None) -> di
         "lastActiveAt": iso(doc.get("lastActiveAt")),
         "createdAt": iso(doc.get("createdAt")),
         "isCurrentDevice": sid == current_sid,
+        "deviceBound": bool(doc.get("deviceBound")),
     }

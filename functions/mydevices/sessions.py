@@ -17,6 +17,7 @@ Invariants kept here:
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +29,18 @@ from typing import Any
 from google.api_core import exceptions as core_exceptions
 from google.cloud import firestore
 
-from . import access_tokens, account, device_ids, firebase_tokens, indexes, rate_limits, refresh_tokens, store
+from . import (
+    access_tokens,
+    account,
+    dbsc,
+    device_ids,
+    dpop,
+    firebase_tokens,
+    indexes,
+    rate_limits,
+    refresh_tokens,
+    store,
+)
 from .config import settings
 from .errors import Conflict, Forbidden, NotFound, Unauthenticated
 from .identity import Identity
@@ -84,9 +96,10 @@ def _revocation(reason: str, now: datetime, **extra: Any) -> dict[str, Any]:
     return {"status": REVOKED, "revokedAt": now, "revokedReason": reason, "expireAt": now + retention, **extra}
 
 
-def _access_token(uid: str, sid: str, did: str, issued_at: int) -> tuple[str, int]:
+def _access_token(uid: str, sid: str, did: str, issued_at: int, jkt: str | None = None) -> tuple[str, int]:
     conf = settings()
-    claims = access_tokens.AccessClaims(uid=uid, sid=sid, did=did, iat=issued_at, exp=issued_at + conf.access_ttl)
+    claims = access_tokens.AccessClaims(uid=uid, sid=sid, did=did, iat=issued_at, exp=issued_at + conf.access_ttl,
+                                        jkt=jkt)
     token = access_tokens.issue(keyring(), issuer=conf.issuer, audience=conf.audience, claims=claims)
     return token, claims.exp
 
@@ -150,11 +163,15 @@ def _require_fresh_sign_in(identity: Identity, user: dict[str, Any] | None) -> N
 
 @store.guarded
 def login(identity: Identity, did: str, signed_device_id: str, device: DeviceInfo, push: PushTarget | None,
-          location: str | None, *, firebase_token: bool = True, holds: str | None = None) -> Issued:
+          location: str | None, *, firebase_token: bool = True, holds: str | None = None,
+          device_key: dict[str, str] | None = None) -> Issued:
     """Open a session for (user, device), replacing the device's previous one.
 
     `holds` is the access token the request carried besides the ID token (a web client's cookie):
-    with it a re-login proves it is the device itself coming back (see _alert_reason)."""
+    with it a re-login proves it is the device itself coming back (see _alert_reason).
+    `device_key` (a public JWK, dpop.parse_public_jwk) binds the session to that key: its every
+    refresh must then carry a DPoP proof the key signed (see refresh)."""
+    jkt = dpop.thumbprint(device_key) if device_key is not None else None
     uid = identity.uid
     sid = device_ids.new_device_id()  # same shape: 128 random bits
     refresh = refresh_tokens.first(sid)
@@ -177,6 +194,8 @@ def login(identity: Identity, did: str, signed_device_id: str, device: DeviceInf
         "confirmedAt": None,
         "alertReason": None,
         "expireAt": None,
+        "deviceBound": jkt is not None,
+        "dpopJkt": jkt,  # the key's thumbprint: public, so it may sit where the owner can read it
     }
     secret_doc = {
         "uid": uid,
@@ -222,7 +241,7 @@ def login(identity: Identity, did: str, signed_device_id: str, device: DeviceInf
         transaction.set(device_ref, {"sessionId": sid, "updatedAt": now}, merge=True)
 
     store.transact(create)
-    access, expires = _access_token(uid, sid, did, int(now.timestamp()))
+    access, expires = _access_token(uid, sid, did, int(now.timestamp()), jkt)
     view = device_session(sid, session_doc, sid)
     return Issued(uid, sid, signed_device_id, access, expires, str(refresh), view, firebase_custom_token=custom_token)
 
@@ -344,7 +363,8 @@ def _live_replacement(uid: str, doc: dict[str, Any],
     return None
 
 
-def _copied_token(uid: str, sid: str, did: str, live_sid: str, presented: dict[str, Any], *, why: str) -> None:
+def _copied_token(uid: str, sid: str, did: str, live_sid: str, presented: dict[str, Any], *, why: str,
+                  code: str = TOKEN_REUSED) -> None:
     """Sign the user out (everywhere, by default), record why, and refuse the request.
 
     One incident, one security event: its id is the session whose token was presented, and it
@@ -374,7 +394,10 @@ def _copied_token(uid: str, sid: str, did: str, live_sid: str, presented: dict[s
     else:
         revoke_session(uid, live_sid, TOKEN_REUSED)
     closed = "all sessions were closed" if everywhere else "its device was signed out"
-    raise Unauthenticated(f"this token was used after it had been replaced; {closed}", code="token_reused")
+    if code == PROOF_FAILED:
+        raise Unauthenticated(f"this session is bound to its device's key and the refresh carried no proof "
+                              f"from it; {closed}", code=code)
+    raise Unauthenticated(f"this token was used after it had been replaced; {closed}", code=code)
 
 
 # --- refresh -------------------------------------------------------------------------------
@@ -406,10 +429,41 @@ def _one_refresh_at_a_time(sid: str) -> Iterator[None]:
 
 
 class _Reused(Exception):
-    def __init__(self, uid: str, live_sid: str, presented: dict[str, Any]) -> None:
+    """A genuine token in the wrong hands: an old one, or one of a bound session without a proof."""
+
+    def __init__(self, uid: str, live_sid: str, presented: dict[str, Any],
+                 why: str = "refresh token used after rotation", code: str = TOKEN_REUSED) -> None:
         self.uid = uid
         self.live_sid = live_sid
         self.presented = presented
+        self.why = why
+        self.code = code
+
+
+PROOF_FAILED = "device_proof_failed"
+
+
+def _proven(data: dict[str, Any], doc: dict[str, Any], uid: str, sid: str, proof: dpop.Checked,
+            bound_cookie: str | None = None) -> dict[str, Any]:
+    """For a genuine refresh token of an active session: the fields to write for its proof of
+    possession (none for a session not bound to a key), or refuse.
+
+    No proof, or one no key of this session signed, means the token was copied off the device:
+    a copied-credential incident (_copied_token), exactly like a replayed token. A proof the key
+    did sign but that is stale, for another URL, without our nonce or replayed is the device's
+    own (or a replay of what it sent): refused with its own code, and nobody is signed out.
+    A session registered with DBSC needs its fresh bound cookie (dbsc.require_cookie)."""
+    dbsc.require_cookie(doc, sid, bound_cookie)
+    jkt = doc.get("dpopJkt")
+    if not isinstance(jkt, str):
+        return {}
+    if proof.jkt is None or not hmac.compare_digest(proof.jkt, jkt):
+        why = "refresh of a device-bound session " + ("with a proof from another key" if proof.present
+                                                      else "without a proof of its key")
+        raise _Reused(uid, sid, doc, why=why, code=PROOF_FAILED)
+    if proof.fault is not None:
+        raise proof.fault
+    return {"dpopSeen": dpop.remember(data.get("dpopSeen"), proof)}
 
 
 class _Ended(Exception):
@@ -424,14 +478,19 @@ _INVALID = "refresh token is invalid"  # one answer for every token not proven g
 
 
 @store.guarded
-def refresh(refresh_token: str | None, signed_device_id: str | None) -> Issued:
+def refresh(refresh_token: str | None, signed_device_id: str | None, proof: dpop.Checked = dpop.ABSENT,
+            bound_cookie: str | None = None) -> Issued:
     """Rotate a refresh token, in this order: prove the token genuine (current, the one just
     replaced within the grace window, or an ancestor of the current one); only then charge the
     user's refresh budget, so a stranger who knows a session id cannot spend it; refuse tokens
     of closed sessions; treat a genuine old token of a live session as a copy; and before
     anything is written, ask Firebase Auth whether the account may still hold sessions
     (account.py). Asked inside the transaction, so an Auth outage (503) rotates nothing: the
-    client's retry with the same token is then no replay, however long the outage lasted."""
+    client's retry with the same token is then no replay, however long the outage lasted.
+
+    A session bound to a device key also needs `proof` (dpop.check of the request's DPoP
+    header), judged only once the token is proven genuine (_proven): a made-up token stays
+    `invalid_token`, so knowing a session id is not enough to set off the copied-token response."""
     if not refresh_token:
         raise Unauthenticated("a refresh token is required", code="unauthenticated")
     presented = refresh_tokens.parse(refresh_token)
@@ -457,7 +516,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None) -> Issued:
             raise _Ended(uid, standing[0])
 
     @firestore.transactional
-    def rotate(transaction: firestore.Transaction) -> tuple[str, refresh_tokens.RefreshToken, int]:
+    def rotate(transaction: firestore.Transaction) -> tuple[str, refresh_tokens.RefreshToken, int, str | None]:
         secret = secret_ref.get(transaction=transaction)
         if not secret.exists:
             raise Unauthenticated(_INVALID, code="invalid_token")
@@ -478,7 +537,9 @@ def refresh(refresh_token: str | None, signed_device_id: str | None) -> Issued:
             # The right secret with another generation number was never issued: someone edited the
             # token (a wrong generation would also defeat the copied-token proof of older ones).
             raise Unauthenticated(_INVALID, code="invalid_token")
+        jkt = doc.get("dpopJkt") if isinstance(doc.get("dpopJkt"), str) else None
         if presented.hash == current_hash and active:
+            possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
             charge(uid, began)
             now = int(time.time())
             child = refresh_tokens.child(ring.current_hmac, presented)
@@ -489,14 +550,18 @@ def refresh(refresh_token: str | None, signed_device_id: str | None) -> Issued:
                 "generation": child.generation,
                 "rotatedAt": now,
                 "expireAt": _now() + IDLE_LIMIT,
+                **possession,
             })
-            return uid, child, now
+            return uid, child, now, jkt
         if presented.hash == data.get("prevRefreshHash") and active:
             rotated_at = int(data["rotatedAt"])
             child = refresh_tokens.child(key, presented)
             if time.time() - rotated_at <= grace and child.hash == current_hash:
+                possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
                 charge(uid, began)
-                return uid, child, rotated_at  # the same answer as the rotation it repeats
+                if possession:
+                    transaction.update(secret_ref, possession)
+                return uid, child, rotated_at, jkt  # the same answer as the rotation it repeats
             raise _Reused(uid, presented.sid, doc)
         genuine = presented.hash == current_hash or (
             presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current_hash))
@@ -511,16 +576,50 @@ def refresh(refresh_token: str | None, signed_device_id: str | None) -> Issued:
 
     with _one_refresh_at_a_time(presented.sid):
         try:
-            uid, child, issued_at = rotate(client.transaction())
+            uid, child, issued_at, jkt = rotate(client.transaction())
         except _Reused as reused:
             _copied_token(reused.uid, presented.sid, did, reused.live_sid, reused.presented,
-                          why="refresh token used after rotation")
+                          why=reused.why, code=reused.code)
             raise  # unreachable: _copied_token raises
         except _Ended as ended:
             _end_for_account(ended.uid, presented.sid, ended.ended)
             raise  # unreachable: _end_for_account raises
-    access, expires = _access_token(uid, presented.sid, did, issued_at)
+    access, expires = _access_token(uid, presented.sid, did, issued_at, jkt)
     return Issued(uid, presented.sid, signed_device_id or "", access, expires, str(child))
+
+
+@store.guarded
+def dbsc_refresh(refresh_token: str | None, sid: str, proof: str | None) -> str:
+    """The browser's DBSC refresh of session `sid`: 'ok' (issue a fresh bound cookie) or
+    'challenge' (answer 403 with a challenge), or refuse.
+
+    The request must carry the session's genuine refresh token (the cookie a copied cookie jar
+    carries too); only then is a proof that the session's key did not sign a copied-credential
+    incident (_copied_token, as for a replayed token). Without a genuine token: `invalid_token`,
+    closing nothing, so a stranger who knows a session id cannot sign the owner out."""
+    presented = refresh_tokens.parse(refresh_token or "")
+    if presented is None or presented.sid != sid:
+        raise Unauthenticated(_INVALID, code="invalid_token")
+    ring = keyring()
+    secret = store.read(store.secret_ref(sid))
+    if secret is None:
+        raise Unauthenticated(_INVALID, code="invalid_token")
+    key = ring.hmac.get(secret.get("refreshKid") or "", ring.current_hmac)
+    current, generation = str(secret.get("refreshHash")), int(secret.get("generation") or 0)
+    genuine = (presented.hash == current and presented.generation == generation) \
+        or presented.hash == secret.get("prevRefreshHash") \
+        or (presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current))
+    if not genuine:
+        raise Unauthenticated(_INVALID, code="invalid_token")
+    uid = str(secret["uid"])
+    doc = store.read(store.session_ref(uid, sid))
+    if doc is None or doc.get("status") != ACTIVE:
+        raise Unauthenticated("this session has been closed", code="session_revoked")
+    verdict = dbsc.verify_refresh(doc, sid, proof)
+    if verdict == "wrong":
+        _copied_token(uid, sid, str(doc.get("deviceId")), sid, doc,
+                      why="DBSC refresh with a proof its browser key did not sign", code=PROOF_FAILED)
+    return verdict
 
 
 def _end_for_account(uid: str, sid: str, ended: account.Ended) -> None:

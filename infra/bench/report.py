@@ -71,6 +71,7 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
         ("scale", "5. Scale", _scale_rows),
         ("cold_start", "7. Cold start", _cold_rows),
         ("revoke_to_push", "8. Revoke to push", _push_rows),
+        ("device_binding", "9. Device binding", _binding_rows),
     ]
     for key, title, build in builders:
         section = _section(results, key)
@@ -81,6 +82,26 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
             if note is not None:
                 rows.append(note)
     return rows
+
+
+def _binding_rows(s: dict[str, Any]) -> list[Row]:
+    return [
+        _row("9. Bound refresh (DPoP proof) vs unbound refresh, median, in-process api", _ms(s["bound"]["medianMs"]),
+             _ms(s["unbound"]["medianMs"]), s["median"]["ratio"], s["median"]),
+        _row("9. Bound vs unbound refresh, p99", _ms(s["bound"]["p99Ms"]), _ms(s["unbound"]["p99Ms"]), s["p99Ratio"]),
+        _row("9. dpop.check (ES256 verify, htm/htu/iat, nonce), median", _us(s["proofCheck"]["medianUs"]), "-", None),
+        _row("9. Replay list (dpop.remember, 8 recent proofs), median", _us(s["replayList"]["medianUs"]), "-", None),
+        _row("9. Nonce (HMAC of the window), median", _us(s["nonce"]["medianUs"]), "-", None),
+        _row("9. DBSC registration (POST /v1/sessions/dbsc/register), median", _ms(s["dbsc"]["register"]["medianMs"]),
+             "-", None),
+        _row("9. DBSC bound-cookie refresh with proof vs web token refresh, median",
+             _ms(s["dbsc"]["dbscRefresh"]["medianMs"]), _ms(s["dbsc"]["tokenRefresh"]["medianMs"]),
+             s["dbsc"]["refreshRatio"]),
+        _row("9. DBSC refresh without proof (403 challenge), median", _ms(s["dbsc"]["challenge"]["medianMs"]),
+             "-", None),
+        _row("9. Replay list vs a create-if-absent document per proof (the road not taken), median",
+             _us(s["replayList"]["medianUs"]), _ms(s["proofDocument"]["medianMs"]), None),
+    ]
 
 
 def _strict_rows(s: dict[str, Any]) -> list[Row]:

@@ -16,6 +16,7 @@ heavy seeding last, so its data cannot slow the others):
   revoke_to_push     8. DELETE returned -> force_logout at the FCM stand-in
   cost               6. reads / writes / Auth lookups / publishes / FCM per call, counted at the clients
   scale              5. validation and listing at 100,000 users vs 1,000
+  device_binding     9. a DPoP-bound refresh vs an unbound one, interleaved; proof check, nonce, replay list
 
 A section that fails is recorded with its error and the others still run; the exit status is
 then 1. `run_sections` is what tests/test_benchmarks.py calls on the test session's stack.
@@ -53,7 +54,7 @@ from infra.local.stack import (
 DEFAULT_JSON = LOCAL_DIR / "bench" / "results.json"
 DEFAULT_DOCS = REPO_ROOT / "docs" / "benchmarks.md"
 SECTIONS = ("strict_validation", "jwks_verification", "firebase_admin", "http", "cold_start", "revoke_to_push",
-            "cost", "scale")
+            "cost", "device_binding", "scale")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Options:
     scale_iterations: int = 300
     list_iterations: int = 15
     scale_samples: int = 100
+    binding_iterations: int = 300
 
     @classmethod
     def tiny(cls) -> Options:
@@ -87,7 +89,7 @@ class Options:
         return cls(validation_iterations=20, validation_warmup=2, jwks_iterations=50, firebase_iterations=5,
                    http_seconds=1, http_warmup_seconds=0, http_rounds=1, http_connections=4, cold_runs=1,
                    cold_warmup=False, push_runs=1, revoke_others=6, users=60, small_users=20, scale_iterations=10,
-                   list_iterations=2, scale_samples=4)
+                   list_iterations=2, scale_samples=4, binding_iterations=5)
 
 
 Progress = Callable[[str], None]
@@ -107,7 +109,7 @@ def _signed_in(stack: Stack) -> tuple[Any, str]:
 def run_sections(stack: Stack, options: Options, log_dir: Path, *, only: tuple[str, ...] = SECTIONS,
                  progress: Progress = print) -> dict[str, Any]:
     """Run the chosen sections on a started stack, in this process (its environment must be the stack's)."""
-    from infra.bench import cold_start, cost, http_load, revoke_to_push, scale, validation
+    from infra.bench import binding, cold_start, cost, http_load, revoke_to_push, scale, validation
 
     signed_in, id_token = _signed_in(stack)
     jwks_server = stack.start_function("api", "http") if "jwks_verification" in only else None
@@ -127,6 +129,8 @@ def run_sections(stack: Stack, options: Options, log_dir: Path, *, only: tuple[s
             signed_in, log_dir, runs=o.cold_runs, warmup=o.cold_warmup, workers=o.workers, threads=o.threads),
         "revoke_to_push": lambda: revoke_to_push.revoke_to_push(stack, o.push_runs),
         "cost": lambda: cost.cost_table(stack, revoke_others=o.revoke_others),
+        "device_binding": lambda: binding.device_binding(
+            stack, o.binding_iterations, max(1, o.binding_iterations // 10)),
         "scale": lambda: scale.scale(
             stack, small_users=o.small_users, large_users=o.users, per_user=o.sessions_per_user,
             seed_threads=o.seed_threads, iterations=o.scale_iterations, list_iterations=o.list_iterations,

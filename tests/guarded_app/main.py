@@ -15,3 +15,10 @@ from mydevices.sessions import Caller
 @require_session
 def orders(request: flask.Request, caller: Caller) -> Any:
     return {"uid": caller.uid, "sessionId": caller.sid, "path": request.path}
+
+
+@functions_framework.http
+@require_session(require_proof=True)
+def bound_orders(request: flask.Request, caller: Caller) -> Any:
+    """The same, for sessions bound to a device key only, with a DPoP proof on every request."""
+    return {"uid": caller.uid, "sessionId": caller.sid, "path": request.path}

@@ -26,6 +26,7 @@ function sessionRow(session, onClose, now) {
   const name = session.deviceName || "Unnamed device";
   row.querySelector(".device-name").textContent = name;
   row.querySelector(".badge").hidden = !session.isCurrentDevice;
+  row.querySelector(".bound-badge").hidden = !session.deviceBound;
   row.querySelector(".platform").textContent = platformLabel(session);
   row.querySelector(".location").textContent = session.location || "Location unknown";
   const lastActive = row.querySelector(".last-active");
@@ -46,7 +47,7 @@ function sessionRow(session, onClose, now) {
 // must not rebuild a button under the pointer).
 function signature(sessions, now) {
   return JSON.stringify(sessions.map((s) => [s.sessionId, s.deviceName, s.location, s.isCurrentDevice,
-    s.deviceType, s.model, s.createdAt, timeAgo(s.lastActiveAt, now)]));
+    s.deviceType, s.model, s.createdAt, s.deviceBound, timeAgo(s.lastActiveAt, now)]));
 }
 
 let shown = null;
