@@ -74,6 +74,13 @@ def _auth(stack: Stack, method: str, body: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+def serving_api(stack: Stack, env: dict[str, str]) -> Iterator[str]:
+    """An api of its own with `env` on top of the stack's, for a module's fixture."""
+    handle = stack.start_function("api", "http", env)
+    yield handle.url
+    handle.stop()
+
+
 @pytest.fixture()
 def account(stack: Stack) -> Account:
     return Account.create(stack)
@@ -375,9 +382,7 @@ def test_yes_lifts_an_earlier_no_about_the_device(api: str, account: Account, fc
 @pytest.fixture(scope="module")
 def settled_api(stack: Stack) -> Iterator[str]:
     """The api with the fresh-session window at its default (24 h)."""
-    handle = stack.start_function("api", "http", {"MYDEVICES_FRESH_SESSION_HOURS": "24"})
-    yield handle.url
-    handle.stop()
+    yield from serving_api(stack, {"MYDEVICES_FRESH_SESSION_HOURS": "24"})
 
 
 def test_a_fresh_session_cannot_close_others_but_older_ones_can_close_it(
@@ -484,9 +489,7 @@ def test_closing_a_session_whose_device_signed_in_again_closes_what_the_device_h
 
 @pytest.fixture(scope="module")
 def capped_api(stack: Stack) -> Iterator[str]:
-    handle = stack.start_function("api", "http", {"MYDEVICES_MAX_ACTIVE_SESSIONS": "3"})
-    yield handle.url
-    handle.stop()
+    yield from serving_api(stack, {"MYDEVICES_MAX_ACTIVE_SESSIONS": "3"})
 
 
 def test_lost_devices_that_never_refresh_do_not_keep_the_owner_out_after_a_reset(
@@ -584,7 +587,7 @@ def test_a_replaced_sessions_token_while_its_successor_is_live_is_a_copy(
 
 @pytest.fixture(scope="module")
 def limited_api(stack: Stack) -> Iterator[str]:
-    handle = stack.start_function("api", "http", {
+    yield from serving_api(stack, {
         **dict.fromkeys(RATE_LIMITS_OFF, "off"),
         "MYDEVICES_TRUSTED_PROXIES": "1",
         "MYDEVICES_REFRESH_RATE_PER_SESSION": "3/600",
@@ -593,8 +596,6 @@ def limited_api(stack: Stack) -> Iterator[str]:
         "MYDEVICES_LOGIN_RATE_PER_IP": "4/600",
         "MYDEVICES_IPV6_RATE_PREFIX": "64",
     })
-    yield handle.url
-    handle.stop()
 
 
 def _from(address: str) -> dict[str, str]:
