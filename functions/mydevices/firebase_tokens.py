@@ -72,7 +72,7 @@ def verify(id_token: str) -> SessionClaims:
     No `check_revoked`: it would cost an Auth API call per request, and the caller reads the
     session document anyway, which revokes per device rather than per user.
     """
-    claims = verify_claims(id_token, check_revoked=False)
+    claims = verify_claims(id_token)
     uid = uid_of(claims)
     sid, did = claims.get(SID_CLAIM), claims.get(DID_CLAIM)
     if not _usable(sid) or not _usable(did):

@@ -51,7 +51,7 @@ def verify_id_token(id_token: str) -> Identity:
     """The identity in a login's Firebase ID token, once Firebase Auth still stands behind it."""
     from . import account
 
-    claims = verify_claims(id_token, check_revoked=False)
+    claims = verify_claims(id_token)
     uid = uid_of(claims)
     auth_time = signed_in_at(claims)
     if auth_time is None:
@@ -59,20 +59,19 @@ def verify_id_token(id_token: str) -> Identity:
     return Identity(uid, auth_time, account.check_sign_in(uid, auth_time))
 
 
-def verify_claims(id_token: str, *, check_revoked: bool) -> dict[str, Any]:
-    """A Firebase ID token's claims, or the Unauthenticated / Unavailable that explains why not."""
+def verify_claims(id_token: str) -> dict[str, Any]:
+    """A Firebase ID token's claims, or the Unauthenticated / Unavailable that explains why not.
+
+    Signature and claims only, never firebase-admin's `check_revoked`: login asks Firebase Auth
+    itself (account.check_sign_in), and session-bearing tokens are checked by their session."""
     from firebase_admin import auth  # imported here: only the calls that verify one pay for it
 
     if len(id_token) > 8192:
         raise Unauthenticated("Firebase ID token is too long", code="invalid_token")
     try:
-        claims = auth.verify_id_token(id_token, app=app(), check_revoked=check_revoked)
+        claims = auth.verify_id_token(id_token, app=app())
     except auth.ExpiredIdTokenError:
         raise Unauthenticated("Firebase ID token has expired", code="token_expired") from None
-    except auth.RevokedIdTokenError:
-        raise Unauthenticated("Firebase ID token has been revoked", code="session_revoked") from None
-    except auth.UserDisabledError:
-        raise Unauthenticated("this user is disabled", code="unauthenticated") from None
     except auth.CertificateFetchError:
         raise Unavailable() from None
     except (auth.InvalidIdTokenError, ValueError, RecursionError, TypeError):
@@ -81,8 +80,6 @@ def verify_claims(id_token: str, *, check_revoked: bool) -> dict[str, Any]:
         # RecursionError: google-auth parses the segments with json.loads and lets a deeply nested
         # one escape as that (it catches only ValueError); the token is garbage, not our bug.
         raise Unauthenticated("Firebase ID token is invalid", code="invalid_token") from None
-    except auth.UserNotFoundError:
-        raise Unauthenticated("this user does not exist", code="invalid_token") from None
     except Exception as exc:  # firebase_admin wraps transport failures in its own error types
         from firebase_admin import exceptions
 
