@@ -9,15 +9,16 @@ import flask
 import functions_framework
 from werkzeug.exceptions import HTTPException
 
-from mydevices import alerts, dbsc, dpop, geo, httpio, identity, rate_limits, sessions, store, web_cookies
+from mydevices import dbsc, dpop, httpio, web_cookies
 from mydevices.callable import Call
 from mydevices.callable import render_framework_error as render_callable_framework_error
 from mydevices.callable import serve as serve_callable
 from mydevices.config import settings
-from mydevices.errors import Forbidden, InvalidRequest, Unauthenticated
+from mydevices.errors import Forbidden, InvalidRequest
+from mydevices.flows import alert_answer, listing, login, pending_alerts, push_token, refresh, revocation
 from mydevices.httpio import ApiRequest, ApiResponse, dispatch, issued_response, route, signed_out
-from mydevices.keys import keyring
 from mydevices.model import parse_device, parse_push
+from mydevices.tokens.keys import keyring
 
 if TYPE_CHECKING:
     from cloudevents.http import CloudEvent
@@ -28,7 +29,7 @@ def _only(body: dict[str, Any], *allowed: str) -> None:
         raise InvalidRequest(f"unknown field {min(unknown)}")
 
 
-def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+def log_in(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     body = req.json()
     device, push = parse_device(body.get("device")), parse_push(body.get("push"))
     _only(body, "device", "push", "firebaseCustomToken", "devicePublicKey")
@@ -39,13 +40,8 @@ def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     cookies = web and not httpio.from_cors_origin(req.raw)  # a page on another origin holds bearer tokens
     if not isinstance(wanted, bool):
         raise InvalidRequest("firebaseCustomToken must be true or false")
-    client_ip = req.client_ip()
-    rate_limits.login_from_address(client_ip)
-    who = identity.verify_id_token(req.bearer() or "")
-    rate_limits.login_of_user(who.uid, who.auth_time, client_ip)
-    location = geo.locate(client_ip, settings().geoip_db)
-    issued = sessions.login(who, req.did, req.signed_did, device, push, location, firebase_token=wanted,
-                            holds=req.cookie(web_cookies.ACCESS), device_key=device_key)
+    issued = login.login(req.bearer() or "", req.client_ip(), req.did, req.signed_did, device, push,
+                         firebase_token=wanted, holds=req.cookie(web_cookies.ACCESS), device_key=device_key)
     response = issued_response(issued, web=cookies, status=201)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the bound session's first refresh
     if cookies and settings().web_cookie == "host":  # a browser without DBSC ignores it (dbsc.py)
@@ -53,14 +49,13 @@ def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     return response
 
 
-def refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+def refresh_session(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     body = req.json(required=False)
     _only(body, "refreshToken")
     token = body.get("refreshToken") if body else req.cookie(web_cookies.REFRESH)
     if token is not None and not isinstance(token, str):
         raise InvalidRequest("refreshToken must be a string")
-    rate_limits.refresh_from_address(req.client_ip())
-    issued = sessions.refresh(token, req.known_did, req.proof(), req.raw.cookies.get(dbsc.BOUND_COOKIE))
+    issued = refresh.refresh(token, req.known_did, req.client_ip(), req.proof(), req.raw.cookies.get(dbsc.BOUND_COOKIE))
     response = issued_response(issued, web=not body)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the next one
     return response
@@ -74,11 +69,9 @@ def dbsc_register(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 
 def dbsc_refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     sid = req.raw.headers.get(dbsc.SESSION_ID_HEADER, "").strip().strip('"')
-    if not store.valid_id(sid):
-        raise Unauthenticated(f"{dbsc.SESSION_ID_HEADER} must name a session", code="invalid_token")
-    rate_limits.refresh_from_address(req.client_ip())
-    if sessions.dbsc_refresh(req.cookie(web_cookies.REFRESH), sid, req.raw.headers.get(dbsc.RESPONSE_HEADER)) \
-            == "challenge":
+    verdict = refresh.dbsc_refresh(req.cookie(web_cookies.REFRESH), sid, req.raw.headers.get(dbsc.RESPONSE_HEADER),
+                                   req.client_ip())
+    if verdict == "challenge":
         raise Forbidden("sign this challenge with the session's key", code="dbsc_challenge",
                         headers={dbsc.CHALLENGE_HEADER: dbsc.challenge_header(sid)})
     return ApiResponse(dbsc.instructions(sid, req.origin()), bound_cookie=dbsc.cookie_value(sid),
@@ -86,44 +79,44 @@ def dbsc_refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 
 
 def current(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
-    return ApiResponse(sessions.current_session(req.authenticate()))
+    return ApiResponse(listing.current_session(req.authenticate()))
 
 
 def list_sessions(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
-    return ApiResponse(sessions.list_sessions(req.authenticate()))
+    return ApiResponse(listing.list_sessions(req.authenticate()))
 
 
 def close_session(req: ApiRequest, params: dict[str, str]) -> ApiResponse:
-    sessions.close_other(req.authenticate(), params["sid"])
+    revocation.close_other(req.authenticate(), params["sid"])
     return ApiResponse({"sessionId": params["sid"], "revoked": True})
 
 
 def revoke_others(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
-    return ApiResponse({"revoked": sessions.revoke_others(req.authenticate())})
+    return ApiResponse({"revoked": revocation.revoke_others(req.authenticate())})
 
 
 def logout(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
-    sessions.logout(req.authenticate())
+    revocation.logout(req.authenticate())
     return signed_out({"loggedOut": True})
 
 
-def push_token(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+def update_push_token(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     caller = req.authenticate()
     push = parse_push(req.json())
     assert push is not None
-    sessions.set_push_token(caller, push)
+    push_token.set_push_token(caller, push)
     return ApiResponse({"updated": True})
 
 
 def respond_to_alert(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     body = req.json()
     _only(body, "actionToken", "answer")
-    return ApiResponse(alerts.respond(body.get("actionToken"), body.get("answer")))
+    return ApiResponse(alert_answer.respond(body.get("actionToken"), body.get("answer")))
 
 
 def list_alerts(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     """The alerts the caller's session may answer: the web page's "Was that you?" (no push there)."""
-    return ApiResponse(alerts.pending(req.authenticate()))
+    return ApiResponse(pending_alerts.pending(req.authenticate()))
 
 
 def jwks(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
@@ -134,13 +127,13 @@ def jwks(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 # (`refresh`, `current`, `logout`...) are never read as one and each path has one set of methods.
 SID = r"(?P<sid>[A-Za-z0-9_-]{22})"
 ROUTES = [
-    route("POST", "/v1/sessions", login),
+    route("POST", "/v1/sessions", log_in),
     route("GET", "/v1/sessions", list_sessions),
-    route("POST", "/v1/sessions/refresh", refresh),
+    route("POST", "/v1/sessions/refresh", refresh_session),
     route("GET", "/v1/sessions/current", current),
     route("POST", "/v1/sessions/revoke-others", revoke_others),
     route("POST", "/v1/sessions/logout", logout),
-    route("PUT", "/v1/sessions/current/push-token", push_token),
+    route("PUT", "/v1/sessions/current/push-token", update_push_token),
     route("DELETE", "/v1/sessions/" + SID, close_session),
     route("GET", "/v1/alerts", list_alerts),
     route("POST", "/v1/alerts/respond", respond_to_alert),
@@ -168,23 +161,23 @@ SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 def list_call(call: Call) -> Any:
     call.arguments()
-    return sessions.list_sessions(call.caller)
+    return listing.list_sessions(call.caller)
 
 
 def revoke_call(call: Call) -> Any:
     sid = call.text("sessionId", SESSION_ID)
-    sessions.close_other(call.caller, sid)
+    revocation.close_other(call.caller, sid)
     return {"sessionId": sid, "revoked": True}
 
 
 def revoke_others_call(call: Call) -> Any:
     call.arguments()
-    return {"revoked": sessions.revoke_others(call.caller)}
+    return {"revoked": revocation.revoke_others(call.caller)}
 
 
 def logout_call(call: Call) -> Any:
     call.arguments()
-    sessions.logout(call.caller)
+    revocation.logout(call.caller)
     return {"loggedOut": True}
 
 

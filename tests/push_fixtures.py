@@ -1,7 +1,7 @@
 """Fixtures for the push tests, on the shared local stack (tests/conftest.py).
 
 Two ways in:
-- in-process (`push_env`): this process calls push.handle / alerts.respond against the stack's
+- in-process (`push_env`): this process calls push.handle / alert_answer.respond against the stack's
   Firestore emulator, and sends FCM to an in-process stand-in, so a test injects faults and
   reads messages directly. No event function runs, so Firestore writes go nowhere else (the
   emulator drops trigger deliveries nobody listens for).

@@ -30,7 +30,7 @@ import main
 from infra.local.stack import PROJECT_ID, FunctionServer, Stack
 from mydevices import callable as callable_protocol
 from mydevices import web_cookies
-from mydevices.keys import parse_keyring
+from mydevices.tokens.keys import parse_keyring
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 REGION = "us-central1"
@@ -133,7 +133,7 @@ THREE_PARTS = st.tuples(  # hypothesis draws the first branches of a one_of most
     st.one_of(st.just("sig"), st.just(""), SEGMENT),
 ).map(".".join)
 # A header or a payload of nested JSON; the other segments short, so that the token stays under
-# the length at which an access token is refused unread (access_tokens.MAX_TOKEN_LENGTH).
+# the length at which an access token is refused unread (access.MAX_TOKEN_LENGTH).
 SHORT = st.sampled_from(["e30", "sig", "", "W10"])
 DEEP = st.one_of(
     st.tuples(NESTED.map(lambda text: _b64(text.encode())), SHORT, SHORT).map(".".join),

@@ -40,7 +40,9 @@ from push_fixtures import (  # noqa: F401 - fixtures
 
 from infra.local.fcm_standin import FcmStandin
 from infra.local.stack import Stack, free_port
-from mydevices import alert_copy, alerts, push, store
+from mydevices import alert_copy, push, store
+from mydevices.flows import alert_answer
+from mydevices.tokens import action
 
 
 def assert_holds(messages: list[dict[str, Any]]) -> None:
@@ -163,8 +165,8 @@ def test_the_action_token_is_one_per_pair_of_sessions_in_the_push_and_the_pendin
     assert len(push_standin.messages) == 2 and len(tokens) == 1
     created = db.document("users/alice/sessions/new").get().get("createdAt")
     assert isinstance(created, datetime) and created.tzinfo is not None
-    assert alerts.pair_token("alice", "phone", "new", created)[0] in tokens
-    assert alerts.respond(tokens.pop(), "yes")["status"] == "active"
+    assert action.pair_token("alice", "phone", "new", created)[0] in tokens
+    assert alert_answer.respond(tokens.pop(), "yes")["status"] == "active"
 
 
 # --- the checks themselves can fail ------------------------------------------------------------

@@ -19,7 +19,8 @@ from push_fixtures import fresh, push_env, push_standin, put_session  # noqa: F4
 
 from infra.local.fcm_standin import FcmStandin
 from infra.local.stack import Stack
-from mydevices import alerts, event_claims, push, store
+from mydevices import event_claims, push, store
+from mydevices.tokens import action
 
 _ids = count(1)
 
@@ -115,7 +116,7 @@ def test_new_login_alerts_every_other_active_session_with_a_token(db: firestore.
         assert message["apns"]["payload"]["aps"]["category"] == "MYDEVICES_NEW_LOGIN"
         assert message["data"]["action"] == "new_login_alert"
         assert message["data"]["newSessionId"] == "new"
-        claims = alerts.verify(message["data"]["actionToken"])
+        claims = action.verify(message["data"]["actionToken"])
         alerted = {"tok-phone": "phone", "tok-tablet": "tablet"}[message["token"]]
         assert (claims["sub"], claims["sid"], claims["nsid"]) == ("alice", alerted, "new")
 

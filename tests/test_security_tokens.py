@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from helpers import IPHONE, PIXEL, Device
 
 from infra.local.stack import Stack
-from mydevices import access_tokens, device_ids
-from mydevices.keys import Keyring, b64url, new_hmac_entry, parse_keyring
+from mydevices.tokens import access, device_id
+from mydevices.tokens.keys import Keyring, b64url, new_hmac_entry, parse_keyring
 
 CURRENT = "/v1/sessions/current"
 
@@ -56,8 +56,8 @@ class World:
     def issue(self, uid: str, sid: str, did: str, iat: int | None = None) -> str:
         """A token the api itself would mint (same key, issuer, audience): only the claims are borrowed."""
         iat = int(time.time()) if iat is None else iat
-        claims = access_tokens.AccessClaims(uid=uid, sid=sid, did=did, iat=iat, exp=iat + 600)
-        return access_tokens.issue(self.ring, issuer=self.issuer, audience=self.audience, claims=claims)
+        claims = access.AccessClaims(uid=uid, sid=sid, did=did, iat=iat, exp=iat + 600)
+        return access.issue(self.ring, issuer=self.issuer, audience=self.audience, claims=claims)
 
 
 @pytest.fixture(scope="module")
@@ -283,7 +283,7 @@ def test_a_tampered_device_id_is_an_unknown_device_and_gets_a_fresh_one(world: W
                             headers={"Authorization": f"Bearer {world.alice.access_token}", "X-Device-Id": forged})
     _expect(response, 401, "unknown_device")
     fresh = response.headers["X-Device-Id"]
-    assert device_ids.verify(world.ring, fresh) not in (None, _raw(world.alice.device_id))
+    assert device_id.verify(world.ring, fresh) not in (None, _raw(world.alice.device_id))
     refresh = requests.post(f"{world.api}/v1/sessions/refresh", json={"refreshToken": world.alice.refresh_token},
                             headers={"X-Device-Id": forged}, timeout=30)
     _expect(refresh, 401, "unknown_device")
@@ -362,7 +362,7 @@ def test_a_device_id_signed_with_a_retired_key_is_an_unknown_device(world: World
                             headers={"X-Device-Id": world.alice.device_id}, timeout=30)
     _expect(refresh, 401, "unknown_device")
     # Control: the same device id signed with the new key is accepted by that server.
-    resigned = device_ids.sign(ring, _raw(world.alice.device_id))
+    resigned = device_id.sign(ring, _raw(world.alice.device_id))
     ok = requests.get(f"{url}{CURRENT}", headers={**bearer, "X-Device-Id": resigned}, timeout=30)
     assert ok.status_code == 200, ok.text
 
@@ -374,7 +374,7 @@ def test_a_login_with_a_retired_device_id_gets_a_new_device_id(world: World, sta
     phone = Device(url, dict(IPHONE), device_id=world.alice.device_id)
     phone.login(id_token)
     assert _raw(phone.device_id) != _raw(world.alice.device_id)
-    assert device_ids.verify(ring, phone.device_id) == _raw(phone.device_id)
+    assert device_id.verify(ring, phone.device_id) == _raw(phone.device_id)
 
 
 # --- action tokens (the "Was that you?" answer) -----------------------------------------------------

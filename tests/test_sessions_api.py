@@ -13,8 +13,8 @@ import requests
 from google.cloud import firestore
 from helpers import CHROME, IPHONE, LONDON_IP, PIXEL, Device, build_city_db, error_code, signed_in
 
-from mydevices import access_tokens
-from mydevices.keys import parse_keyring
+from mydevices.tokens import access
+from mydevices.tokens.keys import parse_keyring
 
 GRACE_SECONDS = 4
 
@@ -142,8 +142,8 @@ def test_validation_error_codes(api_url: str, user: tuple[str, str], stack: Any)
         ring = parse_keyring(json.load(handle))
     payload = jwt.decode(phone.access_token, options={"verify_signature": False})
     old = int(time.time()) - 3600
-    claims = access_tokens.AccessClaims(uid=uid, sid=payload["sid"], did=payload["did"], iat=old, exp=old + 600)
-    expired = access_tokens.issue(ring, issuer=payload["iss"], audience=payload["aud"], claims=claims)
+    claims = access.AccessClaims(uid=uid, sid=payload["sid"], did=payload["did"], iat=old, exp=old + 600)
+    expired = access.issue(ring, issuer=payload["iss"], audience=payload["aud"], claims=claims)
     response = phone.get("/v1/sessions/current", headers={"Authorization": f"Bearer {expired}"})
     assert (response.status_code, error_code(response)) == (401, "token_expired")
 

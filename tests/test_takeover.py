@@ -412,7 +412,7 @@ def test_a_fresh_session_cannot_close_others_but_older_ones_can_close_it(
 def test_a_fresh_session_cannot_close_others_through_the_callables(
     settled_api: str, stack: Stack, account: Account, db: firestore.Client
 ) -> None:
-    from mydevices import firebase_tokens  # noqa: F401 - the custom token names the session
+    from mydevices.tokens import firebase  # noqa: F401 - the custom token names the session
 
     callables = stack.start_function("callables", "http", {"MYDEVICES_FRESH_SESSION_HOURS": "24"})
     try:

@@ -73,7 +73,7 @@ def check_sign_in(uid: str, signed_in_at: int) -> datetime | None:
 
     Compared with when the user signed in, not with when the ID token was minted (firebase-admin's
     `check_revoked` uses `iat`): a credential kept from before a password reset, such as one of
-    our custom tokens, must not open a session after it (identity.signed_in_at)."""
+    our custom tokens, must not open a session after it (tokens/sign_in.py)."""
     user = _user(uid)
     if user is None:
         raise Unauthenticated("this user does not exist", code="invalid_token")

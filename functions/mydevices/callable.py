@@ -15,7 +15,7 @@ answer, result or error, as a single event, with status 200 as Firebase's own ca
 With MYDEVICES_APP_CHECK on, the `X-Firebase-AppCheck` token is verified first (app_check.py).
 
 The caller is identified by the `sid`/`did` claims of its ID token and its session is read once
-per call (sessions.validate_firebase); a closed session is UNAUTHENTICATED. Browsers call
+per call (flows/validation.py); a closed session is UNAUTHENTICATED. Browsers call
 cross-origin, so any origin may: nothing here rides on cookies, and a page cannot obtain another
 site's ID token to send.
 """
@@ -32,8 +32,9 @@ from typing import Any
 import flask
 from werkzeug.exceptions import HTTPException
 
-from . import app_check, sessions
+from . import app_check
 from .errors import ApiError, InvalidRequest, NotFound, Unauthenticated
+from .flows import validation
 from .httpio import ApiRequest, framework_refusal
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ EVENT_STREAM = "text/event-stream"
 class Call:
     """One call that passed the protocol checks and session validation."""
 
-    caller: sessions.Caller
+    caller: validation.Caller
     data: Any
 
     def arguments(self, *names: str) -> dict[str, Any]:
@@ -108,7 +109,7 @@ def serve(request: flask.Request, handler: Handler | None) -> flask.Response:
         body = api_request.json()
         if "data" not in body:
             raise InvalidRequest('the body must be {"data": ...}')
-        caller = sessions.validate_firebase(_id_token(request), api_request.known_did)
+        caller = validation.validate_firebase(_id_token(request), api_request.known_did)
         return _answer({"result": handler(Call(caller, body["data"]))}, 200)
     except ApiError as error:
         return _refused(error)

@@ -12,12 +12,12 @@ The flow (wire format: /work/shared/platform-notes.md, verified with Chromium 15
    call without a proof gets 403 `Secure-Session-Challenge`, the retry with a proof signed by the
    stored key gets a fresh cookie (`refresh`);
 4. a proof another key signed, presented with the session's genuine credentials (the cookies a
-   copy of the cookie jar carries), is a copied-credential incident (sessions.copied_credential):
+   copy of the cookie jar carries), is a copied-credential incident (flows/copied_token.py):
    the user is alerted and signed out as for a copied token, and the browser gets 401, which ends
    its DBSC session. A stranger who knows only a session id gets 401 and closes nothing.
 
 Challenges and the bound cookie are stateless: HMACs under keys derived for each purpose from
-the keyring (like alerts._key), over the session id and a time window or an expiry.
+the keyring (like tokens/action.py), over the session id and a time window or an expiry.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 from . import dpop, store
 from .config import settings
 from .errors import InvalidRequest, Unauthenticated
-from .keys import b64url, keyring
+from .tokens.keys import b64url, keyring
 
 TYPE = "dbsc+jwt"
 REGISTER_PATH = "/v1/sessions/dbsc/register"

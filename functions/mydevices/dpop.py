@@ -10,14 +10,14 @@ Split in two on purpose:
   not verify twice): the signature against the key in the proof's own header, the method and
   URL, the age, and our nonce. It never raises: it says which key signed (`jkt`, or None when
   nothing was proven) and what else is wrong (`fault`), because the caller decides what a
-  failure means only once it knows whether the refresh token is genuine (sessions.refresh);
+  failure means only once it knows whether the refresh token is genuine (flows/refresh.py);
 - replay (`jti` seen before) is checked inside the refresh transaction against a small set of
   recent ids kept in the session's secrets document (`remember`): the transaction reads that
   document anyway, so this costs no extra read or write, where a create-if-absent document per
   proof would cost a write (and a TTL'd document) per refresh.
 
 Nonces are stateless: the HMAC of a time window under a key derived for this purpose alone
-from the keyring (like alerts._key), so any instance can issue and check them with no storage.
+from the keyring (like tokens/action.py), so any instance can issue and check them with no storage.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from .errors import InvalidRequest, Unauthenticated
-from .keys import b64url, keyring
+from .tokens.keys import b64url, keyring
 
 TYPE = "dpop+jwt"
 ALGORITHM = "ES256"

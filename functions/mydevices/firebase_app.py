@@ -53,6 +53,8 @@ def app() -> firebase_admin.App:
         if fcm_url:
             from firebase_admin import messaging
 
+            # No public way: firebase-admin has no setting for FCM's endpoint (nor an FCM
+            # emulator); its messaging service reads this class attribute when it is created.
             messaging._MessagingService.FCM_URL = fcm_url
         jwks_url = settings().app_check_jwks_url
         if jwks_url:

@@ -12,7 +12,7 @@ own MYDEVICES_APP_CHECK says (mydevices/app_check.py; off unless set).
 
 The bearer token may be our access token (with the signed device id) or the Firebase ID token of
 an app signed in with its login's custom token: its `did` claim binds it to the device, so no
-device id is needed, and one sent anyway must match (sessions.validate_firebase).
+device id is needed, and one sent anyway must match (flows/validation.py).
 
 `@require_session(require_proof=True)` also demands proof of possession on every request: the
 session must be bound to a device key (a login with `devicePublicKey`), and the request must
@@ -33,8 +33,8 @@ import flask
 
 from . import app_check
 from .errors import ApiError, Unauthenticated
+from .flows.validation import Caller
 from .httpio import ApiRequest, error_response, render, require_same_origin
-from .sessions import Caller
 
 Wrapped = Callable[[flask.Request, Caller], Any]
 Guarded = Callable[[flask.Request], Any]

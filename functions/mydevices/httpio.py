@@ -22,7 +22,7 @@ from typing import Any
 import flask
 from werkzeug.exceptions import HTTPException
 
-from . import app_check, dbsc, dpop, geo, sessions, web_cookies
+from . import app_check, dbsc, dpop, geo, web_cookies
 from .config import settings
 from .errors import (
     ApiError,
@@ -34,6 +34,8 @@ from .errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from .flows import validation
+from .flows.issued import Issued
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +128,7 @@ class ApiRequest:
     def parse(cls, request: flask.Request) -> ApiRequest:
         header_did = request.headers.get(DEVICE_HEADER)
         cookie_did = web_cookies.read(request.cookies, web_cookies.DEVICE)
-        did, signed, new = sessions.resolve_device(header_did or cookie_did)
+        did, signed, new = validation.resolve_device(header_did or cookie_did)
         return cls(request, did, signed, new, from_cookie=header_did is None and cookie_did is not None)
 
     def cookie(self, part: str) -> str | None:
@@ -201,8 +203,8 @@ class ApiRequest:
             self.raw.remote_addr, self.raw.headers.get("X-Forwarded-For"), settings().trusted_proxies
         )
 
-    def authenticate(self) -> sessions.Caller:
-        caller = sessions.validate(self.bearer(), self.known_did)
+    def authenticate(self) -> validation.Caller:
+        caller = validation.validate(self.bearer(), self.known_did)
         dbsc.require_cookie(caller.session, caller.sid, self.raw.cookies.get(dbsc.BOUND_COOKIE))
         return caller
 
@@ -226,7 +228,7 @@ class ApiResponse:
     bound_cookie: str | None = None  # a fresh DBSC-bound cookie (dbsc.py); "" removes it if the request had it
 
 
-def issued_response(issued: sessions.Issued, *, web: bool, status: int = 200) -> ApiResponse:
+def issued_response(issued: Issued, *, web: bool, status: int = 200) -> ApiResponse:
     """Tokens for a mobile client go in the body; a web client gets them only as cookies.
 
     Either gets the Firebase custom token in the body when the login minted one (a web login

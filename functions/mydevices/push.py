@@ -6,7 +6,7 @@
   same device: that device already holds the new session, often with the same push token, and
   a force_logout would sign it out of the session it just opened).
 - `new_login` -> to every other active session with a push token that was created before the
-  new one, a visible "Was that you?" alert carrying an action token for `alerts.respond`
+  new one, a visible "Was that you?" alert carrying an action token for `flows/alert_answer.py`
   (`new_login_alert`: an APNs alert with the "No, close this session" category, an Android data
   message the app turns into a notification with both actions; docs/push-messages.md).
   Nothing is sent if the new session is no longer active by the time the event is handled
@@ -32,10 +32,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from firebase_admin import messaging
-from google.cloud import firestore
 
-from . import alert_copy, alerts, event_claims, fcm, store
+from . import alert_copy, event_claims, fcm, store
+from .documents import ACTIVE
 from .session_events import NEW_LOGIN, SESSION_REVOKED
+from .tokens import action
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ def _revoked_targets(event: dict[str, Any]) -> list[fcm.Outgoing]:
     return [fcm.Outgoing(sid, token, force_logout(token, sid, reason))] if token else []
 
 
-_earlier = alerts.earlier
+_earlier = action.earlier
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
@@ -152,7 +153,7 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 def _new_login_targets(event: dict[str, Any]) -> list[fcm.Outgoing]:
     uid, new_sid = event["uid"], event["sessionId"]
     new_session = store.read(store.session_ref(uid, new_sid))
-    if new_session is None or new_session.get("status") != store.ACTIVE:
+    if new_session is None or new_session.get("status") != ACTIVE:
         return []
     created = new_session.get("createdAt")
     others = [
@@ -165,7 +166,7 @@ def _new_login_targets(event: dict[str, Any]) -> list[fcm.Outgoing]:
         for secret in store.db().get_all([store.secret_ref(sid) for sid in chunk]):
             token = _push_token(secret.to_dict() or {}, uid) if secret.exists else None
             if token:
-                action_token, expires_at = alerts.pair_token(uid, secret.id, new_sid, created)
+                action_token, expires_at = action.pair_token(uid, secret.id, new_sid, created)
                 message = new_login_alert(token, secret.id, new_sid, action_token, copy, expires_at)
                 targets.append(fcm.Outgoing(secret.id, token, message))
     return targets
@@ -180,17 +181,8 @@ def targets(event: dict[str, Any]) -> list[fcm.Outgoing]:
 
 def forget_token(sid: str, token: str) -> bool:
     """Drop a dead push token, unless the app has meanwhile registered a different one."""
-    ref = store.secret_ref(sid)
-
-    @firestore.transactional
-    def drop(transaction: firestore.Transaction) -> bool:
-        snapshot = ref.get(transaction=transaction)
-        if not snapshot.exists or snapshot.get("pushToken") != token:
-            return False
-        transaction.update(ref, {"pushToken": None, "pushProvider": None})
-        return True
-
-    return bool(drop(store.db().transaction()))
+    return store.update_if(store.secret_ref(sid), lambda doc: {"pushToken": None, "pushProvider": None}
+                           if doc.get("pushToken") == token else None)
 
 
 def handle(data: Any) -> dict[str, int]:

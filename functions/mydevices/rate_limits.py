@@ -137,7 +137,7 @@ def refresh_from_address(ip: str | None) -> None:
 
 
 def refresh_of_session(sid: str) -> None:
-    """Charged only once the refresh token is proven genuine (sessions.refresh): anyone can
+    """Charged only once the refresh token is proven genuine (flows/refresh.py): anyone can
     present a made-up secret with a victim's session id, and must not spend the victim's budget.
     Per session, not per user: an intruder's own genuine session spends only its own."""
     hit("refresh-session", sid, settings().refresh_rate_per_session)

@@ -25,8 +25,9 @@ from google.cloud.pubsub_v1 import PublisherClient
 from google.cloud.pubsub_v1.types import PublisherOptions
 from google.events.cloud.firestore import Document, DocumentEventData, Value
 
-from . import outbox, store
+from . import outbox
 from .config import settings
+from .documents import ACTIVE, REVOKED
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def decode(data: bytes | str | None) -> DocumentEventData:
 
 def _plain(value: Value) -> Any:
     """The Python value of the scalar field types a session document uses."""
-    kind = value._pb.WhichOneof("value_type")  # proto-plus hides which oneof is set
+    kind = Value.pb(value).WhichOneof("value_type")  # proto-plus hides which oneof is set
     if kind in (None, "null_value"):
         return None
     if kind == "timestamp_value":
@@ -96,9 +97,9 @@ def classify(change: DocumentEventData) -> dict[str, Any] | None:
     uid, sid = ids
     new_status = _field(new, "status")
     old_status = _field(old, "status") if old_exists else None
-    if not old_exists and new_status == store.ACTIVE:
+    if not old_exists and new_status == ACTIVE:
         if "alertReason" in new.fields and _field(new, "alertReason") is None:
-            return None  # the device came back (sessions._alert_reason): nothing new to ask about
+            return None  # the device came back (flows/login.py): nothing new to ask about
         return {
             "type": NEW_LOGIN,
             "uid": uid,
@@ -106,7 +107,7 @@ def classify(change: DocumentEventData) -> dict[str, Any] | None:
             "deviceName": _field(new, "deviceName"),
             "location": _field(new, "location"),
         }
-    if old_status == store.ACTIVE and new_status == store.REVOKED:
+    if old_status == ACTIVE and new_status == REVOKED:
         return {"type": SESSION_REVOKED, "uid": uid, "sessionId": sid, "reason": _field(new, "revokedReason")}
     return None
 

@@ -22,10 +22,10 @@ from google.cloud import firestore
 from google.cloud.firestore_v1 import _helpers
 
 from .config import settings
+from .documents import ACTIVE
 from .errors import ApiError, Unavailable, contention
 
 SESSIONS = "sessions"
-ACTIVE, REVOKED = "active", "revoked"  # a session document's `status`
 SECRETS = "sessionSecrets"
 DEVICES = "devices"
 SECURITY_EVENTS = "securityEvents"
@@ -56,6 +56,9 @@ def _bounded(client: firestore.Client) -> firestore.Client:
         ),
         timeout=timeout,
     )
+    # No public way: firestore.Client takes no default retry or timeout, and a per-call `retry=`
+    # cannot reach the calls its transactions and batches make. So the generated client's wrapped
+    # methods (private to google-cloud-firestore) get these defaults, once, when the client is made.
     transport = client._firestore_api._transport
     transport._wrapped_methods = {
         method: gapic_v1.method.wrap_method(method, default_retry=retry, default_timeout=timeout)
@@ -142,6 +145,28 @@ def transact(body: Callable[[firestore.Transaction], R]) -> R:
     raise AssertionError("unreachable")
 
 
+def update_if(ref: firestore.DocumentReference, change: Callable[[dict[str, Any]], dict[str, Any] | None], *,
+              then: Callable[[firestore.Transaction, dict[str, Any]], None] | None = None) -> bool:
+    """Read the document and write `change(fields)` to it in one transaction, so what was checked
+    still holds when it is written. False when it does not exist or `change` returns None (nothing
+    written); `{}` writes nothing but counts. `then` adds the writes that go with the change."""
+    def body(transaction: firestore.Transaction) -> bool:
+        snapshot = ref.get(transaction=transaction)
+        if not snapshot.exists:
+            return False
+        doc = snapshot.to_dict() or {}
+        fields = change(doc)
+        if fields is None:
+            return False
+        if fields:
+            transaction.update(ref, fields)
+        if then is not None:
+            then(transaction, doc)
+        return True
+
+    return transact(body)
+
+
 def valid_id(text: str) -> bool:
     """Whether `text` can name a document. Firestore answers InvalidArgument (not NotFound) for
     `.`, `..`, `__anything__` and ids over 1500 bytes, so an id a client chose must pass this
@@ -163,7 +188,8 @@ def read(ref: firestore.DocumentReference) -> dict[str, Any] | None:
     One unary GetDocument call, billed as one read like `ref.get()`. `ref.get()` streams
     BatchGetDocuments instead, and a streaming call costs this client about twice the CPU (gRPC
     starts a thread per call when none is in flight): on the path every validated request
-    takes, that was the largest cost left on our side (docs/benchmarks.md).
+    takes, that was the largest cost left on our side (docs/benchmarks.md). No public way: the
+    library has no unary get, so this uses its generated client and its decoder (both private).
     """
     client = ref._client
     try:
@@ -190,7 +216,7 @@ def secret_ref(sid: str) -> firestore.DocumentReference:
 
 
 def user_ref(uid: str) -> firestore.DocumentReference:
-    """Server-only facts about the account: `reauthAfter` (sessions.login)."""
+    """Server-only facts about the account: `reauthAfter` (flows/login.py)."""
     return db().collection(USERS).document(uid)
 
 

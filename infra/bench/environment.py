@@ -27,7 +27,8 @@ def forget_cached_state() -> None:
     ensure_importable()
     import firebase_admin
 
-    from mydevices import config, keys, store
+    from mydevices import config, store
+    from mydevices.tokens import keys
 
     config.settings.cache_clear()
     keys.keyring.cache_clear()

@@ -8,7 +8,7 @@ table, writes every figure to `.local/bench/results.json` and, on a full run wit
 sizes, the table into docs/benchmarks.md; it stops everything it started. Sections, in the order they run (the
 heavy seeding last, so its data cannot slow the others):
 
-  strict_validation  1. sessions.validate vs PyJWT decode + bare DocumentReference.get()
+  strict_validation  1. validation.validate vs PyJWT decode + bare DocumentReference.get()
   jwks_verification  2. PyJWKClient on our JWKS vs PyJWT decode with a fixed key
   firebase_admin     3. ours vs firebase-admin verify_id_token(check_revoked=True)
   http               4. GET /v1/sessions/current under wrk vs a trivial function (skipped without wrk)

@@ -41,9 +41,11 @@ class Population:
     """One seeded project: the product's (bounded) client on it, a bare client, sample sessions."""
 
     def __init__(self, project: str, users: int, per_user: int, samples: int) -> None:
-        from mydevices import access_tokens, device_ids, sessions, store
+        from mydevices import store
         from mydevices.config import settings
-        from mydevices.keys import keyring
+        from mydevices.flows import validation
+        from mydevices.tokens import access, device_id
+        from mydevices.tokens.keys import keyring
 
         self.project = project
         self.users = users
@@ -57,10 +59,10 @@ class Population:
         self.queries: list[firestore.Query] = []
         for user in range(0, users, step)[:samples]:
             uid, sid, did = seeding.uid_of(user), seeding.sid_of(user, 0), seeding.did_of(user, 0)
-            claims = access_tokens.AccessClaims(uid=uid, sid=sid, did=did, iat=now, exp=now + conf.access_ttl)
-            token = access_tokens.issue(ring, issuer=conf.issuer, audience=conf.audience, claims=claims)
-            self.callers.append((token, device_ids.sign(ring, did)))
-            self.list_callers.append(sessions.Caller(uid, sid, did, {}))
+            claims = access.AccessClaims(uid=uid, sid=sid, did=did, iat=now, exp=now + conf.access_ttl)
+            token = access.issue(ring, issuer=conf.issuer, audience=conf.audience, claims=claims)
+            self.callers.append((token, device_id.sign(ring, did)))
+            self.list_callers.append(validation.Caller(uid, sid, did, {}))
             self.documents.append(self.bare_client.document(f"users/{uid}/sessions/{sid}"))
             self.queries.append(
                 self.bare_client.collection(f"users/{uid}/sessions")
@@ -74,18 +76,18 @@ class Population:
         return self._turn
 
     def validate(self) -> None:
-        from mydevices import sessions
+        from mydevices.flows import validation
 
         token, signed = self.callers[self._next()]
         with _product_client(self.product_client):
-            sessions.validate(token, signed)
+            validation.validate(token, signed)
 
     def list_sessions(self) -> None:
-        from mydevices import sessions
+        from mydevices.flows import listing
 
         caller = self.list_callers[self._next()]
         with _product_client(self.product_client):
-            if not sessions.list_sessions(caller)["sessions"]:
+            if not listing.list_sessions(caller)["sessions"]:
                 raise RuntimeError(f"{caller.uid} has no sessions in {self.project}")
 
     def bare_get(self) -> None:

@@ -31,7 +31,7 @@ def sid_of(user: int, session: int) -> str:
 
 
 def did_of(user: int, session: int) -> str:
-    """22 characters, the shape of a real device id (device_ids.py checks it)."""
+    """22 characters, the shape of a real device id (device_id.py checks it)."""
     return f"d{user:010d}{session:03d}".ljust(22, "0")
 
 

@@ -1,6 +1,6 @@
 """What one validated call costs, against the floors a hand-written check could not go below.
 
-1. Strict validation (`sessions.validate`: device id MAC, JWT verification, one Firestore read)
+1. Strict validation (`validation.validate`: device id MAC, JWT verification, one Firestore read)
    against a bare PyJWT decode of the same token plus a bare `DocumentReference.get()` of the
    same document, on a plain client of its own.
 2. Local verification by another backend: PyJWT's `PyJWKClient` on our JWKS URL (fetched once,
@@ -47,13 +47,13 @@ def _issuer_audience() -> tuple[str, str]:
 
 
 def _public_key() -> Any:
-    from mydevices.keys import keyring
+    from mydevices.tokens.keys import keyring
 
     return keyring().current_signing.public
 
 
 def strict_validation(signed_in: SignedIn, project: str, iterations: int, warmup: int) -> dict[str, Any]:
-    from mydevices import sessions
+    from mydevices.flows import validation
 
     issuer, audience = _issuer_audience()
     public = _public_key()
@@ -61,7 +61,7 @@ def strict_validation(signed_in: SignedIn, project: str, iterations: int, warmup
     document = plain.document(signed_in.document_path)
 
     def ours() -> None:
-        sessions.validate(signed_in.access_token, signed_in.signed_device_id)
+        validation.validate(signed_in.access_token, signed_in.signed_device_id)
 
     def floor() -> None:
         jwt.decode(signed_in.access_token, public, algorithms=["EdDSA"], issuer=issuer, audience=audience)
@@ -115,12 +115,13 @@ def versus_firebase_admin(signed_in: SignedIn, id_token: str, iterations: int, w
     """Ours (strict validation) and firebase-admin's revocation-checked ID token check, interleaved."""
     from firebase_admin import auth
 
-    from mydevices import firebase_app, sessions
+    from mydevices import firebase_app
+    from mydevices.flows import validation
 
     app = firebase_app.app()
 
     def ours() -> None:
-        sessions.validate(signed_in.access_token, signed_in.signed_device_id)
+        validation.validate(signed_in.access_token, signed_in.signed_device_id)
 
     def theirs() -> None:
         auth.verify_id_token(id_token, app=app, check_revoked=True)

@@ -1560,10 +1560,10 @@ def cleanup_leftovers(pidfile: Path = DEV_PIDFILE) -> list[str]:
 
 
 def ensure_dev_keys(path: Path = DEV_KEYS_FILE) -> Path:
-    """`python -m mydevices.keys generate PATH` (writes only when absent)."""
+    """`python -m mydevices.tokens.keys generate PATH` (writes only when absent)."""
     if not path.exists():
         subprocess.run(  # noqa: S603
-            [str(VENV_PYTHON), "-m", "mydevices.keys", "generate", str(path)], cwd=FUNCTIONS_DIR, check=True
+            [str(VENV_PYTHON), "-m", "mydevices.tokens.keys", "generate", str(path)], cwd=FUNCTIONS_DIR, check=True
         )
     return path
 

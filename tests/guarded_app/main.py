@@ -7,8 +7,8 @@ from typing import Any
 import flask
 import functions_framework
 
+from mydevices.flows.validation import Caller
 from mydevices.guard import require_session
-from mydevices.sessions import Caller
 
 
 @functions_framework.http

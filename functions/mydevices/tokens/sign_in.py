@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from . import store
-from .errors import Forbidden, Unauthenticated, Unavailable
-from .firebase_app import app
+from .. import store
+from ..errors import Forbidden, Unauthenticated, Unavailable
+from ..firebase_app import app
 
 SIGNED_IN_AT_CLAIM = "signed_in_at"
 OUR_SESSION_CLAIM = "sid"  # only our custom tokens put it there
@@ -49,7 +49,7 @@ def signed_in_at(claims: dict[str, Any]) -> int | None:
 
 def verify_id_token(id_token: str) -> Identity:
     """The identity in a login's Firebase ID token, once Firebase Auth still stands behind it."""
-    from . import account
+    from .. import account
 
     claims = verify_claims(id_token)
     uid = uid_of(claims)

@@ -7,7 +7,7 @@ how a key is rotated without signing anyone out.
     {"signing": [{"kid": "...", "privateKeyPem": "-----BEGIN PRIVATE KEY-----..."}],
      "hmac": [{"kid": "...", "secret": "<base64url, at least 32 bytes>"}]}
 
-`python -m mydevices.keys generate PATH` writes a fresh keyring for local development.
+`python -m mydevices.tokens.keys generate PATH` writes a fresh keyring for local development.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .config import settings
+from ..config import settings
 
 
 def b64url(data: bytes) -> str:
@@ -117,7 +117,7 @@ def generate_keyring_doc() -> dict[str, list[dict[str, str]]]:
 
 def _main(argv: list[str]) -> int:
     if len(argv) != 3 or argv[1] != "generate":
-        print("usage: python -m mydevices.keys generate PATH", file=sys.stderr)
+        print("usage: python -m mydevices.tokens.keys generate PATH", file=sys.stderr)
         return 2
     path = argv[2]
     if os.path.exists(path):

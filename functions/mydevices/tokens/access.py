@@ -14,7 +14,7 @@ from typing import Any
 
 import jwt
 
-from .errors import Unauthenticated
+from ..errors import Unauthenticated
 from .keys import Keyring, b64url_decode
 
 ALGORITHM = "EdDSA"

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import jwt
 
-from .errors import Unauthenticated, Unavailable
-from .firebase_app import app
-from .identity import SIGNED_IN_AT_CLAIM, uid_of, verify_claims
+from ..errors import Unauthenticated, Unavailable
+from ..firebase_app import app
+from .sign_in import SIGNED_IN_AT_CLAIM, uid_of, verify_claims
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,84 @@
+"""Closing sessions: one, or all of an account's but one, and the mark that makes the account's
+next login need a fresh sign-in.
+
+The owner's last word stands: after a closure by the user or by the security response, a Firebase
+SDK that stayed signed in (the closed device's, or a copy of its storage) cannot open a session
+again. Only a sign-in made after the closure can (`reauthAfter` on the user's document, checked by
+flows/login.py). The closures Firebase Auth decides need no mark: account.check_sign_in refuses a
+disabled account, and any sign-in before tokensValidAfterTime.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from google.api_core import exceptions as core_exceptions
+from google.cloud import firestore
+
+from . import account, documents, indexes, store
+from .documents import ACTIVE, REJECTED_BY_USER, REVOKE_OTHERS, TOKEN_REUSED, USER_REVOKED
+
+NEEDS_FRESH_SIGN_IN = frozenset({USER_REVOKED, REVOKE_OTHERS, REJECTED_BY_USER, TOKEN_REUSED})
+BATCH_LIMIT = 500
+
+
+def mark_reauthentication(transaction: firestore.Transaction | None, uid: str, reason: str, now: datetime) -> None:
+    """A closure from elsewhere makes the account's next login need a sign-in made after it."""
+    if reason not in NEEDS_FRESH_SIGN_IN:
+        return
+    ref, fields = store.user_ref(uid), {"reauthAfter": now}
+    if transaction is None:
+        ref.set(fields, merge=True)
+    else:
+        transaction.set(ref, fields, merge=True)
+
+
+def active_sessions(uid: str) -> firestore.Query:
+    """The account's active sessions, most recently active first."""
+    return indexes.ACTIVE_SESSIONS_BY_ACTIVITY.query(store.sessions_of(uid), ACTIVE)
+
+
+@store.guarded
+def revoke_session(uid: str, sid: str, reason: str) -> bool:
+    """Close one session; False when it was not active (or not this user's)."""
+    now = datetime.now(UTC)
+    return store.update_if(
+        store.session_ref(uid, sid),
+        lambda doc: documents.revocation(reason, now) if doc.get("status") == ACTIVE else None,
+        then=lambda transaction, _: mark_reauthentication(transaction, uid, reason, now),
+    )
+
+
+def revoke_where(uid: str, reason: str, keep_sid: str | None, predating: datetime | None = None) -> int:
+    """Revoke every active session but `keep_sid` (and, if given, only those that may predate
+    `predating`, a credential revocation: account.predates), at most BATCH_LIMIT writes per commit.
+
+    The account's fresh-sign-in mark is written before the sessions are even read: a login that
+    commits before the read is among them, and one after it meets the mark, so no login can slip
+    between the two. Each write carries the update time it was read at, so a session changed in
+    between (closed elsewhere) is left as that change made it rather than overwritten.
+    """
+    client = store.db()
+    now = datetime.now(UTC)
+    mark_reauthentication(None, uid, reason, now)
+
+    def targeted(doc: dict[str, Any]) -> bool:
+        began = doc.get("createdAt")
+        return predating is None or not isinstance(began, datetime) or account.predates(began.timestamp(), predating)
+
+    targets = [snap for snap in active_sessions(uid).stream()
+               if snap.id != keep_sid and targeted(snap.to_dict() or {})]
+    revoked = 0
+    for start in range(0, len(targets), BATCH_LIMIT):
+        chunk = targets[start:start + BATCH_LIMIT]
+        batch = client.batch()
+        for snap in chunk:
+            unchanged = client.write_option(last_update_time=snap.update_time)
+            batch.update(snap.reference, documents.revocation(reason, now), option=unchanged)
+        try:
+            batch.commit()
+            revoked += len(chunk)
+        except (core_exceptions.FailedPrecondition, core_exceptions.NotFound):
+            revoked += sum(revoke_session(uid, snap.id, reason) for snap in chunk)
+    return revoked

@@ -1,0 +1,82 @@
+"""The documents we write, their fields named once: the code builds them here and the tests seed
+them from here, so a field added to a session cannot be missing from one of the two.
+
+    users/{uid}/sessions/{sid}   a session: what the owner's devices may read (firestore.rules)
+    sessionSecrets/{sid}         its refresh-token hashes and push token: server only
+    users/{uid}/devices/{did}    the device's pointer to its current session, and `untrustedAt`
+    users/{uid}                  server-only facts about the account: `reauthAfter`
+
+A session's `status` is ACTIVE until it is closed, for a `revokedReason` below (or one of
+account.py's, when Firebase Auth ends it); closed sessions are kept `revoked_retention_days`
+for the list of recent closures and the copied-token check, then the TTL on `expireAt` drops them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from .config import settings
+from .model import DeviceInfo, PushTarget
+
+ACTIVE, REVOKED = "active", "revoked"
+
+# Why a session was closed (`revokedReason`).
+REPLACED = "replaced"  # its device logged in again
+LOGOUT = "logout"
+USER_REVOKED = "user_revoked"  # closed from another of the user's devices
+REVOKE_OTHERS = "revoke_others"
+REJECTED_BY_USER = "rejected_by_user"  # "No, that wasn't me"
+TOKEN_REUSED = "token_reused"  # the copied-token response
+# Ended by the device itself: its next login is a return, not news for the user's other devices.
+SELF_ENDED = frozenset({LOGOUT, REPLACED})
+
+IDLE_LIMIT = timedelta(days=90)  # a refresh token unused this long is gone (TTL on sessionSecrets)
+
+
+def session(uid: str, did: str, device: DeviceInfo, location: str | None, now: datetime, *,
+            jkt: str | None = None, alert_reason: str | None = None) -> dict[str, Any]:
+    """A new session. `jkt` is the thumbprint of the device key it is bound to (dpop.py): public,
+    so it may sit where the owner can read it."""
+    return {
+        "uid": uid,
+        "deviceId": did,
+        "deviceName": device.name,
+        "deviceType": device.device_type,
+        "model": device.model,
+        "osVersion": device.os_version,
+        "appVersion": device.app_version,
+        "location": location,
+        "status": ACTIVE,
+        "createdAt": now,
+        "lastActiveAt": now,
+        "revokedAt": None,
+        "revokedReason": None,
+        "replacedBy": None,
+        "confirmedAt": None,
+        "alertReason": alert_reason,
+        "expireAt": None,
+        "deviceBound": jkt is not None,
+        "dpopJkt": jkt,
+    }
+
+
+def secret(uid: str, refresh_hash: str, hmac_kid: str, now: datetime, push: PushTarget | None) -> dict[str, Any]:
+    """A new session's secrets: the first refresh token's hash (never the token) and the push token."""
+    return {
+        "uid": uid,
+        "refreshHash": refresh_hash,
+        "prevRefreshHash": None,
+        "refreshKid": hmac_kid,
+        "generation": 0,
+        "rotatedAt": int(now.timestamp()),
+        "pushToken": push.token if push else None,
+        "pushProvider": push.provider if push else None,
+        "expireAt": now + IDLE_LIMIT,
+    }
+
+
+def revocation(reason: str, now: datetime, **extra: Any) -> dict[str, Any]:
+    """The fields that close a session."""
+    retention = timedelta(days=settings().revoked_retention_days)
+    return {"status": REVOKED, "revokedAt": now, "revokedReason": reason, "expireAt": now + retention, **extra}

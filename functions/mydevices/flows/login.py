@@ -1,0 +1,154 @@
+"""Login: a Firebase sign-in opens one session for (user, device), in this order.
+
+1. Abuse limits: per address before the ID token is even checked (a flood of made-up tokens),
+   then per (user, address) and per Firebase sign-in (rate_limits.py).
+2. Who: the Firebase ID token, and Firebase Auth's own word on the account (tokens/sign_in.py).
+3. Where: GeoIP of the client's address, for the list and the alert text.
+4. In one transaction: the owner's last word (a closure since the sign-in needs a fresh one,
+   closing.py), the device cap, the device's previous session (replaced: one active session per
+   user and device), and whether the login is news for the user's other devices (`alertReason`:
+   the Firestore trigger sends the "Was that you?" push when it is set).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from google.cloud import firestore
+
+from .. import account, closing, documents, dpop, geo, rate_limits, store
+from ..config import settings
+from ..documents import ACTIVE, REPLACED, SELF_ENDED
+from ..errors import Conflict, Unauthenticated
+from ..model import DeviceInfo, PushTarget, device_session
+from ..tokens import access, device_id, firebase, refresh, sign_in
+from ..tokens.keys import keyring
+from .issued import Issued, access_token
+
+CAP_SLACK = 10  # below cap - CAP_SLACK active sessions, concurrent logins cannot pass the cap
+
+
+def login(id_token: str, client_ip: str | None, did: str, signed_device_id: str, device: DeviceInfo,
+          push: PushTarget | None, *, firebase_token: bool = True, holds: str | None = None,
+          device_key: dict[str, str] | None = None) -> Issued:
+    """Open a session for (user, device), replacing the device's previous one.
+
+    `holds` is the access token the request carried besides the ID token (a web client's cookie):
+    with it a re-login proves it is the device itself coming back (see _alert_reason).
+    `device_key` (a public JWK, dpop.parse_public_jwk) binds the session to that key: its every
+    refresh must then carry a DPoP proof the key signed (flows/refresh.py)."""
+    rate_limits.login_from_address(client_ip)
+    who = sign_in.verify_id_token(id_token)
+    rate_limits.login_of_user(who.uid, who.auth_time, client_ip)
+    location = geo.locate(client_ip, settings().geoip_db)
+    return _open(who, did, signed_device_id, device, push, location, firebase_token=firebase_token, holds=holds,
+                 device_key=device_key)
+
+
+@store.guarded
+def _open(who: sign_in.Identity, did: str, signed_device_id: str, device: DeviceInfo, push: PushTarget | None,
+          location: str | None, *, firebase_token: bool, holds: str | None,
+          device_key: dict[str, str] | None) -> Issued:
+    jkt = dpop.thumbprint(device_key) if device_key is not None else None
+    uid = who.uid
+    sid = device_id.new_device_id()  # same shape: 128 random bits
+    first = refresh.first(sid)
+    now = datetime.now(UTC)
+    session_doc = documents.session(uid, did, device, location, now, jkt=jkt)
+    secret_doc = documents.secret(uid, first.hash, keyring().current_hmac_kid, now, push)
+    # Before writing: signing may fail (503), and nothing may be half-written then.
+    custom_token = firebase.custom_token(uid, sid, did, who.auth_time) if firebase_token else None
+    device_ref = store.device_ref(uid, did)
+    user_ref = store.user_ref(uid)
+
+    # Far below the cap, it is not counted in the transaction: that count reads the whole range of
+    # the user's sessions, so every concurrent login of the user would collide with it.
+    near_cap = _active_count(store.active_sessions_of(uid)) + CAP_SLACK >= settings().max_active_sessions
+    if near_cap and who.credentials_valid_after is not None:
+        # After a password reset, sessions of lost devices that never refresh must not keep the
+        # owner's new device out: end those that began before it now, not at their next refresh.
+        closing.revoke_where(uid, account.CREDENTIALS_REVOKED, keep_sid=None, predating=who.credentials_valid_after)
+
+    def create(transaction: firestore.Transaction) -> None:
+        user = user_ref.get(transaction=transaction)
+        _require_fresh_sign_in(who, user.to_dict() if user.exists else None)
+        pointer = device_ref.get(transaction=transaction)
+        pointer_doc = pointer.to_dict() if pointer.exists else None
+        previous = pointer_doc.get("sessionId") if pointer_doc else None
+        previous_ref = store.session_ref(uid, previous) if previous else None
+        old = previous_ref.get(transaction=transaction) if previous_ref is not None else None
+        old_doc = old.to_dict() if old is not None and old.exists else None
+        replacing = old_doc is not None and old_doc.get("status") == ACTIVE
+        if not replacing and near_cap:
+            _within_device_cap(transaction, uid)  # reads: before any write of this transaction
+        session_doc["alertReason"] = _alert_reason(pointer_doc, old_doc, _holds(holds, uid, previous, did))
+        if previous_ref is not None and replacing:
+            transaction.update(previous_ref, documents.revocation(REPLACED, now, replacedBy=sid))
+        transaction.set(store.session_ref(uid, sid), session_doc)
+        transaction.set(store.secret_ref(sid), secret_doc)
+        transaction.set(device_ref, {"sessionId": sid, "updatedAt": now}, merge=True)
+
+    store.transact(create)
+    token, expires = access_token(uid, sid, did, int(now.timestamp()), jkt)
+    view = device_session(sid, session_doc, sid)
+    return Issued(uid, sid, signed_device_id, token, expires, str(first), view, firebase_custom_token=custom_token)
+
+
+def _require_fresh_sign_in(who: sign_in.Identity, user: dict[str, Any] | None) -> None:
+    """After a closure, only a sign-in made after it can open a session (closing.py)."""
+    closed_at = user.get("reauthAfter") if user else None
+    # auth_time has whole seconds: a sign-in in the closure's own second might have come before
+    # it, so it does not count (the user signs in again a second later).
+    if isinstance(closed_at, datetime) and who.auth_time <= closed_at.timestamp():
+        raise Unauthenticated("sign in again: a session of this account was closed since your last sign-in",
+                              code="reauthentication_required")
+
+
+def _alert_reason(pointer: dict[str, Any] | None, previous: dict[str, Any] | None, proven: bool) -> str | None:
+    """Why this login is news for the user's other devices, or None when it is the device coming
+    back: its previous session was ended by the device itself, or is still active and the login
+    proves it holds it (`proven`: its access token came along), and the user never rejected the
+    device. A device id alone proves nothing: it is a copy away from a silent takeover of the
+    device's session. A session that expired away (TTL) says nothing either: news."""
+    if pointer is None:
+        return "new_device"
+    if pointer.get("untrustedAt") is not None:
+        return "untrusted_device"
+    if previous is None:
+        return "new_device"
+    if previous.get("status") == ACTIVE:
+        return None if proven else "unproven_re_login"
+    if previous.get("revokedReason") in SELF_ENDED:
+        return None
+    return "closed_elsewhere"
+
+
+def _holds(token: str | None, uid: str, sid: str | None, did: str) -> bool:
+    """Whether `token` is our access token for this session on this device (expired or not)."""
+    if not token or sid is None:
+        return False
+    conf = settings()
+    try:
+        claims = access.verify(keyring(), token, issuer=conf.issuer, audience=conf.audience, expired_ok=True)
+    except Unauthenticated:
+        return False
+    return (claims.uid, claims.sid, claims.did) == (uid, sid, did)
+
+
+def _active_count(query: firestore.Query, transaction: firestore.Transaction | None = None) -> int:
+    """One aggregation read (billed per 1000 index entries)."""
+    aggregation: Any = query.count()  # the library annotates count() as returning a class
+    return int(aggregation.get(transaction=transaction)[0][0].value)
+
+
+def _within_device_cap(transaction: firestore.Transaction, uid: str) -> None:
+    """Refuse a new device past the cap instead of silently closing the oldest: which session
+    to give up is the user's choice. Counted in the login's transaction once the account is
+    within CAP_SLACK of the cap, so concurrent logins cannot pass it together. A re-login of a
+    device replaces its session and is not counted."""
+    cap = settings().max_active_sessions
+    count = _active_count(store.active_sessions_of(uid), transaction)
+    if count >= cap:
+        raise Conflict(f"this account is signed in on {count} devices, the most allowed; "
+                       "close a session on another device first", code="device_limit_reached")

@@ -1,0 +1,257 @@
+"""Refresh: a refresh token is rotated, in one transaction, once it is proven genuine.
+
+The order is the defence (see `refresh`): prove the token genuine before anything else, so a
+stranger who knows a session id can neither spend the session's refresh budget nor set off the
+copied-token response; then the session's device key, if it is bound to one (DPoP for apps,
+DBSC for browsers); then Firebase Auth's word on the account. A genuine token that is no longer
+current is a copy in use (copied_token.py). A retry within the grace window gets byte for byte
+the answer of the rotation it repeats (Ed25519 signatures are deterministic).
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+from google.cloud import firestore
+
+from .. import account, closing, dbsc, dpop, rate_limits, store
+from ..config import settings
+from ..documents import ACTIVE, IDLE_LIMIT, TOKEN_REUSED
+from ..errors import Unauthenticated
+from ..tokens import device_id
+from ..tokens import refresh as refresh_tokens
+from ..tokens.keys import keyring
+from . import copied_token
+from .issued import Issued, access_token
+
+_refresh_locks: dict[str, threading.Lock] = {}
+_refresh_waiters: dict[str, int] = {}  # how many requests hold or wait for each lock
+_refresh_locks_guard = threading.Lock()
+
+
+@contextmanager
+def _one_refresh_at_a_time(sid: str) -> Iterator[None]:
+    """Concurrent refreshes of one session in this instance queue up, so the first rotates and
+    the rest are answered from the grace window without contending in Firestore.
+
+    A lock is dropped when nobody holds or awaits it (counted: an unlocked lock may still have
+    a waiter about to take it), also after a refused refresh, so made-up ids do not pile up."""
+    with _refresh_locks_guard:
+        lock = _refresh_locks.setdefault(sid, threading.Lock())
+        _refresh_waiters[sid] = _refresh_waiters.get(sid, 0) + 1
+    try:
+        with lock:
+            yield
+    finally:
+        with _refresh_locks_guard:
+            _refresh_waiters[sid] -= 1
+            if not _refresh_waiters[sid]:
+                del _refresh_waiters[sid]
+                _refresh_locks.pop(sid, None)
+
+
+class _Reused(Exception):
+    """A genuine token in the wrong hands: an old one, or one of a bound session without a proof."""
+
+    def __init__(self, uid: str, live_sid: str, presented: dict[str, Any],
+                 why: str = "refresh token used after rotation", code: str = TOKEN_REUSED) -> None:
+        self.uid = uid
+        self.live_sid = live_sid
+        self.presented = presented
+        self.why = why
+        self.code = code
+
+
+def _proven(data: dict[str, Any], doc: dict[str, Any], uid: str, sid: str, proof: dpop.Checked,
+            bound_cookie: str | None = None) -> dict[str, Any]:
+    """For a genuine refresh token of an active session: the fields to write for its proof of
+    possession (none for a session not bound to a key), or refuse.
+
+    No proof, or one no key of this session signed, means the token was copied off the device:
+    a copied-credential incident (copied_token.py), exactly like a replayed token. A proof the key
+    did sign but that is stale, for another URL, without our nonce or replayed is the device's
+    own (or a replay of what it sent): refused with its own code, and nobody is signed out.
+    A session registered with DBSC needs its fresh bound cookie (dbsc.require_cookie)."""
+    dbsc.require_cookie(doc, sid, bound_cookie)
+    jkt = doc.get("dpopJkt")
+    if not isinstance(jkt, str):
+        return {}
+    if proof.jkt is None or not hmac.compare_digest(proof.jkt, jkt):
+        why = "refresh of a device-bound session " + ("with a proof from another key" if proof.present
+                                                      else "without a proof of its key")
+        raise _Reused(uid, sid, doc, why=why, code=copied_token.PROOF_FAILED)
+    if proof.fault is not None:
+        raise proof.fault
+    return {"dpopSeen": dpop.remember(data.get("dpopSeen"), proof)}
+
+
+class _Ended(Exception):
+    """Firebase Auth no longer stands behind the account's sessions (account.py)."""
+
+    def __init__(self, uid: str, ended: account.Ended) -> None:
+        self.uid = uid
+        self.ended = ended
+
+
+_INVALID = "refresh token is invalid"  # one answer for every token not proven genuine: no oracle
+
+
+@store.guarded
+def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: str | None,
+            proof: dpop.Checked = dpop.ABSENT, bound_cookie: str | None = None) -> Issued:
+    """Rotate a refresh token, in this order: prove the token genuine (current, the one just
+    replaced within the grace window, or an ancestor of the current one); only then charge the
+    user's refresh budget, so a stranger who knows a session id cannot spend it; refuse tokens
+    of closed sessions; treat a genuine old token of a live session as a copy; and before
+    anything is written, ask Firebase Auth whether the account may still hold sessions
+    (account.py). Asked inside the transaction, so an Auth outage (503) rotates nothing: the
+    client's retry with the same token is then no replay, however long the outage lasted.
+
+    A session bound to a device key also needs `proof` (dpop.check of the request's DPoP
+    header), judged only once the token is proven genuine (_proven): a made-up token stays
+    `invalid_token`, so knowing a session id is not enough to set off the copied-token response."""
+    rate_limits.refresh_from_address(client_ip)
+    if not refresh_token:
+        raise Unauthenticated("a refresh token is required", code="unauthenticated")
+    presented = refresh_tokens.parse(refresh_token)
+    if presented is None or not store.valid_id(presented.sid):
+        raise Unauthenticated("refresh token is malformed", code="invalid_token")
+    ring = keyring()
+    did = device_id.verify(ring, signed_device_id)
+    if did is None:
+        raise Unauthenticated("this device is not recognised; sign in again", code="unknown_device")
+    grace = settings().refresh_grace
+    client = store.db()
+    secret_ref = store.secret_ref(presented.sid)
+    charged: list[str] = []
+    standing: list[account.Ended | None] = []
+
+    def charge(uid: str, began: datetime) -> None:
+        """Once per request (a retried transaction is not a new one): the budget, then Auth."""
+        if not charged:
+            charged.append(uid)
+            rate_limits.refresh_of_session(presented.sid)
+            standing.append(account.standing(uid, began))
+        if standing[0] is not None:
+            raise _Ended(uid, standing[0])
+
+    @firestore.transactional
+    def rotate(transaction: firestore.Transaction) -> tuple[str, refresh_tokens.RefreshToken, int, str | None]:
+        secret = secret_ref.get(transaction=transaction)
+        if not secret.exists:
+            raise Unauthenticated(_INVALID, code="invalid_token")
+        data = secret.to_dict() or {}
+        uid = data["uid"]
+        session = store.session_ref(uid, presented.sid).get(transaction=transaction)
+        if not session.exists or session.get("deviceId") != did:
+            raise Unauthenticated(_INVALID, code="invalid_token")
+        doc = session.to_dict() or {}
+        key = ring.hmac.get(data.get("refreshKid") or "", ring.current_hmac)
+        current_hash = data["refreshHash"]
+        generation = int(data["generation"])
+        active = doc.get("status") == ACTIVE
+        began = doc.get("createdAt")
+        if not isinstance(began, datetime):  # not ours to vouch for: as old as can be
+            began = datetime.min.replace(tzinfo=UTC)
+        if presented.hash == current_hash and presented.generation != generation:
+            # The right secret with another generation number was never issued: someone edited the
+            # token (a wrong generation would also defeat the copied-token proof of older ones).
+            raise Unauthenticated(_INVALID, code="invalid_token")
+        jkt = doc.get("dpopJkt") if isinstance(doc.get("dpopJkt"), str) else None
+        if presented.hash == current_hash and active:
+            possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
+            charge(uid, began)
+            now = int(time.time())
+            child = refresh_tokens.child(ring.current_hmac, presented)
+            transaction.update(secret_ref, {
+                "refreshHash": child.hash,
+                "prevRefreshHash": current_hash,
+                "refreshKid": ring.current_hmac_kid,
+                "generation": child.generation,
+                "rotatedAt": now,
+                "expireAt": datetime.now(UTC) + IDLE_LIMIT,
+                **possession,
+            })
+            return uid, child, now, jkt
+        if presented.hash == data.get("prevRefreshHash") and active:
+            rotated_at = int(data["rotatedAt"])
+            child = refresh_tokens.child(key, presented)
+            if time.time() - rotated_at <= grace and child.hash == current_hash:
+                possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
+                charge(uid, began)
+                if possession:
+                    transaction.update(secret_ref, possession)
+                return uid, child, rotated_at, jkt  # the same answer as the rotation it repeats
+            raise _Reused(uid, presented.sid, doc)
+        genuine = presented.hash == current_hash or (
+            presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current_hash))
+        if not genuine:
+            raise Unauthenticated(_INVALID, code="invalid_token")
+        if active:
+            raise _Reused(uid, presented.sid, doc)
+        live = copied_token.live_replacement(uid, doc, transaction)
+        if live is not None:
+            raise _Reused(uid, live, doc)
+        raise Unauthenticated("this session has been closed", code="session_revoked")
+
+    with _one_refresh_at_a_time(presented.sid):
+        try:
+            uid, child, issued_at, jkt = rotate(client.transaction())
+        except _Reused as reused:
+            copied_token.respond(reused.uid, presented.sid, did, reused.live_sid, reused.presented,
+                                 why=reused.why, code=reused.code)
+        except _Ended as ended:
+            _end_for_account(ended.uid, presented.sid, ended.ended)
+    access, expires = access_token(uid, presented.sid, did, issued_at, jkt)
+    return Issued(uid, presented.sid, signed_device_id or "", access, expires, str(child))
+
+
+@store.guarded
+def dbsc_refresh(refresh_token: str | None, sid: str, proof: str | None, client_ip: str | None) -> str:
+    """The browser's DBSC refresh of session `sid`: 'ok' (issue a fresh bound cookie) or
+    'challenge' (answer 403 with a challenge), or refuse.
+
+    The request must carry the session's genuine refresh token (the cookie a copied cookie jar
+    carries too); only then is a proof that the session's key did not sign a copied-credential
+    incident (copied_token.py, as for a replayed token). Without a genuine token: `invalid_token`,
+    closing nothing, so a stranger who knows a session id cannot sign the owner out."""
+    if not store.valid_id(sid):
+        raise Unauthenticated(f"{dbsc.SESSION_ID_HEADER} must name a session", code="invalid_token")
+    rate_limits.refresh_from_address(client_ip)
+    presented = refresh_tokens.parse(refresh_token or "")
+    if presented is None or presented.sid != sid:
+        raise Unauthenticated(_INVALID, code="invalid_token")
+    ring = keyring()
+    secret = store.read(store.secret_ref(sid))
+    if secret is None:
+        raise Unauthenticated(_INVALID, code="invalid_token")
+    key = ring.hmac.get(secret.get("refreshKid") or "", ring.current_hmac)
+    current, generation = str(secret.get("refreshHash")), int(secret.get("generation") or 0)
+    genuine = (presented.hash == current and presented.generation == generation) \
+        or presented.hash == secret.get("prevRefreshHash") \
+        or (presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current))
+    if not genuine:
+        raise Unauthenticated(_INVALID, code="invalid_token")
+    uid = str(secret["uid"])
+    doc = store.read(store.session_ref(uid, sid))
+    if doc is None or doc.get("status") != ACTIVE:
+        raise Unauthenticated("this session has been closed", code="session_revoked")
+    verdict = dbsc.verify_refresh(doc, sid, proof)
+    if verdict == "wrong":
+        copied_token.respond(uid, sid, str(doc.get("deviceId")), sid, doc, code=copied_token.PROOF_FAILED,
+                             why="DBSC refresh with a proof its browser key did not sign")
+    return verdict
+
+
+def _end_for_account(uid: str, sid: str, ended: account.Ended) -> NoReturn:
+    """End the sessions Firebase Auth no longer stands behind, this one included, and refuse."""
+    closing.revoke_where(uid, ended.reason, keep_sid=None, predating=ended.before)
+    closing.revoke_session(uid, sid, ended.reason)  # in case the query missed it (just replaced, say)
+    raise Unauthenticated(f"this session has been closed ({ended.reason})", code="session_revoked",
+                          details={"reason": ended.reason})

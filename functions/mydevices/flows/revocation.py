@@ -1,0 +1,41 @@
+"""Revocation: the user closes another session, all the others, or their own (logout).
+
+Closing from elsewhere needs a settled session (fresh_sessions.py) and makes the account's next
+login need a fresh sign-in (closing.py); a logout does neither. The closed device learns of it on
+its next call (401) and at once from the silent push the Firestore trigger sends.
+"""
+
+from __future__ import annotations
+
+from .. import closing, store
+from ..documents import LOGOUT, REVOKE_OTHERS, USER_REVOKED
+from ..errors import Conflict, NotFound
+from ..fresh_sessions import require_settled
+from . import copied_token
+from .validation import Caller
+
+
+def close_other(caller: Caller, sid: str) -> None:
+    """Close another session; if its device has signed in again since the caller's list was
+    read, close what the device holds now: the user means the device, not an id."""
+    if sid == caller.sid:
+        raise Conflict("the current session ends only by logging out", code="cannot_revoke_current")
+    require_settled(caller.session)
+    if not store.valid_id(sid):
+        raise NotFound("no such active session")
+    if closing.revoke_session(caller.uid, sid, USER_REVOKED):
+        return
+    doc = store.read(store.session_ref(caller.uid, sid))
+    live = copied_token.live_replacement(caller.uid, doc) if doc is not None else None
+    if live is None or live == caller.sid or not closing.revoke_session(caller.uid, live, USER_REVOKED):
+        raise NotFound("no such active session")
+
+
+@store.guarded
+def revoke_others(caller: Caller) -> int:
+    require_settled(caller.session)
+    return closing.revoke_where(caller.uid, REVOKE_OTHERS, keep_sid=caller.sid)
+
+
+def logout(caller: Caller) -> None:
+    closing.revoke_session(caller.uid, caller.sid, LOGOUT)

@@ -1,0 +1,107 @@
+"""Validation: the three steps every call takes. Is the device known, is the token valid, does
+this user have this session, active, on this device.
+
+It costs one document read: `lastActiveAt` is written at most once per `last_active_interval`
+per session. A Firebase ID token from a My Devices login (tokens/firebase.py) is accepted in place
+of our access token. An access token of a session its device has since replaced is a copy in use
+(copied_token.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from google.api_core import exceptions as core_exceptions
+
+from .. import store
+from ..config import settings
+from ..documents import ACTIVE
+from ..errors import Unauthenticated
+from ..tokens import access, device_id, firebase
+from ..tokens.keys import keyring
+from . import copied_token
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A request that passed all three validation steps."""
+
+    uid: str
+    sid: str
+    did: str
+    session: dict[str, Any]
+
+
+def resolve_device(signed_device_id: str | None) -> tuple[str, str, bool]:
+    """Step 1: (device id, its signed form, whether it is new). A bad id is replaced, not refused."""
+    ring = keyring()
+    did = device_id.verify(ring, signed_device_id)
+    if did is not None:
+        assert signed_device_id is not None
+        return did, signed_device_id, False
+    did = device_id.new_device_id()
+    return did, device_id.sign(ring, did), True
+
+
+@store.guarded
+def validate(access_token: str | None, signed_device_id: str | None) -> Caller:
+    ring = keyring()
+    if access_token and not access.names_our_key(ring, access_token) and firebase.is_id_token(access_token):
+        return validate_firebase(access_token, signed_device_id)
+    did = device_id.verify(ring, signed_device_id)
+    if not access_token:
+        raise Unauthenticated("an access token is required", code="unauthenticated")
+    conf = settings()
+    claims = access.verify(ring, access_token, issuer=conf.issuer, audience=conf.audience)
+    if did is None:
+        raise Unauthenticated("this device is not recognised; sign in again", code="unknown_device")
+    if claims.did != did:
+        raise Unauthenticated("this token was issued to another device", code="invalid_token")
+    return _active_session(claims.uid, claims.sid, did, replaced_means_copied=True)
+
+
+@store.guarded
+def validate_firebase(id_token: str, signed_device_id: str | None = None) -> Caller:
+    """The three steps for a Firebase ID token carrying our `sid` and `did` claims.
+
+    Device: the `did` claim, written by our login into a token Google signs, binds the token to
+    its device, so a caller without a device id (a callable, another backend) is still bound; a
+    valid device id presented as well must match it. Token: firebase-admin, without the per-call
+    Auth lookup of `check_revoked`. Session: one read. A replaced session is only
+    `session_revoked` here, never a copied token: until the app signs in with its new custom
+    token, its own Firebase SDK still holds, and refreshes, an ID token naming the old session.
+    """
+    claims = firebase.verify(id_token)
+    presented = device_id.verify(keyring(), signed_device_id)
+    if presented is not None and presented != claims.did:
+        raise Unauthenticated("this token was issued to another device", code="invalid_token")
+    return _active_session(claims.uid, claims.sid, claims.did, replaced_means_copied=False)
+
+
+def _active_session(uid: str, sid: str, did: str, *, replaced_means_copied: bool) -> Caller:
+    """The third step, shared by both kinds of token: the one read, on this device, active."""
+    doc = store.read(store.session_ref(uid, sid))
+    if doc is None or doc.get("deviceId") != did:
+        raise Unauthenticated("no such session", code="invalid_token")
+    if doc.get("status") != ACTIVE:
+        if replaced_means_copied and (live := copied_token.live_replacement(uid, doc)) is not None:
+            copied_token.respond(uid, sid, did, live, doc, why="access token of a replaced session")
+        raise Unauthenticated("this session has been closed", code="session_revoked")
+    _touch(uid, sid, doc)
+    return Caller(uid, sid, did, doc)
+
+
+def _touch(uid: str, sid: str, doc: dict[str, Any]) -> None:
+    """Record activity, at most once per interval: every write is billed and a document sustains
+    about one write a second."""
+    now = datetime.now(UTC)
+    last = doc.get("lastActiveAt")
+    if isinstance(last, datetime) and (now - last).total_seconds() < settings().last_active_interval:
+        return
+    try:
+        store.session_ref(uid, sid).update({"lastActiveAt": now}, option=store.db().write_option(exists=True))
+        doc["lastActiveAt"] = now
+    except core_exceptions.NotFound:
+        pass
