@@ -22,7 +22,7 @@ import jsonschema_rs
 
 from mydevices import alert_copy
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "docs" / "push"
 SCHEMA_BASE = "https://github.com/mydevices/mydevices/docs/push/"
 TYPES = ("force_logout", "new_login_alert")

@@ -1,4 +1,4 @@
-"""Fixtures for the push tests, on the shared local stack (tests/conftest.py).
+"""Fixtures and helpers for the push tests, on the shared local stack (support.plugin).
 
 Two ways in:
 - in-process (`push_env`): this process calls push.handle / alerts.respond against the stack's
@@ -8,13 +8,12 @@ Two ways in:
 - the pipeline (`event_functions`): the stack's Firestore emulator delivers its own CloudEvents
   to on_session_written, which publishes to the Pub/Sub emulator, whose push subscription
   delivers to send_session_push, which sends to the stack's FCM stand-in process (`StackFcm`).
-Test modules import what they use from here.
+pytest finds the fixtures (tests/conftest.py registers this module); test modules import the helpers.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -121,12 +120,3 @@ def event_functions(stack: Stack) -> Iterator[EventFunctions]:
 def sent(messages: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
     """The messages (as the FCM stand-in recorded them) whose data carries this action."""
     return [m["message"] for m in messages if m["message"].get("data", {}).get("action") == action]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)

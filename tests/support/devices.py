@@ -1,4 +1,4 @@
-"""Test helpers: a device-shaped HTTP client and a tiny GeoIP City database."""
+"""A device-shaped HTTP client, the devices the tests log in with, and a tiny GeoIP City database."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PACKAGES = ROOT / "infra" / "terraform-schema"
 INSTALL_HINT = "run `infra/local/bootstrap --terraform-schema` (infra/local/test does)"
 
