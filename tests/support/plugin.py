@@ -43,7 +43,6 @@ from infra.local.stack import (
     ensure_dev_keys,
     environ,
 )
-
 from support import GUARDED_APP
 from support.serving import function_url, serving
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from push_fixtures are parameters here
 """The JavaScript client library (clients/js) against the real local stack: its own `node --test`
 suite, run from here so `infra/local/test` runs it with the stack it needs, and its `npm pack`
 tarball installed into a scratch project and used there, as an app team would."""
@@ -14,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from push_fixtures import EventFunctions, event_functions  # noqa: F401 - fixtures
 
 from infra.local.stack import REPO_ROOT, Stack, free_port
+from support.push import EventFunctions
 
 CLIENT = REPO_ROOT / "clients" / "js"
 NODE = shutil.which("node") or "node"

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from push_fixtures are parameters here
 """The push fan-out end to end on the local stack: the API changes sessions, the Firestore
 emulator delivers its own CloudEvents to on_session_written, the Pub/Sub emulator's ordered push
 subscription delivers to send_session_push, and the FCM stand-in process records what arrives."""
@@ -15,17 +14,18 @@ from typing import Any
 import pytest
 import requests
 from google.events.cloud.firestore import Document, DocumentEventData, Value
-from helpers import GALAXY, IPAD, IPHONE, PIXEL, error_code, signed_in
-from push_fixtures import EventFunctions, StackFcm, event_functions, sent, wait_for  # noqa: F401 - fixtures
 
 from infra.local.stack import Stack
+from support.devices import GALAXY, IPAD, IPHONE, PIXEL, error_code, signed_in
+from support.push import EventFunctions, StackFcm, sent
+from support.waiting import wait_for
 
 SETTLE_SECONDS = 1.0  # after the expected pushes arrived, how long to watch for unexpected ones
 TAP = "session-events-tap"
 
 
 @pytest.fixture()
-def fcm(event_functions: EventFunctions, api: str) -> StackFcm:  # noqa: F811
+def fcm(event_functions: EventFunctions, api: str) -> StackFcm:
     event_functions.fcm.clear()
     return event_functions.fcm
 
@@ -214,7 +214,7 @@ def _revocation(project: str, uid: str, sid: str) -> bytes:
     return raw
 
 
-def test_a_redelivered_firestore_event_sends_nothing_new(event_functions: EventFunctions, fcm: StackFcm,  # noqa: F811
+def test_a_redelivered_firestore_event_sends_nothing_new(event_functions: EventFunctions, fcm: StackFcm,
                                                          stack: Stack) -> None:
     from google.cloud import firestore
 

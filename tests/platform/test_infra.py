@@ -23,15 +23,15 @@ from typing import Any
 
 import hcl2
 import pytest
-import terraform_schema
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 from hcl2.utils import SerializationOptions
 
 from infra.local import stack
 from mydevices import config, indexes, store
+from support import terraform_schema
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = ROOT / "infra" / "terraform"
 MAIN_PY = ROOT / "functions" / "main.py"
 PACKAGE = ROOT / "functions" / "mydevices"

@@ -10,12 +10,10 @@ keeps it; and when the server rejects the browser's proof, the browser ends its 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +22,8 @@ from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from infra.local.stack import REPO_ROOT, Stack, free_port
 from infra.local.tls import chromium_switches, ensure_certificate
+from support.browser import CHROMIUM
 
-CHROMIUM = Path(os.environ.get("MYDEVICES_CHROMIUM", "/usr/bin/chromium"))
 COOKIE_SECONDS = 4
 
 

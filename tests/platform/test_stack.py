@@ -11,8 +11,6 @@ from typing import Any
 import pytest
 import requests
 from google.cloud import firestore, pubsub_v1
-from helpers import doc_url, sign_in_with_custom_token
-from push_fixtures import wait_for
 
 from infra.local.stack import (
     SESSION_EVENTS_DEAD_TOPIC,
@@ -22,6 +20,8 @@ from infra.local.stack import (
     _group_alive,
     port_in_use,
 )
+from support.devices import doc_url, sign_in_with_custom_token
+from support.waiting import wait_for
 
 RECORDER = """
 import json, os

@@ -21,7 +21,7 @@ from google.auth.credentials import AnonymousCredentials
 from infra.local.fcm_standin import FcmStandin
 from mydevices import fcm
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 PROJECT = "demo-standin"
 

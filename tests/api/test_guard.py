@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import requests
-from helpers import PIXEL, Device, error_code
+
+from support.devices import PIXEL, Device, error_code
 
 
 def test_a_valid_session_reaches_the_function_and_a_closed_one_does_not(

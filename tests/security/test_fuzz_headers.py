@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import IPHONE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,8 +30,10 @@ from infra.local.stack import PROJECT_ID, FunctionServer, Stack
 from mydevices import callable as callable_protocol
 from mydevices import web_cookies
 from mydevices.keys import parse_keyring
+from support import ROOT
+from support.devices import IPHONE
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = ROOT / "README.md"
 REGION = "us-central1"
 MAX_HEADER = 7000  # gunicorn answers a header field over 8190 bytes itself (431, documented)
 FUZZ = settings(  # with max_examples per test: about 250 requests in all

@@ -27,9 +27,9 @@ import pytest
 import requests
 from google.cloud import firestore
 from google.cloud.firestore_v1.types import ListenRequest, ListenResponse, StructuredQuery, Target
-from helpers import IPAD, IPHONE, PIXEL, Device, sign_in_with_custom_token
 
 from infra.local.stack import Stack
+from support.devices import IPAD, IPHONE, PIXEL, Device, sign_in_with_custom_token
 
 READS = ["get", "list", "query", "listen-document", "listen-collection"]
 WRITES = ["create", "set", "update", "delete"]

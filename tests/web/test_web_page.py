@@ -11,31 +11,25 @@ screenshot then shows places, as a deployed page would.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from helpers import LONDON_IP, Device, build_city_db
-from playwright.sync_api import Browser, Dialog, Locator, Page, Request, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Locator, Page, Request, Route, expect
 
 from infra.local.stack import REPO_ROOT, HostingServer, Stack, free_port
+from support.browser import chromium
+from support.devices import LONDON_IP, Device, build_city_db
 
-CHROMIUM = Path(os.environ.get("MYDEVICES_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 SCREENSHOT = REPO_ROOT / "docs" / "my-devices.png"
 
 MAC_CHROME = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/156.0.0.0 Safari/537.36")
 WINDOWS_EDGE = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
                 "Chrome/156.0.0.0 Safari/537.36 Edg/156.0.0.0")
-SWEDEN_IP = "2001:db9::1"  # in helpers.build_city_db's Swedish network
+SWEDEN_IP = "2001:db9::1"  # in support.devices.build_city_db's Swedish network
 XSS_NAME = "<img src=x onerror=alert(1)>"
 PASSWORD = "correct-horse-9"
 # How long a page may take to notice a change made elsewhere: it polls every 2 s, and a loaded CI
@@ -61,13 +55,9 @@ def hosting(stack: Stack, web_api: str) -> Iterator[HostingServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: infra/local/bootstrap installs Debian's chromium")
     expect.set_options(timeout=NOTICED_WITHIN_MS)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def open_device(browser: Browser, user_agent: str, address: str, dialogs: list[str]) -> Page:

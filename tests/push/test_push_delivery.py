@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from push_fixtures are parameters here
 """The push function against the real Firestore emulator and the FCM stand-in (through
 firebase-admin's real send_each): what is sent, to whom, once, and what happens on failures."""
 
@@ -15,17 +14,17 @@ import pytest
 from firebase_admin import messaging
 from google.api_core import exceptions as core_exceptions
 from google.cloud import firestore
-from push_fixtures import fresh, push_env, push_standin, put_session  # noqa: F401 - fixtures
 
 from infra.local.fcm_standin import FcmStandin
 from infra.local.stack import Stack
 from mydevices import alerts, event_claims, push, store
+from support.push import put_session
 
 _ids = count(1)
 
 
 @pytest.fixture()
-def db(fresh: Stack) -> firestore.Client:  # noqa: F811
+def db(fresh: Stack) -> firestore.Client:
     return store.db()
 
 
@@ -311,7 +310,7 @@ def test_a_firestore_failure_raises_and_releases_the_event(db: firestore.Client,
     assert push.handle(delivery(revoked("alice", "s1"), "evt-fs-down"))["sent"] == 1
 
 
-def test_a_malformed_message_is_dropped_not_retried(fresh: Stack, push_standin: FcmStandin) -> None:  # noqa: F811
+def test_a_malformed_message_is_dropped_not_retried(fresh: Stack, push_standin: FcmStandin) -> None:
     assert push.handle({"message": {"data": "not base64!", "attributes": {}}}) == {"malformed": 1}
     assert push.handle({"message": {"data": base64.b64encode(b'{"type": "other"}').decode(),
                                     "attributes": {"eventId": "x"}}}) == {"malformed": 1}

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from push_fixtures are parameters here
 """The takeover response, attacked the way an intruder would: with the password (they sign in to
 Firebase at will), with a copied token or the app's storage (a Firebase SDK that stays signed
 in), with only a session id, and with a client that ignores what we tell it. Real api, real
@@ -21,11 +20,12 @@ from typing import Any
 import pytest
 import requests
 from google.cloud import firestore
-from helpers import CHROME, GALAXY, IPAD, IPHONE, PIXEL, Device, error_code, signed_in
-from push_fixtures import EventFunctions, StackFcm, event_functions, sent, wait_for  # noqa: F401 - fixtures
 
 from infra.local.stack import RATE_LIMITS_OFF, Stack
 from mydevices.firebase_app import app
+from support.devices import CHROME, GALAXY, IPAD, IPHONE, PIXEL, Device, error_code, signed_in
+from support.push import EventFunctions, StackFcm, sent
+from support.waiting import wait_for
 
 PASSWORD = "correct-horse-9"
 SETTLE_SECONDS = 1.0

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import CHROME, IPHONE, Device, error_code
-from playwright.sync_api import Browser, sync_playwright
-from test_web_page import CHROMIUM, CHROMIUM_ARGS
+from playwright.sync_api import Browser
 
 from infra.local.stack import Stack, free_port
+from support.browser import chromium
+from support.devices import CHROME, IPHONE, Device, error_code
 
 PAGE = b"<!doctype html><meta charset=utf-8><title>An app on another origin</title><p>other origin"
 APP_CHECK = "X-Firebase-AppCheck"
@@ -136,12 +136,8 @@ def test_a_web_login_from_an_allowed_origin_gets_bearer_tokens_and_no_cookies(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: infra/local/bootstrap installs Debian's chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 # What the app's script does: log in with the Firebase ID token, then call with its bearer token.

@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from helpers import IPHONE, PIXEL, Device, signed_in
-from push_fixtures import sent, wait_for
 
 from infra.local.stack import (
     RATE_LIMITS_OFF,
@@ -28,6 +26,9 @@ from infra.local.stack import (
     _group_alive,
     ensure_dev_keys,
 )
+from support.devices import IPHONE, PIXEL, Device, signed_in
+from support.push import sent
+from support.waiting import wait_for
 
 FUNCTIONS = ("api", "on_session_written", "send_session_push")
 

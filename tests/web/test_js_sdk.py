@@ -13,17 +13,17 @@ import json
 import shutil
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from helpers import IPHONE, Device
 
 from infra.local.stack import FunctionServer, Stack, free_port
+from support import TESTS
+from support.devices import IPHONE, Device
 
-JS_DIR = Path(__file__).parent / "js"
+JS_DIR = TESTS / "js"
 CLIENT = JS_DIR / "callable_client.mjs"
 REGION = "us-central1"
 

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import requests
 from google.cloud import firestore
-from helpers import GALAXY, IPAD, IPHONE, PIXEL, Device, error_code, signed_in
-from push_fixtures import wait_for
 
 from infra.local.stack import Stack, group_stats
+from support.devices import GALAXY, IPAD, IPHONE, PIXEL, Device, error_code, signed_in
+from support.waiting import wait_for
 
 ROUNDS = 5  # rounds of 20 refreshes
 SPREAD_ROUNDS = 6  # rounds of the two-sided races, their start spread over the other side's run time

@@ -11,10 +11,10 @@ import jwt
 import pytest
 import requests
 from google.cloud import firestore
-from helpers import CHROME, IPHONE, LONDON_IP, PIXEL, Device, build_city_db, error_code, signed_in
 
 from mydevices import access_tokens
 from mydevices.keys import parse_keyring
+from support.devices import CHROME, IPHONE, LONDON_IP, PIXEL, Device, build_city_db, error_code, signed_in
 
 GRACE_SECONDS = 4
 

@@ -19,7 +19,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -29,9 +28,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from google.cloud import firestore
-from helpers import GALAXY, IPHONE, Device, error_code, signed_in
 
 from infra.local.stack import Stack
+from support import GUARDED_APP, TESTS
+from support.devices import GALAXY, IPHONE, Device, error_code, signed_in
 
 REFRESH = "/v1/sessions/refresh"
 
@@ -278,7 +278,7 @@ def test_a_private_key_is_refused(api: str, user: Any) -> None:
 @pytest.fixture(scope="module")
 def bound_orders(stack: Stack) -> Iterator[str]:
     handle = stack.start_function("bound_orders", "http", {},
-                                  source=str(Path(__file__).parent / "guarded_app" / "main.py"))
+                                  source=GUARDED_APP)
     yield handle.url
     handle.stop()
 
@@ -314,7 +314,7 @@ def test_a_webcrypto_client_in_node_binds_and_refreshes(api: str, user: Any, db:
     client stored (refresh token, device id) then cannot refresh without that key."""
     node = shutil.which("node")
     assert node is not None, "node is a prerequisite of infra/local/bootstrap"
-    script = Path(__file__).parent / "webcrypto_client.mjs"
+    script = TESTS / "webcrypto_client.mjs"
     run = subprocess.run([node, str(script), api, user[1]], capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 0, run.stderr
     seen = json.loads(run.stdout.strip().splitlines()[-1])

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from push_fixtures are parameters here
 """Answering "Was that you?": action tokens (signed, expiring, bound, single use) and what
 "yes" and "no" do, against the real Firestore emulator and the core's real revoke_session."""
 
@@ -11,16 +10,16 @@ from typing import Any
 import jwt
 import pytest
 from google.cloud import firestore
-from push_fixtures import fresh, push_env, push_standin, put_session  # noqa: F401 - fixtures
 
 from infra.local.stack import Stack
 from mydevices import alerts, keys, sessions, store
 from mydevices.config import Settings
 from mydevices.errors import ApiError, Unavailable
+from support.push import put_session
 
 
 @pytest.fixture()
-def db(fresh: Stack) -> firestore.Client:  # noqa: F811
+def db(fresh: Stack) -> firestore.Client:
     put_session(store.db(), "alice", "phone", token="tok-phone")
     put_session(store.db(), "alice", "tablet", token="tok-tablet")
     put_session(store.db(), "alice", "new", device="Galaxy S24")
@@ -40,7 +39,7 @@ def error(call: Any, *args: Any) -> tuple[int, str]:
 # --- the token -------------------------------------------------------------------------------
 
 
-def test_a_token_is_bound_to_user_alerted_session_and_new_session(push_env: Stack) -> None:  # noqa: F811
+def test_a_token_is_bound_to_user_alerted_session_and_new_session(push_env: Stack) -> None:
     claims = alerts.verify(alerts.issue("alice", "phone", "new"))
     assert (claims["sub"], claims["sid"], claims["nsid"]) == ("alice", "phone", "new")
     assert claims["exp"] - claims["iat"] == 24 * 3600
@@ -62,13 +61,13 @@ def test_the_lifetime_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
     lambda t: 42,
     lambda t: "x" * 5000,
 ])
-def test_a_malformed_or_tampered_token_is_invalid(push_env: Stack, mangle: Any) -> None:  # noqa: F811
+def test_a_malformed_or_tampered_token_is_invalid(push_env: Stack, mangle: Any) -> None:
     token = mangle(alerts.issue("alice", "phone", "new"))
     assert error(alerts.verify, token) == (401, "invalid_token")
 
 
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # HS512 with a 32-byte key, on purpose
-def test_other_algorithms_and_other_tokens_are_refused(push_env: Stack) -> None:  # noqa: F811
+def test_other_algorithms_and_other_tokens_are_refused(push_env: Stack) -> None:
     ring = keys.keyring()
     claims = jwt.decode(alerts.issue("alice", "phone", "new"), options={"verify_signature": False})
     header = {"kid": ring.current_hmac_kid}
@@ -82,12 +81,12 @@ def test_other_algorithms_and_other_tokens_are_refused(push_env: Stack) -> None:
         assert error(alerts.verify, token) == (401, "invalid_token")
 
 
-def test_an_expired_token_says_so(push_env: Stack) -> None:  # noqa: F811
+def test_an_expired_token_says_so(push_env: Stack) -> None:
     token = alerts.issue("alice", "phone", "new", now=int(time.time()) - 25 * 3600)
     assert error(alerts.verify, token) == (401, "token_expired")
 
 
-def test_tokens_survive_a_key_rotation_and_die_with_the_key(push_env: Stack,  # noqa: F811
+def test_tokens_survive_a_key_rotation_and_die_with_the_key(push_env: Stack,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     old_ring = keys.keyring()
     token = alerts.issue("alice", "phone", "new")

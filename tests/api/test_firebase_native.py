@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import CHROME, IPHONE, PIXEL, Device, doc_url, error_code, sign_in_with_custom_token
 
 from infra.local.stack import FunctionServer, Stack, free_port
+from support.devices import CHROME, IPHONE, PIXEL, Device, doc_url, error_code, sign_in_with_custom_token
 
 REGION = "us-central1"
 

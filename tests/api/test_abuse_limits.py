@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 import requests
 from google.cloud import firestore
-from helpers import IPAD, IPHONE, PIXEL, error_code
 
 from infra.local.stack import Stack
 from mydevices import rate_limits
 from mydevices.config import Rate, Settings
+from support.devices import IPAD, IPHONE, PIXEL, error_code
 
 DAY = 86400
 LIMITS = {

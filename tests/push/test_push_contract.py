@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from push_fixtures are parameters here
 """Every message the product sends holds to the push contract (tests/push_contract.py): our schemas
 per platform (docs/push/), FCM's own HTTP v1 Message schema, and Apple's rules.
 
@@ -18,8 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from helpers import IPHONE, LONDON_IP, PIXEL, Device, build_city_db
-from push_contract import (
+
+from infra.local.fcm_standin import FcmStandin
+from infra.local.stack import Stack, free_port
+from mydevices import alert_copy, alerts, push, store
+from support.devices import IPHONE, LONDON_IP, PIXEL, Device, build_city_db
+from support.push import EventFunctions, put_session
+from support.push_contract import (
     TYPES,
     apple_errors,
     contract_errors,
@@ -28,19 +32,7 @@ from push_contract import (
     kind_of,
     ours,
 )
-from push_fixtures import (  # noqa: F401 - fixtures
-    EventFunctions,
-    event_functions,
-    fresh,
-    push_env,
-    push_standin,
-    put_session,
-    wait_for,
-)
-
-from infra.local.fcm_standin import FcmStandin
-from infra.local.stack import Stack, free_port
-from mydevices import alert_copy, alerts, push, store
+from support.waiting import wait_for
 
 
 def assert_holds(messages: list[dict[str, Any]]) -> None:

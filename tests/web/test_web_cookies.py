@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import CHROME, IPHONE, error_code, signed_in
 
 from mydevices.config import Settings
+from support.devices import CHROME, IPHONE, error_code, signed_in
 
 ALLOWED = "https://app.example.com"  # MYDEVICES_ALLOWED_ORIGINS of hosted_api
 SIBLING = "https://forum.example.com"  # same site as the app (example.com), another origin

@@ -20,11 +20,11 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from helpers import IPHONE, PIXEL, Device
 
 from infra.local.stack import Stack
 from mydevices import access_tokens, device_ids
 from mydevices.keys import Keyring, b64url, new_hmac_entry, parse_keyring
+from support.devices import IPHONE, PIXEL, Device
 
 CURRENT = "/v1/sessions/current"
 

@@ -16,7 +16,6 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,15 +23,16 @@ import pytest
 import requests
 import schemathesis
 from cryptography.hazmat.primitives.asymmetric import ec
-from helpers import IPHONE, PIXEL, Device
 
 import main
 from infra.local.stack import Stack
 from mydevices import model
 from mydevices.config import Settings
 from mydevices.errors import InvalidRequest
+from support import ROOT
+from support.devices import IPHONE, PIXEL, Device
 
-SPEC = Path(__file__).resolve().parents[1] / "docs" / "openapi.yaml"
+SPEC = ROOT / "docs" / "openapi.yaml"
 # Fuzzing examples per operation (the coverage phase adds its boundary cases on top). Operations
 # without a body or parameters have little to vary, so they get a handful; the rest get more.
 MAX_EXAMPLES = 5

@@ -16,10 +16,11 @@ from typing import Any
 import jwt
 import pytest
 import requests
-from helpers import IPHONE, Device, error_code, sign_in_with_custom_token
 
 from infra.local import app_check_keys
 from infra.local.stack import FunctionServer, Stack, free_port
+from support import GUARDED_APP
+from support.devices import IPHONE, Device, error_code, sign_in_with_custom_token
 
 HEADER = "X-Firebase-AppCheck"
 REGION = "us-central1"
@@ -165,7 +166,7 @@ def test_enforced_callables_answer_unauthenticated_app_check_failed_as_firebase_
 
 def test_require_session_applies_its_function_s_own_setting(stack: Stack, api: str, sign_up: Any) -> None:
     guarded = stack.start_function("orders", "http", {"MYDEVICES_APP_CHECK": "enforce"}, port=free_port(),
-                                   source=str(Path(__file__).parent / "guarded_app" / "main.py"))
+                                   source=GUARDED_APP)
     try:
         _, id_token = sign_up()
         phone = login(api, id_token, None)

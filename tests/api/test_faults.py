@@ -22,12 +22,13 @@ import pytest
 import requests
 from google.cloud import firestore
 from google.events.cloud.firestore import Document, DocumentEventData, Value
-from helpers import IPAD, IPHONE, PIXEL, Device, error_code
-from push_fixtures import StackFcm, sent, wait_for
 
 from infra.bench.environment import forget_cached_state
 from infra.local.stack import SESSION_EVENTS_TOPIC, Stack
 from mydevices import config, outbox, session_events
+from support.devices import IPAD, IPHONE, PIXEL, Device, error_code
+from support.push import StackFcm, sent
+from support.waiting import wait_for
 
 FIRESTORE_TIMEOUT = 2  # seconds the api waits for Firestore before answering 503
 PUBLISH_TIMEOUT = 5  # seconds the trigger waits for Pub/Sub before parking the event

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import IPHONE, LONDON_IP, PIXEL, Device, build_city_db
 
 from mydevices import geoip_source
+from support.devices import IPHONE, LONDON_IP, PIXEL, Device, build_city_db
 
 BUCKET = "mydevices-geo"
 OBJECT = "dbip/city.mmdb"
