@@ -28,6 +28,7 @@ from infra.local.stack import Stack
 from mydevices import rate_limits
 from mydevices.config import Rate, Settings
 from support.devices import IPAD, IPHONE, PIXEL, error_code
+from support.serving import function_url
 
 DAY = 86400
 LIMITS = {
@@ -66,11 +67,7 @@ def limited(stack: Stack) -> Iterator[Instances]:
             server.stop()
 
 
-@pytest.fixture(scope="module")
-def capped(stack: Stack) -> Iterator[str]:
-    server = stack.start_function("api", "http", CAPPED)
-    yield server.url
-    server.stop()
+capped = function_url("api", CAPPED)
 
 
 def public_ip() -> str:

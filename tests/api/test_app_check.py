@@ -9,42 +9,25 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jwt
-import pytest
 import requests
 
 from infra.local import app_check_keys
 from infra.local.stack import FunctionServer, Stack, free_port
 from support import GUARDED_APP
 from support.devices import IPHONE, Device, error_code, sign_in_with_custom_token
+from support.serving import function_server, function_url
 
 HEADER = "X-Firebase-AppCheck"
 REGION = "us-central1"
 
 
-@pytest.fixture(scope="module")
-def enforced(stack: Stack) -> Iterator[str]:
-    server = stack.start_function("api", "http", {"MYDEVICES_APP_CHECK": "enforce"}, port=free_port())
-    yield server.url
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def reported(stack: Stack) -> Iterator[FunctionServer]:
-    server = stack.start_function("api", "http", {"MYDEVICES_APP_CHECK": "report"}, port=free_port())
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def enforced_callables(stack: Stack) -> Iterator[str]:
-    server = stack.start_function("callables", "http", {"MYDEVICES_APP_CHECK": "enforce"}, port=free_port())
-    yield server.url
-    server.stop()
+enforced = function_url("api", {"MYDEVICES_APP_CHECK": "enforce"}, own_port=True)
+reported = function_server("api", {"MYDEVICES_APP_CHECK": "report"}, own_port=True)
+enforced_callables = function_url("callables", {"MYDEVICES_APP_CHECK": "enforce"}, own_port=True)
 
 
 def wrong_tokens(stack: Stack, tmp_path: Path) -> dict[str, str | None]:

@@ -17,7 +17,6 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from google.cloud import firestore
 
-from infra.local.stack import Stack
 from support import GUARDED_APP, TESTS
 from support.devices import GALAXY, IPHONE, Device, error_code, signed_in
+from support.serving import function_url
 
 REFRESH = "/v1/sessions/refresh"
 
@@ -275,12 +274,7 @@ def test_a_private_key_is_refused(api: str, user: Any) -> None:
 # --- another backend: require_session(require_proof=True) -----------------------------------
 
 
-@pytest.fixture(scope="module")
-def bound_orders(stack: Stack) -> Iterator[str]:
-    handle = stack.start_function("bound_orders", "http", {},
-                                  source=GUARDED_APP)
-    yield handle.url
-    handle.stop()
+bound_orders = function_url("bound_orders", {}, signature_type="http", source=GUARDED_APP)
 
 
 def test_a_function_can_demand_a_proof_per_request(bound: BoundDevice, bound_orders: str, api: str,

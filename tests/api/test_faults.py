@@ -28,6 +28,7 @@ from infra.local.stack import SESSION_EVENTS_TOPIC, Stack
 from mydevices import config, outbox, session_events
 from support.devices import IPAD, IPHONE, PIXEL, Device, error_code
 from support.push import StackFcm, sent
+from support.serving import function_url
 from support.waiting import wait_for
 
 FIRESTORE_TIMEOUT = 2  # seconds the api waits for Firestore before answering 503
@@ -59,11 +60,7 @@ def leave_no_trace(stack: Stack) -> Iterator[None]:
         snapshot.reference.delete()
 
 
-@pytest.fixture(scope="module")
-def api_url(stack: Stack) -> Iterator[str]:
-    server = stack.start_function("api", "http", {"MYDEVICES_FIRESTORE_TIMEOUT_SECONDS": str(FIRESTORE_TIMEOUT)})
-    yield server.url
-    server.stop()
+api_url = function_url("api", {"MYDEVICES_FIRESTORE_TIMEOUT_SECONDS": str(FIRESTORE_TIMEOUT)})
 
 
 # --- the client stream ---------------------------------------------------------------------------

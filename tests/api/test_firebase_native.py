@@ -12,15 +12,14 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 import requests
 
 from infra.local.stack import FunctionServer, Stack, free_port
 from support.devices import CHROME, IPHONE, PIXEL, Device, doc_url, error_code, sign_in_with_custom_token
+from support.serving import function_server
 
 REGION = "us-central1"
 
@@ -101,11 +100,7 @@ def note(uid: str) -> str:
 # --- the callables, as the Firebase SDK calls them ------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def callables(stack: Stack) -> Iterator[FunctionServer]:
-    server = stack.start_function("callables", "http")
-    yield server
-    server.stop()
+callables = function_server("callables")
 
 
 def call(server: FunctionServer, name: str, id_token: str | None, data: Any = None,

@@ -15,6 +15,7 @@ from google.cloud import firestore
 from mydevices import access_tokens
 from mydevices.keys import parse_keyring
 from support.devices import CHROME, IPHONE, LONDON_IP, PIXEL, Device, build_city_db, error_code, signed_in
+from support.serving import serving
 
 GRACE_SECONDS = 4
 
@@ -22,13 +23,12 @@ GRACE_SECONDS = 4
 @pytest.fixture(scope="module")
 def api_url(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     city_db = build_city_db(str(tmp_path_factory.mktemp("geo") / "city.mmdb"))
-    handle = stack.start_function("api", "http", {
+    with serving(stack, "api", {
         "MYDEVICES_GEOIP_DB": city_db,
         "MYDEVICES_TRUSTED_PROXIES": "1",
         "MYDEVICES_REFRESH_GRACE_SECONDS": str(GRACE_SECONDS),
-    })
-    yield handle.url
-    handle.stop()
+    }) as handle:
+        yield handle.url
 
 
 @pytest.fixture()

@@ -25,6 +25,7 @@ from infra.local.stack import RATE_LIMITS_OFF, Stack
 from mydevices.firebase_app import app
 from support.devices import CHROME, GALAXY, IPAD, IPHONE, PIXEL, Device, error_code, signed_in
 from support.push import EventFunctions, StackFcm, sent
+from support.serving import function_url, serving
 from support.waiting import wait_for
 
 PASSWORD = "correct-horse-9"
@@ -72,13 +73,6 @@ def _auth(stack: Stack, method: str, body: dict[str, Any]) -> dict[str, Any]:
     response.raise_for_status()
     answer: dict[str, Any] = response.json()
     return answer
-
-
-def serving_api(stack: Stack, env: dict[str, str]) -> Iterator[str]:
-    """An api of its own with `env` on top of the stack's, for a module's fixture."""
-    handle = stack.start_function("api", "http", env)
-    yield handle.url
-    handle.stop()
 
 
 @pytest.fixture()
@@ -173,12 +167,10 @@ def test_a_password_reset_ends_every_session_that_began_before_it_and_only_those
 @pytest.fixture(scope="module")
 def auth_down_apis(stack: Stack) -> Iterator[tuple[str, str]]:
     """Two apis on the same Firestore with a 1 s grace window: one whose Auth is unreachable."""
-    dead = stack.start_function("api", "http", {"FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9",
-                                                "MYDEVICES_REFRESH_GRACE_SECONDS": "1"})
-    live = stack.start_function("api", "http", {"MYDEVICES_REFRESH_GRACE_SECONDS": "1"})
-    yield dead.url, live.url
-    dead.stop()
-    live.stop()
+    with (serving(stack, "api", {"FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9",
+                                 "MYDEVICES_REFRESH_GRACE_SECONDS": "1"}) as dead,
+          serving(stack, "api", {"MYDEVICES_REFRESH_GRACE_SECONDS": "1"}) as live):
+        yield dead.url, live.url
 
 
 def test_an_auth_outage_during_a_refresh_rotates_nothing_and_is_no_replay_later(
@@ -379,10 +371,8 @@ def test_yes_lifts_an_earlier_no_about_the_device(api: str, account: Account, fc
 # --- 4. A fresh session cannot take over the account ---------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def settled_api(stack: Stack) -> Iterator[str]:
-    """The api with the fresh-session window at its default (24 h)."""
-    yield from serving_api(stack, {"MYDEVICES_FRESH_SESSION_HOURS": "24"})
+# The api with the fresh-session window at its default (24 h).
+settled_api = function_url("api", {"MYDEVICES_FRESH_SESSION_HOURS": "24"})
 
 
 def test_a_fresh_session_cannot_close_others_but_older_ones_can_close_it(
@@ -487,9 +477,7 @@ def test_closing_a_session_whose_device_signed_in_again_closes_what_the_device_h
     assert not alive(tablet) and alive(owner)
 
 
-@pytest.fixture(scope="module")
-def capped_api(stack: Stack) -> Iterator[str]:
-    yield from serving_api(stack, {"MYDEVICES_MAX_ACTIVE_SESSIONS": "3"})
+capped_api = function_url("api", {"MYDEVICES_MAX_ACTIVE_SESSIONS": "3"})
 
 
 def test_lost_devices_that_never_refresh_do_not_keep_the_owner_out_after_a_reset(
@@ -585,17 +573,15 @@ def test_a_replaced_sessions_token_while_its_successor_is_live_is_a_copy(
 # --- 6. Limits that cannot be turned against the owner -------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def limited_api(stack: Stack) -> Iterator[str]:
-    yield from serving_api(stack, {
-        **dict.fromkeys(RATE_LIMITS_OFF, "off"),
-        "MYDEVICES_TRUSTED_PROXIES": "1",
-        "MYDEVICES_REFRESH_RATE_PER_SESSION": "3/600",
-        "MYDEVICES_LOGIN_RATE_PER_USER_ADDRESS": "3/3600",
-        "MYDEVICES_LOGIN_RATE_PER_USER": "50/3600",
-        "MYDEVICES_LOGIN_RATE_PER_IP": "4/600",
-        "MYDEVICES_IPV6_RATE_PREFIX": "64",
-    })
+limited_api = function_url("api", {
+    **dict.fromkeys(RATE_LIMITS_OFF, "off"),
+    "MYDEVICES_TRUSTED_PROXIES": "1",
+    "MYDEVICES_REFRESH_RATE_PER_SESSION": "3/600",
+    "MYDEVICES_LOGIN_RATE_PER_USER_ADDRESS": "3/3600",
+    "MYDEVICES_LOGIN_RATE_PER_USER": "50/3600",
+    "MYDEVICES_LOGIN_RATE_PER_IP": "4/600",
+    "MYDEVICES_IPV6_RATE_PREFIX": "64",
+})
 
 
 def _from(address: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from infra.local.fcm_standin import FcmStandin
-from infra.local.stack import Stack, free_port
+from infra.local.stack import Stack
 from mydevices import alert_copy, alerts, push, store
 from support.devices import IPHONE, LONDON_IP, PIXEL, Device, build_city_db
 from support.push import EventFunctions, put_session
@@ -32,6 +32,7 @@ from support.push_contract import (
     kind_of,
     ours,
 )
+from support.serving import serving
 from support.waiting import wait_for
 
 
@@ -48,10 +49,8 @@ def assert_holds(messages: list[dict[str, Any]]) -> None:
 def geo_api(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An api that believes one proxy and knows London: the alert then names a real place."""
     db = build_city_db(str(tmp_path_factory.mktemp("contract-geo") / "city.mmdb"))
-    server = stack.start_function("api", "http", port=free_port(),
-                                  extra_env={"MYDEVICES_GEOIP_DB": db, "MYDEVICES_TRUSTED_PROXIES": "1"})
-    yield server.url
-    server.stop()
+    with serving(stack, "api", {"MYDEVICES_GEOIP_DB": db, "MYDEVICES_TRUSTED_PROXIES": "1"}, own_port=True) as server:
+        yield server.url
 
 
 def test_every_message_the_pipeline_sends_holds_to_the_contract_on_both_platforms(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from mydevices import web_cookies
 from mydevices.keys import parse_keyring
 from support import ROOT
 from support.devices import IPHONE
+from support.serving import function_server
 
 README = ROOT / "README.md"
 REGION = "us-central1"
@@ -270,12 +271,8 @@ def api_log(stack: Stack, api: str) -> Log:
     return _log_of(stack, api)
 
 
-@pytest.fixture(scope="module")
-def hosted(stack: Stack) -> Iterator[FunctionServer]:
-    """`api` behind Firebase Hosting: the one `__session` cookie layout."""
-    server = stack.start_function("api", "http", {"MYDEVICES_WEB_COOKIE": "session"})
-    yield server
-    server.stop()
+# `api` behind Firebase Hosting: the one `__session` cookie layout.
+hosted = function_server("api", {"MYDEVICES_WEB_COOKIE": "session"})
 
 
 @pytest.fixture(scope="module")
@@ -283,11 +280,7 @@ def hosted_log(hosted: FunctionServer) -> Log:
     return Log(hosted.log_path)
 
 
-@pytest.fixture(scope="module")
-def callables(stack: Stack) -> Iterator[FunctionServer]:
-    server = stack.start_function("callables", "http")
-    yield server
-    server.stop()
+callables = function_server("callables")
 
 
 @pytest.fixture(scope="module")

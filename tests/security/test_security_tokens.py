@@ -25,6 +25,7 @@ from infra.local.stack import Stack
 from mydevices import access_tokens, device_ids
 from mydevices.keys import Keyring, b64url, new_hmac_entry, parse_keyring
 from support.devices import IPHONE, PIXEL, Device
+from support.serving import serving
 
 CURRENT = "/v1/sessions/current"
 
@@ -346,9 +347,8 @@ def rotated_api(world: World, stack: Stack, tmp_path_factory: pytest.TempPathFac
     doc = {"signing": world.keys_doc["signing"], "hmac": [new_hmac_entry()]}
     path = tmp_path_factory.mktemp("rotated") / "keys.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
-    server = stack.start_function("api", "http", {"MYDEVICES_KEYS_FILE": str(path)})
-    yield server.url, parse_keyring(doc)
-    server.stop()
+    with serving(stack, "api", {"MYDEVICES_KEYS_FILE": str(path)}) as server:
+        yield server.url, parse_keyring(doc)
 
 
 def test_a_device_id_signed_with_a_retired_key_is_an_unknown_device(world: World,

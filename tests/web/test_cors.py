@@ -20,6 +20,7 @@ from playwright.sync_api import Browser
 from infra.local.stack import Stack, free_port
 from support.browser import chromium
 from support.devices import CHROME, IPHONE, Device, error_code
+from support.serving import serving
 
 PAGE = b"<!doctype html><meta charset=utf-8><title>An app on another origin</title><p>other origin"
 APP_CHECK = "X-Firebase-AppCheck"
@@ -55,9 +56,8 @@ def allowed(page_port: int) -> str:
 @pytest.fixture(scope="module")
 def cors_api(stack: Stack, allowed: str) -> Iterator[str]:
     env = {"MYDEVICES_CORS_ORIGINS": f"https://app.example.com, {allowed}", "MYDEVICES_APP_CHECK": "enforce"}
-    server = stack.start_function("api", "http", env, port=free_port())
-    yield server.url
-    server.stop()
+    with serving(stack, "api", env, own_port=True) as server:
+        yield server.url
 
 
 def preflight(base: str, origin: str, method: str = "GET", path: str = "/v1/sessions/current") -> requests.Response:

@@ -23,6 +23,7 @@ from playwright.sync_api import BrowserContext, Page, sync_playwright
 from infra.local.stack import REPO_ROOT, Stack, free_port
 from infra.local.tls import chromium_switches, ensure_certificate
 from support.browser import CHROMIUM
+from support.serving import serving
 
 COOKIE_SECONDS = 4
 
@@ -36,11 +37,10 @@ def https_port() -> int:
 def short_cookie_api(stack: Stack, https_port: int) -> Iterator[str]:
     """An api whose bound cookie lives a few seconds, so expiry can be waited for, and which
     knows the origin the browser calls it by (DPoP proofs name it)."""
-    handle = stack.start_function("api", "http", {"MYDEVICES_DBSC_COOKIE_SECONDS": str(COOKIE_SECONDS),
-                                                  "MYDEVICES_PUBLIC_API_URL": f"https://localhost:{https_port}"},
-                                  port=free_port())
-    yield handle.url
-    handle.stop()
+    env = {"MYDEVICES_DBSC_COOKIE_SECONDS": str(COOKIE_SECONDS),
+           "MYDEVICES_PUBLIC_API_URL": f"https://localhost:{https_port}"}
+    with serving(stack, "api", env, own_port=True) as handle:
+        yield handle.url
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.local.stack import REPO_ROOT, Stack, free_port
+from infra.local.stack import REPO_ROOT, Stack
 from support.push import EventFunctions
+from support.serving import serving
 
 CLIENT = REPO_ROOT / "clients" / "js"
 NODE = shutil.which("node") or "node"
@@ -25,9 +26,8 @@ NPM = shutil.which("npm") or "npm"
 @pytest.fixture(scope="module")
 def short_ttl_api(stack: Stack) -> Iterator[str]:
     """Access tokens of 1 s: every call finds its token about to expire."""
-    server = stack.start_function("api", "http", port=free_port(), extra_env={"MYDEVICES_ACCESS_TTL_SECONDS": "1"})
-    yield server.url
-    server.stop()
+    with serving(stack, "api", {"MYDEVICES_ACCESS_TTL_SECONDS": "1"}, own_port=True) as server:
+        yield server.url
 
 
 def node_env(stack: Stack, api: str, **extra: str) -> dict[str, str]:

@@ -12,16 +12,16 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from infra.local.stack import FunctionServer, Stack, free_port
+from infra.local.stack import FunctionServer, Stack
 from support import TESTS
 from support.devices import IPHONE, Device
+from support.serving import function_server
 
 JS_DIR = TESTS / "js"
 CLIENT = JS_DIR / "callable_client.mjs"
@@ -36,18 +36,8 @@ def node() -> str:
     return found
 
 
-@pytest.fixture(scope="module")
-def callables(stack: Stack) -> Iterator[FunctionServer]:
-    server = stack.start_function("callables", "http", port=free_port())
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def enforced_callables(stack: Stack) -> Iterator[FunctionServer]:
-    server = stack.start_function("callables", "http", {"MYDEVICES_APP_CHECK": "enforce"}, port=free_port())
-    yield server
-    server.stop()
+callables = function_server("callables", own_port=True)
+enforced_callables = function_server("callables", {"MYDEVICES_APP_CHECK": "enforce"}, own_port=True)
 
 
 def run_sdk(node: str, stack: Stack, server: FunctionServer, custom_token: str, calls: list[dict[str, object]],

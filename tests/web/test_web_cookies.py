@@ -10,7 +10,6 @@ The requests below carry the headers a browser would put on them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,18 +17,15 @@ import requests
 
 from mydevices.config import Settings
 from support.devices import CHROME, IPHONE, error_code, signed_in
+from support.serving import function_url
 
 ALLOWED = "https://app.example.com"  # MYDEVICES_ALLOWED_ORIGINS of hosted_api
 SIBLING = "https://forum.example.com"  # same site as the app (example.com), another origin
 PUSH = {"token": "fcm-web-token", "provider": "fcm"}
 
 
-@pytest.fixture(scope="module")
-def hosted_api(stack: Any) -> Iterator[str]:
-    handle = stack.start_function("api", "http", {"MYDEVICES_WEB_COOKIE": "session",
-                                                  "MYDEVICES_ALLOWED_ORIGINS": f"{ALLOWED}, http://localhost:5000"})
-    yield handle.url
-    handle.stop()
+hosted_api = function_url("api", {"MYDEVICES_WEB_COOKIE": "session",
+                                   "MYDEVICES_ALLOWED_ORIGINS": f"{ALLOWED}, http://localhost:5000"})
 
 
 def _session_cookie(response: requests.Response) -> tuple[str, dict[str, str]]:

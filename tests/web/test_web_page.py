@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Dialog, Locator, Page, Request, Route, 
 from infra.local.stack import REPO_ROOT, HostingServer, Stack, free_port
 from support.browser import chromium
 from support.devices import LONDON_IP, Device, build_city_db
+from support.serving import serving
 
 SCREENSHOT = REPO_ROOT / "docs" / "my-devices.png"
 
@@ -41,9 +42,8 @@ NOTICED_WITHIN_MS = 15_000
 def web_api(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db = build_city_db(str(tmp_path_factory.mktemp("web-geo") / "city.mmdb"))
     env = {"MYDEVICES_GEOIP_DB": db, "MYDEVICES_TRUSTED_PROXIES": "2"}
-    server = stack.start_function("api", "http", extra_env=env, port=free_port())
-    yield server.url
-    server.stop()
+    with serving(stack, "api", env, own_port=True) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")
