@@ -77,7 +77,7 @@ def test_b64url_round_trips_without_padding() -> None:
 
 
 def test_the_generate_command_writes_a_private_keyring_once(tmp_path: Path) -> None:
-    path = tmp_path / "keys.json"
+    path = tmp_path / "generated" / "keys.json"
     command = [sys.executable, "-m", "mydevices.keys", "generate", str(path)]
     subprocess.run(command, check=True, cwd=FUNCTIONS)
     written = path.read_text()
