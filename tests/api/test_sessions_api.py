@@ -61,7 +61,7 @@ def test_login_returns_a_device_session_and_tokens_and_no_secret_in_firestore_vi
         "lastActiveAt": session["lastActiveAt"],
         "createdAt": session["createdAt"],
         "isCurrentDevice": True,
-        "deviceBound": False,  # no devicePublicKey in this login (tests/test_binding.py)
+        "deviceBound": False,  # no devicePublicKey in this login (tests/api/test_binding.py)
     }
     assert data["accessTokenExpiresAt"] > time.time() + 500
     # The client-readable document holds no secret; the secret one holds only hashes.

@@ -2,7 +2,7 @@
 
 Providers cannot be downloaded on these machines, so `terraform validate`/`plan` cannot run here.
 What can: `terraform fmt -check`; holding every block to the providers' schemas as cdktf's
-bindings carry them (tests/terraform_schema.py), which is most of what `validate` checks; and
+bindings carry them (tests/support/terraform_schema.py), which is most of what `validate` checks; and
 reading the HCL (python-hcl2) to hold it to the code: entry points exist in functions/main.py with
 the right signature, the Firestore trigger watches the documents the code writes, the push
 subscription feeds the push function, the indexes the queries need are declared and Terraform
@@ -101,7 +101,7 @@ def deployed_functions() -> dict[str, tuple[str, dict[str, Any]]]:
         entry = block(body, "build_config")["entry_point"]
         if "for_each" in body:
             source = ref(body["for_each"])
-            assert source.startswith("local."), f"for_each over {source}: tests/test_infra.py reads only locals"
+            assert source.startswith("local."), f"for_each over {source}: tests/platform/test_infra.py reads only locals"
             assert (body["name"], entry) == ("${each.key}", "${each.value}")
             for name, entry_point in local(source.removeprefix("local.")).items():
                 deployed[name] = (entry_point, body)
@@ -170,7 +170,7 @@ def test_terraform_files_are_formatted() -> None:
 def test_every_block_matches_its_providers_schema() -> None:
     """Types, argument and block names at every level, required ones present, nothing computed-only set.
 
-    The schemas come from the @cdktf provider packages infra/terraform-schema pins (tests/terraform_schema.py
+    The schemas come from the @cdktf provider packages infra/terraform-schema pins (tests/support/terraform_schema.py
     says how they are read); a resource with `provider = google-beta` is held to google-beta's.
     """
     docs = hcl_files(explicit_blocks=True)

@@ -1,4 +1,4 @@
-"""Every message the product sends holds to the push contract (tests/push_contract.py): our schemas
+"""Every message the product sends holds to the push contract (tests/support/push_contract.py): our schemas
 per platform (docs/push/), FCM's own HTTP v1 Message schema, and Apple's rules.
 
 Two sources of messages: the real pipeline (api -> Firestore trigger -> Pub/Sub -> send_session_push

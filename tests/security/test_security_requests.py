@@ -240,7 +240,7 @@ def fuzz_target(stack: Stack, request: pytest.FixtureRequest) -> Iterator[FuzzTa
 def test_every_generated_request_gets_a_documented_answer(case: schemathesis.Case, fuzz_target: FuzzTarget) -> None:
     # The document's cookies come from a browser, which says where a request comes from: without
     # this header every generated cookie request that changes state would stop at 403
-    # cross_site_request (tests/test_web_cookies.py) and never reach a handler.
+    # cross_site_request (tests/unit/test_web_cookies.py) and never reach a handler.
     headers = {"Sec-Fetch-Site": "same-origin", **fuzz_target.headers_for(case)}
     response = case.call(base_url=fuzz_target.url, headers=headers, timeout=30)
     fuzz_target.record(case, response)
