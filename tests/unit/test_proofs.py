@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from infra.bench import binding
 from mydevices import dbsc, dpop
 from mydevices.errors import InvalidRequest, Unauthenticated
 from mydevices.keys import b64url
@@ -20,12 +21,8 @@ from mydevices.keys import b64url
 HTU = "https://api.example.com/v1/sessions/refresh"
 
 
-class DeviceKey:
-    def __init__(self) -> None:
-        self.private = ec.generate_private_key(ec.SECP256R1())
-        numbers = self.private.public_key().public_numbers()
-        self.jwk = {"kty": "EC", "crv": "P-256", "x": b64url(numbers.x.to_bytes(32, "big")),
-                    "y": b64url(numbers.y.to_bytes(32, "big"))}
+class DeviceKey(binding.DeviceKey):
+    """The benchmark's device key, signing any header and payload (a forger's too)."""
 
     def sign(self, header: dict[str, Any], payload: dict[str, Any]) -> str:
         signed = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(payload).encode())}"
