@@ -101,7 +101,7 @@ def deployed_functions() -> dict[str, tuple[str, dict[str, Any]]]:
         entry = block(body, "build_config")["entry_point"]
         if "for_each" in body:
             source = ref(body["for_each"])
-            assert source.startswith("local."), f"for_each over {source}: tests/platform/test_infra.py reads only locals"
+            assert source.startswith("local."), f"for_each over {source}: test_infra.py reads only locals"
             assert (body["name"], entry) == ("${each.key}", "${each.value}")
             for name, entry_point in local(source.removeprefix("local.")).items():
                 deployed[name] = (entry_point, body)

@@ -29,7 +29,7 @@ class DeviceKey(binding.DeviceKey):
         r, s = decode_dss_signature(self.private.sign(signed.encode(), ec.ECDSA(hashes.SHA256())))
         return f"{signed}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
-    def proof(self, *, typ: str = dpop.TYPE, **claims: Any) -> str:
+    def claim(self, *, typ: str = dpop.TYPE, **claims: Any) -> str:
         payload = {"jti": uuid.uuid4().hex, "iat": int(time.time()), "htm": "POST", "htu": HTU,
                    "nonce": dpop.nonce(), **claims}
         return self.sign({"typ": typ, "alg": "ES256", "jwk": self.jwk}, {k: v for k, v in payload.items()
@@ -42,7 +42,7 @@ def reason(checked: dpop.Checked) -> str | None:
 
 def test_a_good_proof_proves_its_key() -> None:
     key = DeviceKey()
-    checked = dpop.check(key.proof(), htm="POST", htu=HTU)
+    checked = dpop.check(key.claim(), htm="POST", htu=HTU)
     assert (checked.present, checked.jkt, checked.fault) == (True, dpop.thumbprint(key.jwk), None)
 
 
@@ -57,30 +57,30 @@ def test_no_proof_is_absent_not_wrong() -> None:
     ({"jti": ""}, "bad_jti"), ({"jti": "x" * 65}, "bad_jti"),
 ])
 def test_a_proof_the_key_signed_for_another_request_is_the_device_s_fault(claims: dict[str, Any], why: str) -> None:
-    checked = dpop.check(DeviceKey().proof(**claims), htm="POST", htu=HTU)
+    checked = dpop.check(DeviceKey().claim(**claims), htm="POST", htu=HTU)
     assert checked.jkt is not None and reason(checked) == why
     assert checked.fault is not None and checked.fault.code == "invalid_dpop_proof"
 
 
 def test_the_url_compares_without_query_and_case_blind_in_scheme_and_host() -> None:
-    proof = DeviceKey().proof(htu="HTTPS://API.example.com/v1/sessions/refresh?x=1#f")
+    proof = DeviceKey().claim(htu="HTTPS://API.example.com/v1/sessions/refresh?x=1#f")
     assert dpop.check(proof, htm="POST", htu=HTU).fault is None
-    assert reason(dpop.check(DeviceKey().proof(htu=HTU.upper()), htm="POST", htu=HTU)) == "wrong_url"
+    assert reason(dpop.check(DeviceKey().claim(htu=HTU.upper()), htm="POST", htu=HTU)) == "wrong_url"
 
 
 def test_a_proof_with_an_access_token_must_carry_its_hash() -> None:
     key = DeviceKey()
     ath = b64url(hashlib.sha256(b"the-token").digest())
-    assert dpop.check(key.proof(ath=ath), htm="POST", htu=HTU, access_token="the-token").fault is None
-    assert reason(dpop.check(key.proof(ath=ath), htm="POST", htu=HTU, access_token="another")) == "wrong_ath"
-    assert reason(dpop.check(key.proof(), htm="POST", htu=HTU, access_token="the-token")) == "wrong_ath"
+    assert dpop.check(key.claim(ath=ath), htm="POST", htu=HTU, access_token="the-token").fault is None
+    assert reason(dpop.check(key.claim(ath=ath), htm="POST", htu=HTU, access_token="another")) == "wrong_ath"
+    assert reason(dpop.check(key.claim(), htm="POST", htu=HTU, access_token="the-token")) == "wrong_ath"
 
 
 def test_a_proof_without_the_current_nonce_asks_for_it() -> None:
-    checked = dpop.check(DeviceKey().proof(nonce=None), htm="POST", htu=HTU)
+    checked = dpop.check(DeviceKey().claim(nonce=None), htm="POST", htu=HTU)
     assert checked.fault is not None and checked.fault.code == "use_dpop_nonce"
     assert dpop.nonce_valid(checked.fault.headers[dpop.NONCE_HEADER])
-    assert dpop.check(DeviceKey().proof(nonce=None), htm="POST", htu=HTU, require_nonce=False).fault is None
+    assert dpop.check(DeviceKey().claim(nonce=None), htm="POST", htu=HTU, require_nonce=False).fault is None
 
 
 def test_a_nonce_lasts_its_window_and_the_next_only() -> None:
@@ -105,7 +105,7 @@ def test_malformed_proofs_are_present_but_prove_nothing(proof: str) -> None:
 
 def test_another_type_or_a_private_key_in_the_header_proves_nothing() -> None:
     key = DeviceKey()
-    assert dpop.check(key.proof(typ="JWT"), htm="POST", htu=HTU).jkt is None
+    assert dpop.check(key.claim(typ="JWT"), htm="POST", htu=HTU).jkt is None
     leaked = {**key.jwk, "d": b64url(key.private.private_numbers().private_value.to_bytes(32, "big"))}
     proof = key.sign({"typ": dpop.TYPE, "alg": "ES256", "jwk": leaked}, {"jti": "j", "iat": int(time.time())})
     assert dpop.check(proof, htm="POST", htu=HTU).jkt is None
@@ -113,7 +113,7 @@ def test_another_type_or_a_private_key_in_the_header_proves_nothing() -> None:
 
 def test_a_replayed_proof_is_refused_and_old_ones_are_forgotten() -> None:
     now = time.time()
-    checked = dpop.check(DeviceKey().proof(), htm="POST", htu=HTU, now=now)
+    checked = dpop.check(DeviceKey().claim(), htm="POST", htu=HTU, now=now)
     seen = dpop.remember([f"{int(now) - 3600} old"], checked, now)
     assert seen == [f"{checked.iat} {checked.jti}"]
     with pytest.raises(Unauthenticated) as raised:
@@ -171,7 +171,7 @@ def test_a_registration_proof_carries_its_key_and_only_a_dbsc_jwt_parses() -> No
     key = DeviceKey()
     parsed = dbsc.parse_proof(dbsc_proof(key, "c", key.jwk))
     assert parsed is not None and parsed.jwk == key.jwk and parsed.jti == "c"
-    assert dbsc.parse_proof(key.proof()) is None  # a DPoP proof is not a DBSC one
+    assert dbsc.parse_proof(key.claim()) is None  # a DPoP proof is not a DBSC one
     assert dbsc.parse_proof(None) is None and dbsc.parse_proof("x" * 5000) is None
 
 
