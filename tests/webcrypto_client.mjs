@@ -1,7 +1,7 @@
 // A DPoP client on WebCrypto in Node (no library, nothing of ours): a non-extractable P-256 key,
 // a login that binds the session to it, and refreshes with proofs it signs.
 //   node tests/webcrypto_client.mjs <api base URL> <Firebase ID token>
-// Prints one JSON line with what happened; tests/test_binding.py judges it.
+// Prints one JSON line with what happened; tests/api/test_binding.py judges it.
 const [base, idToken] = process.argv.slice(2);
 const { subtle } = globalThis.crypto;
 const b64 = (bytes) => Buffer.from(bytes).toString("base64url");

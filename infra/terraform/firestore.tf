@@ -1,6 +1,6 @@
 # Firestore: the database, and its indexes and TTL policies taken from ../../firestore.indexes.json,
 # the file `firebase deploy --only firestore` also reads: one source of truth for both tools.
-# tests/test_infra.py checks that the indexes the code's queries need (functions/mydevices/indexes.py)
+# tests/platform/test_infra.py checks that the indexes the code's queries need (functions/mydevices/indexes.py)
 # are in that file and that everything below comes from it.
 
 locals {

@@ -1,5 +1,5 @@
 # The functions (2nd gen), all built from ../../functions (main.py + the mydevices package +
-# requirements.txt). tests/test_infra.py checks every entry point below against functions/main.py,
+# requirements.txt). tests/platform/test_infra.py checks every entry point below against functions/main.py,
 # and that every entry point main.py defines is deployed here or listed in local_only_entry_points.
 
 locals {

@@ -1,4 +1,4 @@
-// An app on the Firebase JS SDK (tests/js/package.json pins it), as tests/test_js_sdk.py drives it:
+// An app on the Firebase JS SDK (tests/js/package.json pins it), as tests/web/test_js_sdk.py drives it:
 // signInWithCustomToken against the Auth emulator, optionally App Check through a CustomProvider,
 // then httpsCallable(...)() and httpsCallable(...).stream() through connectFunctionsEmulator.
 //

@@ -1,0 +1,99 @@
+"""The fixtures every emulator suite shares: the local stack on the real emulators, on free ports
+(see infra/local/stack.py). Registered by tests/conftest.py, with `support.push`.
+
+Fixtures
+--------
+``stack_env_extras`` (session)  -- environment added for every function the stack starts; override
+    it (in a subdirectory's conftest) to add e.g. ``MYDEVICES_GEOIP_DB``.
+``stack`` (session)  -- a started :class:`infra.local.stack.Stack`: Firestore (with firestore.rules,
+    triggers to ``stack.ports.trigger``), Pub/Sub (topic, ordered push subscription to
+    ``stack.ports.push``, dead-letter topic), Auth, the FCM stand-in, a temporary keyring.
+    Useful members: ``project``, ``env``, ``firestore_host``, ``pubsub_host``, ``auth_host``,
+    ``fcm_url`` (stand-in base URL), ``fcm_send_url``, ``ports``, ``log_dir``,
+    ``start_function(target, signature_type=None, extra_env=None, port=None, *, source=None)``
+    -> handle with ``.url`` / ``.stop()``, ``stop_firestore()`` / ``start_firestore()`` /
+    ``restart_firestore()``, ``pause_firestore()`` / ``resume_firestore()``, ``stop_pubsub()`` /
+    ``start_pubsub()``, ``reset_firestore()``, ``sign_up(email=None)``, ``fcm`` (the stand-in
+    process: ``messages()``, ``clear()``).
+    While it runs, ``stack.env`` is also exported to this process's ``os.environ`` so in-process
+    clients (``firestore.Client``, ``mydevices`` settings) talk to the same emulators.
+``api`` (session)  -- base URL of the ``api`` function run with ``stack.env``; skips the test when
+    functions/main.py has no ``api`` yet.
+``sign_up`` (function)  -- ``sign_up(email=None) -> (uid, id_token)`` in the Auth emulator.
+``db`` (module)  -- a ``firestore.Client`` on the stack's emulator; ``guarded_url`` (module) -- the
+    base URL of tests/guarded_app. The push fixtures are in ``support.push``.
+
+Logs of every process are in ``stack.log_dir`` (printed at the end of the run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from google.cloud import firestore
+
+from infra.local.stack import (
+    FRESH_SESSION_WINDOW_OFF,
+    RATE_LIMITS_OFF,
+    Ports,
+    Stack,
+    available_entry_points,
+    ensure_dev_keys,
+    environ,
+)
+from support import GUARDED_APP
+from support.serving import function_url, serving
+
+_log_dirs: list[Path] = []
+
+
+@pytest.fixture(scope="session")
+def stack_env_extras() -> dict[str, str]:
+    """Override to give every function more environment (e.g. MYDEVICES_GEOIP_DB). The abuse
+    limits and the fresh-session window are off (stack.RATE_LIMITS_OFF and
+    stack.FRESH_SESSION_WINDOW_OFF say why)."""
+    return {**RATE_LIMITS_OFF, **FRESH_SESSION_WINDOW_OFF}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, stack_env_extras: dict[str, str]) -> Iterator[Stack]:
+    log_dir = tmp_path_factory.mktemp("stack")
+    _log_dirs.append(log_dir)
+    keys_file = ensure_dev_keys(log_dir / "keys.json")
+    running = Stack(Ports.free(), log_dir, keys_file=keys_file, env_extra=stack_env_extras)
+    running.start()
+    try:
+        with environ(running.env):
+            yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack) -> Iterator[str]:
+    if "api" not in available_entry_points():
+        pytest.skip("functions/main.py has no `api` entry point yet")
+    with serving(stack, "api") as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def db(stack: Stack) -> firestore.Client:
+    return firestore.Client(project=stack.project)
+
+
+# tests/guarded_app: another team's function protected by `require_session`.
+guarded_url = function_url("orders", {}, signature_type="http", source=GUARDED_APP)
+
+
+@pytest.fixture()
+def sign_up(stack: Stack) -> Callable[..., tuple[str, str]]:
+    """`sign_up(email=None, password=...) -> (uid, id_token)`: a new user in the Auth emulator."""
+    return stack.sign_up
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for log_dir in _log_dirs:
+        terminalreporter.write_line(f"local stack logs: {log_dir}")

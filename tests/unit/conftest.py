@@ -1,0 +1,59 @@
+"""The fast tier: no emulator, no network, seconds in all.
+
+Every test runs on settings read afresh from its own environment (`configure`) and on a keyring
+of its own, so nothing leaks between tests. A test here that asks for the stack fails: it belongs
+in an emulator suite.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from mydevices import config
+from mydevices.tokens import keys
+
+
+@pytest.fixture(scope="session")
+def stack() -> NoReturn:
+    pytest.fail("tests/unit runs without emulators: a test that needs the stack belongs in an emulator suite")
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Settings and keyring read again for this test, from a keyring file of its own."""
+    keys_file = tmp_path / "keys.json"
+    keys_file.write_text(json.dumps(keys.generate_keyring_doc()), encoding="utf-8")
+    monkeypatch.setenv("MYDEVICES_KEYS_FILE", str(keys_file))
+    monkeypatch.delenv("MYDEVICES_KEYS_JSON", raising=False)
+    config.settings.cache_clear()
+    keys.keyring.cache_clear()
+    yield
+    config.settings.cache_clear()
+    keys.keyring.cache_clear()
+
+
+@pytest.fixture()
+def configure(monkeypatch: pytest.MonkeyPatch) -> Callable[..., config.Settings]:
+    """`configure(MYDEVICES_X="...")`: these variables set (None: unset), settings read afresh."""
+
+    def apply(**env: str | None) -> config.Settings:
+        for name, value in env.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        config.settings.cache_clear()
+        keys.keyring.cache_clear()
+        return config.settings()
+
+    return apply
+
+
+@pytest.fixture()
+def ring() -> keys.Keyring:
+    return keys.keyring()

@@ -1,0 +1,353 @@
+"""The web "My devices" page in a real browser: Debian's Chromium, driven by Playwright.
+
+Two browser contexts are two devices (separate cookie jars). The page is served the way
+`infra/local/run` serves it: infra/local/hosting.py (Firebase Hosting's stand-in) gives the page and
+the api function one origin, and the page signs in against the Auth emulator's REST API.
+
+The api function here trusts two proxies and has a small GeoIP database, so a browser can
+claim an address through `X-Forwarded-For` (the hosting proxy appends the real one): the
+screenshot then shows places, as a deployed page would.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Dialog, Locator, Page, Request, Route, expect
+
+from infra.local.stack import REPO_ROOT, HostingServer, Stack, free_port
+from support.browser import chromium
+from support.devices import LONDON_IP, Device, build_city_db
+from support.serving import serving
+
+SCREENSHOT = REPO_ROOT / "docs" / "my-devices.png"
+
+MAC_CHROME = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/156.0.0.0 Safari/537.36")
+WINDOWS_EDGE = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                "Chrome/156.0.0.0 Safari/537.36 Edg/156.0.0.0")
+SWEDEN_IP = "2001:db9::1"  # in support.devices.build_city_db's Swedish network
+XSS_NAME = "<img src=x onerror=alert(1)>"
+PASSWORD = "correct-horse-9"
+# How long a page may take to notice a change made elsewhere: it polls every 2 s, and a loaded CI
+# machine may take a few more to answer. Every other wait has the same bound (set in `browser`).
+NOTICED_WITHIN_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def web_api(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    db = build_city_db(str(tmp_path_factory.mktemp("web-geo") / "city.mmdb"))
+    env = {"MYDEVICES_GEOIP_DB": db, "MYDEVICES_TRUSTED_PROXIES": "2"}
+    with serving(stack, "api", env, own_port=True) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def hosting(stack: Stack, web_api: str) -> Iterator[HostingServer]:
+    server = stack.start_hosting(web_api, port=free_port())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    expect.set_options(timeout=NOTICED_WITHIN_MS)
+    with chromium() as launched:
+        yield launched
+
+
+def open_device(browser: Browser, user_agent: str, address: str, dialogs: list[str]) -> Page:
+    """A new device (its own cookie jar) whose requests claim `address` through one proxy hop."""
+    context = browser.new_context(
+        user_agent=user_agent,
+        extra_http_headers={"X-Forwarded-For": address},
+        viewport={"width": 920, "height": 640},
+        locale="en-GB",
+        timezone_id="Europe/London",
+    )
+    page = context.new_page()
+
+    def record(dialog: Dialog) -> None:  # an alert() would mean injected script ran
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", record)
+    return page
+
+
+def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+
+def rows(page: Page) -> Locator:
+    return page.locator("#sessions > li")
+
+
+def row(page: Page, name: str) -> Locator:
+    return page.locator("#sessions > li", has=page.locator(".device-name", has_text=name))
+
+
+def test_two_devices_see_each_other_close_each_other_and_get_signed_out(
+    stack: Stack, web_api: str, hosting: HostingServer, browser: Browser
+) -> None:
+    email = f"web-{secrets.token_hex(4)}@example.com"
+    _, id_token = stack.sign_up(email, PASSWORD)
+    dialogs: list[str] = []
+    mac = open_device(browser, MAC_CHROME, LONDON_IP, dialogs)
+    pc = open_device(browser, WINDOWS_EDGE, SWEDEN_IP, dialogs)
+
+    # The Mac: a wrong password is refused, the right one lists this device alone.
+    mac.goto(hosting.page_url)
+    sign_in(mac, email, "not-the-password")
+    expect(mac.locator("#signin-error")).to_have_text("Wrong email or password.")
+    sign_in(mac, email)
+    expect(rows(mac)).to_have_count(1)
+    this_mac = mac.locator("#sessions > li.current")
+    expect(this_mac.locator(".device-name")).to_have_text("Chrome on macOS")
+    expect(this_mac.locator(".badge")).to_have_text("This device")
+    expect(this_mac).to_contain_text("Web browser · London, United Kingdom")
+    expect(this_mac).to_contain_text("Active now")
+    expect(this_mac.get_by_role("button")).to_have_count(0)
+    expect(mac.locator("#only-device")).to_be_visible()
+    expect(mac.get_by_role("button", name="Sign out from all other sessions")).to_be_hidden()
+
+    # The PC signs in: it sees both, itself marked; the Mac sees it appear without a reload.
+    pc.goto(hosting.page_url)
+    sign_in(pc, email)
+    expect(rows(pc)).to_have_count(2)
+    expect(pc.locator("#sessions > li.current .device-name")).to_have_text("Edge on Windows")
+    expect(row(pc, "Chrome on macOS").get_by_role("button", name="Sign out Chrome on macOS")).to_be_visible()
+    expect(rows(mac)).to_have_count(2, timeout=NOTICED_WITHIN_MS)
+    expect(mac.locator("#sessions > li.current .device-name")).to_have_text("Chrome on macOS")
+    pc_on_mac = row(mac, "Edge on Windows")
+    expect(pc_on_mac).to_contain_text("Sweden")
+    expect(pc_on_mac).to_contain_text(re.compile(r"Active (just now|\d+ minutes? ago)"))
+    expect(pc_on_mac).to_contain_text("Signed in ")
+    expect(mac.locator("#only-device")).to_be_hidden()
+    expect(mac.get_by_role("button", name="Sign out from all other sessions")).to_be_hidden()  # one other
+
+    # A phone signs in through the API: three sessions, so "sign out from all others" shows.
+    phone = Device(web_api, device={"name": "Pixel 8", "platform": "android", "osVersion": "14"})
+    phone.login(id_token, headers={"X-Forwarded-For": LONDON_IP})
+    expect(rows(mac)).to_have_count(3, timeout=NOTICED_WITHIN_MS)
+    expect(row(mac, "Pixel 8")).to_contain_text("Android app · London, United Kingdom")
+    expect(mac.get_by_role("button", name="Sign out from all other sessions")).to_be_visible()
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    mac.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    # A device whose name is HTML: it is shown as text, and nothing of it runs.
+    intruder = Device(web_api, device={"name": XSS_NAME, "model": "iPad13,1", "platform": "ios"})
+    intruder.login(id_token)
+    expect(rows(mac)).to_have_count(4, timeout=NOTICED_WITHIN_MS)
+    expect(row(mac, XSS_NAME).locator(".device-name")).to_have_text(XSS_NAME)
+    expect(row(mac, XSS_NAME)).to_contain_text("iPhone or iPad app · iPad13,1 · Location unknown")
+    expect(mac.locator("#sessions img")).to_have_count(0)
+
+    # The Mac closes the PC: its row goes, and the PC's page says it was signed out.
+    pc_on_mac.get_by_role("button", name="Sign out Edge on Windows").click()
+    expect(rows(mac)).to_have_count(3)
+    expect(pc.locator("#signin-notice")).to_have_text(
+        "You were signed out: this device's session was closed from another device.", timeout=NOTICED_WITHIN_MS
+    )
+    expect(pc.get_by_label("Email")).to_be_visible()
+
+    # The HTML-named device signs out by itself: its row leaves the Mac's page without a reload.
+    assert intruder.post("/v1/sessions/logout").status_code == 200
+    expect(rows(mac)).to_have_count(2, timeout=NOTICED_WITHIN_MS)
+    expect(row(mac, XSS_NAME)).to_have_count(0)
+
+    # The PC comes back; "Sign out from all other sessions" closes it and the phone.
+    sign_in(pc, email)
+    expect(rows(pc)).to_have_count(3)
+    expect(rows(mac)).to_have_count(3, timeout=NOTICED_WITHIN_MS)
+    mac.get_by_role("button", name="Sign out from all other sessions").click()
+    expect(rows(mac)).to_have_count(1)
+    expect(mac.locator("#only-device")).to_be_visible()
+    expect(mac.get_by_role("button", name="Sign out from all other sessions")).to_be_hidden()
+    expect(pc.locator("#signin-notice")).to_contain_text("You were signed out", timeout=NOTICED_WITHIN_MS)
+    assert phone.get("/v1/sessions").status_code == 401
+
+    # No script ever held a token: they live in HttpOnly cookies, and nothing is in storage.
+    cookies = {cookie["name"]: cookie for cookie in mac.context.cookies()}
+    for name in ("__Host-mydevices-did", "__Host-mydevices-at", "__Host-mydevices-rt"):
+        assert cookies[name]["httpOnly"] and cookies[name]["secure"] and cookies[name]["sameSite"] == "Strict"
+    assert mac.evaluate("document.cookie") == ""
+    assert mac.evaluate("localStorage.length + sessionStorage.length") == 0
+
+    # The connection drops: the list stays with a banner saying so, which goes when calls get through.
+    mac.route("**/v1/sessions", lambda route: route.abort())
+    expect(mac.locator("#banner")).to_have_text(
+        "Can't reach the server. Check your connection. Retrying…", timeout=NOTICED_WITHIN_MS
+    )
+    expect(rows(mac)).to_have_count(1)
+    mac.unroute("**/v1/sessions")
+    expect(mac.locator("#banner")).to_be_hidden(timeout=NOTICED_WITHIN_MS)
+
+    # The Mac signs out; a reload finds it still signed out.
+    mac.locator("#logout").click()
+    expect(mac.locator("#signin-notice")).to_have_text("You signed out.")
+    mac.reload()
+    expect(mac.get_by_label("Email")).to_be_visible()
+    expect(mac.locator("#signin-notice")).to_be_hidden()
+    assert dialogs == []
+    mac.context.close()
+    pc.context.close()
+
+
+def test_a_sign_in_elsewhere_asks_was_that_you_and_no_closes_it(
+    stack: Stack, web_api: str, hosting: HostingServer, browser: Browser
+) -> None:
+    """The web page answers alerts as the push's buttons do: live, with the server's sentence, and
+    "No" closes the new session (GET /v1/alerts, POST /v1/alerts/respond)."""
+    email = f"alert-{secrets.token_hex(4)}@example.com"
+    stack.sign_up(email, PASSWORD)
+    dialogs: list[str] = []
+    mac = open_device(browser, MAC_CHROME, LONDON_IP, dialogs)
+    pc = open_device(browser, WINDOWS_EDGE, SWEDEN_IP, dialogs)
+    mac.goto(hosting.page_url)
+    sign_in(mac, email)
+    expect(rows(mac)).to_have_count(1)
+    expect(mac.locator("#alerts > li")).to_have_count(0)
+    pc.goto(hosting.page_url)
+    sign_in(pc, email)
+    expect(rows(pc)).to_have_count(2)
+    alert = mac.locator("#alerts > li")
+    expect(alert).to_have_count(1, timeout=NOTICED_WITHIN_MS)
+    expect(alert.locator(".alert-text")).to_have_text(re.compile(
+        r"^Signed in on “Edge on Windows” from .*Sweden\. Was that you\?$"))
+    expect(pc.locator("#alerts > li")).to_have_count(0)  # never asked of the newer session
+    alert.get_by_role("button", name="No, close this session").click()
+    expect(alert).to_have_count(0)
+    expect(mac.locator("#alert-result")).to_contain_text("We closed that session")
+    expect(rows(mac)).to_have_count(1)
+    expect(pc.locator("#signin-notice")).to_contain_text("You were signed out", timeout=NOTICED_WITHIN_MS)
+    assert dialogs == []
+    mac.context.close()
+    pc.context.close()
+
+
+def test_loading_then_error_state_when_the_api_is_down(stack: Stack, browser: Browser) -> None:
+    dead_api = f"http://127.0.0.1:{free_port()}"
+    down = stack.start_hosting(dead_api, port=free_port())
+    try:
+        page = open_device(browser, MAC_CHROME, LONDON_IP, [])
+        held: list[Route] = []
+
+        def hold(route: Route) -> None:  # the first call waits: the loading state shows meanwhile
+            held.append(route)
+
+        page.route("**/v1/sessions/current", hold)  # the page's first call: is this browser signed in?
+        page.goto(down.page_url)
+        expect(page.get_by_text("Loading your devices…")).to_be_visible()
+        while not held:
+            page.wait_for_timeout(20)
+        held[0].continue_()
+        expect(page.get_by_role("heading", name="Something went wrong")).to_be_visible()
+        expect(page.locator("#failed-message")).to_have_text(
+            "We couldn't load your devices. The service is unavailable right now."
+        )
+        expect(page.get_by_role("button", name="Try again")).to_be_visible()
+        page.context.close()
+    finally:
+        down.stop()
+
+
+# --- the JS client library across a browser's tabs ---------------------------------------------------
+# Short access tokens, so a test can wait for several expiries. Longer than the library's 5 s early
+# refresh (EARLY_MS in clients/js/src/mydevices.js), so a bearer tab refreshes because its token is
+# about to expire and not on every call; a cookie tab refreshes when the expired cookie gives a 401.
+TABS_ACCESS_TTL_S = 7
+# Each tab opens a file of the site that runs nothing (the page itself would poll and refresh on its
+# own), so the tab has the site's origin and address; the test then imports the library into it.
+# (A page fulfilled by the test through a route would be outside loopback's address space, and
+# Chromium then refuses its calls to loopback.)
+TABS_PAGE = "/style.css"
+TABS_SETUP = """async ({ mode, api }) => {
+  const lib = await import("/mydevices.js");  // the library as Hosting serves it to the real page
+  window.client = new lib.MyDevicesClient(mode === "cookie"
+    ? { credentials: "cookie", storage: lib.memoryStorage() }
+    : { baseUrl: api, credentials: "bearer", storage: lib.browserStorage(localStorage) });
+  window.signedOut = [];
+  client.onSignedOut((reason) => signedOut.push(reason));
+  return typeof navigator.locks?.request === "function";
+}"""
+# How long after the first tab the second fires its calls, one expiry each. Before the library looked
+# again inside the lock, lags of 35-55 ms made a second refresh in bearer mode (one expiry in three
+# or four, on 2 busy CPUs), hence the sweep; a cookie tab's expiry costs TABS_ACCESS_TTL_S, hence fewer.
+TABS_LAGS_MS = {"cookie": [0, 15, 35, 60], "bearer": [0, 10, 20, 30, 35, 40, 45, 50, 55, 60, 80]}
+# A tab fires its calls at `at` (ms since the epoch: the tabs share a clock).
+TABS_BURST = """(at) => {
+  const calls = () => [client.listSessions(), client.current(), client.pendingAlerts(), client.current(),
+    client.listSessions()];
+  window.burst = new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())))
+    .then(() => Promise.allSettled(calls()))
+    .then((all) => all.map((r) => r.status === "fulfilled" ? "ok" : `${r.reason.status} ${r.reason.code}`));
+}"""
+
+
+@pytest.fixture(scope="module")
+def tabs_origin(stack: Stack) -> Iterator[tuple[HostingServer, str]]:
+    """The page's origin (the hosting stand-in) and an api whose access tokens last TABS_ACCESS_TTL_S,
+    which also lets that origin call it directly with bearer tokens (CORS), as a page hosted apart would."""
+    port = free_port()
+    env = {"MYDEVICES_ACCESS_TTL_SECONDS": str(TABS_ACCESS_TTL_S),
+           "MYDEVICES_CORS_ORIGINS": f"http://localhost:{port}"}
+    api = stack.start_function("api", "http", extra_env=env, port=free_port())
+    hosting = stack.start_hosting(api.url, port=port)
+    yield hosting, api.url
+    hosting.stop()
+    api.stop()
+
+
+@pytest.mark.parametrize("mode", ["cookie", "bearer"])
+def test_tabs_of_one_browser_refresh_once_per_expiry_however_many_calls_wait(
+    stack: Stack, tabs_origin: tuple[HostingServer, str], browser: Browser, mode: str
+) -> None:
+    """The library's claim "refreshes once per expiry, and once across a browser's tabs" (Web Locks):
+    two tabs of one browser profile (one context: shared cookies and localStorage), each with its own
+    client, fire five calls each after the access token expired, at the same instant or a few ms apart.
+    Exactly one refresh reaches the server per expiry, and every call succeeds. Cookie mode is the web page's
+    (HttpOnly cookies, same origin); bearer mode a page on another origin keeping its tokens in
+    localStorage (browserStorage). Without the lock each tab refreshes for itself (2 per expiry)."""
+    hosting, api = tabs_origin
+    # Bearer mode is a page of another origin than the API's: the site's CSP (connect-src 'self') is not its.
+    context = browser.new_context(bypass_csp=mode == "bearer")
+    refreshes: list[Request] = []
+    context.on("request", lambda request: refreshes.append(request) if request.method == "POST"
+               and request.url.split("?")[0].endswith("/v1/sessions/refresh") else None)
+    try:
+        tabs = [context.new_page(), context.new_page()]
+        for tab in tabs:
+            tab.goto(hosting.page_url + TABS_PAGE)
+            assert tab.evaluate(TABS_SETUP, {"mode": mode, "api": api}), "no Web Locks in this tab"
+        _, id_token = stack.sign_up(f"tabs-{secrets.token_hex(4)}@example.com", PASSWORD)
+        login = "async (idToken) => (await client.login({ idToken, device: { name: 'Tabs', platform: 'web' } }))"
+        sid = tabs[0].evaluate(f"{login}.session.sessionId", id_token)
+        assert tabs[1].evaluate("async () => (await client.resume())?.sessionId ?? null") == sid  # same session
+        issued = time.monotonic()
+
+        # The second tab fires 0 ms after the first, then later: while the first one's refresh is in
+        # flight, and after it landed (its calls then find the new token).
+        for expiry, lag_ms in enumerate(TABS_LAGS_MS[mode], start=1):
+            # Wait out the access token: the cookie's Max-Age, or the bearer client's early refresh.
+            lifetime = TABS_ACCESS_TTL_S if mode == "cookie" else TABS_ACCESS_TTL_S - 5
+            time.sleep(max(0.0, issued + lifetime + 0.5 - time.monotonic()))
+            at = int(time.time() * 1000) + 300
+            for tab, lag in zip(tabs, [0, lag_ms], strict=True):
+                tab.evaluate(TABS_BURST, at + lag)
+            results = [tab.evaluate("() => window.burst") for tab in tabs]
+            issued = time.monotonic()
+            assert results == [["ok"] * 5, ["ok"] * 5], results
+            statuses = [response.status if (response := r.response()) else None for r in refreshes]
+            assert len(refreshes) == expiry, f"expiry {expiry} (lag {lag_ms} ms): {len(refreshes)} refreshes {statuses}"
+            assert statuses == [200] * expiry
+        assert [tab.evaluate("() => window.signedOut") for tab in tabs] == [[], []]
+        assert all(tab.evaluate("async () => (await client.current()).sessionId") == sid for tab in tabs)
+    finally:
+        context.close()
