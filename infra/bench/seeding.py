@@ -19,6 +19,9 @@ from typing import Any
 
 import requests
 
+from mydevices import documents
+from mydevices.model import DeviceInfo, PushTarget
+
 BATCH_LIMIT = 500
 
 
@@ -35,47 +38,32 @@ def did_of(user: int, session: int) -> str:
     return f"d{user:010d}{session:03d}".ljust(22, "0")
 
 
-def _timestamp(moment: datetime) -> dict[str, str]:
-    return {"timestampValue": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+def _rest(value: Any) -> dict[str, Any]:
+    """A field as the REST API spells it."""
+    if value is None:
+        return {"nullValue": None}
+    if isinstance(value, bool):
+        return {"booleanValue": value}
+    if isinstance(value, int):
+        return {"integerValue": str(value)}
+    if isinstance(value, datetime):
+        return {"timestampValue": value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    return {"stringValue": str(value)}
 
 
-def _text(value: str | None) -> dict[str, Any]:
-    return {"nullValue": None} if value is None else {"stringValue": value}
+_DEVICE = DeviceInfo("Pixel 8", "android", model="shiba", os_version="14", app_version="2.3.0")
 
 
 def session_fields(user: int, session: int, now: datetime) -> dict[str, Any]:
-    """An active session document as sessions.login writes it (docs/design.md)."""
-    return {
-        "uid": _text(uid_of(user)),
-        "deviceId": _text(did_of(user, session)),
-        "deviceName": _text("Pixel 8"),
-        "deviceType": _text("ANDROID"),
-        "model": _text("shiba"),
-        "osVersion": _text("14"),
-        "appVersion": _text("2.3.0"),
-        "location": _text(None),
-        "status": _text("active"),
-        "createdAt": _timestamp(now - timedelta(seconds=session + 1)),
-        "lastActiveAt": _timestamp(now),
-        "revokedAt": _text(None),
-        "revokedReason": _text(None),
-        "replacedBy": _text(None),
-        "confirmedAt": _text(None),
-        "expireAt": _text(None),
-    }
+    """An active session document as login writes it (mydevices/documents.py)."""
+    fields = documents.session(uid_of(user), did_of(user, session), _DEVICE, None, now - timedelta(seconds=session + 1))
+    fields["lastActiveAt"] = now
+    return {name: _rest(value) for name, value in fields.items()}
 
 
 def secret_fields(uid: str, push_token: str, now: datetime) -> dict[str, Any]:
-    return {
-        "uid": _text(uid),
-        "refreshHash": _text("seeded"),
-        "prevRefreshHash": _text(None),
-        "generation": {"integerValue": "0"},
-        "rotatedAt": {"integerValue": str(int(now.timestamp()))},
-        "pushToken": _text(push_token),
-        "pushProvider": _text("fcm"),
-        "expireAt": _timestamp(now + timedelta(days=90)),
-    }
+    fields = documents.secret(uid, "seeded", "seeded", now, PushTarget(push_token))
+    return {name: _rest(value) for name, value in fields.items()}
 
 
 @dataclass(frozen=True)

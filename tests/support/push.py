@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -26,6 +26,8 @@ from google.cloud import firestore
 from infra.bench.environment import environment
 from infra.local.fcm_standin import FcmStandin
 from infra.local.stack import Stack
+from mydevices import documents
+from mydevices.model import DeviceInfo, PushTarget
 
 
 @pytest.fixture(scope="session")
@@ -58,16 +60,16 @@ def fresh(push_env: Stack, push_standin: FcmStandin) -> Stack:
 
 def put_session(db: firestore.Client, uid: str, sid: str, *, token: str | None = None, status: str = "active",
                 device: str = "Pixel 8", location: str | None = "London, United Kingdom") -> None:
-    """A session and its secrets as the core writes them (docs/design.md), created now."""
+    """A session and its secrets as a new device's login writes them (mydevices/documents.py),
+    created now; a status other than active is one the user closed from another device."""
     now = datetime.now(UTC)
-    db.document(f"users/{uid}/sessions/{sid}").set({
-        "uid": uid, "deviceId": f"d-{sid}", "deviceName": device, "deviceType": "ANDROID", "location": location,
-        "status": status, "createdAt": now, "lastActiveAt": now, "revokedAt": None, "confirmedAt": None,
-        "revokedReason": None if status == "active" else "user_revoked", "expireAt": None,
-    })
-    db.document(f"sessionSecrets/{sid}").set({
-        "uid": uid, "pushToken": token, "pushProvider": "fcm" if token else None, "expireAt": now + timedelta(days=90),
-    })
+    session = documents.session(uid, f"d-{sid}", DeviceInfo(device, "android"), location, now,
+                                alert_reason="new_device")
+    if status != documents.ACTIVE:
+        session.update(documents.revocation(documents.USER_REVOKED, now))
+    db.document(f"users/{uid}/sessions/{sid}").set(session)
+    push = PushTarget(token) if token else None
+    db.document(f"sessionSecrets/{sid}").set(documents.secret(uid, "no-token-hashes-here", "none", now, push))
 
 
 # --- the pipeline ------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import pytest
 from google.events.cloud.firestore import Document, DocumentEventData, Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from mydevices import session_events
+from mydevices import documents, session_events
+from mydevices.model import DeviceInfo
 
 DOC = "projects/demo-test/databases/(default)/documents/users/{uid}/sessions/{sid}"
 
@@ -28,10 +29,8 @@ def value(python: Any) -> Value:
 
 
 def session_doc(uid: str = "u1", sid: str = "s1", **fields: Any) -> Document:
-    base: dict[str, Any] = {
-        "uid": uid, "deviceName": "Pixel 8", "location": "London, United Kingdom", "status": "active",
-        "createdAt": datetime(2026, 11, 22, tzinfo=UTC), "revokedReason": None,
-    }
+    base = documents.session(uid, f"d-{sid}", DeviceInfo("Pixel 8", "android"), "London, United Kingdom",
+                             datetime(2026, 11, 22, tzinfo=UTC), alert_reason="new_device")
     base.update(fields)
     return Document(name=DOC.format(uid=uid, sid=sid), fields={k: value(v) for k, v in base.items()})
 
