@@ -89,7 +89,7 @@ def test_the_suite_runs_the_stack_and_keeps_its_data_across_a_restart(
     assert [alert["token"] for alert in alerts] == ["tok-iphone"]
     # The test suite's direct control of one emulator is the default mode's; here firebase-tools owns them.
     with pytest.raises(StackError, match="firebase-emulators runs it"):
-        first.stop_firestore()
+        first.firestore.stop(kill=True)
 
     java = java_of(first)
     assert len(java) == 2, java  # Firestore and Pub/Sub (Auth runs in the node process)
