@@ -183,3 +183,12 @@ def test_stopping_a_function_leaves_nothing_of_its_process_group(stack: Stack, t
     assert server.stop()
     assert not _group_alive(pgid)
     assert not port_in_use(server.port)
+
+
+def test_a_function_started_in_a_with_block_is_stopped_when_the_block_ends(stack: Stack, tmp_path: Path) -> None:
+    source = tmp_path / "main.py"
+    source.write_text("import functions_framework\n\n@functions_framework.http\ndef hello(request):\n    return 'hi'\n")
+    with stack.start_function("hello", "http", source=source) as server:
+        pgid = server.pid
+        assert requests.get(server.url, timeout=5).text == "hi"
+    assert pgid is not None and not _group_alive(pgid) and not server.running

@@ -65,7 +65,7 @@ def ensure_dev_keys(path: Path = DEV_KEYS_FILE) -> Path:
 
 
 class Stack:
-    """All the local pieces of one stack (see the module docstring)."""
+    """All the local pieces of one stack (the package docstring lists what it offers)."""
 
     def __init__(
         self,
@@ -229,7 +229,8 @@ class Stack:
         A known entry point defaults to its signature type and to the port reserved for its role
         (`ports.api`, `ports.trigger` -- where the Firestore emulator sends events --, `ports.push` --
         where the push subscription delivers --) while that port is free; otherwise a free port.
-        The handle has `.url` and `.stop()`; `Stack.stop()` stops whatever is still running.
+        The handle has `.url` and `.stop()`, and stops on leaving a `with` block; `Stack.stop()` stops
+        whatever is still running.
         """
         known = ENTRY_POINTS.get(target) if source is None else None
         if signature_type is None:
