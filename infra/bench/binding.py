@@ -75,7 +75,7 @@ def device_binding(stack: Stack, iterations: int, warmup: int) -> dict[str, Any]
     # and measure that list's size instead (1.13x at 64 entries, 1.05x at 2, on a quiet machine).
     plains, bounds, keys = [], [], []
     for _ in range(SESSIONS):
-        _, id_token = stack.sign_up()
+        _, id_token = stack.auth.sign_up()
         plain = Device(api, dict(IPHONE))
         plain.login(id_token)
         plains.append(plain)
@@ -166,7 +166,7 @@ def dbsc_endpoints(stack: Stack, iterations: int) -> dict[str, Any]:
 
     app = functions_framework.create_app(target="api", source=str(MAIN_PY), signature_type="http")  # type: ignore[no-untyped-call]
     client = app.test_client(use_cookies=False)
-    _, id_token = stack.sign_up()
+    _, id_token = stack.auth.sign_up()
     web = {"name": "Chromium", "platform": "web"}
 
     def send(path: str, jar: dict[str, str], headers: dict[str, str] | None = None, body: Any = None) -> Any:

@@ -57,7 +57,6 @@ class Scenario:
         self.rows: list[dict[str, Any]] = []
 
     def _fcm_received(self) -> int:
-        assert self.stack.fcm is not None
         return len(self.stack.fcm.messages())
 
     def step(self, name: str, action: Callable[[], object], *, settle_timeout: float = 60.0) -> dict[str, Any]:
@@ -94,7 +93,6 @@ class Scenario:
         return self.stack.auth.sign_in(email)[1]
 
     def alert_token_for(self, push_token: str, new_session_id: str) -> str:
-        assert self.stack.fcm is not None
         for record in reversed(self.stack.fcm.messages()):
             message = record["message"]
             data = message.get("data") or {}
@@ -104,7 +102,7 @@ class Scenario:
 
     def play(self) -> None:
         email = f"bench-{secrets.token_hex(6)}@example.com"
-        _, id_token = self.stack.sign_up(email)
+        _, id_token = self.stack.auth.sign_up(email)
         phone = Device(self.api, dict(IPHONE))
         pixel = Device(self.api, dict(PIXEL))
         ipad = Device(self.api, dict(IPAD))
@@ -140,7 +138,7 @@ class Scenario:
     def copied_token_incident(self) -> None:
         """A refresh token copied off a device and used after the device has rotated past it (the
         incident: everyone signed out), then replayed again, as a thief's script would."""
-        _, id_token = self.stack.sign_up()
+        _, id_token = self.stack.auth.sign_up()
         laptop = Device(self.api, dict(IPHONE))
         copied: list[str] = []
 
@@ -156,7 +154,7 @@ class Scenario:
 
     def revoke_others_at_scale(self, others: int) -> dict[str, Any]:
         """revoke-others for a user with `others` other active sessions, each with a push token."""
-        uid, id_token = self.stack.sign_up()
+        uid, id_token = self.stack.auth.sign_up()
         phone = Device(self.api, dict(IPHONE))
         seeded: list[seeding.Seeded] = []
 
@@ -170,7 +168,7 @@ class Scenario:
                 fields["uid"] = {"stringValue": uid}
                 documents.append((f"users/{uid}/sessions/{sid}", fields))
                 documents.append((f"sessionSecrets/{sid}", seeding.secret_fields(uid, f"tok-scale-{number}", now)))
-            seeded.append(seeding.Seeder(self.stack.firestore_host, self.stack.project).seed(iter(documents)))
+            seeded.append(seeding.Seeder(self.stack.firestore.host, self.stack.project).seed(iter(documents)))
 
         self.setup(seed, quiet=True)  # the seeded sessions must not alert anyone
         name = f"POST /v1/sessions/revoke-others ({others} others)"
@@ -183,7 +181,6 @@ class Scenario:
 def cost_table(stack: Stack, *, revoke_others: int) -> dict[str, Any]:
     counter = Counter()
     events = EventServers(stack, counter)
-    assert stack.fcm is not None
     limits_on = {**dict.fromkeys(RATE_LIMITS_OFF), **FRESH_SESSION_WINDOW_OFF}
     with environment(limits_on), counter.installed(), events.serving():
         events.step = "(earlier deliveries)"

@@ -21,9 +21,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from infra.bench import stats
 from infra.bench.validation import SignedIn
-from infra.local.stack import Stack, free_port, group_stats, http_request
+from infra.local.stack import Stack, free_port, group_stats
 
 HERE = Path(__file__).resolve().parent
 WRK_SCRIPT = HERE / "wrk_report.lua"
@@ -96,9 +98,9 @@ def http_load(stack: Stack, signed_in: SignedIn, *, seconds: float, warmup_secon
                "bareRead": (bare_read.url + "/", {})}
     try:
         for name, (url, sent) in targets.items():
-            status, body = http_request("GET", url, headers=sent)
-            if status != 200:
-                raise RuntimeError(f"{name} answered {status} before the load: {body[:300]!r}")
+            answer = requests.get(url, headers=sent, timeout=10)
+            if answer.status_code != 200:
+                raise RuntimeError(f"{name} answered {answer.status_code} before the load: {answer.content[:300]!r}")
         for url, sent in targets.values() if warmup_seconds > 0 else ():
             run_wrk(url, seconds=warmup_seconds, connections=connections, threads=wrk_threads, headers=sent)
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}

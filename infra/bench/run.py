@@ -100,7 +100,7 @@ def _signed_in(stack: Stack) -> tuple[Any, str]:
     from infra.bench.inproc_api import Device, InProcessApi
     from infra.bench.validation import SignedIn
 
-    _, id_token = stack.sign_up()
+    _, id_token = stack.auth.sign_up()
     device = Device(InProcessApi(), dict(IPHONE))
     device.login(id_token)
     return SignedIn.from_login(device.access_token, device.device_id), id_token

@@ -108,7 +108,7 @@ def scale(stack: Stack, *, small_users: int, large_users: int, per_user: int, se
     now = datetime.now(UTC)
     for name, project, users in (("small", small_project, small_users), ("large", large_project, large_users)):
         progress(f"seeding {users:,} users x {per_user} sessions into {project} ...")
-        seeder = seeding.Seeder(stack.firestore_host, project, threads=seed_threads)
+        seeder = seeding.Seeder(stack.firestore.host, project, threads=seed_threads)
         done = seeder.seed(seeding.sessions_of_users(0, users, per_user, now))
         seeded[name] = {"project": project, "users": users, **done.as_dict()}
         progress(f"  {done.documents:,} documents in {done.seconds:.1f} s "

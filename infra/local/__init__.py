@@ -1,1 +1,1 @@
-"""The local stack and its commands (see stack.py)."""
+"""The local stack and its commands (see stack/__init__.py)."""

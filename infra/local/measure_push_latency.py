@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from infra.local.stack import IPHONE, PIXEL, Ports, Stack, ensure_dev_keys
+from infra.local.stack import IPHONE, PIXEL, FcmStandin, Ports, Stack, ensure_dev_keys
 
 
 def login(api: str, id_token: str, device: dict[str, str], push_token: str | None) -> dict[str, Any]:
@@ -37,10 +37,10 @@ def login(api: str, id_token: str, device: dict[str, str], push_token: str | Non
     return data
 
 
-def force_logout_time(fcm: str, token: str, timeout: float = 30.0) -> float:
+def force_logout_time(fcm: FcmStandin, token: str, timeout: float = 30.0) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for record in requests.get(f"{fcm}/_standin/messages", timeout=10).json()["messages"]:
+        for record in fcm.messages():
             message = record["message"]
             if message.get("token") == token and message.get("data", {}).get("action") == "force_logout":
                 return float(record["receivedAt"])
@@ -51,7 +51,7 @@ def force_logout_time(fcm: str, token: str, timeout: float = 30.0) -> float:
 def measure(stack: Stack, runs: int) -> list[float]:
     api = stack.start_function("api", "http").url
     stack.start_functions(["on_session_written", "send_session_push"])
-    _, id_token = stack.sign_up()
+    _, id_token = stack.auth.sign_up()
     phone = login(api, id_token, IPHONE, None)
     phone_headers = {"Authorization": f"Bearer {phone['accessToken']}", "X-Device-Id": phone["deviceId"]}
     samples = []
@@ -63,7 +63,7 @@ def measure(stack: Stack, runs: int) -> list[float]:
                                  timeout=30)
         returned = time.time()
         answer.raise_for_status()
-        latency = force_logout_time(stack.fcm_url, token) - returned
+        latency = force_logout_time(stack.fcm, token) - returned
         samples.append(latency)
         print(f"run {run + 1:2d}: {latency * 1000:7.1f} ms", flush=True)
     return samples

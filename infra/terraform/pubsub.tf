@@ -7,7 +7,7 @@
 # recommended "direct Pub/Sub trigger" is exactly this: a push subscription we manage, pushing the
 # standard Pub/Sub envelope with an OIDC token; functions-framework turns that envelope into the
 # messagePublished CloudEvent that `@functions_framework.cloud_event def send_session_push` expects.
-# The local stack (infra/local/stack.py) wires the emulator the same way, with the same settings.
+# The local stack (infra/local/stack/emulators.py) wires the emulator the same way, with the same settings.
 
 locals {
   session_events_topic = "session-events"

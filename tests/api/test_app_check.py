@@ -165,7 +165,7 @@ def test_require_session_applies_its_function_s_own_setting(stack: Stack, api: s
 
 
 def _jwks_fetches(stack: Stack) -> int:
-    return int(requests.get(f"{stack.fcm_url}/_standin/jwks-fetches", timeout=30).json()["count"])
+    return stack.fcm.jwks_fetches()
 
 
 def test_the_cost_of_a_verification(stack: Stack, enforced: str, api: str, sign_up: Any) -> None:
@@ -177,7 +177,7 @@ def test_the_cost_of_a_verification(stack: Stack, enforced: str, api: str, sign_
     from mydevices.firebase_app import app
 
     service = app_check._AppCheckService(app())  # a fresh one: its first call fetches the JWKS
-    assert service._jwks_client.uri == f"{stack.fcm_url}/v1/jwks"  # the stand-in's, not Google's
+    assert service._jwks_client.uri == f"{stack.fcm.url}/v1/jwks"  # the stand-in's, not Google's
     token = stack.mint_app_check_token()
     started = time.perf_counter()
     service.verify_token(token)

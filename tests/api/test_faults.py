@@ -53,8 +53,8 @@ def leave_no_trace(stack: Stack) -> Iterator[None]:
     still being redelivered to a function that is gone can hold up a push subscription) and an
     empty outbox (a later trigger would publish what is parked)."""
     yield
-    stack.stop_pubsub()
-    stack.start_pubsub()
+    stack.pubsub.stop(kill=True)
+    stack.pubsub.start().wait_ready()
     db = firestore.Client(project=stack.project)
     for snapshot in db.collection(outbox.COLLECTION).stream():
         snapshot.reference.delete()
@@ -207,10 +207,10 @@ def test_firestore_crashing_under_load_gives_503s_then_recovers_and_leaves_no_ha
     uid, id_token = sign_up()
     with streaming(api_url, id_token) as stream:
         stream.epoch += 1
-        stack.stop_firestore()  # SIGKILL: the emulator's in-memory data goes with it
+        stack.firestore.stop(kill=True)  # SIGKILL: the emulator's in-memory data goes with it
         faults["firestore killed"] += 1
         until(lambda: stream.count(503) >= 3, "503s while Firestore is down", stream=stream)
-        stack.start_firestore()
+        stack.firestore.start().wait_ready()
         stream.fault_over = True
         until(lambda: stream.cycles_after_fault >= 2, "two whole cycles after the restart", stream=stream)
     check_answers(stream, data_lost=True)
@@ -225,12 +225,12 @@ def test_firestore_hanging_under_load_gives_only_503s_and_nobody_is_signed_out(
 ) -> None:
     uid, id_token = sign_up()
     with streaming(api_url, id_token) as stream:
-        stack.pause_firestore()
+        stack.firestore.pause()
         faults["firestore paused"] += 1
         try:
             until(lambda: stream.count(503) >= 3, "503s while Firestore hangs", stream=stream)
         finally:
-            stack.resume_firestore()
+            stack.firestore.resume()
         stream.fault_over = True
         # A transaction cut off by the hang keeps its documents locked until Firestore expires it
         # (about 60 s on the emulator): requests needing them get 503 until then.
@@ -252,7 +252,7 @@ def pipeline(stack: Stack) -> Iterator[StackFcm]:
     trigger = stack.start_function("on_session_written", extra_env={
         "MYDEVICES_PUBLISH_TIMEOUT_SECONDS": str(PUBLISH_TIMEOUT)})
     push = stack.start_function("send_session_push")
-    fcm = StackFcm(stack.fcm_url)
+    fcm = stack.fcm
     fcm.clear()
     try:
         # Only on these ports do the emulators deliver to them (a function left running elsewhere holds them).
@@ -269,7 +269,7 @@ def test_a_revocation_while_pubsub_is_down_holds_at_once_and_its_push_goes_out_w
 ) -> None:
     fcm = pipeline
     email = f"faults-{uuid.uuid4().hex[:12]}@example.com"
-    _, id_token = stack.sign_up(email)
+    _, id_token = stack.auth.sign_up(email)
     phone = Device(api_url, dict(IPHONE))
     phone.login(id_token, push_token="tok-phone-" + uuid.uuid4().hex)
     pixel_token = "tok-pixel-" + uuid.uuid4().hex
@@ -278,7 +278,7 @@ def test_a_revocation_while_pubsub_is_down_holds_at_once_and_its_push_goes_out_w
     until(lambda: len(sent(fcm.messages(), "new_login_alert")) == 1, "the pipeline to work before the fault")
     fcm.clear()
 
-    stack.stop_pubsub()
+    stack.pubsub.stop(kill=True)
     faults["pubsub killed"] += 1
     try:
         assert phone.delete(f"/v1/sessions/{pixel.session_id}").status_code == 200
@@ -289,7 +289,7 @@ def test_a_revocation_while_pubsub_is_down_holds_at_once_and_its_push_goes_out_w
                           for snap in parked.stream()), "the trigger to park the event", timeout=30)
         assert sent(fcm.messages(), "force_logout") == []
     finally:
-        stack.start_pubsub()
+        stack.pubsub.start().wait_ready()
 
     # The next session change anywhere has the trigger publish what it parked first.
     tablet = Device(api_url, dict(IPAD))
@@ -328,9 +328,9 @@ def test_events_parked_while_pubsub_is_down_leave_in_their_order_once_it_is_back
     for snapshot in db.collection(outbox.COLLECTION).stream():  # only this test's events, in order
         snapshot.reference.delete()
     uid = "order-" + uuid.uuid4().hex
-    tap = f"http://{stack.pubsub_host}/v1/projects/{stack.project}/subscriptions/tap-{uid}"
+    tap = f"http://{stack.pubsub.host}/v1/projects/{stack.project}/subscriptions/tap-{uid}"
     try:
-        stack.stop_pubsub()
+        stack.pubsub.stop(kill=True)
         faults["pubsub killed (in-process trigger)"] += 1
         try:
             with pytest.raises(Exception):  # noqa: B017 - whatever the client raises, the run fails
@@ -340,7 +340,7 @@ def test_events_parked_while_pubsub_is_down_leave_in_their_order_once_it_is_back
             parked = [snap.get("eventId") for snap in db.collection(outbox.COLLECTION).order_by("parkedAt").stream()]
             assert parked == ["e1-" + uid, "e2-" + uid]
         finally:
-            stack.start_pubsub()
+            stack.pubsub.start().wait_ready()
         requests.put(tap, json={"topic": f"projects/{stack.project}/topics/{SESSION_EVENTS_TOPIC}",
                                 "enableMessageOrdering": True}, timeout=10).raise_for_status()
         monkeypatch.setenv("MYDEVICES_PUBLISH_TIMEOUT_SECONDS", str(PUBLISH_TIMEOUT))

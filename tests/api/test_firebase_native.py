@@ -68,7 +68,7 @@ class App:
     def refresh_firebase(self) -> None:
         """The Firebase SDK's own hourly refresh (securetoken), done now."""
         answer = requests.post(
-            f"http://{self.stack.auth_host}/securetoken.googleapis.com/v1/token?key=any",
+            f"http://{self.stack.auth.host}/securetoken.googleapis.com/v1/token?key=any",
             data={"grant_type": "refresh_token", "refresh_token": self.firebase_refresh_token}, timeout=30,
         )
         assert answer.status_code == 200, answer.text

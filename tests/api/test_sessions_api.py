@@ -382,14 +382,14 @@ def test_firestore_outage_gives_503_with_retry_after_then_recovers(api_url: str,
     _, id_token = user
     phone = signed_in(api_url, id_token)
     assert phone.get("/v1/sessions").status_code == 200
-    stack.stop_firestore()
+    stack.firestore.stop(kill=True)
     try:
         down = phone.get("/v1/sessions")
         assert down.status_code == 503, down.text
         assert error_code(down) == "unavailable"
         assert int(down.headers["Retry-After"]) > 0
     finally:
-        stack.start_firestore()
+        stack.firestore.start().wait_ready()
     # Everything was lost with the in-memory emulator: sign in again, and it works at once.
     deadline = time.time() + 30
     while True:

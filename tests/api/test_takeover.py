@@ -61,14 +61,14 @@ class Account:
         """What a Firebase SDK that stayed signed in gets with `getIdToken(true)`: a new ID token,
         but the auth_time of the original sign-in."""
         response = requests.post(
-            f"http://{self.stack.auth_host}/securetoken.googleapis.com/v1/token?key=any",
+            f"http://{self.stack.auth.host}/securetoken.googleapis.com/v1/token?key=any",
             data={"grant_type": "refresh_token", "refresh_token": self.refresh_token}, timeout=10)
         response.raise_for_status()
         return str(response.json()["id_token"])
 
 
 def _auth(stack: Stack, method: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = requests.post(f"http://{stack.auth_host}/identitytoolkit.googleapis.com/v1/{method}?key=any",
+    response = requests.post(f"http://{stack.auth.host}/identitytoolkit.googleapis.com/v1/{method}?key=any",
                              json=body, timeout=10)
     response.raise_for_status()
     answer: dict[str, Any] = response.json()

@@ -23,8 +23,8 @@ from infra.local.stack import (
     Ports,
     Stack,
     StackError,
-    _group_alive,
     ensure_dev_keys,
+    group_alive,
 )
 from support.devices import IPHONE, PIXEL, Device, signed_in
 from support.push import sent
@@ -90,13 +90,13 @@ def test_the_suite_runs_the_stack_and_keeps_its_data_across_a_restart(
     assert [alert["token"] for alert in alerts] == ["tok-iphone"]
     # The test suite's direct control of one emulator is the default mode's; here firebase-tools owns them.
     with pytest.raises(StackError, match="firebase-emulators runs it"):
-        first.stop_firestore()
+        first.firestore.stop(kill=True)
 
     java = java_of(first)
     assert len(java) == 2, java  # Firestore and Pub/Sub (Auth runs in the node process)
     groups = first.suite.child_groups()
     assert first.stop()
-    assert not any(_group_alive(pgid) for pgid in groups)
+    assert not any(group_alive(pgid) for pgid in groups)
     assert java_of(first) == []
     assert (data_dir / "firebase-export-metadata.json").is_file()
 

@@ -17,7 +17,7 @@ from infra.local.stack import (
     SESSION_EVENTS_PUSH_SUBSCRIPTION,
     SESSION_EVENTS_TOPIC,
     Stack,
-    _group_alive,
+    group_alive,
     port_in_use,
 )
 from support.devices import doc_url, sign_in_with_custom_token
@@ -68,14 +68,14 @@ def recorder(stack: Stack, tmp_path: Path) -> Iterator[Callable[[int], Path]]:
 
 
 def test_the_emulators_and_the_fcm_standin_answer(stack: Stack) -> None:
-    assert requests.get(f"http://{stack.firestore_host}/", timeout=5).text.strip() == "Ok"
-    assert requests.get(f"http://{stack.pubsub_host}/", timeout=5).text.strip() == "Ok"
-    assert requests.get(f"http://{stack.auth_host}/", timeout=5).json()["authEmulator"]["ready"] is True
+    assert requests.get(f"http://{stack.firestore.host}/", timeout=5).text.strip() == "Ok"
+    assert requests.get(f"http://{stack.pubsub.host}/", timeout=5).text.strip() == "Ok"
+    assert requests.get(f"http://{stack.auth.host}/", timeout=5).json()["authEmulator"]["ready"] is True
     assert stack.project.startswith("demo-")
-    assert stack.env["MYDEVICES_FCM_URL"] == stack.fcm_url + "/v1/projects/{0}/messages:send"
+    assert stack.env["MYDEVICES_FCM_URL"] == stack.fcm.url + "/v1/projects/{0}/messages:send"
     assert Path(stack.env["MYDEVICES_KEYS_FILE"]).is_file()
     if stack.fcm is not None:
-        assert isinstance(requests.get(f"{stack.fcm_url}/_standin/messages", timeout=5).json()["messages"], list)
+        assert isinstance(stack.fcm.messages(), list)
 
 
 def test_a_client_write_is_in_the_emulator_and_rules_let_only_the_owner_read(stack: Stack) -> None:
@@ -83,8 +83,8 @@ def test_a_client_write_is_in_the_emulator_and_rules_let_only_the_owner_read(sta
 
     from mydevices.firebase_app import app
 
-    uid, plain_token = stack.sign_up()
-    other_uid, _ = stack.sign_up()
+    uid, plain_token = stack.auth.sign_up()
+    other_uid, _ = stack.auth.sign_up()
     db = firestore.Client(project=stack.project)  # FIRESTORE_EMULATOR_HOST comes from the fixture
     db.document(f"users/{uid}/sessions/s1").set({"deviceName": "iPhone 15 Pro", "status": "active",
                                                  "deviceId": "d1"})
@@ -108,7 +108,7 @@ def test_a_client_write_is_in_the_emulator_and_rules_let_only_the_owner_read(sta
     patch = requests.patch(doc_url(stack, f"users/{uid}/sessions/s1"), headers=bearer, json={"fields": {}}, timeout=5)
     assert patch.status_code == 403
 
-    stack.reset_firestore()
+    stack.firestore.reset()
     assert not db.document(f"users/{uid}/sessions/s1").get().exists
 
 
@@ -164,13 +164,13 @@ def test_firestore_writes_reach_the_trigger_port_also_after_a_restart_on_the_sam
     assert "users/u1/sessions/s1" in (records[0]["subject"] or "")
 
     port = stack.ports.firestore
-    stack.restart_firestore()
+    stack.firestore.restart(kill=True)
     assert stack.firestore.port == port
     assert requests.get(doc_url(stack, "users/u1/sessions/s1"), timeout=5).status_code == 403  # rules reloaded
     db.document("users/u1/sessions/s2").set({"status": "active"})
     records = wait_for(lambda: read_records(record_file)[1:], 15.0, interval=0.1)
     assert "users/u1/sessions/s2" in (records[0]["subject"] or "")
-    stack.reset_firestore()
+    stack.firestore.reset()
 
 
 def test_stopping_a_function_leaves_nothing_of_its_process_group(stack: Stack, tmp_path: Path) -> None:
@@ -181,5 +181,14 @@ def test_stopping_a_function_leaves_nothing_of_its_process_group(stack: Stack, t
     pgid = server.pid
     assert pgid is not None
     assert server.stop()
-    assert not _group_alive(pgid)
+    assert not group_alive(pgid)
     assert not port_in_use(server.port)
+
+
+def test_a_function_started_in_a_with_block_is_stopped_when_the_block_ends(stack: Stack, tmp_path: Path) -> None:
+    source = tmp_path / "main.py"
+    source.write_text("import functions_framework\n\n@functions_framework.http\ndef hello(request):\n    return 'hi'\n")
+    with stack.start_function("hello", "http", source=source) as server:
+        pgid = server.pid
+        assert requests.get(server.url, timeout=5).text == "hi"
+    assert pgid is not None and not group_alive(pgid) and not server.running

@@ -33,7 +33,7 @@ def fcm(event_functions: EventFunctions, api: str) -> StackFcm:
 @pytest.fixture(scope="module")
 def tap(stack: Stack) -> Iterator[str]:
     """A pull subscription on the session-events topic, to see what the trigger published."""
-    base = f"http://{stack.pubsub_host}/v1/projects/{stack.project}"
+    base = f"http://{stack.pubsub.host}/v1/projects/{stack.project}"
     requests.put(f"{base}/subscriptions/{TAP}", json={"topic": f"projects/{stack.project}/topics/session-events",
                                                       "enableMessageOrdering": True}, timeout=10).raise_for_status()
     yield f"{base}/subscriptions/{TAP}"

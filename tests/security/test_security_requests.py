@@ -210,9 +210,9 @@ class FuzzTarget:
 def fuzz_target(stack: Stack, request: pytest.FixtureRequest) -> Iterator[FuzzTarget]:
     server = stack.start_function("api", "http")
     try:
-        _, owner_token = stack.sign_up()
-        _, rotator_token = stack.sign_up()
-        _, leaver_token = stack.sign_up()
+        _, owner_token = stack.auth.sign_up()
+        _, rotator_token = stack.auth.sign_up()
+        _, leaver_token = stack.auth.sign_up()
         owner = Device(server.url, dict(IPHONE))
         owner.login(owner_token)
         login_device = Device(server.url, dict(PIXEL))
@@ -265,7 +265,7 @@ BODY_ROUTES = [
 @pytest.fixture(scope="module")
 def phone(api: str, stack: Stack) -> tuple[Device, str]:
     """A signed-in phone (its credentials reach every body-reading route) and its ID token."""
-    _, id_token = stack.sign_up()
+    _, id_token = stack.auth.sign_up()
     device = Device(api, dict(IPHONE))
     device.login(id_token)
     return device, id_token
@@ -436,7 +436,7 @@ NAMES = {
 
 @pytest.mark.parametrize("name", NAMES.values(), ids=NAMES.keys())
 def test_device_names_are_stored_and_returned_exactly(api: str, stack: Stack, name: str) -> None:
-    uid, id_token = stack.sign_up()
+    uid, id_token = stack.auth.sign_up()
     device = Device(api, {"name": name, "platform": "android", "model": name[:64]})
     login = device.login(id_token)
     assert login.json()["session"]["deviceName"] == name

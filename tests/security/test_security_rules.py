@@ -64,7 +64,7 @@ class Seeded:
 
     @property
     def rest(self) -> str:
-        return f"http://{self.stack.firestore_host}/v1/{self.database}/documents"
+        return f"http://{self.stack.firestore.host}/v1/{self.database}/documents"
 
     def snapshot(self, path: str) -> dict[str, Any] | None:
         return self.db.document(path).get().to_dict()
@@ -80,8 +80,8 @@ def firebase_sign_in(stack: Stack, device: Device, login_token: str) -> str:
 def seeded(api: str, stack: Stack) -> Iterator[Seeded]:
     """The owner signs in through the API (session, secrets, device pointer are the real ones);
     the documents only the push and theft paths write are seeded with the server's client."""
-    uid, owner_login = stack.sign_up()
-    other_uid, other_login = stack.sign_up()
+    uid, owner_login = stack.auth.sign_up()
+    other_uid, other_login = stack.auth.sign_up()
     owner = Device(api, dict(IPHONE))
     owner_token = firebase_sign_in(stack, owner, owner_login)
     closed = Device(api, dict(PIXEL))
@@ -102,7 +102,7 @@ def seeded(api: str, stack: Stack) -> Iterator[Seeded]:
         db.document(paths[name]).set({"seededBy": "test_security_rules", "uid": uid})
     for name, path in paths.items():
         assert db.document(path).get().exists, name
-    channel = grpc.insecure_channel(stack.firestore_host)
+    channel = grpc.insecure_channel(stack.firestore.host)
     yield Seeded(stack, uid, tokens, paths, owner, db, channel)
     channel.close()
 
@@ -250,7 +250,7 @@ def test_rules(seeded: Seeded, who: str, target: str, how: str) -> None:
 def test_a_listener_sees_its_session_closed_live(seeded: Seeded, api: str, stack: Stack) -> None:
     """The Active sessions screen's case: listening to one's sessions, a close made through the API
     from another device arrives on the open stream as `status: revoked`."""
-    uid, login_token = stack.sign_up()
+    uid, login_token = stack.auth.sign_up()
     phone, tablet = Device(api, dict(IPHONE)), Device(api, dict(PIXEL))
     id_token = firebase_sign_in(stack, phone, login_token)
     tablet.login(login_token)
@@ -280,7 +280,7 @@ def test_a_listen_on_the_device_list_opened_before_the_close_ends_with_the_close
     """The closed device's own listener on the session list: the close changes a document it
     watches, the emulator evaluates the rules again with the session now closed, and removes the
     target (PERMISSION_DENIED) without delivering the change, nor anything after it."""
-    uid, login_token = stack.sign_up()
+    uid, login_token = stack.auth.sign_up()
     phone, pixel = Device(api, dict(IPHONE)), Device(api, dict(PIXEL))
     firebase_sign_in(stack, phone, login_token)
     pixel_token = firebase_sign_in(stack, pixel, login_token)
@@ -302,7 +302,7 @@ def test_a_listen_opened_before_the_close_is_cut_at_the_next_change_it_would_del
     document; that change is not delivered, the target is removed with PERMISSION_DENIED. So a
     closed device keeps what it had already received, learns nothing new, and an app must stop
     its listeners itself when it is told it was signed out."""
-    uid, login_token = stack.sign_up()
+    uid, login_token = stack.auth.sign_up()
     phone, pixel = Device(api, dict(IPHONE)), Device(api, dict(PIXEL))
     firebase_sign_in(stack, phone, login_token)
     pixel_token = firebase_sign_in(stack, pixel, login_token)

@@ -64,8 +64,8 @@ class World:
 @pytest.fixture(scope="module")
 def world(api: str, stack: Stack) -> World:
     keys_doc = json.loads(Path(stack.env["MYDEVICES_KEYS_FILE"]).read_text(encoding="utf-8"))
-    alice_uid, alice_token = stack.sign_up()
-    bob_uid, bob_token = stack.sign_up()
+    alice_uid, alice_token = stack.auth.sign_up()
+    bob_uid, bob_token = stack.auth.sign_up()
     alice, bob = Device(api, dict(IPHONE)), Device(api, dict(PIXEL))
     alice.login(alice_token)
     bob.login(bob_token)
@@ -329,7 +329,7 @@ def test_hostile_refresh_tokens_are_refused_with_their_code(world: World, forge:
 
 
 def test_a_refresh_token_presented_with_another_users_device_id_is_refused(world: World, stack: Stack) -> None:
-    _, id_token = stack.sign_up()
+    _, id_token = stack.auth.sign_up()
     carol = Device(world.api, dict(IPHONE))
     carol.login(id_token)
     stolen = requests.post(f"{world.api}/v1/sessions/refresh", json={"refreshToken": carol.refresh_token},
@@ -370,7 +370,7 @@ def test_a_device_id_signed_with_a_retired_key_is_an_unknown_device(world: World
 def test_a_login_with_a_retired_device_id_gets_a_new_device_id(world: World, stack: Stack,
                                                                rotated_api: tuple[str, Keyring]) -> None:
     url, ring = rotated_api
-    _, id_token = stack.sign_up()
+    _, id_token = stack.auth.sign_up()
     phone = Device(url, dict(IPHONE), device_id=world.alice.device_id)
     phone.login(id_token)
     assert _raw(phone.device_id) != _raw(world.alice.device_id)
@@ -417,7 +417,7 @@ def _id_token_of_new_user(stack: Stack, uid: str) -> str:
     auth.create_user(uid=uid, app=app())
     custom = auth.create_custom_token(uid, app=app())
     answer = requests.post(
-        f"http://{stack.auth_host}/identitytoolkit.googleapis.com/v1/accounts:signInWithCustomToken?key=any",
+        f"http://{stack.auth.host}/identitytoolkit.googleapis.com/v1/accounts:signInWithCustomToken?key=any",
         json={"token": custom.decode() if isinstance(custom, bytes) else custom, "returnSecureToken": True},
         timeout=30,
     )

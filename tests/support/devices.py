@@ -111,7 +111,7 @@ def sign_in_with_custom_token(stack: Stack, custom_token: str) -> tuple[str, str
     """(ID token, Firebase refresh token), as the Firebase SDK's signInWithCustomToken gets them
     from the `firebaseCustomToken` a login returns: the ID token carries `sid` and `did`."""
     answer = requests.post(
-        f"http://{stack.auth_host}/identitytoolkit.googleapis.com/v1/accounts:signInWithCustomToken?key=any",
+        f"http://{stack.auth.host}/identitytoolkit.googleapis.com/v1/accounts:signInWithCustomToken?key=any",
         json={"token": custom_token, "returnSecureToken": True}, timeout=30,
     )
     assert answer.status_code == 200, answer.text
@@ -120,4 +120,4 @@ def sign_in_with_custom_token(stack: Stack, custom_token: str) -> tuple[str, str
 
 def doc_url(stack: Stack, path: str) -> str:
     """A document on the stack's Firestore emulator, as a client's REST call names it."""
-    return f"http://{stack.firestore_host}/v1/projects/{stack.project}/databases/(default)/documents/{path}"
+    return f"http://{stack.firestore.host}/v1/projects/{stack.project}/databases/(default)/documents/{path}"

@@ -1,5 +1,5 @@
 """The fixtures every emulator suite shares: the local stack on the real emulators, on free ports
-(see infra/local/stack.py). Registered by tests/conftest.py, with `support.push`.
+(see infra/local/stack/). Registered by tests/conftest.py, with `support.push`.
 
 Fixtures
 --------
@@ -8,17 +8,16 @@ Fixtures
 ``stack`` (session)  -- a started :class:`infra.local.stack.Stack`: Firestore (with firestore.rules,
     triggers to ``stack.ports.trigger``), Pub/Sub (topic, ordered push subscription to
     ``stack.ports.push``, dead-letter topic), Auth, the FCM stand-in, a temporary keyring.
-    Useful members: ``project``, ``env``, ``firestore_host``, ``pubsub_host``, ``auth_host``,
-    ``fcm_url`` (stand-in base URL), ``fcm_send_url``, ``ports``, ``log_dir``,
+    Useful members: ``project``, ``env``, ``ports``, ``log_dir``,
     ``start_function(target, signature_type=None, extra_env=None, port=None, *, source=None)``
-    -> handle with ``.url`` / ``.stop()``, ``stop_firestore()`` / ``start_firestore()`` /
-    ``restart_firestore()``, ``pause_firestore()`` / ``resume_firestore()``, ``stop_pubsub()`` /
-    ``start_pubsub()``, ``reset_firestore()``, ``sign_up(email=None)``, ``fcm`` (the stand-in
-    process: ``messages()``, ``clear()``).
+    -> handle with ``.url`` / ``.stop()`` (and a context manager that stops it), and the components:
+    ``firestore`` (``host``, ``stop(kill=True)`` / ``start().wait_ready()`` / ``restart(kill=True)``,
+    ``pause()`` / ``resume()``, ``reset()``), ``pubsub`` (``host``, the same controls), ``auth``
+    (``host``, ``sign_up(email=None)``), ``fcm`` (the stand-in process: ``url``, ``send_url``,
+    ``messages()``, ``failures()``, ``fault()``, ``clear()``).
     While it runs, ``stack.env`` is also exported to this process's ``os.environ`` so in-process
     clients (``firestore.Client``, ``mydevices`` settings) talk to the same emulators.
-``api`` (session)  -- base URL of the ``api`` function run with ``stack.env``; skips the test when
-    functions/main.py has no ``api`` yet.
+``api`` (session)  -- base URL of the ``api`` function run with ``stack.env``.
 ``sign_up`` (function)  -- ``sign_up(email=None) -> (uid, id_token)`` in the Auth emulator.
 ``db`` (module)  -- a ``firestore.Client`` on the stack's emulator; ``guarded_url`` (module) -- the
     base URL of tests/guarded_app. The push fixtures are in ``support.push``.
@@ -39,7 +38,6 @@ from infra.local.stack import (
     RATE_LIMITS_OFF,
     Ports,
     Stack,
-    available_entry_points,
     ensure_dev_keys,
     environ,
 )
@@ -73,8 +71,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, stack_env_extras: dict[str, 
 
 @pytest.fixture(scope="session")
 def api(stack: Stack) -> Iterator[str]:
-    if "api" not in available_entry_points():
-        pytest.skip("functions/main.py has no `api` entry point yet")
     with serving(stack, "api") as server:
         yield server.url
 
@@ -91,7 +87,7 @@ guarded_url = function_url("orders", {}, signature_type="http", source=GUARDED_A
 @pytest.fixture()
 def sign_up(stack: Stack) -> Callable[..., tuple[str, str]]:
     """`sign_up(email=None, password=...) -> (uid, id_token)`: a new user in the Auth emulator."""
-    return stack.sign_up
+    return stack.auth.sign_up
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -7,7 +7,8 @@ Two ways in:
   emulator drops trigger deliveries nobody listens for).
 - the pipeline (`event_functions`): the stack's Firestore emulator delivers its own CloudEvents
   to on_session_written, which publishes to the Pub/Sub emulator, whose push subscription
-  delivers to send_session_push, which sends to the stack's FCM stand-in process (`StackFcm`).
+  delivers to send_session_push, which sends to the stack's FCM stand-in process (`StackFcm`,
+  the stack's own client of its control API).
 pytest finds the fixtures (tests/conftest.py registers this module); test modules import the helpers.
 """
 
@@ -19,12 +20,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import requests
 from firebase_admin import _http_client
 from google.cloud import firestore
 
 from infra.bench.environment import environment
 from infra.local.fcm_standin import FcmStandin
+from infra.local.stack import FcmStandin as StackFcm
 from infra.local.stack import Stack
 from mydevices import documents
 from mydevices.model import DeviceInfo, PushTarget
@@ -53,7 +54,7 @@ def push_env(stack: Stack, push_standin: FcmStandin) -> Iterator[Stack]:
 @pytest.fixture()
 def fresh(push_env: Stack, push_standin: FcmStandin) -> Stack:
     """Empty Firestore and an empty stand-in for each test."""
-    push_env.reset_firestore()
+    push_env.firestore.reset()
     push_standin.clear()
     return push_env
 
@@ -76,30 +77,6 @@ def put_session(db: firestore.Client, uid: str, sid: str, *, token: str | None =
 
 
 @dataclass
-class StackFcm:
-    """The stack's FCM stand-in process, through its control API."""
-
-    base: str
-
-    def messages(self) -> list[dict[str, Any]]:
-        answer = requests.get(f"{self.base}/_standin/messages", timeout=10)
-        answer.raise_for_status()
-        return list(answer.json()["messages"])
-
-    def failures(self) -> list[dict[str, Any]]:
-        answer = requests.get(f"{self.base}/_standin/failures", timeout=10)
-        answer.raise_for_status()
-        return list(answer.json()["failures"])
-
-    def fault(self, token: str, status: int, error_code: str, times: int = 1) -> None:
-        body: dict[str, Any] = {"token": token, "status": status, "errorCode": error_code, "times": times}
-        requests.post(f"{self.base}/_standin/faults", json=body, timeout=10).raise_for_status()
-
-    def clear(self) -> None:
-        requests.delete(f"{self.base}/_standin/messages", timeout=10).raise_for_status()
-
-
-@dataclass
 class EventFunctions:
     trigger_url: str
     push_url: str
@@ -110,7 +87,7 @@ class EventFunctions:
 def event_functions(stack: Stack) -> Iterator[EventFunctions]:
     """on_session_written and send_session_push, served by functions-framework on their ports."""
     trigger, push = stack.start_functions(["on_session_written", "send_session_push"])
-    fcm = StackFcm(stack.fcm_url)
+    fcm = stack.fcm
     try:
         yield EventFunctions(trigger.url, push.url, fcm)
     finally:

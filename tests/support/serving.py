@@ -8,7 +8,6 @@ tests whose environment is only known once they run.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,14 @@ import pytest
 from infra.local.stack import FunctionServer, Stack, free_port
 
 
-@contextmanager
 def serving(stack: Stack, target: str, env: Mapping[str, str] | None = None, *, signature_type: str | None = None,
-            own_port: bool = False, source: Path | str | None = None) -> Iterator[FunctionServer]:
-    """`target` started with the stack's environment plus `env`, stopped on the way out.
+            own_port: bool = False, source: Path | str | None = None) -> FunctionServer:
+    """`target` started with the stack's environment plus `env`; a `with` block stops it.
 
     `own_port` keeps it off the port the stack reserves for the target's role, where the session's
     own `api` (or trigger, push function) belongs.
     """
-    handle = stack.start_function(target, signature_type, env, free_port() if own_port else None, source=source)
-    try:
-        yield handle
-    finally:
-        handle.stop()
+    return stack.start_function(target, signature_type, env, free_port() if own_port else None, source=source)
 
 
 def _fixture(target: str, env: Mapping[str, str] | None, yield_url: bool, **how: Any) -> Callable[..., Any]:

@@ -52,7 +52,7 @@ def https_site(stack: Stack, short_cookie_api: str, https_port: int,
     log = folder / "hosting.log"
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "infra" / "local" / "hosting.py"), "--port", str(port),
-                                 "--api", short_cookie_api, "--auth-emulator", f"http://{stack.auth_host}",
+                                 "--api", short_cookie_api, "--auth-emulator", f"http://{stack.auth.host}",
                                  "--project", stack.project, "--tls-cert", str(cert.cert), "--tls-key", str(cert.key)],
                                 stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 15
@@ -105,7 +105,7 @@ def test_chromium_binds_refreshes_and_a_copied_profile_loses_the_session(
 ) -> None:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: infra/local/bootstrap --browser installs Debian's chromium")
-    uid, token = stack.sign_up()
+    uid, token = stack.auth.sign_up()
     with sync_playwright() as playwright:
         owner = _context(playwright, https_site, "owner")
         page = owner.new_page()
@@ -188,7 +188,7 @@ WEBCRYPTO_DPOP = """async (idToken) => {
 def test_a_webcrypto_dpop_client_in_chromium(https_site: dict[str, Any], stack: Stack) -> None:
     """The app flow with Chromium's WebCrypto holding a non-extractable key (the proofs' `htu` is
     the HTTPS origin the browser calls, MYDEVICES_PUBLIC_API_URL)."""
-    _, token = stack.sign_up()
+    _, token = stack.auth.sign_up()
     with sync_playwright() as playwright:
         context = _context(playwright, https_site, "webcrypto")
         page = context.new_page()

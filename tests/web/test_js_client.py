@@ -31,8 +31,8 @@ def short_ttl_api(stack: Stack) -> Iterator[str]:
 
 
 def node_env(stack: Stack, api: str, **extra: str) -> dict[str, str]:
-    return {**os.environ, "MYDEVICES_API_URL": api, "MYDEVICES_AUTH_URL": f"http://{stack.auth_host}",
-            "MYDEVICES_FCM_URL": stack.fcm_url, **extra}
+    return {**os.environ, "MYDEVICES_API_URL": api, "MYDEVICES_AUTH_URL": f"http://{stack.auth.host}",
+            "MYDEVICES_FCM_URL": stack.fcm.url, **extra}
 
 
 def test_the_library_suite_passes_in_node_against_the_stack(

@@ -45,7 +45,7 @@ def run_sdk(node: str, stack: Stack, server: FunctionServer, custom_token: str, 
     """One Node process: an app signed in with `custom_token` makes `calls` in order; their outcomes."""
     address = urlsplit(server.url)
     plan = {
-        "projectId": stack.project, "authEmulator": f"http://{stack.auth_host}",
+        "projectId": stack.project, "authEmulator": f"http://{stack.auth.host}",
         "functionsHost": address.hostname, "functionsPort": address.port,
         "customToken": custom_token, "appCheckToken": app_check_token, "timeoutMs": 15000, "calls": calls,
     }

@@ -97,7 +97,7 @@ def test_two_devices_see_each_other_close_each_other_and_get_signed_out(
     stack: Stack, web_api: str, hosting: HostingServer, browser: Browser
 ) -> None:
     email = f"web-{secrets.token_hex(4)}@example.com"
-    _, id_token = stack.sign_up(email, PASSWORD)
+    _, id_token = stack.auth.sign_up(email, PASSWORD)
     dialogs: list[str] = []
     mac = open_device(browser, MAC_CHROME, LONDON_IP, dialogs)
     pc = open_device(browser, WINDOWS_EDGE, SWEDEN_IP, dialogs)
@@ -206,7 +206,7 @@ def test_a_sign_in_elsewhere_asks_was_that_you_and_no_closes_it(
     """The web page answers alerts as the push's buttons do: live, with the server's sentence, and
     "No" closes the new session (GET /v1/alerts, POST /v1/alerts/respond)."""
     email = f"alert-{secrets.token_hex(4)}@example.com"
-    stack.sign_up(email, PASSWORD)
+    stack.auth.sign_up(email, PASSWORD)
     dialogs: list[str] = []
     mac = open_device(browser, MAC_CHROME, LONDON_IP, dialogs)
     pc = open_device(browser, WINDOWS_EDGE, SWEDEN_IP, dialogs)
@@ -326,7 +326,7 @@ def test_tabs_of_one_browser_refresh_once_per_expiry_however_many_calls_wait(
         for tab in tabs:
             tab.goto(hosting.page_url + TABS_PAGE)
             assert tab.evaluate(TABS_SETUP, {"mode": mode, "api": api}), "no Web Locks in this tab"
-        _, id_token = stack.sign_up(f"tabs-{secrets.token_hex(4)}@example.com", PASSWORD)
+        _, id_token = stack.auth.sign_up(f"tabs-{secrets.token_hex(4)}@example.com", PASSWORD)
         login = "async (idToken) => (await client.login({ idToken, device: { name: 'Tabs', platform: 'web' } }))"
         sid = tabs[0].evaluate(f"{login}.session.sessionId", id_token)
         assert tabs[1].evaluate("async () => (await client.resume())?.sessionId ?? null") == sid  # same session
