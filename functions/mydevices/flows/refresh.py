@@ -30,75 +30,6 @@ from ..tokens.keys import keyring
 from . import copied_token
 from .issued import Issued, access_token
 
-_refresh_locks: dict[str, threading.Lock] = {}
-_refresh_waiters: dict[str, int] = {}  # how many requests hold or wait for each lock
-_refresh_locks_guard = threading.Lock()
-
-
-@contextmanager
-def _one_refresh_at_a_time(sid: str) -> Iterator[None]:
-    """Concurrent refreshes of one session in this instance queue up, so the first rotates and
-    the rest are answered from the grace window without contending in Firestore.
-
-    A lock is dropped when nobody holds or awaits it (counted: an unlocked lock may still have
-    a waiter about to take it), also after a refused refresh, so made-up ids do not pile up."""
-    with _refresh_locks_guard:
-        lock = _refresh_locks.setdefault(sid, threading.Lock())
-        _refresh_waiters[sid] = _refresh_waiters.get(sid, 0) + 1
-    try:
-        with lock:
-            yield
-    finally:
-        with _refresh_locks_guard:
-            _refresh_waiters[sid] -= 1
-            if not _refresh_waiters[sid]:
-                del _refresh_waiters[sid]
-                _refresh_locks.pop(sid, None)
-
-
-class _Reused(Exception):
-    """A genuine token in the wrong hands: an old one, or one of a bound session without a proof."""
-
-    def __init__(self, uid: str, live_sid: str, presented: dict[str, Any],
-                 why: str = "refresh token used after rotation", code: str = TOKEN_REUSED) -> None:
-        self.uid = uid
-        self.live_sid = live_sid
-        self.presented = presented
-        self.why = why
-        self.code = code
-
-
-def _proven(data: dict[str, Any], doc: dict[str, Any], uid: str, sid: str, proof: dpop.Checked,
-            bound_cookie: str | None = None) -> dict[str, Any]:
-    """For a genuine refresh token of an active session: the fields to write for its proof of
-    possession (none for a session not bound to a key), or refuse.
-
-    No proof, or one no key of this session signed, means the token was copied off the device:
-    a copied-credential incident (copied_token.py), exactly like a replayed token. A proof the key
-    did sign but that is stale, for another URL, without our nonce or replayed is the device's
-    own (or a replay of what it sent): refused with its own code, and nobody is signed out.
-    A session registered with DBSC needs its fresh bound cookie (dbsc.require_cookie)."""
-    dbsc.require_cookie(doc, sid, bound_cookie)
-    jkt = doc.get("dpopJkt")
-    if not isinstance(jkt, str):
-        return {}
-    if proof.jkt is None or not hmac.compare_digest(proof.jkt, jkt):
-        why = "refresh of a device-bound session " + ("with a proof from another key" if proof.present
-                                                      else "without a proof of its key")
-        raise _Reused(uid, sid, doc, why=why, code=copied_token.PROOF_FAILED)
-    if proof.fault is not None:
-        raise proof.fault
-    return {"dpopSeen": dpop.remember(data.get("dpopSeen"), proof)}
-
-
-class _Ended(Exception):
-    """Firebase Auth no longer stands behind the account's sessions (account.py)."""
-
-    def __init__(self, uid: str, ended: account.Ended) -> None:
-        self.uid = uid
-        self.ended = ended
-
-
 _INVALID = "refresh token is invalid"  # one answer for every token not proven genuine: no oracle
 
 
@@ -255,3 +186,72 @@ def _end_for_account(uid: str, sid: str, ended: account.Ended) -> NoReturn:
     closing.revoke_session(uid, sid, ended.reason)  # in case the query missed it (just replaced, say)
     raise Unauthenticated(f"this session has been closed ({ended.reason})", code="session_revoked",
                           details={"reason": ended.reason})
+
+
+_refresh_locks: dict[str, threading.Lock] = {}
+_refresh_waiters: dict[str, int] = {}  # how many requests hold or wait for each lock
+_refresh_locks_guard = threading.Lock()
+
+
+@contextmanager
+def _one_refresh_at_a_time(sid: str) -> Iterator[None]:
+    """Concurrent refreshes of one session in this instance queue up, so the first rotates and
+    the rest are answered from the grace window without contending in Firestore.
+
+    A lock is dropped when nobody holds or awaits it (counted: an unlocked lock may still have
+    a waiter about to take it), also after a refused refresh, so made-up ids do not pile up."""
+    with _refresh_locks_guard:
+        lock = _refresh_locks.setdefault(sid, threading.Lock())
+        _refresh_waiters[sid] = _refresh_waiters.get(sid, 0) + 1
+    try:
+        with lock:
+            yield
+    finally:
+        with _refresh_locks_guard:
+            _refresh_waiters[sid] -= 1
+            if not _refresh_waiters[sid]:
+                del _refresh_waiters[sid]
+                _refresh_locks.pop(sid, None)
+
+
+class _Reused(Exception):
+    """A genuine token in the wrong hands: an old one, or one of a bound session without a proof."""
+
+    def __init__(self, uid: str, live_sid: str, presented: dict[str, Any],
+                 why: str = "refresh token used after rotation", code: str = TOKEN_REUSED) -> None:
+        self.uid = uid
+        self.live_sid = live_sid
+        self.presented = presented
+        self.why = why
+        self.code = code
+
+
+def _proven(data: dict[str, Any], doc: dict[str, Any], uid: str, sid: str, proof: dpop.Checked,
+            bound_cookie: str | None = None) -> dict[str, Any]:
+    """For a genuine refresh token of an active session: the fields to write for its proof of
+    possession (none for a session not bound to a key), or refuse.
+
+    No proof, or one no key of this session signed, means the token was copied off the device:
+    a copied-credential incident (copied_token.py), exactly like a replayed token. A proof the key
+    did sign but that is stale, for another URL, without our nonce or replayed is the device's
+    own (or a replay of what it sent): refused with its own code, and nobody is signed out.
+    A session registered with DBSC needs its fresh bound cookie (dbsc.require_cookie)."""
+    dbsc.require_cookie(doc, sid, bound_cookie)
+    jkt = doc.get("dpopJkt")
+    if not isinstance(jkt, str):
+        return {}
+    if proof.jkt is None or not hmac.compare_digest(proof.jkt, jkt):
+        why = "refresh of a device-bound session " + ("with a proof from another key" if proof.present
+                                                      else "without a proof of its key")
+        raise _Reused(uid, sid, doc, why=why, code=copied_token.PROOF_FAILED)
+    if proof.fault is not None:
+        raise proof.fault
+    return {"dpopSeen": dpop.remember(data.get("dpopSeen"), proof)}
+
+
+class _Ended(Exception):
+    """Firebase Auth no longer stands behind the account's sessions (account.py)."""
+
+    def __init__(self, uid: str, ended: account.Ended) -> None:
+        self.uid = uid
+        self.ended = ended
