@@ -73,4 +73,4 @@ from infra.local.stack.stack import ENTRY_POINTS as ENTRY_POINTS
 from infra.local.stack.stack import Stack as Stack
 from infra.local.stack.stack import ensure_dev_keys as ensure_dev_keys
 
-_group_alive = group_alive  # its name when it was private to stack.py; tests/ still import it so
+_group_alive = group_alive  # the name tests/ import it by (it was private to the one-file stack.py)
