@@ -4,9 +4,10 @@
 
 Starts a private stack on free ports (real Firestore, Pub/Sub and Auth emulators, the api and
 both event functions under functions-framework, the FCM stand-in process), signs a user in on a
-phone, then `runs` times: signs in a second device with a fresh push token, revokes it from the
-phone through `DELETE /v1/sessions/{id}`, and takes the stand-in's receive time of that token's
-force_logout minus the moment the DELETE returned (one clock: everything is on this machine).
+phone, then `runs` times: signs in again (the last revoke asks for a newer sign-in), signs in a
+second device with a fresh push token, revokes it from the phone through `DELETE /v1/sessions/{id}`,
+and takes the stand-in's receive time of that token's force_logout minus the moment the DELETE
+returned (one clock: everything is on this machine).
 Prints every sample, then the median and the worst. Stops everything it started.
 """
 
@@ -51,11 +52,15 @@ def force_logout_time(fcm: FcmStandin, token: str, timeout: float = 30.0) -> flo
 def measure(stack: Stack, runs: int) -> list[float]:
     api = stack.start_function("api", "http").url
     stack.start_functions(["on_session_written", "send_session_push"])
-    _, id_token = stack.auth.sign_up()
+    email = f"latency-{uuid.uuid4().hex[:12]}@example.com"
+    _, id_token = stack.auth.sign_up(email)
     phone = login(api, id_token, IPHONE, None)
     phone_headers = {"Authorization": f"Bearer {phone['accessToken']}", "X-Device-Id": phone["deviceId"]}
     samples = []
     for run in range(runs):
+        if run:  # a closure asks for a sign-in made after it, a second later (`auth_time` has whole seconds)
+            time.sleep(1.05)
+            id_token = stack.auth.sign_in(email)[1]
         token = f"tok-{uuid.uuid4().hex}"
         other = login(api, id_token, PIXEL, token)
         time.sleep(0.3)  # let its own new-login event pass first
