@@ -14,8 +14,8 @@ from mydevices.callable import Call
 from mydevices.callable import render_framework_error as render_callable_framework_error
 from mydevices.callable import serve as serve_callable
 from mydevices.config import settings
-from mydevices.errors import Forbidden, InvalidRequest, Unauthenticated
-from mydevices.httpio import ApiRequest, ApiResponse, dispatch, issued_response, route, signed_out
+from mydevices.errors import Code, Forbidden, InvalidRequest, Unauthenticated
+from mydevices.httpio import ApiRequest, ApiResponse, dispatch, issued_response, signed_out
 from mydevices.keys import keyring
 from mydevices.model import parse_device, parse_push
 
@@ -75,12 +75,12 @@ def dbsc_register(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 def dbsc_refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     sid = req.raw.headers.get(dbsc.SESSION_ID_HEADER, "").strip().strip('"')
     if not store.valid_id(sid):
-        raise Unauthenticated(f"{dbsc.SESSION_ID_HEADER} must name a session", code="invalid_token")
+        raise Unauthenticated(f"{dbsc.SESSION_ID_HEADER} must name a session", code=Code.INVALID_TOKEN)
     rate_limits.refresh_from_address(req.client_ip())
     if sessions.dbsc_refresh(req.cookie(web_cookies.REFRESH), sid, req.raw.headers.get(dbsc.RESPONSE_HEADER)) \
             == "challenge":
-        raise Forbidden("sign this challenge with the session's key", code="dbsc_challenge",
-                        headers={dbsc.CHALLENGE_HEADER: dbsc.challenge_header(sid)})
+        raise Forbidden("sign this challenge with the session's key", code=Code.DBSC_CHALLENGE,
+                        dbsc_session=sid)
     return ApiResponse(dbsc.instructions(sid, req.origin()), bound_cookie=dbsc.cookie_value(sid),
                        headers={dbsc.CHALLENGE_HEADER: dbsc.challenge_header(sid)})  # kept for the next one
 
@@ -130,24 +130,21 @@ def jwks(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     return ApiResponse(keyring().jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 
-# Exactly the shape of the session ids login makes (128 bits, base64url), so the literal siblings
-# (`refresh`, `current`, `logout`...) are never read as one and each path has one set of methods.
-SID = r"(?P<sid>[A-Za-z0-9_-]{22})"
-ROUTES = [
-    route("POST", "/v1/sessions", login),
-    route("GET", "/v1/sessions", list_sessions),
-    route("POST", "/v1/sessions/refresh", refresh),
-    route("GET", "/v1/sessions/current", current),
-    route("POST", "/v1/sessions/revoke-others", revoke_others),
-    route("POST", "/v1/sessions/logout", logout),
-    route("PUT", "/v1/sessions/current/push-token", push_token),
-    route("DELETE", "/v1/sessions/" + SID, close_session),
-    route("GET", "/v1/alerts", list_alerts),
-    route("POST", "/v1/alerts/respond", respond_to_alert),
-    route("GET", "/.well-known/jwks.json", jwks),
-    route("POST", dbsc.REGISTER_PATH, dbsc_register),
-    route("POST", dbsc.REFRESH_PATH, dbsc_refresh),
-]
+ROUTES = httpio.routes(
+    ("POST", "/v1/sessions", login),
+    ("GET", "/v1/sessions", list_sessions),
+    ("POST", "/v1/sessions/refresh", refresh),
+    ("GET", "/v1/sessions/current", current),
+    ("POST", "/v1/sessions/revoke-others", revoke_others),
+    ("POST", "/v1/sessions/logout", logout),
+    ("PUT", "/v1/sessions/current/push-token", push_token),
+    ("DELETE", "/v1/sessions/<sid:sid>", close_session),
+    ("GET", "/v1/alerts", list_alerts),
+    ("POST", "/v1/alerts/respond", respond_to_alert),
+    ("GET", "/.well-known/jwks.json", jwks),
+    ("POST", dbsc.REGISTER_PATH, dbsc_register),
+    ("POST", dbsc.REFRESH_PATH, dbsc_refresh),
+)
 
 
 # The JWKS is for other backends, not our app: it carries no App Check token (mydevices/app_check.py).

@@ -17,6 +17,7 @@ from infra.local.stack import Stack
 from mydevices import alerts, keys, sessions, store
 from mydevices.config import Settings
 from mydevices.errors import ApiError, Unavailable
+from mydevices.httpio import HTTP_STATUS
 
 
 @pytest.fixture()
@@ -34,7 +35,7 @@ def status_of(db: firestore.Client, sid: str, uid: str = "alice") -> dict[str, A
 def error(call: Any, *args: Any) -> tuple[int, str]:
     with pytest.raises(ApiError) as caught:
         call(*args)
-    return caught.value.status, caught.value.code
+    return HTTP_STATUS[caught.value.code], caught.value.code
 
 
 # --- the token -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 import jwt
 
-from .errors import Unauthenticated
+from .errors import Code, Unauthenticated
 from .keys import Keyring, b64url_decode
 
 ALGORITHM = "EdDSA"
@@ -51,14 +51,14 @@ def issue(ring: Keyring, *, issuer: str, audience: str, claims: AccessClaims) ->
 
 def verify(ring: Keyring, token: str, *, issuer: str, audience: str, expired_ok: bool = False) -> AccessClaims:
     if len(token) > MAX_TOKEN_LENGTH:
-        raise Unauthenticated("access token is too long", code="invalid_token")
+        raise Unauthenticated("access token is too long", code=Code.INVALID_TOKEN)
     header = _header(token)
     if header is None:
-        raise Unauthenticated("access token is malformed", code="invalid_token")
+        raise Unauthenticated("access token is malformed", code=Code.INVALID_TOKEN)
     kid = header.get("kid")
     public = ring.public_key(kid) if isinstance(kid, str) else None
     if public is None:
-        raise Unauthenticated("access token was signed with an unknown key", code="invalid_token")
+        raise Unauthenticated("access token was signed with an unknown key", code=Code.INVALID_TOKEN)
     try:
         payload = jwt.decode(
             token,
@@ -70,9 +70,9 @@ def verify(ring: Keyring, token: str, *, issuer: str, audience: str, expired_ok:
             options={"require": ["iss", "aud", "sub", "sid", "did", "iat", "exp"], "verify_exp": not expired_ok},
         )
     except jwt.ExpiredSignatureError:
-        raise Unauthenticated("access token has expired", code="token_expired") from None
+        raise Unauthenticated("access token has expired", code=Code.TOKEN_EXPIRED) from None
     except (jwt.InvalidTokenError, RecursionError):  # RecursionError: a payload nested too deeply
-        raise Unauthenticated("access token is invalid", code="invalid_token") from None
+        raise Unauthenticated("access token is invalid", code=Code.INVALID_TOKEN) from None
     cnf = payload.get("cnf")
     jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
     try:
@@ -85,7 +85,7 @@ def verify(ring: Keyring, token: str, *, issuer: str, audience: str, expired_ok:
             jkt=_text(jkt) if jkt is not None else None,
         )
     except (TypeError, ValueError):
-        raise Unauthenticated("access token is invalid", code="invalid_token") from None
+        raise Unauthenticated("access token is invalid", code=Code.INVALID_TOKEN) from None
 
 
 def _header(token: str) -> dict[str, Any] | None:

@@ -36,7 +36,7 @@ from google.cloud import firestore
 
 from . import alert_copy, sessions, store
 from .config import settings
-from .errors import Conflict, InvalidRequest, Unauthenticated
+from .errors import Code, Conflict, InvalidRequest, Unauthenticated
 from .keys import keyring
 from .model import iso
 
@@ -134,14 +134,14 @@ def pending(caller: sessions.Caller) -> dict[str, Any]:
 def verify(token: Any) -> dict[str, Any]:
     """The token's claims, or 401 `invalid_token` / `token_expired`."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
-        raise Unauthenticated("action token is missing or malformed", code="invalid_token")
+        raise Unauthenticated("action token is missing or malformed", code=Code.INVALID_TOKEN)
     try:
         kid = jwt.get_unverified_header(token).get("kid")
     except (jwt.InvalidTokenError, RecursionError):  # RecursionError: a header nested too deeply
-        raise Unauthenticated("action token is malformed", code="invalid_token") from None
+        raise Unauthenticated("action token is malformed", code=Code.INVALID_TOKEN) from None
     secret = keyring().hmac.get(kid) if isinstance(kid, str) else None
     if secret is None:
-        raise Unauthenticated("action token was signed with an unknown key", code="invalid_token")
+        raise Unauthenticated("action token was signed with an unknown key", code=Code.INVALID_TOKEN)
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -153,11 +153,11 @@ def verify(token: Any) -> dict[str, Any]:
             options={"require": ["iss", "aud", "sub", "sid", "nsid", "jti", "iat", "exp"]},
         )
     except jwt.ExpiredSignatureError:
-        raise Unauthenticated("action token has expired", code="token_expired") from None
+        raise Unauthenticated("action token has expired", code=Code.TOKEN_EXPIRED) from None
     except (jwt.InvalidTokenError, RecursionError):
-        raise Unauthenticated("action token is invalid", code="invalid_token") from None
+        raise Unauthenticated("action token is invalid", code=Code.INVALID_TOKEN) from None
     if not all(isinstance(claims[name], str) and claims[name] for name in ("sub", "sid", "nsid", "jti")):
-        raise Unauthenticated("action token is invalid", code="invalid_token")
+        raise Unauthenticated("action token is invalid", code=Code.INVALID_TOKEN)
     return claims
 
 
@@ -172,7 +172,7 @@ def _claim(jti: str, uid: str, answer: str, exp: int) -> firestore.DocumentRefer
             "expireAt": datetime.fromtimestamp(exp, UTC) + timedelta(seconds=LEEWAY_SECONDS + 60),
         })
     except core_exceptions.AlreadyExists:
-        raise Conflict("this alert has already been answered", code="already_answered") from None
+        raise Conflict("this alert has already been answered", code=Code.ALREADY_ANSWERED) from None
     return ref
 
 
@@ -213,7 +213,7 @@ def respond(action_token: Any, answer: Any) -> dict[str, Any]:
     uid, alerted_sid, new_sid = claims["sub"], claims["sid"], claims["nsid"]
     alerted = store.read(store.session_ref(uid, alerted_sid))
     if alerted is None or alerted.get("status") != store.ACTIVE:
-        raise Unauthenticated("the session this alert was sent to has been closed", code="session_revoked")
+        raise Unauthenticated("the session this alert was sent to has been closed", code=Code.SESSION_REVOKED)
     # A fresh session (an intruder's, perhaps) cannot say "No" about the owner's next login, nor
     # lift the owner's "No" with a "Yes": answering speaks for the account like closing does.
     sessions.require_settled(alerted, "answer alerts about other sessions")
@@ -224,7 +224,7 @@ def respond(action_token: Any, answer: Any) -> dict[str, Any]:
             return {"answer": answer, "sessionId": new_sid, "status": store.REVOKED, "closedSessionIds": closed,
                     "advice": CHANGE_PASSWORD}
         if not _confirm(uid, new_sid):
-            raise Conflict("the new session has already been closed", code="session_closed")
+            raise Conflict("the new session has already been closed", code=Code.SESSION_CLOSED)
         return {"answer": answer, "sessionId": new_sid, "status": store.ACTIVE}
     except Conflict:
         raise  # a definite answer: the token stays used

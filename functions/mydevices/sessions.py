@@ -42,7 +42,7 @@ from . import (
     store,
 )
 from .config import settings
-from .errors import Conflict, Forbidden, NotFound, Unauthenticated
+from .errors import Code, Conflict, Forbidden, NotFound, Unauthenticated
 from .identity import Identity
 from .keys import keyring
 from .model import DeviceInfo, PushTarget, device_session, iso
@@ -158,7 +158,7 @@ def _require_fresh_sign_in(identity: Identity, user: dict[str, Any] | None) -> N
     # it, so it does not count (the user signs in again a second later).
     if isinstance(closed_at, datetime) and identity.auth_time <= closed_at.timestamp():
         raise Unauthenticated("sign in again: a session of this account was closed since your last sign-in",
-                              code="reauthentication_required")
+                              code=Code.REAUTHENTICATION_REQUIRED)
 
 
 @store.guarded
@@ -261,7 +261,7 @@ def _within_device_cap(transaction: firestore.Transaction, uid: str) -> None:
     count = _active_count(store.active_sessions_of(uid), transaction)
     if count >= cap:
         raise Conflict(f"this account is signed in on {count} devices, the most allowed; "
-                       "close a session on another device first", code="device_limit_reached")
+                       "close a session on another device first", code=Code.DEVICE_LIMIT_REACHED)
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -279,13 +279,13 @@ def validate(access_token: str | None, signed_device_id: str | None) -> Caller:
         return validate_firebase(access_token, signed_device_id)
     did = device_ids.verify(ring, signed_device_id)
     if not access_token:
-        raise Unauthenticated("an access token is required", code="unauthenticated")
+        raise Unauthenticated("an access token is required", code=Code.UNAUTHENTICATED)
     conf = settings()
     claims = access_tokens.verify(ring, access_token, issuer=conf.issuer, audience=conf.audience)
     if did is None:
-        raise Unauthenticated("this device is not recognised; sign in again", code="unknown_device")
+        raise Unauthenticated("this device is not recognised; sign in again", code=Code.UNKNOWN_DEVICE)
     if claims.did != did:
-        raise Unauthenticated("this token was issued to another device", code="invalid_token")
+        raise Unauthenticated("this token was issued to another device", code=Code.INVALID_TOKEN)
     return _active_session(claims.uid, claims.sid, did, replaced_means_copied=True)
 
 
@@ -303,7 +303,7 @@ def validate_firebase(id_token: str, signed_device_id: str | None = None) -> Cal
     claims = firebase_tokens.verify(id_token)
     presented = device_ids.verify(keyring(), signed_device_id)
     if presented is not None and presented != claims.did:
-        raise Unauthenticated("this token was issued to another device", code="invalid_token")
+        raise Unauthenticated("this token was issued to another device", code=Code.INVALID_TOKEN)
     return _active_session(claims.uid, claims.sid, claims.did, replaced_means_copied=False)
 
 
@@ -311,11 +311,11 @@ def _active_session(uid: str, sid: str, did: str, *, replaced_means_copied: bool
     """The third step, shared by both kinds of token: the one read, on this device, active."""
     doc = store.read(store.session_ref(uid, sid))
     if doc is None or doc.get("deviceId") != did:
-        raise Unauthenticated("no such session", code="invalid_token")
+        raise Unauthenticated("no such session", code=Code.INVALID_TOKEN)
     if doc.get("status") != ACTIVE:
         if replaced_means_copied and (live := _live_replacement(uid, doc)) is not None:
             _copied_token(uid, sid, did, live, doc, why="access token of a replaced session")
-        raise Unauthenticated("this session has been closed", code="session_revoked")
+        raise Unauthenticated("this session has been closed", code=Code.SESSION_REVOKED)
     _touch(uid, sid, doc)
     return Caller(uid, sid, did, doc)
 
@@ -396,8 +396,8 @@ def _copied_token(uid: str, sid: str, did: str, live_sid: str, presented: dict[s
     closed = "all sessions were closed" if everywhere else "its device was signed out"
     if code == PROOF_FAILED:
         raise Unauthenticated(f"this session is bound to its device's key and the refresh carried no proof "
-                              f"from it; {closed}", code=code)
-    raise Unauthenticated(f"this token was used after it had been replaced; {closed}", code=code)
+                              f"from it; {closed}", code=Code(code))
+    raise Unauthenticated(f"this token was used after it had been replaced; {closed}", code=Code(code))
 
 
 # --- refresh -------------------------------------------------------------------------------
@@ -492,14 +492,14 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, proof: dpop
     header), judged only once the token is proven genuine (_proven): a made-up token stays
     `invalid_token`, so knowing a session id is not enough to set off the copied-token response."""
     if not refresh_token:
-        raise Unauthenticated("a refresh token is required", code="unauthenticated")
+        raise Unauthenticated("a refresh token is required", code=Code.UNAUTHENTICATED)
     presented = refresh_tokens.parse(refresh_token)
     if presented is None or not store.valid_id(presented.sid):
-        raise Unauthenticated("refresh token is malformed", code="invalid_token")
+        raise Unauthenticated("refresh token is malformed", code=Code.INVALID_TOKEN)
     ring = keyring()
     did = device_ids.verify(ring, signed_device_id)
     if did is None:
-        raise Unauthenticated("this device is not recognised; sign in again", code="unknown_device")
+        raise Unauthenticated("this device is not recognised; sign in again", code=Code.UNKNOWN_DEVICE)
     grace = settings().refresh_grace
     client = store.db()
     secret_ref = store.secret_ref(presented.sid)
@@ -519,12 +519,12 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, proof: dpop
     def rotate(transaction: firestore.Transaction) -> tuple[str, refresh_tokens.RefreshToken, int, str | None]:
         secret = secret_ref.get(transaction=transaction)
         if not secret.exists:
-            raise Unauthenticated(_INVALID, code="invalid_token")
+            raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
         data = secret.to_dict() or {}
         uid = data["uid"]
         session = store.session_ref(uid, presented.sid).get(transaction=transaction)
         if not session.exists or session.get("deviceId") != did:
-            raise Unauthenticated(_INVALID, code="invalid_token")
+            raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
         doc = session.to_dict() or {}
         key = ring.hmac.get(data.get("refreshKid") or "", ring.current_hmac)
         current_hash = data["refreshHash"]
@@ -536,7 +536,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, proof: dpop
         if presented.hash == current_hash and presented.generation != generation:
             # The right secret with another generation number was never issued: someone edited the
             # token (a wrong generation would also defeat the copied-token proof of older ones).
-            raise Unauthenticated(_INVALID, code="invalid_token")
+            raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
         jkt = doc.get("dpopJkt") if isinstance(doc.get("dpopJkt"), str) else None
         if presented.hash == current_hash and active:
             possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
@@ -566,13 +566,13 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, proof: dpop
         genuine = presented.hash == current_hash or (
             presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current_hash))
         if not genuine:
-            raise Unauthenticated(_INVALID, code="invalid_token")
+            raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
         if active:
             raise _Reused(uid, presented.sid, doc)
         live = _live_replacement(uid, doc, transaction)
         if live is not None:
             raise _Reused(uid, live, doc)
-        raise Unauthenticated("this session has been closed", code="session_revoked")
+        raise Unauthenticated("this session has been closed", code=Code.SESSION_REVOKED)
 
     with _one_refresh_at_a_time(presented.sid):
         try:
@@ -599,22 +599,22 @@ def dbsc_refresh(refresh_token: str | None, sid: str, proof: str | None) -> str:
     closing nothing, so a stranger who knows a session id cannot sign the owner out."""
     presented = refresh_tokens.parse(refresh_token or "")
     if presented is None or presented.sid != sid:
-        raise Unauthenticated(_INVALID, code="invalid_token")
+        raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
     ring = keyring()
     secret = store.read(store.secret_ref(sid))
     if secret is None:
-        raise Unauthenticated(_INVALID, code="invalid_token")
+        raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
     key = ring.hmac.get(secret.get("refreshKid") or "", ring.current_hmac)
     current, generation = str(secret.get("refreshHash")), int(secret.get("generation") or 0)
     genuine = (presented.hash == current and presented.generation == generation) \
         or presented.hash == secret.get("prevRefreshHash") \
         or (presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current))
     if not genuine:
-        raise Unauthenticated(_INVALID, code="invalid_token")
+        raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
     uid = str(secret["uid"])
     doc = store.read(store.session_ref(uid, sid))
     if doc is None or doc.get("status") != ACTIVE:
-        raise Unauthenticated("this session has been closed", code="session_revoked")
+        raise Unauthenticated("this session has been closed", code=Code.SESSION_REVOKED)
     verdict = dbsc.verify_refresh(doc, sid, proof)
     if verdict == "wrong":
         _copied_token(uid, sid, str(doc.get("deviceId")), sid, doc,
@@ -626,8 +626,8 @@ def _end_for_account(uid: str, sid: str, ended: account.Ended) -> None:
     """End the sessions Firebase Auth no longer stands behind, this one included, and refuse."""
     _revoke_where(uid, ended.reason, keep_sid=None, predating=ended.before)
     revoke_session(uid, sid, ended.reason)  # in case the query missed it (just replaced, say)
-    raise Unauthenticated(f"this session has been closed ({ended.reason})", code="session_revoked",
-                          details={"reason": ended.reason})
+    raise Unauthenticated(f"this session has been closed ({ended.reason})", code=Code.SESSION_REVOKED,
+                          reason=ended.reason)
 
 
 # --- listing and closing -------------------------------------------------------------------
@@ -657,7 +657,7 @@ def require_settled(session: dict[str, Any], doing: str = "close other sessions"
     allowed = settled_from(session)
     if allowed is not None:
         raise Forbidden(f"this session is too new to {doing}; it may from {iso(allowed)}",
-                        code="session_too_new", details={"allowedAt": iso(allowed) or ""})
+                        code=Code.SESSION_TOO_NEW, allowed_at=iso(allowed) or "")
 
 
 @store.guarded
@@ -742,7 +742,7 @@ def close_other(caller: Caller, sid: str) -> None:
     """Close another session; if its device has signed in again since the caller's list was
     read, close what the device holds now: the user means the device, not an id."""
     if sid == caller.sid:
-        raise Conflict("the current session ends only by logging out", code="cannot_revoke_current")
+        raise Conflict("the current session ends only by logging out", code=Code.CANNOT_REVOKE_CURRENT)
     require_settled(caller.session)
     if not store.valid_id(sid):
         raise NotFound("no such active session")
