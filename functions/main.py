@@ -2,49 +2,41 @@
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import flask
 import functions_framework
+import msgspec
 from werkzeug.exceptions import HTTPException
 
-from mydevices import alerts, dbsc, dpop, geo, httpio, identity, rate_limits, sessions, store, web_cookies
+from mydevices import alerts, dbsc, dpop, geo, httpio, identity, model, rate_limits, sessions, store, web_cookies
 from mydevices.callable import Call
 from mydevices.callable import render_framework_error as render_callable_framework_error
 from mydevices.callable import serve as serve_callable
 from mydevices.config import settings
-from mydevices.errors import Code, Forbidden, InvalidRequest, Unauthenticated
+from mydevices.errors import Code, Forbidden, Unauthenticated
 from mydevices.httpio import ApiRequest, ApiResponse, dispatch, issued_response, signed_out
 from mydevices.keys import keyring
-from mydevices.model import parse_device, parse_push
 
 if TYPE_CHECKING:
     from cloudevents.http import CloudEvent
 
 
-def _only(body: dict[str, Any], *allowed: str) -> None:
-    if unknown := set(body) - set(allowed):
-        raise InvalidRequest(f"unknown field {min(unknown)}")
-
-
 def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
-    body = req.json()
-    device, push = parse_device(body.get("device")), parse_push(body.get("push"))
-    _only(body, "device", "push", "firebaseCustomToken", "devicePublicKey")
-    key = body.get("devicePublicKey")
+    body = model.decode(req.json(), model.Login)
+    key = body.device_public_key
     device_key = dpop.parse_public_jwk(key) if key is not None else None
-    web = device.platform == "web"
-    wanted = body.get("firebaseCustomToken", not web)  # web: only when asked, script sees no credential else
+    web = body.device.platform == "web"
+    # web: only when asked, script sees no credential else
+    wanted = not web if body.firebase_custom_token is msgspec.UNSET else body.firebase_custom_token
     cookies = web and not httpio.from_cors_origin(req.raw)  # a page on another origin holds bearer tokens
-    if not isinstance(wanted, bool):
-        raise InvalidRequest("firebaseCustomToken must be true or false")
     client_ip = req.client_ip()
     rate_limits.login_from_address(client_ip)
     who = identity.verify_id_token(req.bearer() or "")
     rate_limits.login_of_user(who.uid, who.auth_time, client_ip)
     location = geo.locate(client_ip, settings().geoip_db)
-    issued = sessions.login(who, req.did, req.signed_did, device, push, location, firebase_token=wanted,
+    issued = sessions.login(who, req.did, req.signed_did, body.device, body.push, location, firebase_token=wanted,
                             holds=req.cookie(web_cookies.ACCESS), device_key=device_key)
     response = issued_response(issued, web=cookies, status=201)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the bound session's first refresh
@@ -54,14 +46,11 @@ def login(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 
 
 def refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
-    body = req.json(required=False)
-    _only(body, "refreshToken")
-    token = body.get("refreshToken") if body else req.cookie(web_cookies.REFRESH)
-    if token is not None and not isinstance(token, str):
-        raise InvalidRequest("refreshToken must be a string")
+    raw = req.json(required=False)
+    token = model.decode(raw, model.Refresh).refresh_token if raw else req.cookie(web_cookies.REFRESH)
     rate_limits.refresh_from_address(req.client_ip())
     issued = sessions.refresh(token, req.known_did, req.proof(), req.raw.cookies.get(dbsc.BOUND_COOKIE))
-    response = issued_response(issued, web=not body)
+    response = issued_response(issued, web=not raw)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the next one
     return response
 
@@ -109,16 +98,13 @@ def logout(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 
 def push_token(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     caller = req.authenticate()
-    push = parse_push(req.json())
-    assert push is not None
-    sessions.set_push_token(caller, push)
+    sessions.set_push_token(caller, model.decode(req.json(), model.PushTarget, "push"))
     return ApiResponse({"updated": True})
 
 
 def respond_to_alert(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
-    body = req.json()
-    _only(body, "actionToken", "answer")
-    return ApiResponse(alerts.respond(body.get("actionToken"), body.get("answer")))
+    body = model.decode(req.json(), model.AlertAnswer)
+    return ApiResponse(alerts.respond(body.action_token, body.answer))
 
 
 def list_alerts(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
@@ -160,27 +146,35 @@ def api(request: flask.Request) -> flask.Response:
 # with the custom token of their login. One function per name, as the Firebase SDK calls
 # https://<region>-<project>.cloudfunctions.net/<name>; `callables` serves all four by name.
 
-SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+class NoArguments(model.Body, frozen=True):
+    INVALID: ClassVar[Mapping[str, str]] = {"data": "data must be null or {}"}
+
+
+class RevokeArguments(model.Body, frozen=True):
+    session_id: Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9_-]{1,64}$")]
+
+    INVALID: ClassVar[Mapping[str, str]] = {"data": "data must be an object",
+                                            "data.sessionId": "data.sessionId is not valid"}
 
 
 def list_call(call: Call) -> Any:
-    call.arguments()
+    call.arguments(NoArguments)
     return sessions.list_sessions(call.caller)
 
 
 def revoke_call(call: Call) -> Any:
-    sid = call.text("sessionId", SESSION_ID)
+    sid = call.arguments(RevokeArguments).session_id
     sessions.close_other(call.caller, sid)
     return {"sessionId": sid, "revoked": True}
 
 
 def revoke_others_call(call: Call) -> Any:
-    call.arguments()
+    call.arguments(NoArguments)
     return {"revoked": sessions.revoke_others(call.caller)}
 
 
 def logout_call(call: Call) -> Any:
-    call.arguments()
+    call.arguments(NoArguments)
     sessions.logout(call.caller)
     return {"loggedOut": True}
 

@@ -24,19 +24,20 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import flask
+import msgspec
 from werkzeug.exceptions import HTTPException
 
-from . import app_check, sessions
+from . import app_check, model, sessions
 from .errors import ApiError, Code, InvalidRequest, NotFound, Unauthenticated
 from .httpio import ApiRequest, error_headers, finish, framework_refusal, open_preflight
 
 log = logging.getLogger(__name__)
+Arguments = TypeVar("Arguments", bound=model.Body)
 
 # What each code is in the callable protocol. Every Code is here (tests/unit/test_error_codes.py).
 STATUS: dict[Code, str] = {
@@ -77,26 +78,9 @@ class Call:
     caller: sessions.Caller
     data: Any
 
-    def arguments(self, *names: str) -> dict[str, Any]:
-        """`data` as an object holding exactly `names`; a call without arguments may send null or {}."""
-        if self.data is None and not names:
-            return {}
-        if not isinstance(self.data, dict):
-            raise InvalidRequest("data must be an object" if names else "data must be null or {}")
-        unknown = sorted(set(self.data) - set(names))
-        if unknown:
-            raise InvalidRequest(f"unknown field data.{unknown[0]}")
-        missing = [name for name in names if name not in self.data]
-        if missing:
-            raise InvalidRequest(f"data.{missing[0]} is required")
-        return self.data
-
-    def text(self, name: str, shape: re.Pattern[str]) -> str:
-        """The single argument `name`, a string of the given shape."""
-        value = self.arguments(name)[name]
-        if not isinstance(value, str) or not shape.fullmatch(value):
-            raise InvalidRequest(f"data.{name} is not valid")
-        return value
+    def arguments(self, kind: type[Arguments]) -> Arguments:
+        """`data` as the callable's declared arguments; a call without arguments may send null or {}."""
+        return model.decode({} if self.data is None and not msgspec.structs.fields(kind) else self.data, kind, "data")
 
 
 Handler = Callable[[Call], Any]
