@@ -423,10 +423,10 @@ def framework_refusal(error: HTTPException) -> Refusal | None:
     status = error.code or 500
     if status >= 500:
         return None
-    code = _FRAMEWORK_REFUSALS.get(status, Code.INVALID_REQUEST)
-    message = "no such endpoint" if code == Code.NOT_FOUND else (error.description or error.name)
+    kind = _FRAMEWORK_REFUSALS.get(status, Code.INVALID_REQUEST)
+    message = "no such endpoint" if kind == Code.NOT_FOUND else (error.description or error.name)
     headers = {name: value for name, value in error.get_headers() if name in ("Allow", "Retry-After")}
-    return Refusal(InvalidRequest(message, code=code), status, headers)
+    return Refusal(InvalidRequest(message, code=kind), status, headers)
 
 
 def render_framework_error(error: HTTPException) -> flask.Response | HTTPException:
