@@ -2,45 +2,37 @@
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import flask
 import functions_framework
+import msgspec
 from werkzeug.exceptions import HTTPException
 
-from mydevices import dbsc, dpop, httpio, web_cookies
+from mydevices import dbsc, dpop, httpio, model, web_cookies
 from mydevices.callable import Call
 from mydevices.callable import render_framework_error as render_callable_framework_error
 from mydevices.callable import serve as serve_callable
 from mydevices.config import settings
-from mydevices.errors import Forbidden, InvalidRequest
+from mydevices.errors import Code, Forbidden
 from mydevices.flows import alert_answer, listing, login, pending_alerts, push_token, refresh, revocation
-from mydevices.httpio import ApiRequest, ApiResponse, dispatch, issued_response, route, signed_out
-from mydevices.model import parse_device, parse_push
+from mydevices.httpio import ApiRequest, ApiResponse, dispatch, issued_response, signed_out
 from mydevices.tokens.keys import keyring
 
 if TYPE_CHECKING:
     from cloudevents.http import CloudEvent
 
 
-def _only(body: dict[str, Any], *allowed: str) -> None:
-    if unknown := set(body) - set(allowed):
-        raise InvalidRequest(f"unknown field {min(unknown)}")
-
-
 def log_in(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
-    body = req.json()
-    device, push = parse_device(body.get("device")), parse_push(body.get("push"))
-    _only(body, "device", "push", "firebaseCustomToken", "devicePublicKey")
-    key = body.get("devicePublicKey")
+    body = model.decode(req.json(), model.Login)
+    key = body.device_public_key
     device_key = dpop.parse_public_jwk(key) if key is not None else None
-    web = device.platform == "web"
-    wanted = body.get("firebaseCustomToken", not web)  # web: only when asked, script sees no credential else
+    web = body.device.platform == "web"
+    # web: only when asked, script sees no credential else
+    wanted = not web if body.firebase_custom_token is msgspec.UNSET else body.firebase_custom_token
     cookies = web and not httpio.from_cors_origin(req.raw)  # a page on another origin holds bearer tokens
-    if not isinstance(wanted, bool):
-        raise InvalidRequest("firebaseCustomToken must be true or false")
-    issued = login.login(req.bearer() or "", req.client_ip(), req.did, req.signed_did, device, push,
+    issued = login.login(req.bearer() or "", req.client_ip(), req.did, req.signed_did, body.device, body.push,
                          firebase_token=wanted, holds=req.cookie(web_cookies.ACCESS), device_key=device_key)
     response = issued_response(issued, web=cookies, status=201)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the bound session's first refresh
@@ -50,13 +42,10 @@ def log_in(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 
 
 def refresh_session(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
-    body = req.json(required=False)
-    _only(body, "refreshToken")
-    token = body.get("refreshToken") if body else req.cookie(web_cookies.REFRESH)
-    if token is not None and not isinstance(token, str):
-        raise InvalidRequest("refreshToken must be a string")
+    raw = req.json(required=False)
+    token = model.decode(raw, model.Refresh).refresh_token if raw else req.cookie(web_cookies.REFRESH)
     issued = refresh.refresh(token, req.known_did, req.client_ip(), req.proof(), req.raw.cookies.get(dbsc.BOUND_COOKIE))
-    response = issued_response(issued, web=not body)
+    response = issued_response(issued, web=not raw)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the next one
     return response
 
@@ -72,8 +61,8 @@ def dbsc_refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     verdict = refresh.dbsc_refresh(req.cookie(web_cookies.REFRESH), sid, req.raw.headers.get(dbsc.RESPONSE_HEADER),
                                    req.client_ip())
     if verdict == "challenge":
-        raise Forbidden("sign this challenge with the session's key", code="dbsc_challenge",
-                        headers={dbsc.CHALLENGE_HEADER: dbsc.challenge_header(sid)})
+        raise Forbidden("sign this challenge with the session's key", code=Code.DBSC_CHALLENGE,
+                        dbsc_session=sid)
     return ApiResponse(dbsc.instructions(sid, req.origin()), bound_cookie=dbsc.cookie_value(sid),
                        headers={dbsc.CHALLENGE_HEADER: dbsc.challenge_header(sid)})  # kept for the next one
 
@@ -102,16 +91,13 @@ def logout(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 
 def update_push_token(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     caller = req.authenticate()
-    push = parse_push(req.json())
-    assert push is not None
-    push_token.set_push_token(caller, push)
+    push_token.set_push_token(caller, model.decode(req.json(), model.PushTarget, "push"))
     return ApiResponse({"updated": True})
 
 
 def respond_to_alert(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
-    body = req.json()
-    _only(body, "actionToken", "answer")
-    return ApiResponse(alert_answer.respond(body.get("actionToken"), body.get("answer")))
+    body = model.decode(req.json(), model.AlertAnswer)
+    return ApiResponse(alert_answer.respond(body.action_token, body.answer))
 
 
 def list_alerts(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
@@ -123,24 +109,21 @@ def jwks(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     return ApiResponse(keyring().jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 
-# Exactly the shape of the session ids login makes (128 bits, base64url), so the literal siblings
-# (`refresh`, `current`, `logout`...) are never read as one and each path has one set of methods.
-SID = r"(?P<sid>[A-Za-z0-9_-]{22})"
-ROUTES = [
-    route("POST", "/v1/sessions", log_in),
-    route("GET", "/v1/sessions", list_sessions),
-    route("POST", "/v1/sessions/refresh", refresh_session),
-    route("GET", "/v1/sessions/current", current),
-    route("POST", "/v1/sessions/revoke-others", revoke_others),
-    route("POST", "/v1/sessions/logout", logout),
-    route("PUT", "/v1/sessions/current/push-token", update_push_token),
-    route("DELETE", "/v1/sessions/" + SID, close_session),
-    route("GET", "/v1/alerts", list_alerts),
-    route("POST", "/v1/alerts/respond", respond_to_alert),
-    route("GET", "/.well-known/jwks.json", jwks),
-    route("POST", dbsc.REGISTER_PATH, dbsc_register),
-    route("POST", dbsc.REFRESH_PATH, dbsc_refresh),
-]
+ROUTES = httpio.routes(
+    ("POST", "/v1/sessions", log_in),
+    ("GET", "/v1/sessions", list_sessions),
+    ("POST", "/v1/sessions/refresh", refresh_session),
+    ("GET", "/v1/sessions/current", current),
+    ("POST", "/v1/sessions/revoke-others", revoke_others),
+    ("POST", "/v1/sessions/logout", logout),
+    ("PUT", "/v1/sessions/current/push-token", update_push_token),
+    ("DELETE", "/v1/sessions/<sid:sid>", close_session),
+    ("GET", "/v1/alerts", list_alerts),
+    ("POST", "/v1/alerts/respond", respond_to_alert),
+    ("GET", "/.well-known/jwks.json", jwks),
+    ("POST", dbsc.REGISTER_PATH, dbsc_register),
+    ("POST", dbsc.REFRESH_PATH, dbsc_refresh),
+)
 
 
 # The JWKS is for other backends, not our app: it carries no App Check token (mydevices/app_check.py).
@@ -156,27 +139,35 @@ def api(request: flask.Request) -> flask.Response:
 # with the custom token of their login. One function per name, as the Firebase SDK calls
 # https://<region>-<project>.cloudfunctions.net/<name>; `callables` serves all four by name.
 
-SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+class NoArguments(model.Body, frozen=True):
+    INVALID: ClassVar[Mapping[str, str]] = {"data": "data must be null or {}"}
+
+
+class RevokeArguments(model.Body, frozen=True):
+    session_id: Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9_-]{1,64}$")]
+
+    INVALID: ClassVar[Mapping[str, str]] = {"data": "data must be an object",
+                                            "data.sessionId": "data.sessionId is not valid"}
 
 
 def list_call(call: Call) -> Any:
-    call.arguments()
+    call.arguments(NoArguments)
     return listing.list_sessions(call.caller)
 
 
 def revoke_call(call: Call) -> Any:
-    sid = call.text("sessionId", SESSION_ID)
+    sid = call.arguments(RevokeArguments).session_id
     revocation.close_other(call.caller, sid)
     return {"sessionId": sid, "revoked": True}
 
 
 def revoke_others_call(call: Call) -> Any:
-    call.arguments()
+    call.arguments(NoArguments)
     return {"revoked": revocation.revoke_others(call.caller)}
 
 
 def logout_call(call: Call) -> Any:
-    call.arguments()
+    call.arguments(NoArguments)
     revocation.logout(call.caller)
     return {"loggedOut": True}
 

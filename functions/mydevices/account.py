@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import Unauthenticated, Unavailable
+from .errors import Code, Unauthenticated, Unavailable
 from .firebase_app import app
 
 DISABLED, DELETED, CREDENTIALS_REVOKED = "account_disabled", "account_deleted", "credentials_revoked"
@@ -76,10 +76,10 @@ def check_sign_in(uid: str, signed_in_at: int) -> datetime | None:
     our custom tokens, must not open a session after it (tokens/sign_in.py)."""
     user = _user(uid)
     if user is None:
-        raise Unauthenticated("this user does not exist", code="invalid_token")
+        raise Unauthenticated("this user does not exist", code=Code.INVALID_TOKEN)
     if user.disabled:
-        raise Unauthenticated("this user is disabled", code="unauthenticated")
+        raise Unauthenticated("this user is disabled", code=Code.UNAUTHENTICATED)
     valid_after = _valid_after(user)
     if predates(signed_in_at, valid_after):
-        raise Unauthenticated("Firebase ID token has been revoked: sign in again", code="session_revoked")
+        raise Unauthenticated("Firebase ID token has been revoked: sign in again", code=Code.SESSION_REVOKED)
     return valid_after

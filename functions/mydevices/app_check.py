@@ -26,7 +26,7 @@ import logging
 
 from . import firebase_app
 from .config import settings
-from .errors import Unauthenticated, Unavailable
+from .errors import Code, Unauthenticated, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ HEADER = "X-Firebase-AppCheck"
 
 
 def failed(message: str) -> Unauthenticated:
-    return Unauthenticated(message, code="app_check_failed")
+    return Unauthenticated(message, code=Code.APP_CHECK_FAILED)
 
 
 def check(token: str | None) -> None:

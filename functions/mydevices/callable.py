@@ -24,29 +24,38 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import flask
+import msgspec
 from werkzeug.exceptions import HTTPException
 
-from . import app_check
-from .errors import ApiError, InvalidRequest, NotFound, Unauthenticated
+from . import app_check, model
+from .errors import ApiError, Code, InvalidRequest, NotFound, Unauthenticated
 from .flows import validation
-from .httpio import ApiRequest, framework_refusal
+from .httpio import ApiRequest, error_headers, finish, framework_refusal, open_preflight
 
 log = logging.getLogger(__name__)
+Arguments = TypeVar("Arguments", bound=model.Body)
 
-# Our HTTP statuses -> the callable protocol's canonical status (every other 4xx: INVALID_ARGUMENT).
-STATUS = {
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "FAILED_PRECONDITION",
-    429: "RESOURCE_EXHAUSTED",
-    503: "UNAVAILABLE",
+# What each code is in the callable protocol. Every Code is here (tests/unit/test_error_codes.py).
+STATUS: dict[Code, str] = {
+    **dict.fromkeys([Code.INVALID_REQUEST, Code.METHOD_NOT_ALLOWED, Code.PAYLOAD_TOO_LARGE,
+                     Code.UNSUPPORTED_MEDIA_TYPE, Code.PRIVATE_KEY_SENT, Code.UNSUPPORTED_KEY], "INVALID_ARGUMENT"),
+    **dict.fromkeys([Code.UNAUTHENTICATED, Code.INVALID_TOKEN, Code.TOKEN_EXPIRED, Code.SESSION_REVOKED,
+                     Code.TOKEN_REUSED, Code.DEVICE_PROOF_FAILED, Code.UNKNOWN_DEVICE, Code.REAUTHENTICATION_REQUIRED,
+                     Code.APP_CHECK_FAILED, Code.USE_DPOP_NONCE, Code.INVALID_DPOP_PROOF, Code.DEVICE_BINDING_REQUIRED,
+                     Code.BOUND_COOKIE_REQUIRED, Code.INVALID_DBSC_PROOF], "UNAUTHENTICATED"),
+    **dict.fromkeys([Code.FORBIDDEN, Code.SESSION_TOO_NEW, Code.CROSS_SITE_REQUEST, Code.UNSUPPORTED_UID,
+                     Code.DBSC_CHALLENGE], "PERMISSION_DENIED"),
+    **dict.fromkeys([Code.CONFLICT, Code.CANNOT_REVOKE_CURRENT, Code.ALREADY_ANSWERED, Code.SESSION_CLOSED,
+                     Code.DEVICE_LIMIT_REACHED], "FAILED_PRECONDITION"),
+    Code.NOT_FOUND: "NOT_FOUND",
+    Code.RATE_LIMITED: "RESOURCE_EXHAUSTED",
+    Code.UNAVAILABLE: "UNAVAILABLE", Code.CONTENTION: "UNAVAILABLE",
+    Code.INTERNAL: "INTERNAL",
 }
 # The canonical status -> the HTTP status the protocol pairs it with.
 HTTP_STATUS = {
@@ -70,26 +79,9 @@ class Call:
     caller: validation.Caller
     data: Any
 
-    def arguments(self, *names: str) -> dict[str, Any]:
-        """`data` as an object holding exactly `names`; a call without arguments may send null or {}."""
-        if self.data is None and not names:
-            return {}
-        if not isinstance(self.data, dict):
-            raise InvalidRequest("data must be an object" if names else "data must be null or {}")
-        unknown = sorted(set(self.data) - set(names))
-        if unknown:
-            raise InvalidRequest(f"unknown field data.{unknown[0]}")
-        missing = [name for name in names if name not in self.data]
-        if missing:
-            raise InvalidRequest(f"data.{missing[0]} is required")
-        return self.data
-
-    def text(self, name: str, shape: re.Pattern[str]) -> str:
-        """The single argument `name`, a string of the given shape."""
-        value = self.arguments(name)[name]
-        if not isinstance(value, str) or not shape.fullmatch(value):
-            raise InvalidRequest(f"data.{name} is not valid")
-        return value
+    def arguments(self, kind: type[Arguments]) -> Arguments:
+        """`data` as the callable's declared arguments; a call without arguments may send null or {}."""
+        return model.decode({} if self.data is None and not msgspec.structs.fields(kind) else self.data, kind, "data")
 
 
 Handler = Callable[[Call], Any]
@@ -98,12 +90,12 @@ Handler = Callable[[Call], Any]
 def serve(request: flask.Request, handler: Handler | None) -> flask.Response:
     """Answer one callable request; `handler` None means no callable has this name."""
     if request.method == "OPTIONS":
-        return _preflight(request)
+        return open_preflight(request, PREFLIGHT_MAX_AGE)
     try:
         if handler is None:
             raise NotFound("no such callable")
         if request.method != "POST":  # Firebase's own callables answer INVALID_ARGUMENT too
-            raise InvalidRequest("callable functions accept only POST", code="method_not_allowed")
+            raise InvalidRequest("callable functions accept only POST", code=Code.METHOD_NOT_ALLOWED)
         app_check.check(request.headers.get(app_check.HEADER))
         api_request = ApiRequest.parse(request)
         body = api_request.json()
@@ -115,26 +107,26 @@ def serve(request: flask.Request, handler: Handler | None) -> flask.Response:
         return _refused(error)
     except Exception:  # a bug: log it, never show a stack trace
         log.exception("unhandled error in callable %s", request.path)
-        return _answer({"error": {"status": "INTERNAL", "message": "INTERNAL"}}, 500)
+        return _answer({"error": {"status": STATUS[Code.INTERNAL], "message": "INTERNAL"}}, 500)
 
 
-def _refused(error: ApiError) -> flask.Response:
-    status = STATUS.get(error.status, "INVALID_ARGUMENT")
-    details = {"code": error.code, **error.details}
+def _refused(error: ApiError, headers: dict[str, str] | None = None) -> flask.Response:
+    status = STATUS[error.code]
+    details = {"code": error.code, **error.facts()}
     body = {"error": {"status": status, "message": error.message, "details": details}}
-    return _answer(body, HTTP_STATUS[status], error.headers)
+    return _answer(body, HTTP_STATUS[status], error_headers(error) if headers is None else headers)
 
 
 def render_framework_error(error: HTTPException) -> flask.Response | HTTPException:
     """werkzeug's own 4xx (httpio.framework_refusal says which) in the callable protocol."""
     refusal = framework_refusal(error)
-    return error if refusal is None else _refused(refusal)
+    return error if refusal is None else _refused(refusal.error, refusal.headers)
 
 
 def _id_token(request: flask.Request) -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("a Firebase ID token is required (Authorization: Bearer)", code="unauthenticated")
+        raise Unauthenticated("a Firebase ID token is required (Authorization: Bearer)", code=Code.UNAUTHENTICATED)
     return token.strip()
 
 
@@ -150,21 +142,5 @@ def _answer(body: Any, status: int, headers: dict[str, str] | None = None) -> fl
         out = flask.Response(f"data: {text}\n\n", status=200, mimetype=EVENT_STREAM)
     else:
         out = flask.Response(text, status=status, mimetype="application/json")
-    out.headers["Cache-Control"] = "no-store"
-    out.headers["X-Content-Type-Options"] = "nosniff"
-    out.headers["Access-Control-Allow-Origin"] = "*"
-    for name, value in (headers or {}).items():
-        out.headers[name] = value
-    return out
+    return finish(out, {"Access-Control-Allow-Origin": "*", **(headers or {})})
 
-
-def _preflight(request: flask.Request) -> flask.Response:
-    out = flask.Response(status=204)
-    out.headers["Access-Control-Allow-Origin"] = "*"
-    out.headers["Access-Control-Allow-Methods"] = "POST"
-    # The SDK sends Authorization, Content-Type and, depending on set-up, App Check / instance-id
-    # / client-version headers: allow what the browser asks for (nothing rides on cookies).
-    requested = request.headers.get("Access-Control-Request-Headers")
-    out.headers["Access-Control-Allow-Headers"] = requested or "Authorization, Content-Type"
-    out.headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
-    return out

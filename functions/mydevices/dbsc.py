@@ -30,7 +30,7 @@ from typing import Any
 
 from . import dpop, store
 from .config import settings
-from .errors import InvalidRequest, Unauthenticated
+from .errors import Code, InvalidRequest, Unauthenticated
 from .tokens.keys import b64url, keyring
 
 TYPE = "dbsc+jwt"
@@ -99,7 +99,7 @@ def require_cookie(session: dict[str, Any], sid: str, value: str | None) -> None
     another. 401 `bound_cookie_required` (a DBSC browser refreshes before it ever sees this)."""
     if session.get("dbscJwk") is not None and not cookie_valid(sid, value):
         raise Unauthenticated("this session is bound to its browser: the bound cookie is missing or expired",
-                              code="bound_cookie_required")
+                              code=Code.BOUND_COOKIE_REQUIRED)
 
 
 # --- proofs --------------------------------------------------------------------------------
@@ -154,17 +154,17 @@ def register(uid: str, sid: str, proof_text: str | None, origin: str | None) -> 
     # 401 for every bad proof: it is what authenticates the key, and a browser gives up on a 401.
     if proof is None or proof.jwk is None:
         raise Unauthenticated(f"{RESPONSE_HEADER} must be a dbsc+jwt with the public key in its header",
-                              code="invalid_dbsc_proof")
+                              code=Code.INVALID_DBSC_PROOF)
     try:
         jwk = dpop.parse_public_jwk(proof.jwk, "the proof's jwk")
     except InvalidRequest:
         raise Unauthenticated("the registration key must be an EC P-256 public key",
-                              code="invalid_dbsc_proof") from None
+                              code=Code.INVALID_DBSC_PROOF) from None
     if not dpop.signed_by(jwk, proof.signature, proof.signed):
-        raise Unauthenticated("the registration proof is not signed by its key", code="invalid_dbsc_proof")
+        raise Unauthenticated("the registration proof is not signed by its key", code=Code.INVALID_DBSC_PROOF)
     if not _challenge_valid(sid, proof.jti):
         raise Unauthenticated("the registration proof does not answer this session's challenge",
-                              code="invalid_dbsc_proof")
+                              code=Code.INVALID_DBSC_PROOF)
     store.session_ref(uid, sid).update({"dbscJwk": jwk, "deviceBound": True})
     return instructions(sid, origin)
 

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from .errors import InvalidRequest, Unauthenticated
+from .errors import Code, InvalidRequest, Unauthenticated
 from .tokens.keys import b64url, keyring
 
 TYPE = "dpop+jwt"
@@ -70,19 +70,19 @@ def parse_public_jwk(value: Any, where: str = "devicePublicKey") -> dict[str, st
         raise InvalidRequest(f"{where} must be a JSON object (an EC P-256 JWK)")
     if "d" in value:
         raise InvalidRequest(f"{where} must be the public key only (it has a private part 'd')",
-                             code="private_key_sent")
+                             code=Code.PRIVATE_KEY_SENT)
     if value.get("kty") != "EC" or value.get("crv") != "P-256":
-        raise InvalidRequest(f"{where} must have kty EC and crv P-256 (ES256)", code="unsupported_key")
+        raise InvalidRequest(f"{where} must have kty EC and crv P-256 (ES256)", code=Code.UNSUPPORTED_KEY)
     unknown = sorted(set(value) - {"kty", "crv", "x", "y", "alg", "use", "kid", "key_ops", "ext"})
     if unknown:
         raise InvalidRequest(f"unknown field {where}.{unknown[0]}")
     if value.get("alg", ALGORITHM) != ALGORITHM:
-        raise InvalidRequest(f"{where}.alg must be ES256", code="unsupported_key")
+        raise InvalidRequest(f"{where}.alg must be ES256", code=Code.UNSUPPORTED_KEY)
     jwk = {"kty": "EC", "crv": "P-256", "x": value.get("x"), "y": value.get("y")}
     try:
         _public_key(jwk)
     except ValueError:
-        raise InvalidRequest(f"{where} is not a point on P-256", code="unsupported_key") from None
+        raise InvalidRequest(f"{where} is not a point on P-256", code=Code.UNSUPPORTED_KEY) from None
     return jwk  # type: ignore[return-value]  # _public_key checked x and y are strings
 
 
@@ -133,7 +133,7 @@ def nonce_valid(value: Any, now: float | None = None) -> bool:
 
 def nonce_error(message: str = "this request needs a proof with the server's current nonce") -> Unauthenticated:
     """RFC 9449 §8: `use_dpop_nonce` with the nonce to use; the client retries at once."""
-    return Unauthenticated(message, code="use_dpop_nonce", headers={NONCE_HEADER: nonce()})
+    return Unauthenticated(message, code=Code.USE_DPOP_NONCE, nonce=nonce())
 
 
 # --- proofs --------------------------------------------------------------------------------
@@ -218,8 +218,8 @@ def check(proof: str | None, *, htm: str, htu: str, access_token: str | None = N
     moment = time.time() if now is None else now
 
     def fault(message: str, reason: str) -> Checked:
-        error = Unauthenticated(f"the DPoP proof is not valid for this request: {message}", code="invalid_dpop_proof",
-                                headers={NONCE_HEADER: nonce(moment)}, details={"reason": reason})
+        error = Unauthenticated(f"the DPoP proof is not valid for this request: {message}",
+                                code=Code.INVALID_DPOP_PROOF, nonce=nonce(moment), reason=reason)
         return Checked(True, jkt, jti if isinstance(jti, str) else None, 0, error)
 
     if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI:
@@ -259,8 +259,7 @@ def remember(seen: Any, checked: Checked, now: float | None = None) -> list[str]
     assert checked.jti is not None
     if checked.jti in recent:
         raise Unauthenticated("this DPoP proof was used before: make a new one for every request",
-                              code="invalid_dpop_proof", headers={NONCE_HEADER: nonce(moment)},
-                              details={"reason": "replayed"})
+                              code=Code.INVALID_DPOP_PROOF, nonce=nonce(moment), reason="replayed")
     recent[checked.jti] = checked.iat
     kept = sorted(recent.items(), key=lambda item: item[1])[-MAX_REMEMBERED:]
     return [f"{stamp} {jti}" for jti, stamp in kept]

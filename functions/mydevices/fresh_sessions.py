@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .config import settings
-from .errors import Forbidden
+from .errors import Code, Forbidden
 from .model import iso
 
 
@@ -31,4 +31,4 @@ def require_settled(session: dict[str, Any], doing: str = "close other sessions"
     allowed = settled_from(session)
     if allowed is not None:
         raise Forbidden(f"this session is too new to {doing}; it may from {iso(allowed)}",
-                        code="session_too_new", details={"allowedAt": iso(allowed) or ""})
+                        code=Code.SESSION_TOO_NEW, allowed_at=iso(allowed) or "")

@@ -32,7 +32,7 @@ from typing import Any
 import flask
 
 from . import app_check
-from .errors import ApiError, Unauthenticated
+from .errors import ApiError, Code, Unauthenticated
 from .flows.validation import Caller
 from .httpio import ApiRequest, error_response, render, require_same_origin
 
@@ -67,11 +67,10 @@ def _require_possession(api_request: ApiRequest, caller: Caller) -> None:
     jkt = caller.session.get("dpopJkt")
     if not isinstance(jkt, str):
         raise Unauthenticated("this endpoint needs a session bound to a device key (log in with devicePublicKey)",
-                              code="device_binding_required")
+                              code=Code.DEVICE_BINDING_REQUIRED)
     checked = api_request.proof(access_token=api_request.bearer() or "", require_nonce=False)
     if checked.jkt != jkt:
         raise Unauthenticated("this endpoint needs a DPoP proof signed by the session's device key",
-                              code="invalid_dpop_proof", details={"reason": "missing" if not checked.present
-                                                                  else "wrong_key"})
+                              code=Code.INVALID_DPOP_PROOF, reason="missing" if not checked.present else "wrong_key")
     if checked.fault is not None:
         raise checked.fault

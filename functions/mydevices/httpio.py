@@ -12,28 +12,20 @@ cookies stay same-site only.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import flask
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import BaseConverter, Map, MapAdapter, Rule
 
 from . import app_check, dbsc, dpop, geo, web_cookies
 from .config import settings
-from .errors import (
-    ApiError,
-    Forbidden,
-    InvalidRequest,
-    MethodNotAllowed,
-    NotFound,
-    PayloadTooLarge,
-    Unauthenticated,
-    UnsupportedMediaType,
-)
+from .errors import ApiError, Code, Forbidden, InvalidRequest, NotFound, RateLimited, Unauthenticated, Unavailable
 from .flows import validation
 from .flows.issued import Issued
 
@@ -46,6 +38,51 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CORS_ALLOW_HEADERS = f"Authorization, Content-Type, {DEVICE_HEADER}, {app_check.HEADER}"
 CORS_EXPOSE_HEADERS = f"{DEVICE_HEADER}, Retry-After"
 CORS_MAX_AGE = 3600  # seconds a browser may reuse a preflight (Chromium caps it at 7200)
+
+# What each code is in HTTP. Every Code is here (tests/unit/test_error_codes.py).
+HTTP_STATUS: dict[Code, int] = {
+    Code.INVALID_REQUEST: 400, Code.PRIVATE_KEY_SENT: 400, Code.UNSUPPORTED_KEY: 400,
+    Code.UNAUTHENTICATED: 401, Code.INVALID_TOKEN: 401, Code.TOKEN_EXPIRED: 401, Code.SESSION_REVOKED: 401,
+    Code.TOKEN_REUSED: 401, Code.DEVICE_PROOF_FAILED: 401, Code.UNKNOWN_DEVICE: 401,
+    Code.REAUTHENTICATION_REQUIRED: 401, Code.APP_CHECK_FAILED: 401, Code.USE_DPOP_NONCE: 401,
+    Code.INVALID_DPOP_PROOF: 401, Code.DEVICE_BINDING_REQUIRED: 401, Code.BOUND_COOKIE_REQUIRED: 401,
+    Code.INVALID_DBSC_PROOF: 401,
+    Code.FORBIDDEN: 403, Code.SESSION_TOO_NEW: 403, Code.CROSS_SITE_REQUEST: 403, Code.UNSUPPORTED_UID: 403,
+    Code.DBSC_CHALLENGE: 403,
+    Code.NOT_FOUND: 404,
+    Code.METHOD_NOT_ALLOWED: 405,
+    Code.CONFLICT: 409, Code.CANNOT_REVOKE_CURRENT: 409, Code.ALREADY_ANSWERED: 409, Code.SESSION_CLOSED: 409,
+    Code.DEVICE_LIMIT_REACHED: 409,
+    Code.PAYLOAD_TOO_LARGE: 413,
+    Code.UNSUPPORTED_MEDIA_TYPE: 415,
+    Code.RATE_LIMITED: 429,
+    Code.INTERNAL: 500,
+    Code.UNAVAILABLE: 503, Code.CONTENTION: 503,
+}
+INTERNAL_BODY = {"error": {"code": Code.INTERNAL, "message": "internal error"}}
+
+
+def error_headers(error: ApiError) -> dict[str, str]:
+    """The headers an error's facts call for, on the API, `require_session` and the callables alike:
+    how long to wait, the DPoP nonce to use next, the DBSC challenge to sign."""
+    headers = {}
+    if isinstance(error, RateLimited | Unavailable):
+        headers["Retry-After"] = str(error.retry_after)
+    elif isinstance(error, Unauthenticated) and error.nonce is not None:
+        headers[dpop.NONCE_HEADER] = error.nonce
+    elif isinstance(error, Forbidden) and error.dbsc_session is not None:
+        headers[dbsc.CHALLENGE_HEADER] = dbsc.challenge_header(error.dbsc_session)
+    return headers
+
+
+def finish(out: flask.Response, headers: Mapping[str, str]) -> flask.Response:
+    """Every answer of ours, on the API, `require_session` and the callables: never stored by a
+    cache (they name sessions and carry tokens), never sniffed as another type; then `headers`,
+    which may relax the first (the JWKS is public)."""
+    out.headers["Cache-Control"] = "no-store"
+    out.headers["X-Content-Type-Options"] = "nosniff"
+    out.headers.update(headers)
+    return out
 
 
 def cors_headers(request: flask.Request) -> dict[str, str]:
@@ -73,7 +110,7 @@ def from_cors_origin(request: flask.Request) -> bool:
             and request.headers.get("Sec-Fetch-Site") != "same-origin")
 
 
-def preflight(request: flask.Request, methods: list[str]) -> flask.Response | None:
+def preflight(request: flask.Request, methods: Iterable[str]) -> flask.Response | None:
     """The answer to a CORS preflight (OPTIONS with Access-Control-Request-Method) from an allowed
     origin for a path served with `methods`; None for any other OPTIONS, which stays 405."""
     origin = request.headers.get("Origin")
@@ -86,6 +123,19 @@ def preflight(request: flask.Request, methods: list[str]) -> flask.Response | No
     out.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
     out.headers["Access-Control-Max-Age"] = str(CORS_MAX_AGE)
     out.headers["Vary"] = "Origin"
+    return out
+
+
+def open_preflight(request: flask.Request, max_age: int) -> flask.Response:
+    """A preflight the callables answer for any origin: nothing of theirs rides on cookies. The
+    SDK sends Authorization, Content-Type and, depending on set-up, App Check / instance-id /
+    client-version headers: allow what the browser asks for."""
+    out = flask.Response(status=204)
+    out.headers["Access-Control-Allow-Origin"] = "*"
+    out.headers["Access-Control-Allow-Methods"] = "POST"
+    requested = request.headers.get("Access-Control-Request-Headers")
+    out.headers["Access-Control-Allow-Headers"] = requested or "Authorization, Content-Type"
+    out.headers["Access-Control-Max-Age"] = str(max_age)
     return out
 
 
@@ -111,7 +161,7 @@ def require_same_origin(request: flask.Request) -> None:
     if origin is not None and origin in settings().allowed_origins:
         return
     raise Forbidden("a request that uses the web cookies and changes state must come from this site's own page "
-                    "(Sec-Fetch-Site: same-origin, or an allowed Origin)", code="cross_site_request")
+                    "(Sec-Fetch-Site: same-origin, or an allowed Origin)", code=Code.CROSS_SITE_REQUEST)
 
 
 @dataclass
@@ -145,23 +195,23 @@ class ApiRequest:
             scheme, _, token = header.partition(" ")
             # `DPoP <token>` is how RFC 9449 clients send a bound token: the same token to us.
             if scheme.lower() not in ("bearer", "dpop") or not token.strip():
-                raise Unauthenticated("Authorization must be 'Bearer <token>'", code="unauthenticated")
+                raise Unauthenticated("Authorization must be 'Bearer <token>'", code=Code.UNAUTHENTICATED)
             return token.strip()
         return self.cookie(web_cookies.ACCESS)
 
     def json(self, *, required: bool = True) -> dict[str, Any]:
         limit = settings().max_body_bytes
         if self.raw.content_length is not None and self.raw.content_length > limit:
-            raise PayloadTooLarge(f"request body must be at most {limit} bytes")
+            raise too_large(limit)
         data = self.raw.stream.read(limit + 1)
         if len(data) > limit:
-            raise PayloadTooLarge(f"request body must be at most {limit} bytes")
+            raise too_large(limit)
         if not data.strip():
             if required:
                 raise InvalidRequest("a JSON body is required")
             return {}
         if self.raw.mimetype != "application/json":
-            raise UnsupportedMediaType("Content-Type must be application/json")
+            raise InvalidRequest("Content-Type must be application/json", code=Code.UNSUPPORTED_MEDIA_TYPE)
         try:
             text = data.decode("utf-8")
             body = json.loads(text)
@@ -207,6 +257,10 @@ class ApiRequest:
         caller = validation.validate(self.bearer(), self.known_did)
         dbsc.require_cookie(caller.session, caller.sid, self.raw.cookies.get(dbsc.BOUND_COOKIE))
         return caller
+
+
+def too_large(limit: int) -> InvalidRequest:
+    return InvalidRequest(f"request body must be at most {limit} bytes", code=Code.PAYLOAD_TOO_LARGE)
 
 
 def _depth(value: Any, level: int = 1) -> int:
@@ -261,18 +315,15 @@ def signed_out(body: Any) -> ApiResponse:
 def render(api_request: ApiRequest | None, response: ApiResponse) -> flask.Response:
     out = flask.Response(json.dumps(response.body, ensure_ascii=False), status=response.status,
                          mimetype="application/json")
-    out.headers["Cache-Control"] = "no-store"
-    out.headers["X-Content-Type-Options"] = "nosniff"
     declared = flask.request.content_length
-    if response.status == PayloadTooLarge.status and (declared is None or declared > DRAIN_LIMIT):
+    if response.status == HTTP_STATUS[Code.PAYLOAD_TOO_LARGE] and (declared is None or declared > DRAIN_LIMIT):
         # functions-framework reads the whole request body after every response that is not
         # streamed (its `read_request` hook), so a 10 MB body would be read just to be refused.
         # Streamed, the answer goes out at once and gunicorn drops the rest with the connection.
         # A body of a declared length up to DRAIN_LIMIT is still read: a client that is
         # mid-upload when the connection drops sees a reset instead of the 413.
         out.response = iter([out.get_data()])
-    for name, value in {**response.headers, **cors_headers(flask.request)}.items():
-        out.headers[name] = value
+    finish(out, {**response.headers, **cors_headers(flask.request)})
     changes = dict(response.cookies)
     if api_request is not None and api_request.new_device:
         # Step 1 hands a fresh id to a device whose id was missing or not ours.
@@ -289,18 +340,38 @@ def render(api_request: ApiRequest | None, response: ApiResponse) -> flask.Respo
 
 
 def error_response(error: ApiError) -> ApiResponse:
-    return ApiResponse(error.body(), error.status, dict(error.headers))
+    return ApiResponse(error.body(), HTTP_STATUS[error.code], error_headers(error))
 
 
 Handler = Callable[[ApiRequest, dict[str, str]], ApiResponse]
-Route = tuple[str, "re.Pattern[str]", Handler]
 
 
-def route(method: str, pattern: str, handler: Handler) -> Route:
-    return method, re.compile("^" + pattern + "$"), handler
+class SessionId(BaseConverter):
+    """Exactly the shape of the session ids login makes (128 bits, base64url), so the literal
+    siblings (`refresh`, `current`, `logout`...) are never read as one and each path has one set
+    of methods."""
+
+    regex = "[A-Za-z0-9_-]{22}"
 
 
-def dispatch(request: flask.Request, routes: list[Route], *,
+def routes(*table: tuple[str, str, Handler]) -> MapAdapter:
+    """(method, path, handler) rules; `<sid:sid>` in a path is a session id (SessionId)."""
+    rules = []
+    for method, path, handler in table:
+        rule = Rule(path, methods=[method], endpoint=handler)
+        rule.methods = {method}  # werkzeug adds HEAD to every GET rule: ours answer HEAD with 405
+        rules.append(rule)
+    return Map(rules, converters={"sid": SessionId}, merge_slashes=False).bind("api")
+
+
+@functools.lru_cache(maxsize=1024)
+def _match(table: MapAdapter, path: str, method: str) -> tuple[Handler, dict[str, str]]:
+    """werkzeug's match, remembered: a few paths take nearly every request, and werkzeug's matcher
+    costs three times the old regular expressions (25 µs); a refusal raises, so it is not kept."""
+    return table.match(path, method)  # type: ignore[return-value]  # endpoints are the Handlers of routes()
+
+
+def dispatch(request: flask.Request, table: MapAdapter, *,
              without_app_check: frozenset[Handler] = frozenset()) -> flask.Response:
     """Find the route, run it, and answer in JSON whatever happens. Every route but those of
     `without_app_check` (public documents such as the JWKS) applies MYDEVICES_APP_CHECK."""
@@ -308,55 +379,61 @@ def dispatch(request: flask.Request, routes: list[Route], *,
     try:
         limit = settings().max_body_bytes
         if request.content_length is not None and request.content_length > limit:
-            raise PayloadTooLarge(f"request body must be at most {limit} bytes")  # on any path, unread
-        allowed = []
-        for method, pattern, handler in routes:
-            match = pattern.fullmatch(request.path)  # `$` alone also matches before a final "\n"
-            if not match:
-                continue
-            if method != request.method:
-                allowed.append(method)
-                continue
-            if handler not in without_app_check:
-                app_check.check(request.headers.get(app_check.HEADER))
-            require_same_origin(request)  # before the handler reads the body
-            api_request = ApiRequest.parse(request)
-            return render(api_request, handler(api_request, match.groupdict()))
-        if allowed and request.method == "OPTIONS" and (answer := preflight(request, allowed)) is not None:
-            return answer
-        if allowed:
-            raise MethodNotAllowed("method not allowed", headers={"Allow": ", ".join(sorted(set(allowed)))})
-        raise NotFound("no such endpoint")
+            raise too_large(limit)  # on any path, unread
+        try:
+            if request.path.startswith("//"):  # werkzeug matches from the first segment that is not empty
+                raise NotFound("no such endpoint")
+            handler, params = _match(table, request.path, request.method)
+        except MethodNotAllowed as refused:
+            allowed = refused.valid_methods or []
+            if request.method == "OPTIONS" and (answer := preflight(request, allowed)) is not None:
+                return answer
+            return render(None, ApiResponse(InvalidRequest("method not allowed", code=Code.METHOD_NOT_ALLOWED).body(),
+                                            405, {"Allow": ", ".join(sorted(allowed))}))
+        except HTTPException:  # werkzeug's NotFound
+            raise NotFound("no such endpoint") from None
+        if handler not in without_app_check:
+            app_check.check(request.headers.get(app_check.HEADER))
+        require_same_origin(request)  # before the handler reads the body
+        api_request = ApiRequest.parse(request)
+        return render(api_request, handler(api_request, params))
     except ApiError as error:
         return render(api_request, error_response(error))
     except Exception:  # a bug: log it, but never show a stack trace to a client
         log.exception("unhandled error on %s %s", request.method, request.path)
-        body = {"error": {"code": "internal", "message": "internal error"}}
-        return render(api_request, ApiResponse(body, 500))
+        return render(api_request, ApiResponse(INTERNAL_BODY, 500))
 
 
-_FRAMEWORK_REFUSALS: dict[int, type[ApiError]] = {
-    400: InvalidRequest, 404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge, 415: UnsupportedMediaType,
-}
+_FRAMEWORK_REFUSALS = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED, 413: Code.PAYLOAD_TOO_LARGE,
+                       415: Code.UNSUPPORTED_MEDIA_TYPE}
 
 
-def framework_refusal(error: HTTPException) -> ApiError | None:
-    """The ApiError for a 4xx werkzeug raised before any function ran: functions-framework's
+@dataclass(frozen=True)
+class Refusal:
+    """A 4xx werkzeug raised before any function ran, as an error of ours with werkzeug's status."""
+
+    error: ApiError
+    status: int
+    headers: dict[str, str]
+
+
+def framework_refusal(error: HTTPException) -> Refusal | None:
+    """The Refusal for a 4xx werkzeug raised before any function ran: functions-framework's
     router matches no path with a newline in it (`/v1/sessions/current%0a`) and refuses
     /robots.txt and /favicon.ico itself, in HTML. A client must not tell those paths from our
     own 404s, nor read HTML where it expects our JSON. None for a 5xx: not a refusal."""
     status = error.code or 500
     if status >= 500:
         return None
-    refusal = _FRAMEWORK_REFUSALS.get(status, InvalidRequest)(
-        "no such endpoint" if status == NotFound.status else (error.description or error.name),
-        headers={name: value for name, value in error.get_headers() if name in ("Allow", "Retry-After")},
-    )
-    refusal.status = status
-    return refusal
+    kind = _FRAMEWORK_REFUSALS.get(status, Code.INVALID_REQUEST)
+    message = "no such endpoint" if kind == Code.NOT_FOUND else (error.description or error.name)
+    headers = {name: value for name, value in error.get_headers() if name in ("Allow", "Retry-After")}
+    return Refusal(InvalidRequest(message, code=kind), status, headers)
 
 
 def render_framework_error(error: HTTPException) -> flask.Response | HTTPException:
     """`framework_refusal` as the API answers it (functions-framework's errorhandler, main.py)."""
     refusal = framework_refusal(error)
-    return error if refusal is None else render(None, error_response(refusal))
+    if refusal is None:
+        return error
+    return render(None, ApiResponse(refusal.error.body(), refusal.status, refusal.headers))

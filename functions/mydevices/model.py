@@ -1,52 +1,129 @@
-"""What a client sends about its device, and the DeviceSession it gets back.
+"""What clients send, as declared types, and the DeviceSession they get back.
 
-Input is checked strictly (known fields, known platforms, bounded lengths, no control
-characters) because device names end up on other devices' screens and in push notifications.
-Text is kept exactly as sent — emoji and right-to-left names included — and never interpreted.
+Each request body is a msgspec Struct, decoded strictly (`decode`: known fields of known types,
+known platforms); the text rules msgspec has no words for (bounded lengths, no control
+characters, not blank) are `_text`'s, run as the Struct is made, because device names end up on
+other devices' screens and in push notifications. Text is kept exactly as sent — emoji and
+right-to-left names included — and never interpreted. The messages are the API's own, whatever
+msgspec would say: `decode` says them from where the fault is.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, Literal, TypeVar, get_args
+
+import msgspec
+from msgspec.structs import force_setattr
 
 from .errors import InvalidRequest
 
-PLATFORMS = {"ios": "IOS", "android": "ANDROID", "web": "WEB"}
-PUSH_PROVIDERS = ("fcm",)
+Platform = Literal["ios", "android", "web"]
+PLATFORMS = {platform: platform.upper() for platform in get_args(Platform)}
+PushProvider = Literal["fcm"]
+PUSH_PROVIDERS = get_args(PushProvider)
 MAX_NAME = 100
 MAX_FIELD = 64
 MAX_PUSH_TOKEN = 4096
 
 
-@dataclass(frozen=True)
-class DeviceInfo:
+class Body(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="camel"):
+    """A request body (or part of one). `INVALID`: the message for a wrong value at a path (a
+    dotted path from the body); `ABSENT`: for a missing one; any other fault gets `decode`'s words."""
+
+    INVALID: ClassVar[Mapping[str, str]] = {}
+    ABSENT: ClassVar[Mapping[str, str]] = {}
+
+
+class DeviceInfo(Body, frozen=True):
     name: str
-    platform: str  # "ios" | "android" | "web"
+    platform: Platform
     model: str | None = None
     os_version: str | None = None
     app_version: str | None = None
+
+    def __post_init__(self) -> None:
+        force_setattr(self, "name", _text(self.name, "device.name", MAX_NAME, required=True))
+        for field, where in (("model", "model"), ("os_version", "osVersion"), ("app_version", "appVersion")):
+            force_setattr(self, field, _text(getattr(self, field), f"device.{where}", MAX_FIELD, required=False))
 
     @property
     def device_type(self) -> str:
         return PLATFORMS[self.platform]
 
 
-@dataclass(frozen=True)
-class PushTarget:
+class PushTarget(Body, frozen=True):
+    """A login's `push`, and the body of PUT push-token (decoded `where="push"`)."""
+
     token: str
-    provider: str = "fcm"
+    provider: PushProvider = "fcm"
+
+    INVALID: ClassVar[Mapping[str, str]] = {"push.provider": "push.provider must be fcm"}
+
+    def __post_init__(self) -> None:
+        force_setattr(self, "token", _text(self.token, "push.token", MAX_PUSH_TOKEN, required=True))
 
 
-def _object(value: Any, where: str, allowed: set[str]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidRequest(f"{where} must be a JSON object")
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        raise InvalidRequest(f"unknown field {where}.{unknown[0]}")
-    return value
+_DEVICE = "device must be a JSON object"
+_PLATFORM = "device.platform must be one of ios, android, web"
+
+
+class Login(Body, frozen=True):
+    device: DeviceInfo
+    push: PushTarget | None = None
+    firebase_custom_token: bool | msgspec.UnsetType = msgspec.UNSET
+    device_public_key: Any = None  # dpop.parse_public_jwk: its faults have codes of their own
+
+    INVALID: ClassVar[Mapping[str, str]] = {
+        "device": _DEVICE, "device.platform": _PLATFORM, "push.provider": "push.provider must be fcm",
+        "firebaseCustomToken": "firebaseCustomToken must be true or false",
+    }
+    ABSENT: ClassVar[Mapping[str, str]] = {"device": _DEVICE, "device.platform": _PLATFORM}
+
+
+class Refresh(Body, frozen=True):
+    refresh_token: str | None = None
+
+
+class AlertAnswer(Body, frozen=True):
+    action_token: str | None = None  # alerts.respond says what is wrong with a missing or empty one
+    answer: Literal["yes", "no"] | None = None
+
+    INVALID: ClassVar[Mapping[str, str]] = {"actionToken": "actionToken is required",
+                                            "answer": 'answer must be "yes" or "no"'}
+
+
+T = TypeVar("T", bound=Body)
+_FAULT = re.compile(r"(?:Object contains unknown field `(?P<unknown>[^`]*)`|Object missing required field "
+                    r"`(?P<missing>[^`]*)`|Expected `(?P<expected>[^`]*)`.*?|.*?)(?: - at `\$(?P<path>[^`]*)`)?")
+
+
+def decode(value: Any, kind: type[T], where: str = "") -> T:
+    """`value` (decoded JSON) as `kind`, or InvalidRequest saying what is wrong and where (paths
+    from `where`: "data" for a callable's arguments, nothing for a request body)."""
+    try:
+        return msgspec.convert(value, kind)
+    except msgspec.ValidationError as error:
+        fault = _FAULT.fullmatch(str(error))
+        assert fault is not None  # the last alternative matches any text
+        path = ".".join(part for part in (where, (fault["path"] or "").lstrip("."),
+                                          fault["unknown"] or fault["missing"]) if part)
+        if fault["unknown"] is not None:
+            message = f"unknown field {path}"
+        elif fault["missing"] is not None:
+            message = kind.ABSENT.get(path, f"{path} is required")
+        elif path in kind.INVALID:
+            message = kind.INVALID[path]
+        elif "object" in (fault["expected"] or ""):
+            message = f"{path} must be a JSON object"
+        elif (fault["expected"] or "").startswith("str"):
+            message = f"{path} must be a string"
+        else:
+            message = f"{path} is not valid"
+        raise InvalidRequest(message) from None
 
 
 def _text(value: Any, where: str, limit: int, *, required: bool) -> str | None:
@@ -66,34 +143,6 @@ def _text(value: Any, where: str, limit: int, *, required: bool) -> str | None:
             raise InvalidRequest(f"{where} must not be empty")
         return None
     return value
-
-
-def parse_device(value: Any) -> DeviceInfo:
-    raw = _object(value, "device", {"name", "model", "platform", "osVersion", "appVersion"})
-    platform = raw.get("platform")
-    if not isinstance(platform, str) or platform not in PLATFORMS:  # a dict key: [] or {} would raise
-        raise InvalidRequest("device.platform must be one of ios, android, web")
-    name = _text(raw.get("name"), "device.name", MAX_NAME, required=True)
-    assert name is not None
-    return DeviceInfo(
-        name=name,
-        platform=platform,
-        model=_text(raw.get("model"), "device.model", MAX_FIELD, required=False),
-        os_version=_text(raw.get("osVersion"), "device.osVersion", MAX_FIELD, required=False),
-        app_version=_text(raw.get("appVersion"), "device.appVersion", MAX_FIELD, required=False),
-    )
-
-
-def parse_push(value: Any) -> PushTarget | None:
-    if value is None:
-        return None
-    raw = _object(value, "push", {"token", "provider"})
-    token = _text(raw.get("token"), "push.token", MAX_PUSH_TOKEN, required=True)
-    assert token is not None
-    provider = raw.get("provider", "fcm")
-    if provider not in PUSH_PROVIDERS:
-        raise InvalidRequest("push.provider must be fcm")
-    return PushTarget(token, provider)
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -29,7 +29,7 @@ from google.cloud import firestore
 
 from . import store
 from .config import Rate, settings
-from .errors import TooManyRequests
+from .errors import RateLimited
 
 COLLECTION = "rateLimits"
 KEEP_AFTER_WINDOW = timedelta(days=1)
@@ -45,9 +45,9 @@ def counter_id(kind: str, key: str, window: int) -> str:
     return f"{kind}-{digest}-{window}"
 
 
-def _refuse(kind: str, window_end: float, now: float) -> TooManyRequests:
+def _refuse(kind: str, window_end: float, now: float) -> RateLimited:
     wait = max(1, math.ceil(window_end - now))
-    return TooManyRequests(f"too many requests ({kind}); retry in {wait} s", headers={"Retry-After": str(wait)})
+    return RateLimited(f"too many requests ({kind}); retry in {wait} s", retry_after=wait)
 
 
 def _known_over(doc_id: str, now: float) -> bool:
@@ -70,7 +70,7 @@ def _remember_over(doc_id: str, window_end: float, now: float) -> None:
 
 @store.guarded
 def hit(kind: str, key: str | None, rate: Rate | None) -> None:
-    """Count one request of `kind` for `key`; raise TooManyRequests (429) past `rate`.
+    """Count one request of `kind` for `key`; raise RateLimited (429) past `rate`.
 
     No key (an unknown client address) or no rate (limit off) counts nothing.
     """

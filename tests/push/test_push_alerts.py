@@ -16,6 +16,7 @@ from mydevices import closing, store
 from mydevices.config import Settings
 from mydevices.errors import ApiError, Unavailable
 from mydevices.flows import alert_answer
+from mydevices.httpio import HTTP_STATUS
 from mydevices.tokens import action, keys
 from support.push import put_session
 
@@ -35,7 +36,7 @@ def status_of(db: firestore.Client, sid: str, uid: str = "alice") -> dict[str, A
 def error(call: Any, *args: Any) -> tuple[int, str]:
     with pytest.raises(ApiError) as caught:
         call(*args)
-    return caught.value.status, caught.value.code
+    return HTTP_STATUS[caught.value.code], caught.value.code
 
 
 # --- the token -------------------------------------------------------------------------------

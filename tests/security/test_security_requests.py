@@ -23,6 +23,7 @@ import pytest
 import requests
 import schemathesis
 from cryptography.hazmat.primitives.asymmetric import ec
+from werkzeug.routing import Rule
 
 import main
 from infra.local.stack import Stack
@@ -71,16 +72,15 @@ def _spec() -> dict[str, Any]:
     return dict(schema.raw_schema)
 
 
-def _template(pattern: re.Pattern[str]) -> tuple[str, dict[str, str]]:
-    """`^/v1/sessions/(?P<sid>[A-Za-z0-9_-]{1,64})$` -> (`/v1/sessions/{}`, {"0": "[A-Za-z0-9_-]{1,64}"})."""
+def _template(rule: Rule) -> tuple[str, dict[str, str]]:
+    """`/v1/sessions/<sid:sid>` -> (`/v1/sessions/{}`, {"0": "[A-Za-z0-9_-]{22}"}: the converter's regex)."""
     groups: dict[str, str] = {}
 
     def hole(match: re.Match[str]) -> str:
-        groups[str(len(groups))] = match.group(2)
+        groups[str(len(groups))] = main.ROUTES.map.converters[match.group(1)].regex
         return "{}"
 
-    text = re.sub(r"\(\?P<(\w+)>(.*?)\)(?=/|\$)", hole, pattern.pattern)
-    return text.removeprefix("^").removesuffix("$"), groups
+    return re.sub(r"<(\w+):\w+>", hole, rule.rule), groups
 
 
 # --- the document against the implementation ---------------------------------------------------
@@ -89,9 +89,9 @@ def _template(pattern: re.Pattern[str]) -> tuple[str, dict[str, str]]:
 def test_the_openapi_document_lists_exactly_the_routes_of_main() -> None:
     implemented: dict[str, set[str]] = {}
     patterns: dict[str, dict[str, str]] = {}
-    for method, pattern, _handler in main.ROUTES:
-        path, groups = _template(pattern)
-        implemented.setdefault(path, set()).add(method.lower())
+    for rule in main.ROUTES.map.iter_rules():
+        path, groups = _template(rule)
+        implemented.setdefault(path, set()).update(method.lower() for method in rule.methods or ())
         patterns[path] = groups
     documented: dict[str, set[str]] = {}
     documented_patterns: dict[str, dict[str, str]] = {}

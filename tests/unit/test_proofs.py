@@ -37,7 +37,7 @@ class DeviceKey(binding.DeviceKey):
 
 
 def reason(checked: dpop.Checked) -> str | None:
-    return checked.fault.details.get("reason") if checked.fault else None
+    return checked.fault.reason if checked.fault else None
 
 
 def test_a_good_proof_proves_its_key() -> None:
@@ -79,7 +79,7 @@ def test_a_proof_with_an_access_token_must_carry_its_hash() -> None:
 def test_a_proof_without_the_current_nonce_asks_for_it() -> None:
     checked = dpop.check(DeviceKey().claim(nonce=None), htm="POST", htu=HTU)
     assert checked.fault is not None and checked.fault.code == "use_dpop_nonce"
-    assert dpop.nonce_valid(checked.fault.headers[dpop.NONCE_HEADER])
+    assert dpop.nonce_valid(checked.fault.nonce or "")
     assert dpop.check(DeviceKey().claim(nonce=None), htm="POST", htu=HTU, require_nonce=False).fault is None
 
 

@@ -26,7 +26,7 @@ from google.cloud import firestore
 
 from .. import closing, documents, store
 from ..documents import ACTIVE, REJECTED_BY_USER, REVOKED
-from ..errors import Conflict, InvalidRequest, Unauthenticated
+from ..errors import Code, Conflict, InvalidRequest, Unauthenticated
 from ..fresh_sessions import require_settled
 from ..tokens import action
 
@@ -53,7 +53,7 @@ def respond(action_token: Any, answer: Any) -> dict[str, Any]:
     uid, alerted_sid, new_sid = claims["sub"], claims["sid"], claims["nsid"]
     alerted = store.read(store.session_ref(uid, alerted_sid))
     if alerted is None or alerted.get("status") != ACTIVE:
-        raise Unauthenticated("the session this alert was sent to has been closed", code="session_revoked")
+        raise Unauthenticated("the session this alert was sent to has been closed", code=Code.SESSION_REVOKED)
     # A fresh session (an intruder's, perhaps) cannot say "No" about the owner's next login, nor
     # lift the owner's "No" with a "Yes": answering speaks for the account like closing does.
     require_settled(alerted, "answer alerts about other sessions")
@@ -64,7 +64,7 @@ def respond(action_token: Any, answer: Any) -> dict[str, Any]:
             return {"answer": answer, "sessionId": new_sid, "status": REVOKED, "closedSessionIds": closed,
                     "advice": CHANGE_PASSWORD}
         if not _confirm(uid, new_sid):
-            raise Conflict("the new session has already been closed", code="session_closed")
+            raise Conflict("the new session has already been closed", code=Code.SESSION_CLOSED)
         return {"answer": answer, "sessionId": new_sid, "status": ACTIVE}
     except Conflict:
         raise  # a definite answer: the token stays used
@@ -119,7 +119,7 @@ def _claim(jti: str, uid: str, answer: str, exp: int) -> firestore.DocumentRefer
             "expireAt": datetime.fromtimestamp(exp, UTC) + timedelta(seconds=action.LEEWAY_SECONDS + 60),
         })
     except core_exceptions.AlreadyExists:
-        raise Conflict("this alert has already been answered", code="already_answered") from None
+        raise Conflict("this alert has already been answered", code=Code.ALREADY_ANSWERED) from None
     return ref
 
 

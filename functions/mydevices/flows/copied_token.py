@@ -18,10 +18,9 @@ from google.cloud import firestore
 from .. import closing, store
 from ..config import settings
 from ..documents import ACTIVE, REPLACED, TOKEN_REUSED
-from ..errors import Unauthenticated
+from ..errors import Code, Unauthenticated
 from ..fresh_sessions import settled_from
 
-PROOF_FAILED = "device_proof_failed"  # a bound session's credential without its key's proof
 MAX_REPLACEMENT_HOPS = 10  # how far a stale token's device is followed to its current session
 
 
@@ -48,7 +47,7 @@ def live_replacement(uid: str, doc: dict[str, Any], transaction: firestore.Trans
 
 
 def respond(uid: str, sid: str, did: str, live_sid: str, presented: dict[str, Any], *, why: str,
-            code: str = TOKEN_REUSED) -> NoReturn:
+            code: Code = Code.TOKEN_REUSED) -> NoReturn:
     """Sign the user out (everywhere, by default), record why, and refuse the request.
 
     One incident, one security event: its id is the session whose token was presented, and it
@@ -78,7 +77,7 @@ def respond(uid: str, sid: str, did: str, live_sid: str, presented: dict[str, An
     else:
         closing.revoke_session(uid, live_sid, TOKEN_REUSED)
     closed = "all sessions were closed" if everywhere else "its device was signed out"
-    if code == PROOF_FAILED:
+    if code == Code.DEVICE_PROOF_FAILED:
         raise Unauthenticated(f"this session is bound to its device's key and the refresh carried no proof "
                               f"from it; {closed}", code=code)
     raise Unauthenticated(f"this token was used after it had been replaced; {closed}", code=code)

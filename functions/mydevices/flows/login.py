@@ -20,7 +20,7 @@ from google.cloud import firestore
 from .. import account, closing, documents, dpop, geo, rate_limits, store
 from ..config import settings
 from ..documents import ACTIVE, REPLACED, SELF_ENDED
-from ..errors import Conflict, Unauthenticated
+from ..errors import Code, Conflict, Unauthenticated
 from ..model import DeviceInfo, PushTarget, device_session
 from ..tokens import access, device_id, firebase, refresh, sign_in
 from ..tokens.keys import keyring
@@ -102,7 +102,7 @@ def _require_fresh_sign_in(who: sign_in.Identity, user: dict[str, Any] | None) -
     # it, so it does not count (the user signs in again a second later).
     if isinstance(closed_at, datetime) and who.auth_time <= closed_at.timestamp():
         raise Unauthenticated("sign in again: a session of this account was closed since your last sign-in",
-                              code="reauthentication_required")
+                              code=Code.REAUTHENTICATION_REQUIRED)
 
 
 def _alert_reason(pointer: dict[str, Any] | None, previous: dict[str, Any] | None, proven: bool) -> str | None:
@@ -151,4 +151,4 @@ def _within_device_cap(transaction: firestore.Transaction, uid: str) -> None:
     count = _active_count(store.active_sessions_of(uid), transaction)
     if count >= cap:
         raise Conflict(f"this account is signed in on {count} devices, the most allowed; "
-                       "close a session on another device first", code="device_limit_reached")
+                       "close a session on another device first", code=Code.DEVICE_LIMIT_REACHED)

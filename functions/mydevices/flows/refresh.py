@@ -22,8 +22,8 @@ from google.cloud import firestore
 
 from .. import account, closing, dbsc, dpop, rate_limits, store
 from ..config import settings
-from ..documents import ACTIVE, IDLE_LIMIT, TOKEN_REUSED
-from ..errors import Unauthenticated
+from ..documents import ACTIVE, IDLE_LIMIT
+from ..errors import Code, Unauthenticated
 from ..tokens import device_id
 from ..tokens import refresh as refresh_tokens
 from ..tokens.keys import keyring
@@ -49,14 +49,14 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: 
     `invalid_token`, so knowing a session id is not enough to set off the copied-token response."""
     rate_limits.refresh_from_address(client_ip)
     if not refresh_token:
-        raise Unauthenticated("a refresh token is required", code="unauthenticated")
+        raise Unauthenticated("a refresh token is required", code=Code.UNAUTHENTICATED)
     presented = refresh_tokens.parse(refresh_token)
     if presented is None or not store.valid_id(presented.sid):
-        raise Unauthenticated("refresh token is malformed", code="invalid_token")
+        raise Unauthenticated("refresh token is malformed", code=Code.INVALID_TOKEN)
     ring = keyring()
     did = device_id.verify(ring, signed_device_id)
     if did is None:
-        raise Unauthenticated("this device is not recognised; sign in again", code="unknown_device")
+        raise Unauthenticated("this device is not recognised; sign in again", code=Code.UNKNOWN_DEVICE)
     grace = settings().refresh_grace
     client = store.db()
     secret_ref = store.secret_ref(presented.sid)
@@ -76,12 +76,12 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: 
     def rotate(transaction: firestore.Transaction) -> tuple[str, refresh_tokens.RefreshToken, int, str | None]:
         secret = secret_ref.get(transaction=transaction)
         if not secret.exists:
-            raise Unauthenticated(_INVALID, code="invalid_token")
+            raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
         data = secret.to_dict() or {}
         uid = data["uid"]
         session = store.session_ref(uid, presented.sid).get(transaction=transaction)
         if not session.exists or session.get("deviceId") != did:
-            raise Unauthenticated(_INVALID, code="invalid_token")
+            raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
         doc = session.to_dict() or {}
         key = ring.hmac.get(data.get("refreshKid") or "", ring.current_hmac)
         current_hash = data["refreshHash"]
@@ -93,7 +93,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: 
         if presented.hash == current_hash and presented.generation != generation:
             # The right secret with another generation number was never issued: someone edited the
             # token (a wrong generation would also defeat the copied-token proof of older ones).
-            raise Unauthenticated(_INVALID, code="invalid_token")
+            raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
         jkt = doc.get("dpopJkt") if isinstance(doc.get("dpopJkt"), str) else None
         if presented.hash == current_hash and active:
             possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
@@ -123,13 +123,13 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: 
         genuine = presented.hash == current_hash or (
             presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current_hash))
         if not genuine:
-            raise Unauthenticated(_INVALID, code="invalid_token")
+            raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
         if active:
             raise _Reused(uid, presented.sid, doc)
         live = copied_token.live_replacement(uid, doc, transaction)
         if live is not None:
             raise _Reused(uid, live, doc)
-        raise Unauthenticated("this session has been closed", code="session_revoked")
+        raise Unauthenticated("this session has been closed", code=Code.SESSION_REVOKED)
 
     with _one_refresh_at_a_time(presented.sid):
         try:
@@ -153,29 +153,29 @@ def dbsc_refresh(refresh_token: str | None, sid: str, proof: str | None, client_
     incident (copied_token.py, as for a replayed token). Without a genuine token: `invalid_token`,
     closing nothing, so a stranger who knows a session id cannot sign the owner out."""
     if not store.valid_id(sid):
-        raise Unauthenticated(f"{dbsc.SESSION_ID_HEADER} must name a session", code="invalid_token")
+        raise Unauthenticated(f"{dbsc.SESSION_ID_HEADER} must name a session", code=Code.INVALID_TOKEN)
     rate_limits.refresh_from_address(client_ip)
     presented = refresh_tokens.parse(refresh_token or "")
     if presented is None or presented.sid != sid:
-        raise Unauthenticated(_INVALID, code="invalid_token")
+        raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
     ring = keyring()
     secret = store.read(store.secret_ref(sid))
     if secret is None:
-        raise Unauthenticated(_INVALID, code="invalid_token")
+        raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
     key = ring.hmac.get(secret.get("refreshKid") or "", ring.current_hmac)
     current, generation = str(secret.get("refreshHash")), int(secret.get("generation") or 0)
     genuine = (presented.hash == current and presented.generation == generation) \
         or presented.hash == secret.get("prevRefreshHash") \
         or (presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current))
     if not genuine:
-        raise Unauthenticated(_INVALID, code="invalid_token")
+        raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
     uid = str(secret["uid"])
     doc = store.read(store.session_ref(uid, sid))
     if doc is None or doc.get("status") != ACTIVE:
-        raise Unauthenticated("this session has been closed", code="session_revoked")
+        raise Unauthenticated("this session has been closed", code=Code.SESSION_REVOKED)
     verdict = dbsc.verify_refresh(doc, sid, proof)
     if verdict == "wrong":
-        copied_token.respond(uid, sid, str(doc.get("deviceId")), sid, doc, code=copied_token.PROOF_FAILED,
+        copied_token.respond(uid, sid, str(doc.get("deviceId")), sid, doc, code=Code.DEVICE_PROOF_FAILED,
                              why="DBSC refresh with a proof its browser key did not sign")
     return verdict
 
@@ -184,8 +184,8 @@ def _end_for_account(uid: str, sid: str, ended: account.Ended) -> NoReturn:
     """End the sessions Firebase Auth no longer stands behind, this one included, and refuse."""
     closing.revoke_where(uid, ended.reason, keep_sid=None, predating=ended.before)
     closing.revoke_session(uid, sid, ended.reason)  # in case the query missed it (just replaced, say)
-    raise Unauthenticated(f"this session has been closed ({ended.reason})", code="session_revoked",
-                          details={"reason": ended.reason})
+    raise Unauthenticated(f"this session has been closed ({ended.reason})", code=Code.SESSION_REVOKED,
+                          reason=ended.reason)
 
 
 _refresh_locks: dict[str, threading.Lock] = {}
@@ -218,7 +218,7 @@ class _Reused(Exception):
     """A genuine token in the wrong hands: an old one, or one of a bound session without a proof."""
 
     def __init__(self, uid: str, live_sid: str, presented: dict[str, Any],
-                 why: str = "refresh token used after rotation", code: str = TOKEN_REUSED) -> None:
+                 why: str = "refresh token used after rotation", code: Code = Code.TOKEN_REUSED) -> None:
         self.uid = uid
         self.live_sid = live_sid
         self.presented = presented
@@ -243,7 +243,7 @@ def _proven(data: dict[str, Any], doc: dict[str, Any], uid: str, sid: str, proof
     if proof.jkt is None or not hmac.compare_digest(proof.jkt, jkt):
         why = "refresh of a device-bound session " + ("with a proof from another key" if proof.present
                                                       else "without a proof of its key")
-        raise _Reused(uid, sid, doc, why=why, code=copied_token.PROOF_FAILED)
+        raise _Reused(uid, sid, doc, why=why, code=Code.DEVICE_PROOF_FAILED)
     if proof.fault is not None:
         raise proof.fault
     return {"dpopSeen": dpop.remember(data.get("dpopSeen"), proof)}

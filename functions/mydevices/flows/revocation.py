@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import closing, store
 from ..documents import LOGOUT, REVOKE_OTHERS, USER_REVOKED
-from ..errors import Conflict, NotFound
+from ..errors import Code, Conflict, NotFound
 from ..fresh_sessions import require_settled
 from . import copied_token
 from .validation import Caller
@@ -19,7 +19,7 @@ def close_other(caller: Caller, sid: str) -> None:
     """Close another session; if its device has signed in again since the caller's list was
     read, close what the device holds now: the user means the device, not an id."""
     if sid == caller.sid:
-        raise Conflict("the current session ends only by logging out", code="cannot_revoke_current")
+        raise Conflict("the current session ends only by logging out", code=Code.CANNOT_REVOKE_CURRENT)
     require_settled(caller.session)
     if not store.valid_id(sid):
         raise NotFound("no such active session")

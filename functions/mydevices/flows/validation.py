@@ -18,7 +18,7 @@ from google.api_core import exceptions as core_exceptions
 from .. import store
 from ..config import settings
 from ..documents import ACTIVE
-from ..errors import Unauthenticated
+from ..errors import Code, Unauthenticated
 from ..tokens import access, device_id, firebase
 from ..tokens.keys import keyring
 from . import copied_token
@@ -52,13 +52,13 @@ def validate(access_token: str | None, signed_device_id: str | None) -> Caller:
         return validate_firebase(access_token, signed_device_id)
     did = device_id.verify(ring, signed_device_id)
     if not access_token:
-        raise Unauthenticated("an access token is required", code="unauthenticated")
+        raise Unauthenticated("an access token is required", code=Code.UNAUTHENTICATED)
     conf = settings()
     claims = access.verify(ring, access_token, issuer=conf.issuer, audience=conf.audience)
     if did is None:
-        raise Unauthenticated("this device is not recognised; sign in again", code="unknown_device")
+        raise Unauthenticated("this device is not recognised; sign in again", code=Code.UNKNOWN_DEVICE)
     if claims.did != did:
-        raise Unauthenticated("this token was issued to another device", code="invalid_token")
+        raise Unauthenticated("this token was issued to another device", code=Code.INVALID_TOKEN)
     return _active_session(claims.uid, claims.sid, did, replaced_means_copied=True)
 
 
@@ -76,7 +76,7 @@ def validate_firebase(id_token: str, signed_device_id: str | None = None) -> Cal
     claims = firebase.verify(id_token)
     presented = device_id.verify(keyring(), signed_device_id)
     if presented is not None and presented != claims.did:
-        raise Unauthenticated("this token was issued to another device", code="invalid_token")
+        raise Unauthenticated("this token was issued to another device", code=Code.INVALID_TOKEN)
     return _active_session(claims.uid, claims.sid, claims.did, replaced_means_copied=False)
 
 
@@ -84,11 +84,11 @@ def _active_session(uid: str, sid: str, did: str, *, replaced_means_copied: bool
     """The third step, shared by both kinds of token: the one read, on this device, active."""
     doc = store.read(store.session_ref(uid, sid))
     if doc is None or doc.get("deviceId") != did:
-        raise Unauthenticated("no such session", code="invalid_token")
+        raise Unauthenticated("no such session", code=Code.INVALID_TOKEN)
     if doc.get("status") != ACTIVE:
         if replaced_means_copied and (live := copied_token.live_replacement(uid, doc)) is not None:
             copied_token.respond(uid, sid, did, live, doc, why="access token of a replaced session")
-        raise Unauthenticated("this session has been closed", code="session_revoked")
+        raise Unauthenticated("this session has been closed", code=Code.SESSION_REVOKED)
     _touch(uid, sid, doc)
     return Caller(uid, sid, did, doc)
 

@@ -19,7 +19,7 @@ from typing import Any
 import jwt
 
 from ..config import settings
-from ..errors import Unauthenticated
+from ..errors import Code, Unauthenticated
 from .keys import keyring
 
 ALGORITHM = "HS256"
@@ -78,14 +78,14 @@ def pair_token(uid: str, alerted_sid: str, new_sid: str, new_created: Any) -> tu
 def verify(token: Any) -> dict[str, Any]:
     """The token's claims, or 401 `invalid_token` / `token_expired`."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
-        raise Unauthenticated("action token is missing or malformed", code="invalid_token")
+        raise Unauthenticated("action token is missing or malformed", code=Code.INVALID_TOKEN)
     try:
         kid = jwt.get_unverified_header(token).get("kid")
     except (jwt.InvalidTokenError, RecursionError):  # RecursionError: a header nested too deeply
-        raise Unauthenticated("action token is malformed", code="invalid_token") from None
+        raise Unauthenticated("action token is malformed", code=Code.INVALID_TOKEN) from None
     secret = keyring().hmac.get(kid) if isinstance(kid, str) else None
     if secret is None:
-        raise Unauthenticated("action token was signed with an unknown key", code="invalid_token")
+        raise Unauthenticated("action token was signed with an unknown key", code=Code.INVALID_TOKEN)
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -97,9 +97,9 @@ def verify(token: Any) -> dict[str, Any]:
             options={"require": ["iss", "aud", "sub", "sid", "nsid", "jti", "iat", "exp"]},
         )
     except jwt.ExpiredSignatureError:
-        raise Unauthenticated("action token has expired", code="token_expired") from None
+        raise Unauthenticated("action token has expired", code=Code.TOKEN_EXPIRED) from None
     except (jwt.InvalidTokenError, RecursionError):
-        raise Unauthenticated("action token is invalid", code="invalid_token") from None
+        raise Unauthenticated("action token is invalid", code=Code.INVALID_TOKEN) from None
     if not all(isinstance(claims[name], str) and claims[name] for name in ("sub", "sid", "nsid", "jti")):
-        raise Unauthenticated("action token is invalid", code="invalid_token")
+        raise Unauthenticated("action token is invalid", code=Code.INVALID_TOKEN)
     return claims

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from ..errors import Unauthenticated, Unavailable
+from ..errors import Code, Unauthenticated, Unavailable
 from ..firebase_app import app
 from .sign_in import SIGNED_IN_AT_CLAIM, uid_of, verify_claims
 
@@ -76,7 +76,7 @@ def verify(id_token: str) -> SessionClaims:
     uid = uid_of(claims)
     sid, did = claims.get(SID_CLAIM), claims.get(DID_CLAIM)
     if not _usable(sid) or not _usable(did):
-        raise Unauthenticated("this Firebase ID token does not come from a My Devices login", code="invalid_token")
+        raise Unauthenticated("this Firebase ID token does not come from a My Devices login", code=Code.INVALID_TOKEN)
     assert isinstance(sid, str) and isinstance(did, str)
     return SessionClaims(uid, sid, did)
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import store
-from ..errors import Forbidden, Unauthenticated, Unavailable
+from ..errors import Code, Forbidden, Unauthenticated, Unavailable
 from ..firebase_app import app
 
 SIGNED_IN_AT_CLAIM = "signed_in_at"
@@ -55,7 +55,7 @@ def verify_id_token(id_token: str) -> Identity:
     uid = uid_of(claims)
     auth_time = signed_in_at(claims)
     if auth_time is None:
-        raise Unauthenticated("Firebase ID token has no usable auth_time", code="invalid_token")
+        raise Unauthenticated("Firebase ID token has no usable auth_time", code=Code.INVALID_TOKEN)
     return Identity(uid, auth_time, account.check_sign_in(uid, auth_time))
 
 
@@ -67,11 +67,11 @@ def verify_claims(id_token: str) -> dict[str, Any]:
     from firebase_admin import auth  # imported here: only the calls that verify one pay for it
 
     if len(id_token) > 8192:
-        raise Unauthenticated("Firebase ID token is too long", code="invalid_token")
+        raise Unauthenticated("Firebase ID token is too long", code=Code.INVALID_TOKEN)
     try:
         claims = auth.verify_id_token(id_token, app=app())
     except auth.ExpiredIdTokenError:
-        raise Unauthenticated("Firebase ID token has expired", code="token_expired") from None
+        raise Unauthenticated("Firebase ID token has expired", code=Code.TOKEN_EXPIRED) from None
     except auth.CertificateFetchError:
         raise Unavailable() from None
     except (auth.InvalidIdTokenError, ValueError, RecursionError, TypeError):
@@ -79,14 +79,14 @@ def verify_claims(id_token: str) -> dict[str, Any]:
         # `in`, which a non-container `d` turns into a TypeError; the token is garbage there too.
         # RecursionError: google-auth parses the segments with json.loads and lets a deeply nested
         # one escape as that (it catches only ValueError); the token is garbage, not our bug.
-        raise Unauthenticated("Firebase ID token is invalid", code="invalid_token") from None
+        raise Unauthenticated("Firebase ID token is invalid", code=Code.INVALID_TOKEN) from None
     except Exception as exc:  # firebase_admin wraps transport failures in its own error types
         from firebase_admin import exceptions
 
         if isinstance(exc, exceptions.UnavailableError | exceptions.DeadlineExceededError):
             raise Unavailable() from None
         if isinstance(exc, exceptions.FirebaseError):
-            raise Unauthenticated("Firebase ID token could not be verified", code="invalid_token") from None
+            raise Unauthenticated("Firebase ID token could not be verified", code=Code.INVALID_TOKEN) from None
         raise
     return dict(claims)
 
@@ -100,8 +100,8 @@ def uid_of(claims: dict[str, Any]) -> str:
     """
     uid = claims.get("uid") or claims.get("sub")
     if not isinstance(uid, str) or not uid:
-        raise Unauthenticated("Firebase ID token has no uid", code="invalid_token")
+        raise Unauthenticated("Firebase ID token has no uid", code=Code.INVALID_TOKEN)
     if len(uid) > 128 or not store.valid_id(uid):
         raise Forbidden("this user's uid cannot be used with My Devices (a Firestore reserved id)",
-                        code="unsupported_uid")
+                        code=Code.UNSUPPORTED_UID)
     return uid
