@@ -41,6 +41,20 @@ def _emulated() -> bool:
     )
 
 
+def use_fcm_endpoint(url: str) -> str:
+    """Send FCM messages to `url` (`{0}`: the project id) from every messaging service made after
+    this (one per app, on its first send); returns the endpoint it replaces. MYDEVICES_FCM_URL
+    points the app at the local stand-in this way.
+
+    No public way: firebase-admin has no setting for FCM's endpoint (nor an FCM emulator); its
+    messaging service reads this class attribute when it is created."""
+    from firebase_admin import messaging
+
+    previous: str = messaging._MessagingService.FCM_URL
+    messaging._MessagingService.FCM_URL = url
+    return previous
+
+
 def app() -> firebase_admin.App:
     import firebase_admin
 
@@ -51,11 +65,7 @@ def app() -> firebase_admin.App:
             pass
         fcm_url = os.environ.get("MYDEVICES_FCM_URL")
         if fcm_url:
-            from firebase_admin import messaging
-
-            # No public way: firebase-admin has no setting for FCM's endpoint (nor an FCM
-            # emulator); its messaging service reads this class attribute when it is created.
-            messaging._MessagingService.FCM_URL = fcm_url
+            use_fcm_endpoint(fcm_url)
         jwks_url = settings().app_check_jwks_url
         if jwks_url:
             from firebase_admin import app_check

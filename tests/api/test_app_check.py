@@ -176,7 +176,9 @@ def test_the_cost_of_a_verification(stack: Stack, enforced: str, api: str, sign_
 
     from mydevices.firebase_app import app
 
-    service = app_check._AppCheckService(app())  # a fresh one: its first call fetches the JWKS
+    # No public way to time the first verification apart: firebase-admin keeps one service per app,
+    # so a fresh one (private) is made here; its first call fetches the JWKS.
+    service = app_check._AppCheckService(app())
     assert service._jwks_client.uri == f"{stack.fcm.url}/v1/jwks"  # the stand-in's, not Google's
     token = stack.mint_app_check_token()
     started = time.perf_counter()

@@ -167,6 +167,7 @@ def _good(kind: str) -> dict[str, Any]:
     copy_ = alert_copy.Copy.of("Pixel 8", "London, United Kingdom")
     built = (push.force_logout("tok", "s1", "user_revoked") if kind == "force_logout"
              else push.new_login_alert("tok", "s1", "s2", "a.b.c", copy_, int(datetime.now(UTC).timestamp()) + 3600))
+    # No public way: firebase-admin encodes a Message to FCM's JSON only inside its send path.
     from firebase_admin import _messaging_encoder
 
     encoded: dict[str, Any] = _messaging_encoder.MessageEncoder().default(built)

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from firebase_admin import _http_client
 from google.cloud import firestore
 
 from infra.bench.environment import environment
@@ -29,6 +28,7 @@ from infra.local.stack import FcmStandin as StackFcm
 from infra.local.stack import Stack
 from mydevices import documents
 from mydevices.model import DeviceInfo, PushTarget
+from support.fcm_retries import without_backoff
 
 
 @pytest.fixture(scope="session")
@@ -41,14 +41,8 @@ def push_standin() -> Iterator[FcmStandin]:
 @pytest.fixture(scope="session")
 def push_env(stack: Stack, push_standin: FcmStandin) -> Iterator[Stack]:
     """This process on the stack's emulators and keys, with FCM going to the in-process stand-in."""
-    with environment({"MYDEVICES_FCM_URL": push_standin.url}):
-        # firebase-admin retries 500/503 4 times after 0, 1, 2 and 4 s; keep the retries, drop the waits.
-        saved_backoff = _http_client.DEFAULT_RETRY_CONFIG.backoff_factor
-        _http_client.DEFAULT_RETRY_CONFIG.backoff_factor = 0
-        try:
-            yield stack
-        finally:
-            _http_client.DEFAULT_RETRY_CONFIG.backoff_factor = saved_backoff
+    with environment({"MYDEVICES_FCM_URL": push_standin.url}), without_backoff():
+        yield stack
 
 
 @pytest.fixture()

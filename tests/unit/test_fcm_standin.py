@@ -15,11 +15,12 @@ from typing import Any
 import firebase_admin
 import pytest
 import requests
-from firebase_admin import _http_client, credentials, exceptions, messaging
+from firebase_admin import credentials, exceptions, messaging
 from google.auth.credentials import AnonymousCredentials
 
 from infra.local.fcm_standin import FcmStandin
-from mydevices import fcm
+from mydevices import fcm, firebase_app
+from support.fcm_retries import without_backoff
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -40,24 +41,22 @@ def standin() -> Iterator[FcmStandin]:
 
 @pytest.fixture(scope="module")
 def app(standin: FcmStandin) -> Iterator[firebase_admin.App]:
-    """An app of its own, whose messaging service was created while FCM_URL pointed here."""
+    """An app of its own, whose messaging service is made (on its first send) while FCM's endpoint
+    is the stand-in."""
     instance = firebase_admin.initialize_app(_Anonymous(), {"projectId": PROJECT}, name="standin-test")
-    saved = messaging._MessagingService.FCM_URL
-    messaging._MessagingService.FCM_URL = standin.url
+    saved = firebase_app.use_fcm_endpoint(standin.url)
     try:
-        messaging._get_messaging_service(instance)
+        yield instance
     finally:
-        messaging._MessagingService.FCM_URL = saved
-    yield instance
-    firebase_admin.delete_app(instance)
+        firebase_app.use_fcm_endpoint(saved)
+        firebase_admin.delete_app(instance)
 
 
 @pytest.fixture(autouse=True)
-def clean(standin: FcmStandin, monkeypatch: pytest.MonkeyPatch) -> None:
+def clean(standin: FcmStandin) -> Iterator[None]:
     standin.clear()
-    # firebase-admin retries 500/503 up to 4 times with 0, 1, 2, 4 s of back-off; the Retry object
-    # is shared, so zeroing its factor keeps the retries (and their count) but not the waiting.
-    monkeypatch.setattr(_http_client.DEFAULT_RETRY_CONFIG, "backoff_factor", 0)
+    with without_backoff():
+        yield
 
 
 def send(app: firebase_admin.App, *tokens: str, **parts: Any) -> messaging.BatchResponse:

@@ -246,7 +246,7 @@ export class MyDevicesClient {
    *  its token: looked at inside the lock even when it was free, as another tab may have refreshed
    *  and let go in between. (When a free lock meant "nobody refreshed" and a bearer tab let go at
    *  once, a tab firing its calls 20-60 ms after another's refreshed a second time in about one
-   *  expiry of four: tests/test_web_page.py.) */
+   *  expiry of four: tests/web/test_web_page.py.) */
   async _renewAcrossTabs(seen) {
     if (!this._locks) return this._refresh();
     let renewed;

@@ -1,4 +1,4 @@
-// The library against the real local stack (started by tests/test_js_client.py, which passes the
+// The library against the real local stack (started by tests/web/test_js_client.py, which passes the
 // URLs): MYDEVICES_API_URL, MYDEVICES_SHORT_TTL_API_URL (access tokens of 1 s), MYDEVICES_AUTH_URL
 // (the Auth emulator), MYDEVICES_FCM_URL (the FCM stand-in's control API; the push pipeline runs).
 
@@ -9,7 +9,7 @@ import { MyDevicesClient, MyDevicesError, memoryStorage, parsePushData, reactNat
 
 const env = (name) => {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run through tests/test_js_client.py (infra/local/test)`);
+  if (!value) throw new Error(`${name} is not set: run through tests/web/test_js_client.py (infra/local/test)`);
   return value;
 };
 const API = env("MYDEVICES_API_URL");
