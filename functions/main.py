@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import flask
 import functions_framework
@@ -32,7 +31,7 @@ def log_in(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     # web: only when asked, script sees no credential else
     wanted = not web if body.firebase_custom_token is msgspec.UNSET else body.firebase_custom_token
     cookies = web and not httpio.from_cors_origin(req.raw)  # a page on another origin holds bearer tokens
-    issued = login.login(req.bearer() or "", req.client_ip(), req.did, req.signed_did, body.device, body.push,
+    issued = login.login(req.bearer, req.client_ip(), req.did, req.signed_did, body.device, body.push,
                          firebase_token=wanted, holds=req.cookie(web_cookies.ACCESS), device_key=device_key)
     response = issued_response(issued, web=cookies, status=201)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the bound session's first refresh
@@ -44,7 +43,7 @@ def log_in(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 def refresh_session(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     raw = req.json(required=False)
     token = model.decode(raw, model.Refresh).refresh_token if raw else req.cookie(web_cookies.REFRESH)
-    issued = refresh.refresh(token, req.known_did, req.client_ip(), req.proof(), req.raw.cookies.get(dbsc.BOUND_COOKIE))
+    issued = refresh.refresh(token, req.known_did, req.client_ip(), req.proof, req.raw.cookies.get(dbsc.BOUND_COOKIE))
     response = issued_response(issued, web=not raw)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the next one
     return response
@@ -139,35 +138,24 @@ def api(request: flask.Request) -> flask.Response:
 # with the custom token of their login. One function per name, as the Firebase SDK calls
 # https://<region>-<project>.cloudfunctions.net/<name>; `callables` serves all four by name.
 
-class NoArguments(model.Body, frozen=True):
-    INVALID: ClassVar[Mapping[str, str]] = {"data": "data must be null or {}"}
-
-
-class RevokeArguments(model.Body, frozen=True):
-    session_id: Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9_-]{1,64}$")]
-
-    INVALID: ClassVar[Mapping[str, str]] = {"data": "data must be an object",
-                                            "data.sessionId": "data.sessionId is not valid"}
-
-
 def list_call(call: Call) -> Any:
-    call.arguments(NoArguments)
+    call.arguments(model.NoArguments)
     return listing.list_sessions(call.caller)
 
 
 def revoke_call(call: Call) -> Any:
-    sid = call.arguments(RevokeArguments).session_id
+    sid = call.arguments(model.RevokeArguments).session_id
     revocation.close_other(call.caller, sid)
     return {"sessionId": sid, "revoked": True}
 
 
 def revoke_others_call(call: Call) -> Any:
-    call.arguments(NoArguments)
+    call.arguments(model.NoArguments)
     return {"revoked": revocation.revoke_others(call.caller)}
 
 
 def logout_call(call: Call) -> Any:
-    call.arguments(NoArguments)
+    call.arguments(model.NoArguments)
     revocation.logout(call.caller)
     return {"loggedOut": True}
 

@@ -42,11 +42,10 @@ def active_sessions(uid: str) -> firestore.Query:
 @store.guarded
 def revoke_session(uid: str, sid: str, reason: str) -> bool:
     """Close one session; False when it was not active (or not this user's)."""
-    now = datetime.now(UTC)
     return store.update_if(
         store.session_ref(uid, sid),
-        lambda doc: documents.revocation(reason, now) if doc.get("status") == ACTIVE else None,
-        then=lambda transaction, _: mark_reauthentication(transaction, uid, reason, now),
+        lambda doc: documents.revocation(reason, datetime.now(UTC)) if doc.get("status") == ACTIVE else None,
+        then=lambda transaction, _, closed: mark_reauthentication(transaction, uid, reason, closed["revokedAt"]),
     )
 
 

@@ -381,8 +381,6 @@ def dispatch(request: flask.Request, table: MapAdapter, *,
         if request.content_length is not None and request.content_length > limit:
             raise too_large(limit)  # on any path, unread
         try:
-            if request.path.startswith("//"):  # werkzeug matches from the first segment that is not empty
-                raise NotFound("no such endpoint")
             handler, params = _match(table, request.path, request.method)
         except MethodNotAllowed as refused:
             allowed = refused.valid_methods or []

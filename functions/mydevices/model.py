@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 import msgspec
 from msgspec.structs import force_setattr
@@ -59,12 +59,12 @@ class PushTarget(Body, frozen=True):
     """A login's `push`, and the body of PUT push-token (decoded `where="push"`)."""
 
     token: str
-    provider: PushProvider = "fcm"
-
-    INVALID: ClassVar[Mapping[str, str]] = {"push.provider": "push.provider must be fcm"}
+    provider: Any = "fcm"  # checked after the token, as before
 
     def __post_init__(self) -> None:
         force_setattr(self, "token", _text(self.token, "push.token", MAX_PUSH_TOKEN, required=True))
+        if self.provider not in PUSH_PROVIDERS:
+            raise InvalidRequest("push.provider must be fcm")
 
 
 _DEVICE = "device must be a JSON object"
@@ -78,7 +78,7 @@ class Login(Body, frozen=True):
     device_public_key: Any = None  # dpop.parse_public_jwk: its faults have codes of their own
 
     INVALID: ClassVar[Mapping[str, str]] = {
-        "device": _DEVICE, "device.platform": _PLATFORM, "push.provider": "push.provider must be fcm",
+        "device": _DEVICE, "device.platform": _PLATFORM,
         "firebaseCustomToken": "firebaseCustomToken must be true or false",
     }
     ABSENT: ClassVar[Mapping[str, str]] = {"device": _DEVICE, "device.platform": _PLATFORM}
@@ -89,16 +89,29 @@ class Refresh(Body, frozen=True):
 
 
 class AlertAnswer(Body, frozen=True):
-    action_token: str | None = None  # alerts.respond says what is wrong with a missing or empty one
-    answer: Literal["yes", "no"] | None = None
+    action_token: Any = None  # alert_answer.respond checks both, the token first
+    answer: Any = None
 
-    INVALID: ClassVar[Mapping[str, str]] = {"actionToken": "actionToken is required",
-                                            "answer": 'answer must be "yes" or "no"'}
+
+# The callables' arguments (`data`, decoded `where="data"`).
+
+
+class NoArguments(Body, frozen=True):
+    INVALID: ClassVar[Mapping[str, str]] = {"data": "data must be null or {}"}
+
+
+class RevokeArguments(Body, frozen=True):
+    session_id: Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9_-]{1,64}\Z")]
+
+    INVALID: ClassVar[Mapping[str, str]] = {"data": "data must be an object",
+                                            "data.sessionId": "data.sessionId is not valid"}
 
 
 T = TypeVar("T", bound=Body)
-_FAULT = re.compile(r"(?:Object contains unknown field `(?P<unknown>[^`]*)`|Object missing required field "
-                    r"`(?P<missing>[^`]*)`|Expected `(?P<expected>[^`]*)`.*?|.*?)(?: - at `\$(?P<path>[^`]*)`)?")
+# DOTALL: a field name is the client's, newlines and backticks included.
+_FAULT = re.compile(r"(?:Object contains unknown field `(?P<unknown>.*?)`|Object missing required field "
+                    r"`(?P<missing>.*?)`|Expected `(?P<expected>[^`]*)`.*?|.*?)(?: - at `\$(?P<path>[^`]*)`)?",
+                    re.DOTALL)
 
 
 def decode(value: Any, kind: type[T], where: str = "") -> T:
@@ -117,6 +130,8 @@ def decode(value: Any, kind: type[T], where: str = "") -> T:
             message = kind.ABSENT.get(path, f"{path} is required")
         elif path in kind.INVALID:
             message = kind.INVALID[path]
+        elif fault["expected"] == "str" and "got `null`" in str(error):  # a null text is a missing one, as before
+            message = kind.ABSENT.get(path, f"{path} is required")
         elif "object" in (fault["expected"] or ""):
             message = f"{path} must be a JSON object"
         elif (fault["expected"] or "").startswith("str"):

@@ -146,10 +146,12 @@ def transact(body: Callable[[firestore.Transaction], R]) -> R:
 
 
 def update_if(ref: firestore.DocumentReference, change: Callable[[dict[str, Any]], dict[str, Any] | None], *,
-              then: Callable[[firestore.Transaction, dict[str, Any]], None] | None = None) -> bool:
+              then: Callable[[firestore.Transaction, dict[str, Any], dict[str, Any]], None] | None = None) -> bool:
     """Read the document and write `change(fields)` to it in one transaction, so what was checked
     still holds when it is written. False when it does not exist or `change` returns None (nothing
-    written); `{}` writes nothing but counts. `then` adds the writes that go with the change."""
+    written); `{}` writes nothing but counts. `then(transaction, fields, written)` adds the writes
+    that go with the change. One run of the library's transaction (it retries at once on contention),
+    as the flows built on it always had."""
     def body(transaction: firestore.Transaction) -> bool:
         snapshot = ref.get(transaction=transaction)
         if not snapshot.exists:
@@ -161,10 +163,10 @@ def update_if(ref: firestore.DocumentReference, change: Callable[[dict[str, Any]
         if fields:
             transaction.update(ref, fields)
         if then is not None:
-            then(transaction, doc)
+            then(transaction, doc, fields)
         return True
 
-    return transact(body)
+    return bool(firestore.transactional(body)(db().transaction()))
 
 
 def valid_id(text: str) -> bool:

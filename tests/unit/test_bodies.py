@@ -10,6 +10,7 @@ import pytest
 
 from mydevices import model
 from mydevices.errors import Code, InvalidRequest
+from mydevices.flows import alert_answer
 
 DEVICE = {"name": "Pixel 8", "platform": "android", "model": "shiba", "osVersion": "14", "appVersion": "2.3.0"}
 
@@ -56,10 +57,36 @@ def test_a_login_body_that_breaks_a_rule_says_which(body: dict[str, Any], messag
 
 
 def test_an_alert_answer_is_yes_or_no_and_nothing_else() -> None:
+    """The body holds whatever was sent; the answer's flow checks it, the token first, before it
+    touches Firestore (here there is none to touch)."""
     assert model.decode({"actionToken": "a", "answer": "no"}, model.AlertAnswer).answer == "no"
-    assert refusal({"actionToken": "a", "answer": "maybe"}, model.AlertAnswer) == 'answer must be "yes" or "no"'
-    assert refusal({"actionToken": "a", "answer": True}, model.AlertAnswer) == 'answer must be "yes" or "no"'
-    assert refusal({"actionToken": 5, "answer": "yes"}, model.AlertAnswer) == "actionToken is required"
+    for token, answer, message in [("a", "maybe", 'answer must be "yes" or "no"'),
+                                   ("a", True, 'answer must be "yes" or "no"'),
+                                   (5, "yes", "actionToken is required"),
+                                   (None, "maybe", "actionToken is required")]:
+        body = model.decode({"actionToken": token, "answer": answer}, model.AlertAnswer)
+        with pytest.raises(InvalidRequest) as refused:
+            alert_answer.respond(body.action_token, body.answer)
+        assert refused.value.message == message
+
+
+def test_a_field_name_is_quoted_whatever_it_holds() -> None:
+    assert refusal({"device": DEVICE, "a`\nb": 1}) == "unknown field a`\nb"
+    assert refusal({"device": {**DEVICE, "q`": 1}}) == "unknown field device.q`"
+
+
+def test_a_null_text_is_a_missing_one() -> None:
+    assert refusal({"device": {**DEVICE, "name": None}}) == "device.name is required"
+    assert refusal({"device": DEVICE, "push": {"token": None}}) == "push.token is required"
+    assert refusal({"device": DEVICE, "push": {"provider": "apns"}}) == "push.token is required"
+
+
+def test_a_callable_names_a_session_by_its_id_alone() -> None:
+    assert model.decode({"sessionId": "A" * 22}, model.RevokeArguments, "data").session_id == "A" * 22
+    for bad in ("abc\n", "", "a/b", "A" * 65, 7, None):
+        assert refusal({"sessionId": bad}, model.RevokeArguments, "data") == "data.sessionId is not valid"
+    model.decode({}, model.NoArguments, "data")
+    assert refusal({"sessionId": "A" * 22}, model.NoArguments, "data") == "unknown field data.sessionId"
 
 
 def test_a_refresh_body_holds_only_its_token() -> None:

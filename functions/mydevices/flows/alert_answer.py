@@ -105,7 +105,7 @@ def reject(uid: str, sid: str) -> list[str]:
         closing.mark_reauthentication(transaction, uid, REJECTED_BY_USER, now)
         return closed
 
-    return store.transact(close)
+    return list(firestore.transactional(close)(store.db().transaction()))
 
 
 def _claim(jti: str, uid: str, answer: str, exp: int) -> firestore.DocumentReference:
@@ -126,7 +126,7 @@ def _claim(jti: str, uid: str, answer: str, exp: int) -> firestore.DocumentRefer
 def _confirm(uid: str, new_sid: str) -> bool:
     """Set confirmedAt unless the session is closed; False if it is. Keeps an earlier confirmation.
     A "yes" also lifts an earlier "No" about the device: the owner has vouched for it."""
-    def trust_device(transaction: firestore.Transaction, doc: dict[str, Any]) -> None:
+    def trust_device(transaction: firestore.Transaction, doc: dict[str, Any], _: dict[str, Any]) -> None:
         did = doc.get("deviceId")
         if isinstance(did, str) and store.valid_id(did):
             transaction.set(store.device_ref(uid, did), {"untrustedAt": None}, merge=True)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +30,7 @@ from .issued import Issued, access_token
 CAP_SLACK = 10  # below cap - CAP_SLACK active sessions, concurrent logins cannot pass the cap
 
 
-def login(id_token: str, client_ip: str | None, did: str, signed_device_id: str, device: DeviceInfo,
+def login(bearer: Callable[[], str | None], client_ip: str | None, did: str, signed_device_id: str, device: DeviceInfo,
           push: PushTarget | None, *, firebase_token: bool = True, holds: str | None = None,
           device_key: dict[str, str] | None = None) -> Issued:
     """Open a session for (user, device), replacing the device's previous one.
@@ -39,7 +40,7 @@ def login(id_token: str, client_ip: str | None, did: str, signed_device_id: str,
     `device_key` (a public JWK, dpop.parse_public_jwk) binds the session to that key: its every
     refresh must then carry a DPoP proof the key signed (flows/refresh.py)."""
     rate_limits.login_from_address(client_ip)
-    who = sign_in.verify_id_token(id_token)
+    who = sign_in.verify_id_token(bearer() or "")  # after the per-address limit, as before
     rate_limits.login_of_user(who.uid, who.auth_time, client_ip)
     location = geo.locate(client_ip, settings().geoip_db)
     return _open(who, did, signed_device_id, device, push, location, firebase_token=firebase_token, holds=holds,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -35,7 +35,8 @@ _INVALID = "refresh token is invalid"  # one answer for every token not proven g
 
 @store.guarded
 def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: str | None,
-            proof: dpop.Checked = dpop.ABSENT, bound_cookie: str | None = None) -> Issued:
+            check_proof: Callable[[], dpop.Checked] = lambda: dpop.ABSENT,
+            bound_cookie: str | None = None) -> Issued:
     """Rotate a refresh token, in this order: prove the token genuine (current, the one just
     replaced within the grace window, or an ancestor of the current one); only then charge the
     user's refresh budget, so a stranger who knows a session id cannot spend it; refuse tokens
@@ -48,6 +49,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: 
     header), judged only once the token is proven genuine (_proven): a made-up token stays
     `invalid_token`, so knowing a session id is not enough to set off the copied-token response."""
     rate_limits.refresh_from_address(client_ip)
+    proof = check_proof()  # after the limit, as before
     if not refresh_token:
         raise Unauthenticated("a refresh token is required", code=Code.UNAUTHENTICATED)
     presented = refresh_tokens.parse(refresh_token)
