@@ -104,7 +104,7 @@ def cors_headers(request: flask.Request) -> dict[str, str]:
 def from_cors_origin(request: flask.Request) -> bool:
     """Whether a page of another origin listed in MYDEVICES_CORS_ORIGINS sent this request. Such a
     page cannot use our cookies (no credentials cross-origin, SameSite=Strict cross-site), so its
-    web login gets the tokens in the body, as a mobile app does (main.login)."""
+    web login gets the tokens in the body, as a mobile app does (main.log_in)."""
     origin = request.headers.get("Origin")
     return (origin is not None and origin in settings().cors_origins
             and request.headers.get("Sec-Fetch-Site") != "same-origin")
@@ -286,7 +286,7 @@ def issued_response(issued: Issued, *, web: bool, status: int = 200) -> ApiRespo
     """Tokens for a mobile client go in the body; a web client gets them only as cookies.
 
     Either gets the Firebase custom token in the body when the login minted one (a web login
-    only when it asked, main.login): the Firebase SDK signs in with it from script, it lasts an
+    only when it asked, main.log_in): the Firebase SDK signs in with it from script, it lasts an
     hour, and the Firebase session it starts ends with ours (rules and callables check the
     session it names), so it is no refresh credential of ours.
     """

@@ -73,7 +73,7 @@ PUBSUB_MIN_BYTES = 1000
 
 # --- for the limits
 PEAK_FACTOR = 3.0  # the busiest hour, against the day's average
-CPU_MS_PER_CALL = 2.82  # docs/benchmarks.md, 4.: function CPU per validated request (2026-11-23)
+CPU_MS_PER_CALL = 2.15  # docs/benchmarks.md, 4.: function CPU per validated request (2026-12-02)
 BILLED_MS_PER_CALL = 20.0  # instance time billed per invocation, 1 vCPU and 1 GiB (an upper bound)
 API_MAX_INSTANCES = 20  # infra/terraform/variables.tf, api_max_instances
 DATABASE_WRITES_PER_SECOND = 10_000  # Firestore's per-database soft limit

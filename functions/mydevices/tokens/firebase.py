@@ -38,7 +38,7 @@ class SessionClaims:
 
 def custom_token(uid: str, sid: str, did: str, signed_in_at: int) -> str:
     """A Firebase custom token (valid 1 h, Firebase's fixed lifetime) naming this session, and
-    when the user last signed in with a credential (identity.Identity.auth_time).
+    when the user last signed in with a credential (sign_in.Identity.auth_time).
 
     In production firebase-admin signs it through the IAM signBlob API as the function's service
     account (a network call per login, and the iam.serviceAccounts.signBlob permission); with the

@@ -5,7 +5,7 @@ user unable to start a session. Session-bearing ID tokens (firebase_tokens) skip
 their session document is their revocation check, and it is per device.
 
 When the user proved who they are is the ID token's `auth_time`, except for a sign-in with one
-of our own custom tokens (firebase_tokens.custom_token): exchanging it is no credential typed,
+of our own custom tokens (tokens/firebase.py custom_token): exchanging it is no credential typed,
 so its ID token's auth_time is replaced by the `signed_in_at` claim the custom token carries,
 the time of the sign-in that earned it. Otherwise a kept custom token would count as a fresh
 sign-in after a closure, or after a password reset.
@@ -28,7 +28,7 @@ OUR_SESSION_CLAIM = "sid"  # only our custom tokens put it there
 @dataclass(frozen=True)
 class Identity:
     """Who signs in, and when they last proved it with a credential (`auth_time`, seconds): a
-    login after a closure must come from a sign-in made after it (sessions.login).
+    login after a closure must come from a sign-in made after it (flows/login.py).
     `credentials_valid_after` is Firebase's tokensValidAfterTime, if the user has one."""
 
     uid: str
