@@ -149,7 +149,7 @@ def update_if(ref: firestore.DocumentReference, change: Callable[[dict[str, Any]
               then: Callable[[firestore.Transaction, dict[str, Any], dict[str, Any]], None] | None = None) -> bool:
     """Read the document and write `change(fields)` to it in one transaction, so what was checked
     still holds when it is written. False when it does not exist or `change` returns None (nothing
-    written); `{}` writes nothing but counts. `then(transaction, fields, written)` adds the writes
+    written); `{}` writes nothing but counts. `then(transaction, doc, written)` adds the writes
     that go with the change. One run of the library's transaction (it retries at once on contention),
     as the flows built on it always had."""
     def body(transaction: firestore.Transaction) -> bool:
