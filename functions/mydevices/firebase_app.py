@@ -20,10 +20,10 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 
 
-def _anonymous() -> Any:
-    """Anonymous credentials for firebase-admin. firebase_admin is imported here, not at module
-    level: it costs about a fifth of the api's imports (docs/benchmarks.md, cold start), and most
-    calls (every validated request) never use it."""
+def anonymous_credentials() -> Any:
+    """Anonymous credentials for firebase-admin, for any app of ours on the emulators or a stand-in.
+    firebase_admin is imported here, not at module level: it costs about a fifth of the api's
+    imports (docs/benchmarks.md, cold start), and most calls (every validated request) never use it."""
     from firebase_admin import credentials
     from google.auth.credentials import AnonymousCredentials, Credentials
 
@@ -74,5 +74,5 @@ def app() -> firebase_admin.App:
             # service reads this class attribute when the app first verifies a token. Dev and
             # tests point it at the stand-in's JWKS of a local key (infra/local/app_check_keys.py).
             app_check._AppCheckService._JWKS_URL = jwks_url
-        cred = _anonymous() if _emulated() else None
+        cred = anonymous_credentials() if _emulated() else None
         return firebase_admin.initialize_app(cred, {"projectId": settings().project})

@@ -15,8 +15,7 @@ from typing import Any
 import firebase_admin
 import pytest
 import requests
-from firebase_admin import credentials, exceptions, messaging
-from google.auth.credentials import AnonymousCredentials
+from firebase_admin import exceptions, messaging
 
 from infra.local.fcm_standin import FcmStandin
 from mydevices import fcm, firebase_app
@@ -27,24 +26,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PROJECT = "demo-standin"
 
 
-class _Anonymous(credentials.Base):
-    def get_credential(self) -> AnonymousCredentials:
-        return AnonymousCredentials()
+@pytest.fixture()
+def standin(push_standin: FcmStandin) -> FcmStandin:
+    """The in-process stand-in the push suites use (support.push)."""
+    return push_standin
 
 
 @pytest.fixture(scope="module")
-def standin() -> Iterator[FcmStandin]:
-    server = FcmStandin("127.0.0.1", 0, out=None).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def app(standin: FcmStandin) -> Iterator[firebase_admin.App]:
+def app(push_standin: FcmStandin) -> Iterator[firebase_admin.App]:
     """An app of its own, whose messaging service is made (on its first send) while FCM's endpoint
     is the stand-in."""
-    instance = firebase_admin.initialize_app(_Anonymous(), {"projectId": PROJECT}, name="standin-test")
-    saved = firebase_app.use_fcm_endpoint(standin.url)
+    credentials = firebase_app.anonymous_credentials()
+    instance = firebase_admin.initialize_app(credentials, {"projectId": PROJECT}, name="standin-test")
+    saved = firebase_app.use_fcm_endpoint(push_standin.url)
     try:
         yield instance
     finally:
