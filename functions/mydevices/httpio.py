@@ -386,8 +386,9 @@ def dispatch(request: flask.Request, table: MapAdapter, *,
             allowed = refused.valid_methods or []
             if request.method == "OPTIONS" and (answer := preflight(request, allowed)) is not None:
                 return answer
-            return render(None, ApiResponse(InvalidRequest("method not allowed", code=Code.METHOD_NOT_ALLOWED).body(),
-                                            405, {"Allow": ", ".join(sorted(allowed))}))
+            response = error_response(InvalidRequest("method not allowed", code=Code.METHOD_NOT_ALLOWED))
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+            return render(None, response)
         except HTTPException:  # werkzeug's NotFound
             raise NotFound("no such endpoint") from None
         if handler not in without_app_check:
