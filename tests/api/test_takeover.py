@@ -80,12 +80,6 @@ def account(stack: Stack) -> Account:
     return Account.create(stack)
 
 
-@pytest.fixture()
-def fcm(event_functions: EventFunctions, api: str) -> StackFcm:
-    event_functions.fcm.clear()
-    return event_functions.fcm
-
-
 def session_doc(db: firestore.Client, uid: str, sid: str) -> dict[str, Any]:
     return db.document(f"users/{uid}/sessions/{sid}").get().to_dict() or {}
 

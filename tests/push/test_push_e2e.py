@@ -24,12 +24,6 @@ SETTLE_SECONDS = 1.0  # after the expected pushes arrived, how long to watch for
 TAP = "session-events-tap"
 
 
-@pytest.fixture()
-def fcm(event_functions: EventFunctions, api: str) -> StackFcm:
-    event_functions.fcm.clear()
-    return event_functions.fcm
-
-
 @pytest.fixture(scope="module")
 def tap(stack: Stack) -> Iterator[str]:
     """A pull subscription on the session-events topic, to see what the trigger published."""

@@ -92,6 +92,14 @@ def event_functions(stack: Stack) -> Iterator[EventFunctions]:
         fcm.clear()  # the stand-in is shared by the whole session: leave it as found
 
 
+@pytest.fixture()
+def fcm(event_functions: EventFunctions, api: str) -> StackFcm:
+    """The stack's FCM stand-in, emptied, with the pipeline and the api running: what a test
+    then finds in it, the api's calls caused."""
+    event_functions.fcm.clear()
+    return event_functions.fcm
+
+
 def sent(messages: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
     """The messages (as the FCM stand-in recorded them) whose data carries this action."""
     return [m["message"] for m in messages if m["message"].get("data", {}).get("action") == action]
