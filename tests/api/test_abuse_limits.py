@@ -107,8 +107,10 @@ def test_logins_from_one_address_are_limited_across_instances_before_the_token_i
         assert login(next(turns), sign_up()[1], ip).status_code == 201
     assert_rate_limited(login(next(turns), sign_up()[1], ip))
     assert_rate_limited(login(next(turns), sign_up()[1], ip))
-    # A flood of made-up tokens from that address is refused without verifying them.
+    # A flood of made-up tokens from that address is refused without verifying them, and so is a
+    # malformed Authorization header: the address is counted before the header is even read.
     assert_rate_limited(login(next(turns), "not-a-token", ip))
+    assert_rate_limited(login(next(turns), "", ip))
     # Other addresses are not affected.
     assert login(next(turns), sign_up()[1], public_ip()).status_code == 201
 
