@@ -31,12 +31,13 @@ class Ended:
 def _user(uid: str) -> Any | None:
     """The Auth user record (one Auth lookup), or None if there is no such user."""
     from firebase_admin import auth, exceptions  # imported here: only logins and refreshes pay for it
+    from google.auth.exceptions import GoogleAuthError
 
     try:
         return auth.get_user(uid, app=app())
     except auth.UserNotFoundError:
         return None
-    except exceptions.FirebaseError:
+    except (exceptions.FirebaseError, GoogleAuthError):  # GoogleAuthError: the function's own credentials
         raise Unavailable() from None
 
 

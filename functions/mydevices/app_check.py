@@ -64,5 +64,10 @@ def verify(token: str | None) -> None:
         raise Unavailable("App Check keys cannot be fetched, retry shortly") from None
     except (ValueError, PyJWTError) as error:
         # ValueError: firebase-admin's verdict (bad signature, expired, wrong audience or header);
-        # PyJWTError: a key id the JWKS does not hold, or a JWKS without usable keys.
-        raise failed(f"the App Check token is not valid: {error}") from None
+        # PyJWTError: a key id the JWKS does not hold, or a JWKS without usable keys. The verdict
+        # quotes the token's own header: logged, not repeated to whoever sent it.
+        log.info("App Check token refused: %r", error)
+        raise failed("the App Check token is not valid") from None
+    except OSError:  # the JWKS connection broke mid-answer (PyJWT wraps only the connect)
+        log.exception("App Check: the JWKS could not be read")
+        raise Unavailable("App Check keys cannot be fetched, retry shortly") from None

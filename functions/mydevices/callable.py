@@ -22,7 +22,6 @@ site's ID token to send.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from werkzeug.exceptions import HTTPException
 from . import app_check, model
 from .errors import ApiError, Code, InvalidRequest, NotFound, Unauthenticated
 from .flows import validation
-from .httpio import ApiRequest, error_headers, finish, framework_refusal, open_preflight
+from .httpio import ApiRequest, error_headers, finish, framework_refusal, json_text, open_preflight
 
 log = logging.getLogger(__name__)
 Arguments = TypeVar("Arguments", bound=model.Body)
@@ -137,7 +136,7 @@ def wants_stream(request: flask.Request) -> bool:
 
 
 def _answer(body: Any, status: int, headers: dict[str, str] | None = None) -> flask.Response:
-    text = json.dumps(body, ensure_ascii=False)
+    text = json_text(body)
     if wants_stream(flask.request):  # one event; the SDK reads the outcome from it, not the status
         out = flask.Response(f"data: {text}\n\n", status=200, mimetype=EVENT_STREAM)
     else:

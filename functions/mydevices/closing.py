@@ -10,13 +10,13 @@ disabled account, and any sign-in before tokensValidAfterTime.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from google.api_core import exceptions as core_exceptions
 from google.cloud import firestore
 
-from . import account, documents, indexes, store
+from . import account, clock, documents, indexes, store
 from .documents import ACTIVE, REJECTED_BY_USER, REVOKE_OTHERS, TOKEN_REUSED, USER_REVOKED
 
 NEEDS_FRESH_SIGN_IN = frozenset({USER_REVOKED, REVOKE_OTHERS, REJECTED_BY_USER, TOKEN_REUSED})
@@ -44,7 +44,7 @@ def revoke_session(uid: str, sid: str, reason: str) -> bool:
     """Close one session; False when it was not active (or not this user's)."""
     return store.update_if(
         store.session_ref(uid, sid),
-        lambda doc: documents.revocation(reason, datetime.now(UTC)) if doc.get("status") == ACTIVE else None,
+        lambda doc: documents.revocation(reason, clock.utcnow()) if doc.get("status") == ACTIVE else None,
         then=lambda transaction, _, closed: mark_reauthentication(transaction, uid, reason, closed["revokedAt"]),
     )
 
@@ -59,7 +59,7 @@ def revoke_where(uid: str, reason: str, keep_sid: str | None, predating: datetim
     between (closed elsewhere) is left as that change made it rather than overwritten.
     """
     client = store.db()
-    now = datetime.now(UTC)
+    now = clock.utcnow()
     mark_reauthentication(None, uid, reason, now)
 
     def targeted(doc: dict[str, Any]) -> bool:

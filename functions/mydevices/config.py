@@ -71,14 +71,19 @@ class Settings:
     cors_origins: frozenset[str] = frozenset()  # other origins whose pages may call the API with bearer tokens
     dbsc_cookie_seconds: int = 300  # the DBSC-bound cookie's life: how long a copied cookie jar works
     public_api_url: str | None = None  # the API's origin as clients call it: DPoP proofs name it (htu)
+    clock_file: str | None = None  # a local stack's moved clock (clock.py); demo- projects only
 
     @classmethod
     def from_env(cls) -> Settings:
         policy = os.environ.get("MYDEVICES_REUSE_POLICY", "revoke_all")
         if policy not in ("revoke_all", "revoke_session"):
             raise ValueError(f"MYDEVICES_REUSE_POLICY must be revoke_all or revoke_session, not {policy!r}")
+        project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCLOUD_PROJECT") or "demo-mydevices"
+        clock_file = os.environ.get("MYDEVICES_CLOCK_FILE") or None
+        if clock_file and not project.startswith("demo-"):
+            raise ValueError("MYDEVICES_CLOCK_FILE moves the clock of a local stack; a demo- project only")
         return cls(
-            project=os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCLOUD_PROJECT") or "demo-mydevices",
+            project=project,
             keys_file=os.environ.get("MYDEVICES_KEYS_FILE") or None,
             keys_json=os.environ.get("MYDEVICES_KEYS_JSON") or None,
             issuer=os.environ.get("MYDEVICES_ISSUER", "mydevices"),
@@ -112,6 +117,7 @@ class Settings:
             cors_origins=_origins("MYDEVICES_CORS_ORIGINS"),
             dbsc_cookie_seconds=_int("MYDEVICES_DBSC_COOKIE_SECONDS", cls.dbsc_cookie_seconds),
             public_api_url=(os.environ.get("MYDEVICES_PUBLIC_API_URL") or "").rstrip("/") or None,
+            clock_file=clock_file,
         )
 
 

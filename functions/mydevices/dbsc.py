@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import dpop, store
+from . import clock, dpop, store
 from .config import settings
 from .errors import Code, InvalidRequest, Unauthenticated
-from .tokens.keys import b64url, keyring
+from .tokens.keys import b64url, keyring, same
 
 TYPE = "dbsc+jwt"
 REGISTER_PATH = "/v1/sessions/dbsc/register"
@@ -56,14 +55,14 @@ def _challenge_for(sid: str, window: int) -> str:
 
 def challenge(sid: str, now: float | None = None) -> str:
     """A challenge only this session's registration or refresh can answer, for ten minutes at most."""
-    return _challenge_for(sid, int((time.time() if now is None else now) // CHALLENGE_WINDOW))
+    return _challenge_for(sid, int((clock.now() if now is None else now) // CHALLENGE_WINDOW))
 
 
 def _challenge_valid(sid: str, value: Any, now: float | None = None) -> bool:
     if not isinstance(value, str) or len(value) > 64:
         return False
-    window = int((time.time() if now is None else now) // CHALLENGE_WINDOW)
-    return any(hmac.compare_digest(value, _challenge_for(sid, w)) for w in (window, window - 1))
+    window = int((clock.now() if now is None else now) // CHALLENGE_WINDOW)
+    return any(same(value, _challenge_for(sid, w)) for w in (window, window - 1))
 
 
 def registration_header(sid: str) -> str:
@@ -78,7 +77,7 @@ def challenge_header(sid: str) -> str:
 
 
 def cookie_value(sid: str, now: float | None = None) -> str:
-    expires = int(time.time() if now is None else now) + settings().dbsc_cookie_seconds
+    expires = int(clock.now() if now is None else now) + settings().dbsc_cookie_seconds
     mac = hmac.new(_key(_COOKIE_PURPOSE), f"{sid}:{expires}".encode(), hashlib.sha256).digest()
     return f"{expires}.{b64url(mac)}"
 
@@ -87,10 +86,10 @@ def cookie_valid(sid: str, value: str | None, now: float | None = None) -> bool:
     if not value or len(value) > 100:
         return False
     stamp, _, mac = value.partition(".")
-    if not stamp.isdigit() or int(stamp) < (time.time() if now is None else now):
+    if not (stamp.isascii() and stamp.isdigit()) or int(stamp) < (clock.now() if now is None else now):
         return False
     want = b64url(hmac.new(_key(_COOKIE_PURPOSE), f"{sid}:{stamp}".encode(), hashlib.sha256).digest())
-    return hmac.compare_digest(mac, want)
+    return same(mac, want)
 
 
 def require_cookie(session: dict[str, Any], sid: str, value: str | None) -> None:

@@ -27,7 +27,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,8 +36,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from . import clock
 from .errors import Code, InvalidRequest, Unauthenticated
-from .tokens.keys import b64url, keyring
+from .tokens.keys import b64url, keyring, same
 
 TYPE = "dpop+jwt"
 ALGORITHM = "ES256"
@@ -121,14 +121,14 @@ def _nonce_for(window: int) -> str:
 
 def nonce(now: float | None = None) -> str:
     """The nonce clients must put in their next proof (sent as `DPoP-Nonce` on every answer)."""
-    return _nonce_for(int((time.time() if now is None else now) // NONCE_WINDOW))
+    return _nonce_for(int((clock.now() if now is None else now) // NONCE_WINDOW))
 
 
 def nonce_valid(value: Any, now: float | None = None) -> bool:
     if not isinstance(value, str) or len(value) > 64:
         return False
-    window = int((time.time() if now is None else now) // NONCE_WINDOW)
-    return any(hmac.compare_digest(value, _nonce_for(w)) for w in (window, window - 1))
+    window = int((clock.now() if now is None else now) // NONCE_WINDOW)
+    return any(same(value, _nonce_for(w)) for w in (window, window - 1))
 
 
 def nonce_error(message: str = "this request needs a proof with the server's current nonce") -> Unauthenticated:
@@ -215,18 +215,19 @@ def check(proof: str | None, *, htm: str, htu: str, access_token: str | None = N
     assert isinstance(jwk, dict)
     jkt = thumbprint(jwk)
     jti, iat = payload.get("jti"), payload.get("iat")
-    moment = time.time() if now is None else now
+    moment = clock.now() if now is None else now
 
     def fault(message: str, reason: str) -> Checked:
         error = Unauthenticated(f"the DPoP proof is not valid for this request: {message}",
                                 code=Code.INVALID_DPOP_PROOF, nonce=nonce(moment), reason=reason)
         return Checked(True, jkt, jti if isinstance(jti, str) else None, 0, error)
 
-    if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI:
-        return fault("jti must be a string of 1 to 64 characters", "bad_jti")
+    # Printable ASCII: the jti is stored (remember), and Firestore cannot store a lone surrogate.
+    if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI or not (jti.isascii() and jti.isprintable()):
+        return fault("jti must be 1 to 64 printable ASCII characters", "bad_jti")
     if not isinstance(iat, int) or isinstance(iat, bool):
         return fault("iat must be a whole number of seconds", "bad_iat")
-    if abs(moment - iat) > PROOF_MAX_AGE:
+    if abs(int(moment) - iat) > PROOF_MAX_AGE:  # whole numbers: an iat of 10**309 is only stale
         return fault(f"iat is more than {PROOF_MAX_AGE} seconds from the server's clock", "stale")
     if payload.get("htm") != htm:
         return fault(f"htm must be {htm}", "wrong_method")
@@ -234,7 +235,7 @@ def check(proof: str | None, *, htm: str, htu: str, access_token: str | None = N
         return fault(f"htu must be {htu}", "wrong_url")
     if access_token is not None:
         ath = b64url(hashlib.sha256(access_token.encode()).digest())
-        if not isinstance(payload.get("ath"), str) or not hmac.compare_digest(payload["ath"], ath):
+        if not same(payload.get("ath"), ath):
             return fault("ath must be the hash of the access token sent with it", "wrong_ath")
     if require_nonce and not nonce_valid(payload.get("nonce"), moment):
         return Checked(True, jkt, jti, iat, nonce_error())
@@ -250,7 +251,7 @@ def remember(seen: Any, checked: Checked, now: float | None = None) -> list[str]
     (30 a minute by default) keeps that under MAX_REMEMBERED; past it (limits off) the oldest
     go first, so the document cannot grow without bound. A list of strings, not a map: a jti
     may be any text, and some texts are not Firestore field names."""
-    moment = time.time() if now is None else now
+    moment = clock.now() if now is None else now
     recent: dict[str, int] = {}
     for entry in seen if isinstance(seen, list) else []:
         stamp, _, jti = str(entry).partition(" ")

@@ -19,12 +19,12 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from google.api_core import exceptions as core_exceptions
 from google.cloud import firestore
 
-from . import store
+from . import clock, store
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Claim:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.utcnow()
 
 
 def doc_id(event_id: str) -> str:

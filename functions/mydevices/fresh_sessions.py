@@ -9,9 +9,10 @@ the alert. A session the owner confirmed ("Yes" from another device) is settled 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from . import clock
 from .config import settings
 from .errors import Code, Forbidden
 from .model import iso
@@ -24,7 +25,7 @@ def settled_from(session: dict[str, Any]) -> datetime | None:
     if hours <= 0 or not isinstance(began, datetime) or session.get("confirmedAt") is not None:
         return None
     allowed = began + timedelta(hours=hours)
-    return allowed if allowed > datetime.now(UTC) else None
+    return allowed if allowed > clock.utcnow() else None
 
 
 def require_settled(session: dict[str, Any], doing: str = "close other sessions") -> None:

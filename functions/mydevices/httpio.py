@@ -312,9 +312,19 @@ def signed_out(body: Any) -> ApiResponse:
     return ApiResponse(body, cookies={web_cookies.ACCESS: None, web_cookies.REFRESH: None}, bound_cookie="")
 
 
+def json_text(body: Any) -> str:
+    """An answer's JSON. Readable UTF-8, except when some text in it is no UTF-8 (a lone surrogate
+    that came in with a request): then escaped, since the answer must go out whatever it carries."""
+    text = json.dumps(body, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(body)
+    return text
+
+
 def render(api_request: ApiRequest | None, response: ApiResponse) -> flask.Response:
-    out = flask.Response(json.dumps(response.body, ensure_ascii=False), status=response.status,
-                         mimetype="application/json")
+    out = flask.Response(json_text(response.body), status=response.status, mimetype="application/json")
     declared = flask.request.content_length
     if response.status == HTTP_STATUS[Code.PAYLOAD_TOO_LARGE] and (declared is None or declared > DRAIN_LIMIT):
         # functions-framework reads the whole request body after every response that is not

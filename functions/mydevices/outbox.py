@@ -23,12 +23,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from google.api_core import exceptions as core_exceptions
 
-from . import event_claims, store
+from . import clock, event_claims, store
 from .config import settings
 
 log = logging.getLogger(__name__)
@@ -46,7 +45,7 @@ def park(event_id: str, event: dict[str, Any]) -> None:
     """Keep `event` until a drain publishes it. An event parked again (a retried run) keeps its
     first place in the queue."""
     global _parked_here
-    now = datetime.now(UTC)
+    now = clock.utcnow()
     try:
         store.db().collection(COLLECTION).document(event_claims.doc_id(event_id)).create(
             {"eventId": event_id, "event": event, "parkedAt": now, "expireAt": now + RETENTION}

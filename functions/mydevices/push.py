@@ -27,13 +27,12 @@ import base64
 import binascii
 import json
 import logging
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from firebase_admin import messaging
 
-from . import alert_copy, event_claims, fcm, store
+from . import alert_copy, clock, event_claims, fcm, store
 from .documents import ACTIVE
 from .session_events import NEW_LOGIN, SESSION_REVOKED
 from .tokens import action
@@ -55,7 +54,7 @@ def parse(data: Any) -> tuple[str, dict[str, Any]] | None:
         event = json.loads(base64.b64decode(message.get("data") or "", validate=True))
         attributes = message.get("attributes") or {}
         event_id = attributes.get("eventId") or message.get("messageId") or message.get("message_id")
-    except (KeyError, TypeError, AttributeError, ValueError, binascii.Error, UnicodeDecodeError):
+    except (KeyError, TypeError, AttributeError, ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(event, dict) or not isinstance(event_id, str) or not event_id:
         return None
@@ -100,7 +99,7 @@ def new_login_alert(token: str, recipient_sid: str, new_session_id: str, action_
       FCM copies the data keys into the APNs payload, so the action token is there too.
     Both expire with the action token: a later delivery could not be answered anyway.
     """
-    ttl = max(0, expires_at - int(time.time()))
+    ttl = max(0, expires_at - clock.seconds())
     return fcm.message(
         token,
         data={

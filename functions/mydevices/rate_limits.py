@@ -22,12 +22,11 @@ import hashlib
 import ipaddress
 import math
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 from google.cloud import firestore
 
-from . import store
+from . import clock, store
 from .config import Rate, settings
 from .errors import RateLimited
 
@@ -76,7 +75,7 @@ def hit(kind: str, key: str | None, rate: Rate | None) -> None:
     """
     if rate is None or not key:
         return
-    now = time.time()
+    now = clock.now()
     window = int(now // rate.seconds)
     window_end = float((window + 1) * rate.seconds)
     doc_id = counter_id(kind, key, window)

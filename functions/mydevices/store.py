@@ -9,6 +9,7 @@ Firestore is used again at once instead of after gRPC's reconnect back-off.
 from __future__ import annotations
 
 import functools
+import logging
 import random
 import threading
 import time
@@ -41,6 +42,15 @@ _TRANSIENT = (
     core_exceptions.RetryError,
 )
 
+# Firestore is up but refuses: a composite index or a permission missing from the deployment
+# (indexes.py), or a call cancelled under it. Nothing the client can fix: 503, and a loud log.
+_REFUSED = (
+    core_exceptions.FailedPrecondition,
+    core_exceptions.PermissionDenied,
+    core_exceptions.Cancelled,
+)
+
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _client: firestore.Client | None = None
 
@@ -112,6 +122,9 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
             raise
         except _TRANSIENT as exc:
             _forget_client()
+            raise Unavailable() from exc
+        except _REFUSED as exc:
+            log.error("Firestore refused %s (a missing index or permission?): %s", func.__qualname__, exc)
             raise Unavailable() from exc
         except Exception as exc:
             outage = _outage_behind(exc)

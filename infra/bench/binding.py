@@ -46,9 +46,11 @@ class DeviceKey:
         self.jwk = {"kty": "EC", "crv": "P-256", "x": _b64(numbers.x.to_bytes(32, "big")),
                     "y": _b64(numbers.y.to_bytes(32, "big"))}
 
-    def proof(self, nonce: str, htu: str = HTU, htm: str = "POST") -> str:
+    def proof(self, nonce: str, htu: str = HTU, htm: str = "POST", **claims: Any) -> str:
+        """A proof of this key; `claims` replace or add to the usual ones (a hostile client's)."""
         header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk}
-        payload = {"jti": secrets.token_urlsafe(16), "htm": htm, "htu": htu, "iat": int(time.time()), "nonce": nonce}
+        payload = {"jti": secrets.token_urlsafe(16), "htm": htm, "htu": htu, "iat": int(time.time()), "nonce": nonce,
+                   **claims}
         signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}"
         r, s = decode_dss_signature(self.private.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
         return f"{signing_input}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"

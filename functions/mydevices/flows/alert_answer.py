@@ -24,7 +24,7 @@ from typing import Any
 from google.api_core import exceptions as core_exceptions
 from google.cloud import firestore
 
-from .. import closing, documents, store
+from .. import clock, closing, documents, store
 from ..documents import ACTIVE, REJECTED_BY_USER, REVOKED
 from ..errors import Code, Conflict, InvalidRequest, Unauthenticated
 from ..fresh_sessions import require_settled
@@ -96,7 +96,7 @@ def reject(uid: str, sid: str) -> list[str]:
             began, later_began = doc.get("createdAt"), later.get("createdAt") if later.exists else None
             if isinstance(began, datetime) and isinstance(later_began, datetime) and later_began >= began:
                 targets[latest] = later.to_dict() or {}
-        now = datetime.now(UTC)
+        now = clock.utcnow()
         closed = [target for target, found in targets.items() if found.get("status") == ACTIVE]
         for target in closed:
             transaction.update(store.session_ref(uid, target), documents.revocation(REJECTED_BY_USER, now))
@@ -134,7 +134,7 @@ def _confirm(uid: str, new_sid: str) -> bool:
     return store.update_if(
         store.session_ref(uid, new_sid),
         lambda doc: None if doc.get("status") != ACTIVE else {} if doc.get("confirmedAt") is not None
-        else {"confirmedAt": datetime.now(UTC)},
+        else {"confirmedAt": clock.utcnow()},
         then=trust_device,
     )
 

@@ -9,13 +9,13 @@ flow and closes nothing: replaying it must not be a way to sign the owner out at
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, NoReturn
 
 from google.api_core import exceptions as core_exceptions
 from google.cloud import firestore
 
-from .. import closing, store
+from .. import clock, closing, store
 from ..config import settings
 from ..documents import ACTIVE, REPLACED, TOKEN_REUSED
 from ..errors import Code, Unauthenticated
@@ -58,7 +58,7 @@ def respond(uid: str, sid: str, did: str, live_sid: str, presented: dict[str, An
     than the fresh-session window may be an intruder's own, who could otherwise sign the owner
     out at will by replaying its own old token (settled_from): then only its device is signed out.
     """
-    now = datetime.now(UTC)
+    now = clock.utcnow()
     everywhere = settings().reuse_policy == "revoke_all" and settled_from(presented) is None
     try:
         store.security_events_of(uid).document(f"{TOKEN_REUSED}-{sid}").create({

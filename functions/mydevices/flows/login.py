@@ -13,12 +13,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from google.cloud import firestore
 
-from .. import account, closing, documents, dpop, geo, rate_limits, store
+from .. import account, clock, closing, documents, dpop, geo, rate_limits, store
 from ..config import settings
 from ..documents import ACTIVE, REPLACED, SELF_ENDED
 from ..errors import Code, Conflict, Unauthenticated
@@ -55,7 +55,7 @@ def _open(who: sign_in.Identity, did: str, signed_device_id: str, device: Device
     uid = who.uid
     sid = device_id.new_device_id()  # same shape: 128 random bits
     first = refresh.first(sid)
-    now = datetime.now(UTC)
+    now = clock.utcnow()
     session_doc = documents.session(uid, did, device, location, now, jkt=jkt)
     secret_doc = documents.secret(uid, first.hash, keyring().current_hmac_kid, now, push)
     # Before writing: signing may fail (503), and nothing may be half-written then.

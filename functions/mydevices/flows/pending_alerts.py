@@ -3,11 +3,10 @@ shows them in place of the push a browser does not get."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import alert_copy, store
+from .. import alert_copy, clock, store
 from ..model import iso
 from ..tokens import action
 from .validation import Caller
@@ -24,7 +23,7 @@ def pending(caller: Caller) -> dict[str, Any]:
     (n reads), as for the list.
     """
     mine = caller.session.get("createdAt")
-    now = int(time.time())
+    now = clock.seconds()
     found = []
     for snap in store.active_sessions_of(caller.uid).stream():
         doc = snap.to_dict() or {}

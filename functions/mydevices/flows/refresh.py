@@ -10,9 +10,7 @@ the answer of the rotation it repeats (Ed25519 signatures are deterministic).
 
 from __future__ import annotations
 
-import hmac
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,13 +18,13 @@ from typing import Any, NoReturn
 
 from google.cloud import firestore
 
-from .. import account, closing, dbsc, dpop, rate_limits, store
+from .. import account, clock, closing, dbsc, dpop, rate_limits, store
 from ..config import settings
 from ..documents import ACTIVE, IDLE_LIMIT
 from ..errors import Code, Unauthenticated
 from ..tokens import device_id
 from ..tokens import refresh as refresh_tokens
-from ..tokens.keys import keyring
+from ..tokens.keys import keyring, same
 from . import copied_token
 from .issued import Issued, access_token
 
@@ -100,7 +98,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: 
         if presented.hash == current_hash and active:
             possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
             charge(uid, began)
-            now = int(time.time())
+            now = clock.seconds()
             child = refresh_tokens.child(ring.current_hmac, presented)
             transaction.update(secret_ref, {
                 "refreshHash": child.hash,
@@ -108,14 +106,14 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: 
                 "refreshKid": ring.current_hmac_kid,
                 "generation": child.generation,
                 "rotatedAt": now,
-                "expireAt": datetime.now(UTC) + IDLE_LIMIT,
+                "expireAt": clock.utcnow() + IDLE_LIMIT,
                 **possession,
             })
             return uid, child, now, jkt
         if presented.hash == data.get("prevRefreshHash") and active:
             rotated_at = int(data["rotatedAt"])
             child = refresh_tokens.child(key, presented)
-            if time.time() - rotated_at <= grace and child.hash == current_hash:
+            if clock.now() - rotated_at <= grace and child.hash == current_hash:
                 possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
                 charge(uid, began)
                 if possession:
@@ -242,7 +240,7 @@ def _proven(data: dict[str, Any], doc: dict[str, Any], uid: str, sid: str, proof
     jkt = doc.get("dpopJkt")
     if not isinstance(jkt, str):
         return {}
-    if proof.jkt is None or not hmac.compare_digest(proof.jkt, jkt):
+    if not same(proof.jkt, jkt):
         why = "refresh of a device-bound session " + ("with a proof from another key" if proof.present
                                                       else "without a proof of its key")
         raise _Reused(uid, sid, doc, why=why, code=Code.DEVICE_PROOF_FAILED)

@@ -15,6 +15,7 @@ from . import copied_token
 from .validation import Caller
 
 
+@store.guarded
 def close_other(caller: Caller, sid: str) -> None:
     """Close another session; if its device has signed in again since the caller's list was
     read, close what the device holds now: the user means the device, not an id."""

@@ -9,19 +9,22 @@ of our access token. An access token of a session its device has since replaced 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from google.api_core import exceptions as core_exceptions
 
-from .. import store
+from .. import clock, store
 from ..config import settings
 from ..documents import ACTIVE
 from ..errors import Code, Unauthenticated
 from ..tokens import access, device_id, firebase
 from ..tokens.keys import keyring
 from . import copied_token
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,13 +98,21 @@ def _active_session(uid: str, sid: str, did: str, *, replaced_means_copied: bool
 
 def _touch(uid: str, sid: str, doc: dict[str, Any]) -> None:
     """Record activity, at most once per interval: every write is billed and a document sustains
-    about one write a second."""
-    now = datetime.now(UTC)
+    about one write a second.
+
+    Activity is what the list shows, not what lets the call through: the three steps have passed,
+    so a failed write (contention, an outage that began after the read) is logged and the call
+    answered. `update` alone needs the document to exist; a session deleted since the read
+    (retention) is left deleted."""
+    now = clock.utcnow()
     last = doc.get("lastActiveAt")
     if isinstance(last, datetime) and (now - last).total_seconds() < settings().last_active_interval:
         return
     try:
-        store.session_ref(uid, sid).update({"lastActiveAt": now}, option=store.db().write_option(exists=True))
-        doc["lastActiveAt"] = now
+        store.session_ref(uid, sid).update({"lastActiveAt": now})
     except core_exceptions.NotFound:
-        pass
+        return
+    except core_exceptions.GoogleAPIError as error:  # RetryError too: the bounded retry gave up
+        log.warning("lastActiveAt of session %s not recorded: %s", sid, error)
+        return
+    doc["lastActiveAt"] = now

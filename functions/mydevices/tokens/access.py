@@ -15,12 +15,12 @@ from __future__ import annotations
 import binascii
 import json
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
+from .. import clock
 from ..errors import Code, Unauthenticated
 from .keys import Keyring, b64url_decode
 
@@ -63,22 +63,26 @@ _checked_lock = threading.Lock()
 
 def verify(ring: Keyring, token: str, *, issuer: str, audience: str, expired_ok: bool = False) -> AccessClaims:
     if expired_ok:
-        return _verify(ring, token, issuer=issuer, audience=audience, expired_ok=True)
+        return _verify(ring, token, issuer=issuer, audience=audience)
     known = _checked.get(token)
     if known is not None and known[0] is ring and known[1:3] == (issuer, audience):
-        claims = known[3]
-        if claims.exp <= time.time() - LEEWAY_SECONDS:  # as PyJWT decides it
-            raise Unauthenticated("access token has expired", code=Code.TOKEN_EXPIRED)
-        return claims
-    claims = _verify(ring, token, issuer=issuer, audience=audience, expired_ok=False)
+        return _unexpired(known[3])
+    claims = _verify(ring, token, issuer=issuer, audience=audience)
     with _checked_lock:
         if len(_checked) >= REMEMBERED:
             del _checked[next(iter(_checked))]
         _checked[token] = (ring, issuer, audience, claims)
+    return _unexpired(claims)
+
+
+def _unexpired(claims: AccessClaims) -> AccessClaims:
+    """Expiry against the product's clock (PyJWT would read the system's): as PyJWT decides it."""
+    if clock.passed(claims.exp, LEEWAY_SECONDS):
+        raise Unauthenticated("access token has expired", code=Code.TOKEN_EXPIRED)
     return claims
 
 
-def _verify(ring: Keyring, token: str, *, issuer: str, audience: str, expired_ok: bool) -> AccessClaims:
+def _verify(ring: Keyring, token: str, *, issuer: str, audience: str) -> AccessClaims:
     if len(token) > MAX_TOKEN_LENGTH:
         raise Unauthenticated("access token is too long", code=Code.INVALID_TOKEN)
     header = _header(token)
@@ -96,10 +100,10 @@ def _verify(ring: Keyring, token: str, *, issuer: str, audience: str, expired_ok
             issuer=issuer,
             audience=audience,
             leeway=LEEWAY_SECONDS,
-            options={"require": ["iss", "aud", "sub", "sid", "did", "iat", "exp"], "verify_exp": not expired_ok},
+            # Times are checked against clock.py by the caller: not PyJWT's own clock.
+            options={"require": ["iss", "aud", "sub", "sid", "did", "iat", "exp"], "verify_exp": False,
+                     "verify_iat": False, "verify_nbf": False},
         )
-    except jwt.ExpiredSignatureError:
-        raise Unauthenticated("access token has expired", code=Code.TOKEN_EXPIRED) from None
     except (jwt.InvalidTokenError, RecursionError):  # RecursionError: a payload nested too deeply
         raise Unauthenticated("access token is invalid", code=Code.INVALID_TOKEN) from None
     cnf = payload.get("cnf")
@@ -109,8 +113,8 @@ def _verify(ring: Keyring, token: str, *, issuer: str, audience: str, expired_ok
             uid=_text(payload["sub"]),
             sid=_text(payload["sid"]),
             did=_text(payload["did"]),
-            iat=int(payload["iat"]),
-            exp=int(payload["exp"]),
+            iat=_whole(payload["iat"]),
+            exp=_whole(payload["exp"]),
             jkt=_text(jkt) if jkt is not None else None,
         )
     except (TypeError, ValueError):
@@ -137,6 +141,12 @@ def names_our_key(ring: Keyring, token: str) -> bool:
     header = _header(token) if len(token) <= MAX_TOKEN_LENGTH else None
     kid = header.get("kid") if header else None
     return isinstance(kid, str) and ring.public_key(kid) is not None
+
+
+def _whole(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError("time claims are whole seconds")
+    return value
 
 
 def _text(value: object) -> str:

@@ -12,7 +12,7 @@ import hmac
 import re
 import secrets
 
-from .keys import Keyring, b64url
+from .keys import Keyring, b64url, same
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
@@ -43,6 +43,6 @@ def verify(ring: Keyring, signed: str | None) -> str | None:
         return None
     device_id, kid, mac = parts
     key = ring.hmac.get(kid)
-    if key is None or not hmac.compare_digest(mac, _mac(key, device_id)):
+    if key is None or not same(mac, _mac(key, device_id)):
         return None
     return device_id

@@ -46,11 +46,12 @@ def custom_token(uid: str, sid: str, did: str, signed_in_at: int) -> str:
     then writes nothing, and the log says why, since it is usually a missing permission.
     """
     from firebase_admin import auth
+    from google.auth.exceptions import GoogleAuthError
 
     try:
         claims = {SID_CLAIM: sid, DID_CLAIM: did, SIGNED_IN_AT_CLAIM: signed_in_at}
         token = auth.create_custom_token(uid, claims, app=app())
-    except (auth.TokenSignError, ValueError) as exc:  # ValueError: no service account to sign as
+    except (auth.TokenSignError, ValueError, GoogleAuthError) as exc:  # ValueError: no service account to sign as
         log.error("cannot sign a Firebase custom token (needs iam.serviceAccounts.signBlob): %s", exc)
         raise Unavailable() from None
     return token.decode("ascii") if isinstance(token, bytes) else str(token)

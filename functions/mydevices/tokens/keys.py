@@ -13,6 +13,7 @@ how a key is rotated without signing anyone out.
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import os
 import secrets
@@ -25,6 +26,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..config import settings
+
+
+def same(given: object, expected: str) -> bool:
+    """Constant-time equality of a value from a request with ours. `hmac.compare_digest` refuses
+    non-ASCII text with a TypeError; a client's é, or a lone surrogate from a JSON escape, must
+    compare unequal instead of failing the request."""
+    if not isinstance(given, str):
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
 
 
 def b64url(data: bytes) -> str:

@@ -272,8 +272,9 @@ class AuthEmulator(FirebaseCli):
         config: Path | None = None,
         hub_port: int | None = None,
         logging_port: int | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__("auth", port, log_dir, project=project, config=config)
+        super().__init__("auth", port, log_dir, project=project, config=config, env=env)
         self.hub_port = hub_port
         self.logging_port = logging_port
 

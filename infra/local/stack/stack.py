@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.local.stack import pidfile
+from infra.local.stack.clock import StackClock
 from infra.local.stack.emulators import (
     FIRESTORE_TRIGGER_ID,
     SESSION_DOCUMENT_PATTERN,
@@ -82,6 +83,7 @@ class Stack:
         pidfile: Path | None = None,
         firebase_emulators: bool = False,
         emulator_data: Path | None = None,
+        clock_offset: int = 0,
     ) -> None:
         if not project.startswith("demo-"):
             raise ValueError("the local project id must start with demo- (nothing then reaches Google)")
@@ -92,6 +94,7 @@ class Stack:
         self.geoip_db = geoip_db
         self.env_extra = dict(env_extra or {})
         self.pidfile = pidfile
+        self.clock = StackClock(self.log_dir / "clock", clock_offset)
         self.firestore = FirestoreEmulator(
             ports.firestore, self.log_dir, rules=rules, functions_emulator=f"{HOST}:{ports.trigger}", project=project
         )
@@ -103,6 +106,7 @@ class Stack:
             config=firebase_config,
             hub_port=ports.hub,
             logging_port=ports.logging,
+            env=self.clock.faketime_env(),
         )
         # --firebase-emulators: one `firebase emulators:start` runs all three; the three objects above
         # stay as its clients (trigger registration, topics, sign-up) and cannot be stopped alone.
@@ -161,6 +165,7 @@ class Stack:
             "MYDEVICES_FCM_URL": self.fcm.send_url,
             "MYDEVICES_APP_CHECK_JWKS_URL": self.fcm.jwks_url,
             "MYDEVICES_SESSION_EVENTS_TOPIC": SESSION_EVENTS_TOPIC,
+            "MYDEVICES_CLOCK_FILE": str(self.clock.path),
         }
         if self.keys_file is not None:
             env["MYDEVICES_KEYS_FILE"] = str(self.keys_file)
