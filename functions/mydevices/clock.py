@@ -46,6 +46,11 @@ def passed(moment: float, leeway: float = 0) -> bool:
     return moment <= now() - leeway
 
 
+def ahead(moment: float, leeway: float = 0) -> bool:
+    """Whether `moment` (an `iat`, say) is still to come, allowing `leeway` seconds of skew."""
+    return moment > now() + leeway
+
+
 def shift(by: float) -> None:
     """Move this process's clock `by` seconds (tests only; it adds up)."""
     global _shift

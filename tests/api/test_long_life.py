@@ -8,6 +8,7 @@ fresh-session window on): what a user of the README's `infra/local/run` gets.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,14 +41,18 @@ def life(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack of this module's own (its Auth emulator's clock moves too), with production defaults
     and one deployment setting: the web app's origin, whose pages hold bearer tokens."""
     assert faketime_library() is not None, "libfaketime is missing: infra/local/bootstrap --faketime installs it"
+    # Functions inherit this process's environment, where the suite's shared stack exported its
+    # presets (the fresh-session window off, no abuse limits): not here.
+    presets = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith("MYDEVICES_")}
     log_dir = tmp_path_factory.mktemp("long-life")
     running = Stack(Ports.free(), log_dir, keys_file=ensure_dev_keys(log_dir / "keys.json"),
                     env_extra={"MYDEVICES_CORS_ORIGINS": WEB_APP})
-    running.start(functions=ENTRY_POINTS)
     try:
+        running.start(functions=ENTRY_POINTS)
         yield running
     finally:
         running.stop()
+        os.environ.update(presets)
 
 
 def api_url(stack: Stack) -> str:

@@ -14,7 +14,8 @@ Fixtures
     ``firestore`` (``host``, ``stop(kill=True)`` / ``start().wait_ready()`` / ``restart(kill=True)``,
     ``pause()`` / ``resume()``, ``reset()``), ``pubsub`` (``host``, the same controls), ``auth``
     (``host``, ``sign_up(email=None)``), ``fcm`` (the stand-in process: ``url``, ``send_url``,
-    ``messages()``, ``failures()``, ``fault()``, ``clear()``).
+    ``messages()``, ``failures()``, ``fault()``, ``clear()``), ``clock`` (the time every function and the
+    Auth emulator read: ``advance(days=1)``, ``set(offset)``, ``now()``; infra/local/stack/clock.py).
     While it runs, ``stack.env`` is also exported to this process's ``os.environ`` so in-process
     clients (``firestore.Client``, ``mydevices`` settings) talk to the same emulators.
 ``api`` (session)  -- base URL of the ``api`` function run with ``stack.env``.

@@ -76,9 +76,12 @@ def verify(ring: Keyring, token: str, *, issuer: str, audience: str, expired_ok:
 
 
 def _unexpired(claims: AccessClaims) -> AccessClaims:
-    """Expiry against the product's clock (PyJWT would read the system's): as PyJWT decides it."""
+    """The token's times against the product's clock (PyJWT would read the system's), as PyJWT
+    decides them: expired, or issued in the future (no token of ours is)."""
     if clock.passed(claims.exp, LEEWAY_SECONDS):
         raise Unauthenticated("access token has expired", code=Code.TOKEN_EXPIRED)
+    if clock.ahead(claims.iat, LEEWAY_SECONDS):
+        raise Unauthenticated("access token is invalid", code=Code.INVALID_TOKEN)
     return claims
 
 
@@ -106,6 +109,9 @@ def _verify(ring: Keyring, token: str, *, issuer: str, audience: str) -> AccessC
         )
     except (jwt.InvalidTokenError, RecursionError):  # RecursionError: a payload nested too deeply
         raise Unauthenticated("access token is invalid", code=Code.INVALID_TOKEN) from None
+    nbf = payload.get("nbf")  # none of ours has one; a token that says "not yet" is not used yet
+    if nbf is not None and (type(nbf) is not int or clock.ahead(nbf, LEEWAY_SECONDS)):
+        raise Unauthenticated("access token is invalid", code=Code.INVALID_TOKEN)
     cnf = payload.get("cnf")
     jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
     try:

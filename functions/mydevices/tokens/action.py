@@ -105,4 +105,6 @@ def verify(token: Any) -> dict[str, Any]:
         raise Unauthenticated("action token is invalid", code=Code.INVALID_TOKEN)
     if clock.passed(claims["exp"], LEEWAY_SECONDS):
         raise Unauthenticated("action token has expired", code=Code.TOKEN_EXPIRED)
+    if clock.ahead(claims["iat"], LEEWAY_SECONDS):
+        raise Unauthenticated("action token is invalid", code=Code.INVALID_TOKEN)
     return claims

@@ -12,10 +12,10 @@ The modules, one idea each: ``layout`` (paths, project id), ``ports``, ``process
 its own process group: start, readiness, stop; a started one is a context manager that stops it),
 ``emulators`` (Firestore, Pub/Sub, Auth, or firebase-tools' whole suite), ``servers`` (functions,
 the FCM stand-in and the one client of its control API, the web page), ``stack`` (:class:`Stack`),
-``presets`` (example devices and environment presets), ``pidfile``, ``cli``.
+``presets`` (example devices and environment presets), ``clock`` (the stack's moved time), ``pidfile``, ``cli``.
 
 ``Stack(ports, log_dir, project=PROJECT_ID, keys_file=None, geoip_db=None, env_extra=None,
-        firebase_config=None, pidfile=None, firebase_emulators=False, emulator_data=None)``
+        firebase_config=None, pidfile=None, firebase_emulators=False, emulator_data=None, clock_offset=0)``
   ``start(plumb=True, functions=())`` -- emulators + FCM stand-in in parallel, ``plumb()`` (trigger,
       topics, push subscription), then the given functions while Auth finishes starting.
   ``stop() -> list[str]`` stops everything (functions first) and names what was running. Context manager.
@@ -25,7 +25,8 @@ the FCM stand-in and the one client of its control API, the web page), ``stack``
       ``pubsub`` (a restart makes the topics and push subscription again), ``auth`` (``sign_up()``,
       ``sign_in()``), ``fcm`` (``url``, ``send_url``, ``messages()``, ``failures()``, ``fault()``,
       ``clear()``, ``jwks_fetches()``). With ``firebase_emulators=True``, ``suite`` runs the three
-      emulators and they cannot be stopped or paused alone (StackError).
+      emulators and they cannot be stopped or paused alone (StackError). ``clock`` (``clock.py``): the
+      time every function and (with libfaketime) the Auth emulator read: ``advance(days=1)``, ``now()``.
   ``env`` -- the environment a function needs (emulator hosts, project, FCM URL, topic, keys...).
   ``start_function(target, signature_type=None, extra_env=None, port=None, *, source=None)
       -> FunctionServer`` (``.url``, ``.stop()``; ``with stack.start_function("api") as api:`` stops

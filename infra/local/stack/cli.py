@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
@@ -29,9 +30,9 @@ from infra.local.stack.layout import (
     REPO_ROOT,
 )
 from infra.local.stack.ports import Ports, port_in_use
-from infra.local.stack.presets import FRESH_SESSION_WINDOW_OFF, IPHONE, LONDON_EXAMPLE_IP, PIXEL
+from infra.local.stack.presets import IPHONE, LONDON_EXAMPLE_IP, PIXEL
 from infra.local.stack.processes import ManagedProcess, StackError
-from infra.local.stack.stack import ENTRY_POINTS, Stack, ensure_dev_keys
+from infra.local.stack.stack import ENTRY_POINTS, HTTPS_HOSTING_PORT, Stack, ensure_dev_keys
 from infra.local.tls import chromium_command
 
 DEV_LOG_DIR = LOCAL_DIR / "logs"
@@ -75,11 +76,19 @@ def walkthrough(ports: Ports) -> str:
         auth=f"http://{HOST}:{ports.auth}",
         fcm=f"http://{HOST}:{ports.fcm}",
         callables=f"http://{HOST}:{ports.callables}",
+        clock=DEV_LOG_DIR / "clock",
         iphone=json.dumps({"device": IPHONE, "push": {"token": "tok-iphone", "provider": "fcm"}}),
         pixel=json.dumps({"device": PIXEL, "push": {"token": "tok-pixel", "provider": "fcm"}}),
         london_ip=LONDON_EXAMPLE_IP,
         project=PROJECT_ID,
     )
+
+
+def dev_presets(environ: Mapping[str, str]) -> dict[str, str]:
+    """What the dev stack sets beyond the product's own defaults, unless the environment says
+    otherwise: the environment always wins (`MYDEVICES_TRUSTED_PROXIES=0 infra/local/run`)."""
+    presets = {"MYDEVICES_TRUSTED_PROXIES": str(DEV_TRUSTED_PROXIES)}
+    return {name: value for name, value in presets.items() if name not in environ}
 
 
 def dev_geoip_db(choice: str | None) -> Path | None:
@@ -102,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
         DEV_LOG_DIR,
         keys_file=ensure_dev_keys(),
         geoip_db=dev_geoip_db(args.geoip_db),
-        env_extra={"MYDEVICES_TRUSTED_PROXIES": str(DEV_TRUSTED_PROXIES), **FRESH_SESSION_WINDOW_OFF},
+        env_extra=dev_presets(os.environ),
         firebase_config=None if args.port_offset else FIREBASE_JSON,
         fcm_quiet=False,
         pidfile=DEV_PIDFILE,
@@ -125,7 +134,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"stack: emulator data: imported from and exported on exit to {stack.suite.data_dir}", flush=True)
         stack.start(functions=ENTRY_POINTS)
         stack.start_hosting()
-        stack.start_https_hosting()
+        stack.start_https_hosting(HTTPS_HOSTING_PORT + args.port_offset)
         started = time.monotonic() - t0
         print(_listening(stack))
         print(walkthrough(ports), end="")
