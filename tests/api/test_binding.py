@@ -122,6 +122,10 @@ def session_status(db: firestore.Client, uid: str, sid: str) -> str:
     return str((snapshot.to_dict() or {}).get("status"))
 
 
+def session_doc(db: firestore.Client, uid: str, sid: str) -> dict[str, Any]:
+    return db.document(f"users/{uid}/sessions/{sid}").get().to_dict() or {}
+
+
 def security_events(db: firestore.Client, uid: str) -> list[dict[str, Any]]:
     return [snap.to_dict() or {} for snap in db.collection(f"users/{uid}/securityEvents").stream()]
 
@@ -554,3 +558,44 @@ def test_of_two_concurrent_registrations_exactly_one_binds_its_key(api: str, use
         assert stored_dbsc_key(db, user[0], sid) == winner.key.public_jwk
         owner_keeps_refreshing(winner, sid)
 
+
+# --- a stale jar and the password: no silent takeover of a bound session --------------------
+
+
+def test_a_stale_jar_and_the_password_take_over_a_dbsc_session_only_with_an_alert(
+    api: str, user: Any, db: firestore.Client
+) -> None:
+    """The finding: the thief holds an old copy of the jar (device id and access cookie; the
+    bound cookie long expired) and the password. Its web login would replace the owner's bound
+    session with no "Was that you?", and then bind the new session to the thief's key. The access
+    cookie does not prove a bound session's device: only its key, through a fresh bound cookie,
+    does."""
+    owner, sid, _ = registered_browser(api, user[1])
+    stale = {name: value for name, value in owner.jar.items() if name != BOUND}
+    thief = Browser(api, jar=stale)
+    login = thief.login(user[1])
+    taken = login.json()["session"]["sessionId"]
+    assert session_doc(db, user[0], taken)["alertReason"] == "unproven_re_login"
+    assert session_status(db, user[0], sid) == "revoked"  # replaced, as any re-login of the device
+
+
+def test_the_owners_browser_signing_in_again_with_its_fresh_bound_cookie_is_no_news(
+    api: str, user: Any, db: firestore.Client
+) -> None:
+    owner, sid, _ = registered_browser(api, user[1])
+    again = owner.login(user[1])
+    assert session_doc(db, user[0], again.json()["session"]["sessionId"])["alertReason"] is None
+    assert session_status(db, user[0], sid) == "revoked"  # replaced by its own login
+
+
+def test_a_copied_access_cookie_does_not_prove_a_dpop_bound_web_session(
+    api: str, user: Any, db: firestore.Client
+) -> None:
+    """A web session bound to a DPoP key: its access cookie is no proof of the key either."""
+    owner = Browser(api)
+    body = {"device": {"name": "Chromium", "platform": "web"}, "devicePublicKey": owner.key.public_jwk}
+    login = owner.send("POST", "/v1/sessions", headers={"Authorization": f"Bearer {user[1]}"}, json=body)
+    assert login.status_code == 201 and login.json()["session"]["deviceBound"] is True, login.text
+    thief = Browser(api, jar=dict(owner.jar))
+    taken = thief.login(user[1]).json()["session"]["sessionId"]
+    assert session_doc(db, user[0], taken)["alertReason"] == "unproven_re_login"
