@@ -32,7 +32,8 @@ def log_in(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     wanted = not web if body.firebase_custom_token is msgspec.UNSET else body.firebase_custom_token
     cookies = web and not httpio.from_cors_origin(req.raw)  # a page on another origin holds bearer tokens
     issued = login.login(req.bearer, req.client_ip(), req.did, req.signed_did, body.device, body.push,
-                         firebase_token=wanted, holds=req.cookie(web_cookies.ACCESS), device_key=device_key)
+                         firebase_token=wanted, holds=req.cookie(web_cookies.ACCESS),
+                         bound_cookie=req.raw.cookies.get(dbsc.BOUND_COOKIE), device_key=device_key)
     response = issued_response(issued, web=cookies, status=201)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the bound session's first refresh
     if cookies and settings().web_cookie == "host":  # a browser without DBSC ignores it (dbsc.py)

@@ -7,6 +7,7 @@ The flow (wire format: /work/shared/platform-notes.md, verified with Chromium 15
    `{"jti": challenge}`) to the registration path: `register` checks it against a challenge we
    made for this session, stores the key on the session (`dbscJwk`, `deviceBound`), and answers
    the session instructions plus the bound cookie, short-lived (MYDEVICES_DBSC_COOKIE_SECONDS);
+   only once: a session keeps its first key for its life (a second registration is refused);
 3. from then on every request of the session must carry a valid bound cookie (`require_cookie`);
    when it has expired the browser holds the page's request and calls the refresh URL: a first
    call without a proof gets 403 `Secure-Session-Challenge`, the retry with a proof signed by the
@@ -148,7 +149,15 @@ BOUND_COOKIE = "__Host-mydevices-bound"
 
 @store.guarded
 def register(uid: str, sid: str, proof_text: str | None, origin: str | None) -> dict[str, Any]:
-    """Bind the caller's session to the key in the registration proof; the instructions to answer."""
+    """Bind the caller's session to the key in the registration proof; the instructions to answer.
+
+    A session has one key for its life: registration is only for a session that has none (no
+    DBSC key, no DPoP key). The challenge is no secret from whoever holds the session's cookies
+    (the refresh URL hands one out), so a copied jar could otherwise put its own key in place of
+    the browser's, refresh the bound cookie with it, and make the owner's next refresh look like
+    the copy (a sign-out everywhere). A second registration, with any key, the same one included,
+    is refused with 401 `device_proof_failed`, closes nothing, and the first key stays. The check
+    and the write are one transaction, so of two registrations at once exactly one binds."""
     proof = parse_proof(proof_text)
     # 401 for every bad proof: it is what authenticates the key, and a browser gives up on a 401.
     if proof is None or proof.jwk is None:
@@ -164,8 +173,18 @@ def register(uid: str, sid: str, proof_text: str | None, origin: str | None) -> 
     if not _challenge_valid(sid, proof.jti):
         raise Unauthenticated("the registration proof does not answer this session's challenge",
                               code=Code.INVALID_DBSC_PROOF)
-    store.session_ref(uid, sid).update({"dbscJwk": jwk, "deviceBound": True})
+    if not store.update_if(store.session_ref(uid, sid), lambda session: _first_key(session, jwk)):
+        raise Unauthenticated("no such session", code=Code.INVALID_TOKEN)
     return instructions(sid, origin)
+
+
+def _first_key(session: dict[str, Any], jwk: dict[str, str]) -> dict[str, Any]:
+    """The fields that bind `session` to `jwk`, read in the registration's transaction; refused
+    if it is bound to a key already (see register)."""
+    if session.get("dbscJwk") is not None or session.get("dpopJkt") is not None:
+        raise Unauthenticated("this session is bound to a key already; a session keeps its first key",
+                              code=Code.DEVICE_PROOF_FAILED)
+    return {"dbscJwk": jwk, "deviceBound": True}
 
 
 def verify_refresh(session: dict[str, Any], sid: str, proof_text: str | None) -> str:

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import flask
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from gunicorn.http.errors import ParseException
+from werkzeug.exceptions import ClientDisconnected, HTTPException, MethodNotAllowed
 from werkzeug.routing import BaseConverter, Map, MapAdapter, Rule
 
 from . import app_check, dbsc, dpop, geo, web_cookies
@@ -38,6 +39,14 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CORS_ALLOW_HEADERS = f"Authorization, Content-Type, {DEVICE_HEADER}, {app_check.HEADER}"
 CORS_EXPOSE_HEADERS = f"{DEVICE_HEADER}, Retry-After"
 CORS_MAX_AGE = 3600  # seconds a browser may reuse a preflight (Chromium caps it at 7200)
+# What reading a request body raises when the client framed it wrong or stopped sending: the
+# client's fault, so a 400, not a 500. gunicorn (functions-framework's server, in production
+# too) decodes chunked bodies itself and raises its ParseException (InvalidChunkSize for `zz`
+# or `-5`, ChunkMissingTerminator for a chunk longer than it declared, ...) and NoMoreData, an
+# OSError, for a body cut off; werkzeug's own server (functions-framework --debug) raises
+# OSError from its chunk decoder, and werkzeug ClientDisconnected for a body shorter than its
+# Content-Length.
+UNREADABLE_BODY = (ParseException, OSError, ClientDisconnected)
 
 # What each code is in HTTP. Every Code is here (tests/unit/test_error_codes.py).
 HTTP_STATUS: dict[Code, int] = {
@@ -203,7 +212,11 @@ class ApiRequest:
         limit = settings().max_body_bytes
         if self.raw.content_length is not None and self.raw.content_length > limit:
             raise too_large(limit)
-        data = self.raw.stream.read(limit + 1)
+        try:
+            data = self.raw.stream.read(limit + 1)
+        except UNREADABLE_BODY:
+            raise InvalidRequest("request body could not be read: malformed chunked encoding, "
+                                 "or the body was cut off") from None
         if len(data) > limit:
             raise too_large(limit)
         if not data.strip():

@@ -16,7 +16,9 @@ import json
 import secrets
 import shutil
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,6 +120,10 @@ def bound(api: str, user: tuple[str, str]) -> BoundDevice:
 def session_status(db: firestore.Client, uid: str, sid: str) -> str:
     snapshot = db.document(f"users/{uid}/sessions/{sid}").get()
     return str((snapshot.to_dict() or {}).get("status"))
+
+
+def session_doc(db: firestore.Client, uid: str, sid: str) -> dict[str, Any]:
+    return db.document(f"users/{uid}/sessions/{sid}").get().to_dict() or {}
 
 
 def security_events(db: firestore.Client, uid: str) -> list[dict[str, Any]]:
@@ -459,3 +465,137 @@ def test_a_dbsc_registration_must_answer_our_challenge(api: str, user: Any) -> N
     answer = owner.send("POST", "/v1/sessions/dbsc/register",
                         headers={"Secure-Session-Response": owner.jwt({"jti": "1.made-up"}, with_jwk=True)})
     assert answer.status_code == 401 and error_code(answer) == "invalid_dbsc_proof"
+
+
+# --- one key per session: a copied jar cannot put its own key in -------------------------------
+
+
+def registered_browser(api: str, id_token: str) -> tuple[Browser, str, str]:
+    """A web login whose browser registered DBSC: (the browser, the session id, the login's
+    `Secure-Session-Registration`)."""
+    owner = Browser(api)
+    login = owner.login(id_token)
+    registration = login.headers["Secure-Session-Registration"]
+    assert owner.register(registration).status_code == 200
+    return owner, login.json()["session"]["sessionId"], registration
+
+
+def stored_dbsc_key(db: firestore.Client, uid: str, sid: str) -> Any:
+    return (db.document(f"users/{uid}/sessions/{sid}").get().to_dict() or {}).get("dbscJwk")
+
+
+def owner_keeps_refreshing(owner: Browser, sid: str) -> None:
+    """The owner's browser, its bound cookie expired, refreshes it with its key and goes on."""
+    owner.jar.pop(BOUND)
+    renewed = owner.refresh_bound_cookie(sid)
+    assert renewed.status_code == 200, renewed.text
+    assert owner.send("GET", "/v1/sessions/current").status_code == 200
+
+
+@pytest.mark.parametrize("challenge_from", ["login", "refresh"])
+def test_a_copied_jar_cannot_register_its_own_key_over_the_owners(
+    api: str, user: Any, db: firestore.Client, challenge_from: str
+) -> None:
+    """The finding: the cookie jar is copied while the bound cookie is fresh. With it the thief
+    answers a challenge of the session (the login's, or one the refresh URL hands to anyone with
+    the refresh cookie) with its own key. Had that replaced the owner's key, the thief would
+    refresh the bound cookie from then on, and the owner's genuine browser would get 401
+    `device_proof_failed` and sign the user out everywhere. A session keeps its first key."""
+    owner, sid, registration = registered_browser(api, user[1])
+    thief = Browser(api, jar=dict(owner.jar))  # the jar, bound cookie and all, and a key of its own
+    if challenge_from == "refresh":
+        asked = thief.send("POST", "/v1/sessions/dbsc/refresh", headers={"Sec-Secure-Session-Id": sid})
+        assert asked.status_code == 403, asked.text
+        challenge = asked.headers["Secure-Session-Challenge"].split('"')[1]
+        registration = f'(ES256);path="/v1/sessions/dbsc/register";challenge="{challenge}"'
+    answer = thief.register(registration)
+    assert answer.status_code == 401 and error_code(answer) == "device_proof_failed", answer.text
+    assert "Set-Cookie" not in answer.headers  # no bound cookie for the thief's key
+    assert stored_dbsc_key(db, user[0], sid) == owner.key.public_jwk
+    owner_keeps_refreshing(owner, sid)
+    assert session_status(db, user[0], sid) == "active" and security_events(db, user[0]) == []
+
+
+def test_a_second_registration_with_the_sessions_own_key_is_refused_too(
+    api: str, user: Any, db: firestore.Client
+) -> None:
+    """Registration is for a session with no key: even the same key, again, is refused, and the
+    browser goes on with the registration it has."""
+    owner, sid, registration = registered_browser(api, user[1])
+    again = owner.register(registration)
+    assert again.status_code == 401 and error_code(again) == "device_proof_failed", again.text
+    assert stored_dbsc_key(db, user[0], sid) == owner.key.public_jwk
+    owner_keeps_refreshing(owner, sid)
+
+
+def register_at_once(rivals: list[Browser], registration: str) -> list[requests.Response]:
+    """Each rival posts the registration, all released at the same moment."""
+    start = threading.Barrier(len(rivals))
+
+    def register(browser: Browser) -> requests.Response:
+        start.wait()
+        return browser.register(registration)
+
+    with ThreadPoolExecutor(len(rivals)) as pool:
+        return list(pool.map(register, rivals))
+
+
+def test_of_two_concurrent_registrations_exactly_one_binds_its_key(api: str, user: Any, db: firestore.Client) -> None:
+    """Two holders of the jar of a session not bound yet register at the same moment: the check
+    and the write are one transaction, so one key wins and the other is refused."""
+    for _ in range(3):
+        owner = Browser(api)
+        login = owner.login(user[1])
+        sid = login.json()["session"]["sessionId"]
+        rivals = [owner, Browser(api, jar=dict(owner.jar))]
+        answers = register_at_once(rivals, login.headers["Secure-Session-Registration"])
+        assert sorted(a.status_code for a in answers) == [200, 401], [a.text for a in answers]
+        winner = rivals[[a.status_code for a in answers].index(200)]
+        # Refused in the transaction, or before it if the winner's key was already stored when the
+        # loser's request was authenticated: the session is bound then and the loser has no bound cookie.
+        assert error_code(next(a for a in answers if a.status_code == 401)) in (
+            "device_proof_failed", "bound_cookie_required")
+        assert stored_dbsc_key(db, user[0], sid) == winner.key.public_jwk
+        owner_keeps_refreshing(winner, sid)
+
+
+# --- a stale jar and the password: no silent takeover of a bound session --------------------
+
+
+def test_a_stale_jar_and_the_password_take_over_a_dbsc_session_only_with_an_alert(
+    api: str, user: Any, db: firestore.Client
+) -> None:
+    """The finding: the thief holds an old copy of the jar (device id and access cookie; the
+    bound cookie long expired) and the password. Its web login would replace the owner's bound
+    session with no "Was that you?", and then bind the new session to the thief's key. The access
+    cookie does not prove a bound session's device: only its key, through a fresh bound cookie,
+    does."""
+    owner, sid, _ = registered_browser(api, user[1])
+    stale = {name: value for name, value in owner.jar.items() if name != BOUND}
+    thief = Browser(api, jar=stale)
+    login = thief.login(user[1])
+    taken = login.json()["session"]["sessionId"]
+    assert session_doc(db, user[0], taken)["alertReason"] == "unproven_re_login"
+    assert session_status(db, user[0], sid) == "revoked"  # replaced, as any re-login of the device
+
+
+def test_the_owners_browser_signing_in_again_with_its_fresh_bound_cookie_is_no_news(
+    api: str, user: Any, db: firestore.Client
+) -> None:
+    owner, sid, _ = registered_browser(api, user[1])
+    again = owner.login(user[1])
+    assert session_doc(db, user[0], again.json()["session"]["sessionId"])["alertReason"] is None
+    assert session_status(db, user[0], sid) == "revoked"  # replaced by its own login
+
+
+def test_a_copied_access_cookie_does_not_prove_a_dpop_bound_web_session(
+    api: str, user: Any, db: firestore.Client
+) -> None:
+    """A web session bound to a DPoP key: its access cookie is no proof of the key either."""
+    owner = Browser(api)
+    body = {"device": {"name": "Chromium", "platform": "web"}, "devicePublicKey": owner.key.public_jwk}
+    login = owner.send("POST", "/v1/sessions", headers={"Authorization": f"Bearer {user[1]}"}, json=body)
+    assert login.status_code == 201 and login.json()["session"]["deviceBound"] is True, login.text
+    thief = Browser(api, jar=dict(owner.jar))
+    taken = thief.login(user[1]).json()["session"]["sessionId"]
+    assert session_doc(db, user[0], taken)["alertReason"] == "unproven_re_login"

@@ -344,12 +344,15 @@ def test_nesting_is_refused_for_its_depth_and_32_levels_still_parse(phone: tuple
     assert "nested" not in deep_enough.json()["error"]["message"]  # refused for its content instead
 
 
-def _raw_exchange(url: str, head: bytes, first_part: bytes) -> bytes:
+def _raw_exchange(url: str, head: bytes, first_part: bytes, *, hang_up: bool = False) -> bytes:
     """Send a request head and only the start of its body, then read what the server answers
-    before the rest ever comes. A server that waited for the whole body would never answer."""
+    before the rest ever comes. A server that waited for the whole body would never answer.
+    `hang_up`: stop sending (half-close) after `first_part`, as a client cut off mid-body."""
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as conn:
         conn.sendall(head + first_part)
+        if hang_up:
+            conn.shutdown(socket.SHUT_WR)
         received = b""
         while b"\r\n\r\n" not in received or len(received) < received.index(b"\r\n\r\n") + 4 + _length(received):
             chunk = conn.recv(65536)
@@ -385,6 +388,60 @@ def test_a_chunked_body_without_length_is_cut_off_at_the_limit(api: str) -> None
     framed = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(4))  # 32 KiB, never terminated
     answer = _raw_exchange(api, head, framed)
     assert answer.split(b"\r\n", 1)[0].split()[1] == b"413", answer[:300]
+
+
+def _chunked_head(phone: tuple[Device, str], method: str, path: str) -> bytes:
+    """A chunked request's head with the phone's credentials (its ID token for a login)."""
+    device, id_token = phone
+    headers = device.headers({"Authorization": f"Bearer {id_token}"} if path == "/v1/sessions" else None)
+    lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return (f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            f"Transfer-Encoding: chunked\r\n{lines}\r\n").encode()
+
+
+def _parsed(answer: bytes) -> tuple[int, dict[str, str], Any]:
+    """(status, headers with lower-case names, JSON body) of a raw HTTP/1.1 answer."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, json.loads(body[:_length(answer)])
+
+
+MALFORMED_CHUNKED = {
+    "size-not-hex": b'zz\r\n{"answer": "yes"}\r\n0\r\n\r\n',
+    "negative-size": b'-5\r\n{"answer": "yes"}\r\n0\r\n\r\n',
+    "chunk-longer-than-declared": b'2\r\n{"answer": "yes"}\r\n0\r\n\r\n',
+    "cut-off-mid-chunk": b'40\r\n{"answer": ',
+}
+
+
+@pytest.mark.parametrize(("method", "path"), BODY_ROUTES)
+@pytest.mark.parametrize("body", MALFORMED_CHUNKED.values(), ids=MALFORMED_CHUNKED.keys())
+def test_a_malformed_chunked_body_is_a_json_400(phone: tuple[Device, str], method: str, path: str,
+                                                body: bytes) -> None:
+    """Broken chunked framing (what the server's chunk decoder refuses) is the client's error:
+    our JSON 400, never the 500 of the decoder's exception escaping."""
+    answer = _raw_exchange(phone[0].base, _chunked_head(phone, method, path), body,
+                           hang_up=body == MALFORMED_CHUNKED["cut-off-mid-chunk"])
+    status, headers, error = _parsed(answer)
+    assert (status, headers.get("content-type")) == (400, "application/json"), answer[:500]
+    assert error["error"]["code"] == "invalid_request" and set(error["error"]) == {"code", "message"}
+
+
+def test_a_well_formed_chunked_body_still_works(api: str, stack: Stack) -> None:
+    """The same framing done right: a login and a refresh, each body in several chunks."""
+    phone = Device(api, dict(PIXEL))
+    _, id_token = stack.auth.sign_up()
+
+    def chunked(path: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+        framed = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 7]), body[i:i + 7]) for i in range(0, len(body), 7))
+        return _parsed(_raw_exchange(api, _chunked_head((phone, id_token), "POST", path), framed + b"0\r\n\r\n"))
+
+    status, _, login = chunked("/v1/sessions", json.dumps({"device": PIXEL}).encode())
+    assert status == 201, login
+    phone.device_id, phone.refresh_token = login["deviceId"], login["refreshToken"]
+    status, _, refreshed = chunked("/v1/sessions/refresh", json.dumps({"refreshToken": phone.refresh_token}).encode())
+    assert status == 200 and refreshed["refreshToken"] != phone.refresh_token, refreshed
 
 
 def test_a_whole_10_mb_body_sent_anyway_gets_a_json_413(phone: tuple[Device, str]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from .. import account, clock, closing, documents, dpop, geo, rate_limits, store
+from .. import account, clock, closing, dbsc, documents, dpop, geo, rate_limits, store
 from ..config import settings
 from ..documents import ACTIVE, REPLACED, SELF_ENDED
 from ..errors import Code, Conflict, Unauthenticated
@@ -32,11 +32,12 @@ CAP_SLACK = 10  # below cap - CAP_SLACK active sessions, concurrent logins canno
 
 def login(bearer: Callable[[], str | None], client_ip: str | None, did: str, signed_device_id: str, device: DeviceInfo,
           push: PushTarget | None, *, firebase_token: bool = True, holds: str | None = None,
-          device_key: dict[str, str] | None = None) -> Issued:
+          bound_cookie: str | None = None, device_key: dict[str, str] | None = None) -> Issued:
     """Open a session for (user, device), replacing the device's previous one.
 
     `holds` is the access token the request carried besides the ID token (a web client's cookie):
-    with it a re-login proves it is the device itself coming back (see _alert_reason).
+    with it a re-login proves it is the device itself coming back (see _alert_reason), unless
+    that session is bound to a key: then only a fresh DBSC `bound_cookie` proves it (_holds).
     `device_key` (a public JWK, dpop.parse_public_jwk) binds the session to that key: its every
     refresh must then carry a DPoP proof the key signed (flows/refresh.py)."""
     rate_limits.login_from_address(client_ip)
@@ -44,12 +45,12 @@ def login(bearer: Callable[[], str | None], client_ip: str | None, did: str, sig
     rate_limits.login_of_user(who.uid, who.auth_time, client_ip)
     location = geo.locate(client_ip, settings().geoip_db)
     return _open(who, did, signed_device_id, device, push, location, firebase_token=firebase_token, holds=holds,
-                 device_key=device_key)
+                 bound_cookie=bound_cookie, device_key=device_key)
 
 
 @store.guarded
 def _open(who: sign_in.Identity, did: str, signed_device_id: str, device: DeviceInfo, push: PushTarget | None,
-          location: str | None, *, firebase_token: bool, holds: str | None,
+          location: str | None, *, firebase_token: bool, holds: str | None, bound_cookie: str | None,
           device_key: dict[str, str] | None) -> Issued:
     jkt = dpop.thumbprint(device_key) if device_key is not None else None
     uid = who.uid
@@ -83,7 +84,8 @@ def _open(who: sign_in.Identity, did: str, signed_device_id: str, device: Device
         replacing = old_doc is not None and old_doc.get("status") == ACTIVE
         if not replacing and near_cap:
             _within_device_cap(transaction, uid)  # reads: before any write of this transaction
-        session_doc["alertReason"] = _alert_reason(pointer_doc, old_doc, _holds(holds, uid, previous, did))
+        proven = _holds(holds, bound_cookie, uid, previous, did, old_doc or {})
+        session_doc["alertReason"] = _alert_reason(pointer_doc, old_doc, proven)
         if previous_ref is not None and replacing:
             transaction.update(previous_ref, documents.revocation(REPLACED, now, replacedBy=sid))
         transaction.set(store.session_ref(uid, sid), session_doc)
@@ -109,9 +111,10 @@ def _require_fresh_sign_in(who: sign_in.Identity, user: dict[str, Any] | None) -
 def _alert_reason(pointer: dict[str, Any] | None, previous: dict[str, Any] | None, proven: bool) -> str | None:
     """Why this login is news for the user's other devices, or None when it is the device coming
     back: its previous session was ended by the device itself, or is still active and the login
-    proves it holds it (`proven`: its access token came along), and the user never rejected the
-    device. A device id alone proves nothing: it is a copy away from a silent takeover of the
-    device's session. A session that expired away (TTL) says nothing either: news."""
+    proves it holds it (`proven`: its access token came along, and for a session bound to a key
+    the key's word, _holds), and the user never rejected the device. A device id alone proves
+    nothing: it is a copy away from a silent takeover of the device's session. A session that
+    expired away (TTL) says nothing either: news."""
     if pointer is None:
         return "new_device"
     if pointer.get("untrustedAt") is not None:
@@ -125,8 +128,15 @@ def _alert_reason(pointer: dict[str, Any] | None, previous: dict[str, Any] | Non
     return "closed_elsewhere"
 
 
-def _holds(token: str | None, uid: str, sid: str | None, did: str) -> bool:
-    """Whether `token` is our access token for this session on this device (expired or not)."""
+def _holds(token: str | None, bound_cookie: str | None, uid: str, sid: str | None, did: str,
+           session: dict[str, Any]) -> bool:
+    """Whether the login proves it holds session `sid` (its document `session`) of this device:
+    `token` is our access token for it on this device (expired or not), and, for a session bound
+    to a key, the key's word too. A stale copy of the cookie jar carries the access cookie, so
+    for a bound session that cookie alone would let a thief who knows the password replace the
+    session unnoticed (and bind the new one to its own key). A DBSC-bound session is proven by its
+    fresh bound cookie besides (only the browser with the key keeps one fresh); a DPoP-bound one by
+    nothing a login carries (it takes no proof of the key), so its re-login is always news."""
     if not token or sid is None:
         return False
     conf = settings()
@@ -134,7 +144,11 @@ def _holds(token: str | None, uid: str, sid: str | None, did: str) -> bool:
         claims = access.verify(keyring(), token, issuer=conf.issuer, audience=conf.audience, expired_ok=True)
     except Unauthenticated:
         return False
-    return (claims.uid, claims.sid, claims.did) == (uid, sid, did)
+    if (claims.uid, claims.sid, claims.did) != (uid, sid, did):
+        return False
+    if session.get("dpopJkt") is not None:
+        return False
+    return session.get("dbscJwk") is None or dbsc.cookie_valid(sid, bound_cookie)
 
 
 def _active_count(query: firestore.Query, transaction: firestore.Transaction | None = None) -> int:
