@@ -115,14 +115,15 @@ def test_two_devices_see_each_other_close_each_other_and_get_signed_out(
     expect(this_mac).to_contain_text("Active now")
     expect(this_mac.get_by_role("button")).to_have_count(0)
     expect(mac.locator("#only-device")).to_be_visible()
-    expect(mac.get_by_role("button", name="Sign out from all other sessions")).to_be_hidden()
+    expect(mac.get_by_role("button", name="Close all other sessions")).to_be_hidden()
 
     # The PC signs in: it sees both, itself marked; the Mac sees it appear without a reload.
     pc.goto(hosting.page_url)
     sign_in(pc, email)
     expect(rows(pc)).to_have_count(2)
     expect(pc.locator("#sessions > li.current .device-name")).to_have_text("Edge on Windows")
-    expect(row(pc, "Chrome on macOS").get_by_role("button", name="Sign out Chrome on macOS")).to_be_visible()
+    mac_on_pc = row(pc, "Chrome on macOS")
+    expect(mac_on_pc.get_by_role("button", name="Close the session on Chrome on macOS")).to_be_visible()
     expect(rows(mac)).to_have_count(2, timeout=NOTICED_WITHIN_MS)
     expect(mac.locator("#sessions > li.current .device-name")).to_have_text("Chrome on macOS")
     pc_on_mac = row(mac, "Edge on Windows")
@@ -130,14 +131,14 @@ def test_two_devices_see_each_other_close_each_other_and_get_signed_out(
     expect(pc_on_mac).to_contain_text(re.compile(r"Active (just now|\d+ minutes? ago)"))
     expect(pc_on_mac).to_contain_text("Signed in ")
     expect(mac.locator("#only-device")).to_be_hidden()
-    expect(mac.get_by_role("button", name="Sign out from all other sessions")).to_be_hidden()  # one other
+    expect(mac.get_by_role("button", name="Close all other sessions")).to_be_hidden()  # one other
 
-    # A phone signs in through the API: three sessions, so "sign out from all others" shows.
+    # A phone signs in through the API: three sessions, so "close all other sessions" shows.
     phone = Device(web_api, device={"name": "Pixel 8", "platform": "android", "osVersion": "14"})
     phone.login(id_token, headers={"X-Forwarded-For": LONDON_IP})
     expect(rows(mac)).to_have_count(3, timeout=NOTICED_WITHIN_MS)
     expect(row(mac, "Pixel 8")).to_contain_text("Android app · London, United Kingdom")
-    expect(mac.get_by_role("button", name="Sign out from all other sessions")).to_be_visible()
+    expect(mac.get_by_role("button", name="Close all other sessions")).to_be_visible()
     SCREENSHOT.parent.mkdir(exist_ok=True)
     mac.screenshot(path=str(SCREENSHOT), full_page=True)
 
@@ -150,7 +151,7 @@ def test_two_devices_see_each_other_close_each_other_and_get_signed_out(
     expect(mac.locator("#sessions img")).to_have_count(0)
 
     # The Mac closes the PC: its row goes, and the PC's page says it was signed out.
-    pc_on_mac.get_by_role("button", name="Sign out Edge on Windows").click()
+    pc_on_mac.get_by_role("button", name="Close the session on Edge on Windows").click()
     expect(rows(mac)).to_have_count(3)
     expect(pc.locator("#signin-notice")).to_have_text(
         "You were signed out: this device's session was closed from another device.", timeout=NOTICED_WITHIN_MS
@@ -162,14 +163,14 @@ def test_two_devices_see_each_other_close_each_other_and_get_signed_out(
     expect(rows(mac)).to_have_count(2, timeout=NOTICED_WITHIN_MS)
     expect(row(mac, XSS_NAME)).to_have_count(0)
 
-    # The PC comes back; "Sign out from all other sessions" closes it and the phone.
+    # The PC comes back; "Close all other sessions" closes it and the phone.
     sign_in(pc, email)
     expect(rows(pc)).to_have_count(3)
     expect(rows(mac)).to_have_count(3, timeout=NOTICED_WITHIN_MS)
-    mac.get_by_role("button", name="Sign out from all other sessions").click()
+    mac.get_by_role("button", name="Close all other sessions").click()
     expect(rows(mac)).to_have_count(1)
     expect(mac.locator("#only-device")).to_be_visible()
-    expect(mac.get_by_role("button", name="Sign out from all other sessions")).to_be_hidden()
+    expect(mac.get_by_role("button", name="Close all other sessions")).to_be_hidden()
     expect(pc.locator("#signin-notice")).to_contain_text("You were signed out", timeout=NOTICED_WITHIN_MS)
     assert phone.get("/v1/sessions").status_code == 401
 
@@ -230,6 +231,42 @@ def test_a_sign_in_elsewhere_asks_was_that_you_and_no_closes_it(
     assert dialogs == []
     mac.context.close()
     pc.context.close()
+
+
+def new_account(stack: Stack, prefix: str) -> tuple[str, str]:
+    """A fresh account: its email and a Firebase ID token for API logins."""
+    email = f"{prefix}-{secrets.token_hex(4)}@example.com"
+    _, id_token = stack.auth.sign_up(email, PASSWORD)
+    return email, id_token
+
+
+def signed_in_mac(browser: Browser, hosting: HostingServer, email: str) -> Page:
+    mac = open_device(browser, MAC_CHROME, LONDON_IP, [])
+    mac.goto(hosting.page_url)
+    sign_in(mac, email)
+    expect(rows(mac)).to_have_count(1)
+    return mac
+
+
+def test_sign_out_is_for_this_device_and_close_session_for_the_others(
+    stack: Stack, web_api: str, hosting: HostingServer, browser: Browser
+) -> None:
+    """One word per action: the top bar's "Sign out" signs this device out; another device's row says
+    "Close session" (named after that device for a screen reader), and so does the button that closes
+    all the others; this device's own row has no button."""
+    email, id_token = new_account(stack, "words")
+    mac = signed_in_mac(browser, hosting, email)
+    for name in ("Pixel 8", "Galaxy Tab"):
+        Device(web_api, device={"name": name, "platform": "android"}).login(id_token)
+    expect(rows(mac)).to_have_count(3, timeout=NOTICED_WITHIN_MS)
+    expect(mac.get_by_role("button", name=re.compile("sign out", re.IGNORECASE))).to_have_count(1)
+    expect(mac.locator("#logout")).to_have_text("Sign out")
+    pixel = row(mac, "Pixel 8")
+    expect(pixel.get_by_role("button")).to_have_text(["Close session"])
+    expect(pixel.get_by_role("button", name="Close the session on Pixel 8", exact=True)).to_be_visible()
+    expect(mac.locator("#sessions > li.current").get_by_role("button")).to_have_count(0)
+    expect(mac.locator("#revoke-others")).to_have_text("Close all other sessions")
+    mac.context.close()
 
 
 def test_loading_then_error_state_when_the_api_is_down(stack: Stack, browser: Browser) -> None:

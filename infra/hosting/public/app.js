@@ -142,7 +142,7 @@ async function answerAlert(alert, answer, button) {
 
 async function closeSession(session, button) {
   const mine = epoch;
-  busy(button, "Signing out…");
+  busy(button, "Closing…");
   try {
     await api.closeSession(session.sessionId);
   } catch (error) {
@@ -150,7 +150,7 @@ async function closeSession(session, button) {
     if (isSignedOut(error)) return onSignedOut(error);
     if (error.code !== "not_found") { // not_found: it was closed already, which is what was asked
       busy(button, null);
-      setText("banner", `Couldn't sign out ${session.deviceName}. ${describe(error)}`);
+      setText("banner", `Couldn't close the session on ${session.deviceName}. ${describe(error)}`);
       return;
     }
   }
@@ -163,7 +163,7 @@ async function closeSession(session, button) {
 $("revoke-others").addEventListener("click", async (event) => {
   const button = event.currentTarget;
   const mine = epoch;
-  busy(button, "Signing out…");
+  busy(button, "Closing…");
   try {
     await api.revokeOthers();
     if (mine !== epoch) return;
@@ -173,7 +173,7 @@ $("revoke-others").addEventListener("click", async (event) => {
   } catch (error) {
     if (mine !== epoch) return;
     if (isSignedOut(error)) return onSignedOut(error);
-    setText("banner", `Couldn't sign out the other sessions. ${describe(error)}`);
+    setText("banner", `Couldn't close the other sessions. ${describe(error)}`);
   } finally {
     busy(button, null);
   }

@@ -35,9 +35,9 @@ function sessionRow(session, onClose, now) {
   row.querySelector(".created").textContent = `Signed in ${formatDate(session.createdAt)}`;
   const close = row.querySelector(".close");
   if (session.isCurrentDevice) {
-    close.remove(); // this device leaves with "Sign out" at the top
+    close.remove(); // this device leaves with "Sign out" in the top bar: one word per action
   } else {
-    close.setAttribute("aria-label", `Sign out ${name}`);
+    close.setAttribute("aria-label", `Close the session on ${name}`);
     close.addEventListener("click", () => onClose(session, close));
   }
   return row;
