@@ -152,6 +152,7 @@ def test_two_devices_see_each_other_close_each_other_and_get_signed_out(
 
     # The Mac closes the PC: its row goes, and the PC's page says it was signed out.
     pc_on_mac.get_by_role("button", name="Close the session on Edge on Windows").click()
+    pc_on_mac.get_by_role("button", name="Close", exact=True).click()  # it asks first
     expect(rows(mac)).to_have_count(3)
     expect(pc.locator("#signin-notice")).to_have_text(
         "You were signed out: this device's session was closed from another device.", timeout=NOTICED_WITHIN_MS
@@ -168,6 +169,7 @@ def test_two_devices_see_each_other_close_each_other_and_get_signed_out(
     expect(rows(pc)).to_have_count(3)
     expect(rows(mac)).to_have_count(3, timeout=NOTICED_WITHIN_MS)
     mac.get_by_role("button", name="Close all other sessions").click()
+    mac.get_by_role("button", name="Close all", exact=True).click()  # it asks first
     expect(rows(mac)).to_have_count(1)
     expect(mac.locator("#only-device")).to_be_visible()
     expect(mac.get_by_role("button", name="Close all other sessions")).to_be_hidden()
@@ -266,6 +268,57 @@ def test_sign_out_is_for_this_device_and_close_session_for_the_others(
     expect(pixel.get_by_role("button", name="Close the session on Pixel 8", exact=True)).to_be_visible()
     expect(mac.locator("#sessions > li.current").get_by_role("button")).to_have_count(0)
     expect(mac.locator("#revoke-others")).to_have_text("Close all other sessions")
+    mac.context.close()
+
+
+def test_closing_asks_first_in_the_page_and_only_yes_sends_the_request(
+    stack: Stack, web_api: str, hosting: HostingServer, browser: Browser
+) -> None:
+    """A row's close button and "close all other sessions" each turn into an in-page question (no
+    window.confirm): nothing is sent until its confirming button is pressed, and Cancel sends nothing."""
+    email, id_token = new_account(stack, "confirm")
+    mac = signed_in_mac(browser, hosting, email)
+    closing: list[str] = []
+    mac.on("request", lambda request: closing.append(f"{request.method} {request.url}")
+           if request.method == "DELETE" or request.url.endswith("/v1/sessions/revoke-others") else None)
+    devices = {name: Device(web_api, device={"name": name, "platform": "android"}) for name in
+               ("Pixel 8", "Galaxy Tab", "Moto G")}
+    for device in devices.values():
+        device.login(id_token)
+    expect(rows(mac)).to_have_count(4, timeout=NOTICED_WITHIN_MS)
+
+    pixel = row(mac, "Pixel 8")
+    pixel.locator("button.close").click()
+    mac.wait_for_timeout(500)
+    assert closing == []
+    expect(pixel).to_contain_text("Close the session on “Pixel 8”?")
+    expect(pixel.get_by_role("button", name="Cancel")).to_be_focused()
+    pixel.get_by_role("button", name="Cancel").click()
+    expect(pixel.get_by_role("button", name="Close the session on Pixel 8", exact=True)).to_be_focused()
+    expect(pixel.get_by_role("button", name="Cancel")).to_have_count(0)
+    mac.wait_for_timeout(500)
+    assert closing == []
+    pixel.locator("button.close").click()
+    pixel.get_by_role("button", name="Close", exact=True).click()
+    expect(rows(mac)).to_have_count(3)
+    assert len(closing) == 1 and closing[0].startswith("DELETE ")
+    assert closing[0].endswith(f"/v1/sessions/{devices['Pixel 8'].session_id}")
+    assert devices["Pixel 8"].get("/v1/sessions").status_code == 401
+
+    others = mac.locator("#revoke-others")
+    others.click()
+    expect(mac.locator("#view-devices")).to_contain_text("Close all 2 other sessions?")
+    mac.wait_for_timeout(500)
+    assert len(closing) == 1
+    mac.get_by_role("button", name="Cancel").click()
+    expect(others).to_be_focused()
+    mac.wait_for_timeout(500)
+    assert len(closing) == 1
+    others.click()
+    mac.get_by_role("button", name="Close all", exact=True).click()
+    expect(rows(mac)).to_have_count(1)
+    assert len(closing) == 2 and closing[1].endswith("/v1/sessions/revoke-others")
+    assert devices["Moto G"].get("/v1/sessions").status_code == 401
     mac.context.close()
 
 

@@ -8,7 +8,7 @@
 import { MyDevicesClient, MyDevicesError, memoryStorage } from "./mydevices.js";
 import { AuthError, loadConfig, signIn, signUp } from "./auth.js";
 import { browserName } from "./format.js";
-import { busy, forgetAlerts, forgetSessions, renderAlerts, renderSessions, setText, show } from "./view.js";
+import { askFirst, busy, forgetAlerts, forgetSessions, renderAlerts, renderSessions, setText, show } from "./view.js";
 
 const api = new MyDevicesClient({ credentials: "cookie", storage: memoryStorage() });
 
@@ -160,8 +160,7 @@ async function closeSession(session, button) {
   render();
 }
 
-$("revoke-others").addEventListener("click", async (event) => {
-  const button = event.currentTarget;
+askFirst($("revoke-others"), null, async (button) => {
   const mine = epoch;
   busy(button, "Closing…");
   try {

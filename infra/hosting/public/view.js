@@ -17,6 +17,41 @@ export function setText(id, text) {
   element.hidden = !text;
 }
 
+// Closing sessions asks first, in the page: `trigger` gives way to the .confirm group after it
+// (the question, a confirming button, Cancel) with focus on Cancel, and only the confirming button
+// runs `onYes(trigger)`; Cancel and Escape put the trigger back. One question is open at a time.
+// `question` null keeps the group's text; `onOpen(open)` follows it. Returns { open(focus) }.
+let closeQuestion = null;
+
+export function askFirst(trigger, question, onYes, onOpen = () => {}) {
+  const group = trigger.nextElementSibling;
+  const [yes, no] = [group.querySelector(".yes"), group.querySelector(".no")];
+  const close = () => {
+    group.hidden = true;
+    trigger.hidden = false;
+    if (closeQuestion === close) closeQuestion = null;
+    onOpen(false);
+  };
+  const open = (focus) => {
+    closeQuestion?.();
+    if (question) group.querySelector(".question").textContent = question;
+    group.setAttribute("aria-label", group.querySelector(".question").textContent);
+    trigger.hidden = true;
+    group.hidden = false;
+    closeQuestion = close;
+    onOpen(true);
+    if (focus) no.focus();
+  };
+  const cancel = () => { close(); trigger.focus(); };
+  trigger.addEventListener("click", () => open(true));
+  no.addEventListener("click", cancel);
+  group.addEventListener("keydown", (event) => { if (event.key === "Escape") cancel(); });
+  yes.addEventListener("click", () => { cancel(); onYes(trigger); });
+  return { open };
+}
+
+let asking = null; // the session whose row asks, kept when a poll rebuilds the rows
+
 function sessionRow(session, onClose, now) {
   const row = $("session-row").content.firstElementChild.cloneNode(true);
   row.dataset.sessionId = session.sessionId;
@@ -38,7 +73,9 @@ function sessionRow(session, onClose, now) {
     close.remove(); // this device leaves with "Sign out" in the top bar: one word per action
   } else {
     close.setAttribute("aria-label", `Close the session on ${name}`);
-    close.addEventListener("click", () => onClose(session, close));
+    const ask = askFirst(close, `Close the session on “${name}”?`, () => onClose(session, close),
+      (open) => { asking = open ? session.sessionId : null; });
+    if (asking === session.sessionId) ask.open(false);
   }
   return row;
 }
@@ -56,14 +93,24 @@ export function renderSessions(sessions, onClose) {
   const now = Date.now();
   const others = sessions.filter((s) => !s.isCurrentDevice);
   $("only-device").hidden = others.length > 0;
-  $("revoke-others").hidden = others.length < 2;
+  const all = $("revoke-others").nextElementSibling; // its question, while asked
+  all.querySelector(".question").textContent = `Close all ${others.length} other sessions?`;
+  if (others.length < 2) all.hidden = true;
+  $("revoke-others").hidden = others.length < 2 || !all.hidden;
   const next = signature(sessions, now);
   if (next === shown) return;
   shown = next;
-  $("sessions").replaceChildren(...sessions.map((s) => sessionRow(s, onClose, now)));
+  const list = $("sessions");
+  // A button in a rebuilt row keeps the focus: the same button of the same session's new row.
+  const focused = list.contains(document.activeElement) ? document.activeElement.closest("li") : null;
+  const at = focused ? [...focused.querySelectorAll("button")].indexOf(document.activeElement) : -1;
+  list.replaceChildren(...sessions.map((s) => sessionRow(s, onClose, now)));
+  const again = focused && [...list.children].find((li) => li.dataset.sessionId === focused.dataset.sessionId);
+  again?.querySelectorAll("button")[at]?.focus();
 }
 
 export function forgetSessions() {
+  closeQuestion?.();
   shown = null;
   $("sessions").replaceChildren();
 }
