@@ -322,6 +322,35 @@ def test_closing_asks_first_in_the_page_and_only_yes_sends_the_request(
     mac.context.close()
 
 
+ANDROID_CHROME = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+                  "Chrome/156.0.0.0 Mobile Safari/537.36")
+
+
+def test_a_device_icon_follows_the_device_not_only_the_app_kind(
+    stack: Stack, web_api: str, hosting: HostingServer, browser: Browser
+) -> None:
+    """A web browser on a phone shows a phone, as the apps do: the page's own sign-in from Chrome on
+    Android, a web session named as the page names Safari on an iPhone, one whose model says iPhone;
+    a desktop browser keeps the screen."""
+    email, id_token = new_account(stack, "icons")
+    mac = signed_in_mac(browser, hosting, email)
+    android = open_device(browser, ANDROID_CHROME, LONDON_IP, [])
+    android.goto(hosting.page_url)
+    sign_in(android, email)
+    expect(rows(android)).to_have_count(2)
+    Device(web_api, device={"name": "Safari on iOS", "platform": "web"}).login(id_token)
+    Device(web_api, device={"name": "Work browser", "platform": "web", "model": "iPhone15,2"}).login(id_token)
+    Device(web_api, device={"name": "Firefox on Linux", "platform": "web"}).login(id_token)
+    Device(web_api, device={"name": "Pixel 8", "platform": "android"}).login(id_token)
+    expect(rows(mac)).to_have_count(6, timeout=NOTICED_WITHIN_MS)
+    icons = {"Chrome on Android": "#icon-ANDROID", "Safari on iOS": "#icon-IOS", "Work browser": "#icon-IOS",
+             "Firefox on Linux": "#icon-WEB", "Pixel 8": "#icon-ANDROID", "Chrome on macOS": "#icon-WEB"}
+    for name, icon in icons.items():
+        expect(row(mac, name).locator("use")).to_have_attribute("href", icon)
+    mac.context.close()
+    android.context.close()
+
+
 def test_loading_then_error_state_when_the_api_is_down(stack: Stack, browser: Browser) -> None:
     dead_api = f"http://127.0.0.1:{free_port()}"
     down = stack.start_hosting(dead_api, port=free_port())

@@ -1,7 +1,7 @@
 // The page's DOM. Every value from the API (device names above all: anyone who signs in to the
 // account chooses one) goes in through textContent or an attribute, never as HTML.
 
-import { formatDate, platformLabel, timeAgo } from "./format.js";
+import { deviceKind, formatDate, platformLabel, timeAgo } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 const VIEWS = ["view-loading", "view-signin", "view-devices", "view-failed"];
@@ -56,8 +56,7 @@ function sessionRow(session, onClose, now) {
   const row = $("session-row").content.firstElementChild.cloneNode(true);
   row.dataset.sessionId = session.sessionId;
   row.classList.toggle("current", session.isCurrentDevice);
-  const type = ["WEB", "IOS", "ANDROID"].includes(session.deviceType) ? session.deviceType : "WEB";
-  row.querySelector("use").setAttribute("href", `#icon-${type}`);
+  row.querySelector("use").setAttribute("href", `#icon-${deviceKind(session)}`);
   const name = session.deviceName || "Unnamed device";
   row.querySelector(".device-name").textContent = name;
   row.querySelector(".badge").hidden = !session.isCurrentDevice;
