@@ -36,6 +36,8 @@ PASSWORD = "correct-horse-9"
 # How long a page may take to notice a change made elsewhere: it polls every 2 s, and a loaded CI
 # machine may take a few more to answer. Every other wait has the same bound (set in `browser`).
 NOTICED_WITHIN_MS = 15_000
+# Where "change your password" leads after a "No" (the href of index.html's #change-password).
+CHANGE_PASSWORD_URL = "/account"
 
 
 @pytest.fixture(scope="module")
@@ -228,6 +230,8 @@ def test_a_sign_in_elsewhere_asks_was_that_you_and_no_closes_it(
     alert.get_by_role("button", name="No, close this session").click()
     expect(alert).to_have_count(0)
     expect(mac.locator("#alert-result")).to_contain_text("We closed that session")
+    advice = mac.locator("#alert-result").get_by_role("link", name="change your password")
+    expect(advice).to_have_attribute("href", CHANGE_PASSWORD_URL)
     expect(rows(mac)).to_have_count(1)
     expect(pc.locator("#signin-notice")).to_contain_text("You were signed out", timeout=NOTICED_WITHIN_MS)
     assert dialogs == []

@@ -8,7 +8,7 @@
 import { MyDevicesClient, MyDevicesError, memoryStorage } from "./mydevices.js";
 import { AuthError, loadConfig, signIn, signUp } from "./auth.js";
 import { browserName } from "./format.js";
-import { askFirst, busy, forgetAlerts, forgetSessions, renderAlerts, renderSessions, setText, show } from "./view.js";
+import { askFirst, busy, closedNotice, forgetAlerts, forgetSessions, renderAlerts, renderSessions, setText, show } from "./view.js";
 
 const api = new MyDevicesClient({ credentials: "cookie", storage: memoryStorage() });
 
@@ -52,7 +52,7 @@ function signedOut(notice) {
   forgetSessions();
   forgetAlerts();
   setText("banner", "");
-  setText("alert-result", "");
+  closedNotice(null);
   setText("signin-notice", notice);
   setText("signin-error", "");
   $("password").value = "";
@@ -119,10 +119,9 @@ async function answerAlert(alert, answer, button) {
     if (answer === "no") {
       for (const sid of result.closedSessionIds ?? []) closed.add(sid);
       closed.add(alert.newSessionId);
-      setText("alert-result", "We closed that session. If it wasn't you, change your password: "
-        + "whoever signed in may know it.");
+      closedNotice(result);
     } else {
-      setText("alert-result", "");
+      closedNotice(null);
     }
   } catch (error) {
     if (mine !== epoch) return;
@@ -209,7 +208,7 @@ async function enter(method, button, label) {
     epoch += 1;
     closed.clear();
     answered.clear();
-    setText("alert-result", "");
+    closedNotice(null);
     setText("signin-notice", "");
     $("password").value = "";
     show("loading");

@@ -120,6 +120,13 @@ export function busy(button, label) {
   button.textContent = label || button.dataset.label;
 }
 
+// What "No" did: "We closed that session.", and the link to change the password when the answer
+// advises it (`advice: change_password`); null hides it.
+export function closedNotice(answer) {
+  $("alert-result").hidden = !answer;
+  $("alert-result").querySelector(".advice").hidden = answer?.advice !== "change_password";
+}
+
 // "Signed in on “Pixel 8” from London, United Kingdom. Was that you?": the server's sentence (the
 // same as the push's), set as text; the device name in it is the new device's claim.
 let shownAlerts = null;
