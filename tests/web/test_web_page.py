@@ -355,6 +355,46 @@ def test_a_device_icon_follows_the_device_not_only_the_app_kind(
     android.context.close()
 
 
+def test_a_signed_out_load_shows_the_form_without_a_failed_request(
+    stack: Stack, hosting: HostingServer, browser: Browser
+) -> None:
+    """A browser with no session (never signed in, or signed out) gets the sign-in form with nothing
+    red in the console: no 401 and no failed request, from Chromium's own log (CDP) too. Signed in,
+    a reload finds the session as before."""
+    email, _ = new_account(stack, "quiet")
+    page = open_device(browser, MAC_CHROME, LONDON_IP, [])
+    cdp = page.context.new_cdp_session(page)
+    noise: list[str] = []
+    cdp.on("Log.entryAdded", lambda event: noise.append(f"log {event['entry']['level']}: {event['entry']['text']}")
+           if event["entry"]["level"] in ("error", "warning") else None)
+    cdp.on("Runtime.consoleAPICalled", lambda event: noise.append(f"console.{event['type']}")
+           if event["type"] in ("error", "warning", "warn") else None)
+    cdp.on("Runtime.exceptionThrown", lambda event: noise.append(f"exception {event['exceptionDetails']}"))
+    cdp.send("Log.enable")
+    cdp.send("Runtime.enable")
+    page.on("response", lambda response: noise.append(f"{response.status} {response.url}")
+            if response.status >= 400 else None)
+    page.on("requestfailed", lambda request: noise.append(f"failed {request.url}"))
+
+    def settled_signed_out() -> None:
+        expect(page.get_by_label("Email")).to_be_visible()
+        page.wait_for_timeout(1000)  # no poll or late call after the form shows
+        assert noise == []
+
+    page.goto(hosting.page_url)
+    settled_signed_out()
+    sign_in(page, email)
+    expect(rows(page)).to_have_count(1)
+    page.reload()
+    expect(rows(page)).to_have_count(1)
+    assert noise == []
+    page.locator("#logout").click()
+    expect(page.locator("#signin-notice")).to_have_text("You signed out.")
+    page.reload()
+    settled_signed_out()
+    page.context.close()
+
+
 def test_loading_then_error_state_when_the_api_is_down(stack: Stack, browser: Browser) -> None:
     dead_api = f"http://127.0.0.1:{free_port()}"
     down = stack.start_hosting(dead_api, port=free_port())
@@ -365,7 +405,7 @@ def test_loading_then_error_state_when_the_api_is_down(stack: Stack, browser: Br
         def hold(route: Route) -> None:  # the first call waits: the loading state shows meanwhile
             held.append(route)
 
-        page.route("**/v1/sessions/current", hold)  # the page's first call: is this browser signed in?
+        page.route("**/v1/sessions/cookies", hold)  # the page's first call: does this browser hold a session?
         page.goto(down.page_url)
         expect(page.get_by_text("Loading your devices…")).to_be_visible()
         while not held:
