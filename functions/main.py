@@ -71,6 +71,14 @@ def current(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     return ApiResponse(listing.current_session(req.authenticate()))
 
 
+def held_cookies(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    """Which of the web session's cookies the request carries: never their values, and nothing is
+    checked or granted. A page loaded in a browser that holds none is signed out, and learns it
+    without a 401 in its console (the JS client's resume)."""
+    return ApiResponse({part: req.cookie(cookie) is not None
+                        for part, cookie in (("access", web_cookies.ACCESS), ("refresh", web_cookies.REFRESH))})
+
+
 def list_sessions(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     return ApiResponse(listing.list_sessions(req.authenticate()))
 
@@ -114,6 +122,7 @@ ROUTES = httpio.routes(
     ("GET", "/v1/sessions", list_sessions),
     ("POST", "/v1/sessions/refresh", refresh_session),
     ("GET", "/v1/sessions/current", current),
+    ("GET", "/v1/sessions/cookies", held_cookies),
     ("POST", "/v1/sessions/revoke-others", revoke_others),
     ("POST", "/v1/sessions/logout", logout),
     ("PUT", "/v1/sessions/current/push-token", update_push_token),

@@ -38,6 +38,8 @@ def _session_cookie(response: requests.Response) -> tuple[str, dict[str, str]]:
 
 def test_the_web_flow_runs_on_one_strict_session_cookie(hosted_api: str, sign_up: Any) -> None:
     _, id_token = sign_up()
+    held = f"{hosted_api}/v1/sessions/cookies"  # what a page loaded in this browser asks first
+    assert requests.get(held, timeout=10).json() == {"access": False, "refresh": False}
     login = requests.post(f"{hosted_api}/v1/sessions", json={"device": CHROME},
                           headers={"Authorization": f"Bearer {id_token}"}, timeout=10)
     assert login.status_code == 201
@@ -46,6 +48,7 @@ def test_the_web_flow_runs_on_one_strict_session_cookie(hosted_api: str, sign_up
     assert {"httponly", "secure", "samesite", "path"} <= set(flags) and "domain" not in flags
     assert flags["samesite"] == "SameSite=Strict" and flags["path"] == "Path=/"
     jar = {"Cookie": f"__session={value}", "Sec-Fetch-Site": "same-origin"}  # a browser adds the latter
+    assert requests.get(held, headers=jar, timeout=10).json() == {"access": True, "refresh": True}
 
     current = requests.get(f"{hosted_api}/v1/sessions/current", headers=jar, timeout=10)
     assert current.status_code == 200 and current.json()["deviceType"] == "WEB"
@@ -61,6 +64,8 @@ def test_the_web_flow_runs_on_one_strict_session_cookie(hosted_api: str, sign_up
     assert logout.status_code == 200
     kept, _ = _session_cookie(logout)
     assert kept.startswith("did=") and "at=" not in kept and "rt=" not in kept  # the device stays known
+    held_after = requests.get(held, headers={"Cookie": f"__session={kept}"}, timeout=10)
+    assert (held_after.status_code, held_after.json()) == (200, {"access": False, "refresh": False})
     after = requests.get(f"{hosted_api}/v1/sessions/current", headers={"Cookie": f"__session={kept}"}, timeout=10)
     assert (after.status_code, error_code(after)) == (401, "unauthenticated")
     # The old cookie, replayed after logout, is refused.

@@ -36,6 +36,8 @@ PASSWORD = "correct-horse-9"
 # How long a page may take to notice a change made elsewhere: it polls every 2 s, and a loaded CI
 # machine may take a few more to answer. Every other wait has the same bound (set in `browser`).
 NOTICED_WITHIN_MS = 15_000
+# Where "change your password" leads after a "No" (the href of index.html's #change-password).
+CHANGE_PASSWORD_URL = "/account"
 
 
 @pytest.fixture(scope="module")
@@ -115,14 +117,15 @@ def test_two_devices_see_each_other_close_each_other_and_get_signed_out(
     expect(this_mac).to_contain_text("Active now")
     expect(this_mac.get_by_role("button")).to_have_count(0)
     expect(mac.locator("#only-device")).to_be_visible()
-    expect(mac.get_by_role("button", name="Sign out from all other sessions")).to_be_hidden()
+    expect(mac.get_by_role("button", name="Close all other sessions")).to_be_hidden()
 
     # The PC signs in: it sees both, itself marked; the Mac sees it appear without a reload.
     pc.goto(hosting.page_url)
     sign_in(pc, email)
     expect(rows(pc)).to_have_count(2)
     expect(pc.locator("#sessions > li.current .device-name")).to_have_text("Edge on Windows")
-    expect(row(pc, "Chrome on macOS").get_by_role("button", name="Sign out Chrome on macOS")).to_be_visible()
+    mac_on_pc = row(pc, "Chrome on macOS")
+    expect(mac_on_pc.get_by_role("button", name="Close the session on Chrome on macOS")).to_be_visible()
     expect(rows(mac)).to_have_count(2, timeout=NOTICED_WITHIN_MS)
     expect(mac.locator("#sessions > li.current .device-name")).to_have_text("Chrome on macOS")
     pc_on_mac = row(mac, "Edge on Windows")
@@ -130,14 +133,14 @@ def test_two_devices_see_each_other_close_each_other_and_get_signed_out(
     expect(pc_on_mac).to_contain_text(re.compile(r"Active (just now|\d+ minutes? ago)"))
     expect(pc_on_mac).to_contain_text("Signed in ")
     expect(mac.locator("#only-device")).to_be_hidden()
-    expect(mac.get_by_role("button", name="Sign out from all other sessions")).to_be_hidden()  # one other
+    expect(mac.get_by_role("button", name="Close all other sessions")).to_be_hidden()  # one other
 
-    # A phone signs in through the API: three sessions, so "sign out from all others" shows.
+    # A phone signs in through the API: three sessions, so "close all other sessions" shows.
     phone = Device(web_api, device={"name": "Pixel 8", "platform": "android", "osVersion": "14"})
     phone.login(id_token, headers={"X-Forwarded-For": LONDON_IP})
     expect(rows(mac)).to_have_count(3, timeout=NOTICED_WITHIN_MS)
     expect(row(mac, "Pixel 8")).to_contain_text("Android app · London, United Kingdom")
-    expect(mac.get_by_role("button", name="Sign out from all other sessions")).to_be_visible()
+    expect(mac.get_by_role("button", name="Close all other sessions")).to_be_visible()
     SCREENSHOT.parent.mkdir(exist_ok=True)
     mac.screenshot(path=str(SCREENSHOT), full_page=True)
 
@@ -150,7 +153,8 @@ def test_two_devices_see_each_other_close_each_other_and_get_signed_out(
     expect(mac.locator("#sessions img")).to_have_count(0)
 
     # The Mac closes the PC: its row goes, and the PC's page says it was signed out.
-    pc_on_mac.get_by_role("button", name="Sign out Edge on Windows").click()
+    pc_on_mac.get_by_role("button", name="Close the session on Edge on Windows").click()
+    pc_on_mac.get_by_role("button", name="Close", exact=True).click()  # it asks first
     expect(rows(mac)).to_have_count(3)
     expect(pc.locator("#signin-notice")).to_have_text(
         "You were signed out: this device's session was closed from another device.", timeout=NOTICED_WITHIN_MS
@@ -162,14 +166,15 @@ def test_two_devices_see_each_other_close_each_other_and_get_signed_out(
     expect(rows(mac)).to_have_count(2, timeout=NOTICED_WITHIN_MS)
     expect(row(mac, XSS_NAME)).to_have_count(0)
 
-    # The PC comes back; "Sign out from all other sessions" closes it and the phone.
+    # The PC comes back; "Close all other sessions" closes it and the phone.
     sign_in(pc, email)
     expect(rows(pc)).to_have_count(3)
     expect(rows(mac)).to_have_count(3, timeout=NOTICED_WITHIN_MS)
-    mac.get_by_role("button", name="Sign out from all other sessions").click()
+    mac.get_by_role("button", name="Close all other sessions").click()
+    mac.get_by_role("button", name="Close all", exact=True).click()  # it asks first
     expect(rows(mac)).to_have_count(1)
     expect(mac.locator("#only-device")).to_be_visible()
-    expect(mac.get_by_role("button", name="Sign out from all other sessions")).to_be_hidden()
+    expect(mac.get_by_role("button", name="Close all other sessions")).to_be_hidden()
     expect(pc.locator("#signin-notice")).to_contain_text("You were signed out", timeout=NOTICED_WITHIN_MS)
     assert phone.get("/v1/sessions").status_code == 401
 
@@ -225,11 +230,169 @@ def test_a_sign_in_elsewhere_asks_was_that_you_and_no_closes_it(
     alert.get_by_role("button", name="No, close this session").click()
     expect(alert).to_have_count(0)
     expect(mac.locator("#alert-result")).to_contain_text("We closed that session")
+    advice = mac.locator("#alert-result").get_by_role("link", name="change your password")
+    expect(advice).to_have_attribute("href", CHANGE_PASSWORD_URL)
     expect(rows(mac)).to_have_count(1)
     expect(pc.locator("#signin-notice")).to_contain_text("You were signed out", timeout=NOTICED_WITHIN_MS)
     assert dialogs == []
     mac.context.close()
     pc.context.close()
+
+
+def new_account(stack: Stack, prefix: str) -> tuple[str, str]:
+    """A fresh account: its email and a Firebase ID token for API logins."""
+    email = f"{prefix}-{secrets.token_hex(4)}@example.com"
+    _, id_token = stack.auth.sign_up(email, PASSWORD)
+    return email, id_token
+
+
+def signed_in_mac(browser: Browser, hosting: HostingServer, email: str) -> Page:
+    mac = open_device(browser, MAC_CHROME, LONDON_IP, [])
+    mac.goto(hosting.page_url)
+    sign_in(mac, email)
+    expect(rows(mac)).to_have_count(1)
+    return mac
+
+
+def test_sign_out_is_for_this_device_and_close_session_for_the_others(
+    stack: Stack, web_api: str, hosting: HostingServer, browser: Browser
+) -> None:
+    """One word per action: the top bar's "Sign out" signs this device out; another device's row says
+    "Close session" (named after that device for a screen reader), and so does the button that closes
+    all the others; this device's own row has no button."""
+    email, id_token = new_account(stack, "words")
+    mac = signed_in_mac(browser, hosting, email)
+    for name in ("Pixel 8", "Galaxy Tab"):
+        Device(web_api, device={"name": name, "platform": "android"}).login(id_token)
+    expect(rows(mac)).to_have_count(3, timeout=NOTICED_WITHIN_MS)
+    expect(mac.get_by_role("button", name=re.compile("sign out", re.IGNORECASE))).to_have_count(1)
+    expect(mac.locator("#logout")).to_have_text("Sign out")
+    pixel = row(mac, "Pixel 8")
+    expect(pixel.get_by_role("button")).to_have_text(["Close session"])
+    expect(pixel.get_by_role("button", name="Close the session on Pixel 8", exact=True)).to_be_visible()
+    expect(mac.locator("#sessions > li.current").get_by_role("button")).to_have_count(0)
+    expect(mac.locator("#revoke-others")).to_have_text("Close all other sessions")
+    mac.context.close()
+
+
+def test_closing_asks_first_in_the_page_and_only_yes_sends_the_request(
+    stack: Stack, web_api: str, hosting: HostingServer, browser: Browser
+) -> None:
+    """A row's close button and "close all other sessions" each turn into an in-page question (no
+    window.confirm): nothing is sent until its confirming button is pressed, and Cancel sends nothing."""
+    email, id_token = new_account(stack, "confirm")
+    mac = signed_in_mac(browser, hosting, email)
+    closing: list[str] = []
+    mac.on("request", lambda request: closing.append(f"{request.method} {request.url}")
+           if request.method == "DELETE" or request.url.endswith("/v1/sessions/revoke-others") else None)
+    devices = {name: Device(web_api, device={"name": name, "platform": "android"}) for name in
+               ("Pixel 8", "Galaxy Tab", "Moto G")}
+    for device in devices.values():
+        device.login(id_token)
+    expect(rows(mac)).to_have_count(4, timeout=NOTICED_WITHIN_MS)
+
+    pixel = row(mac, "Pixel 8")
+    pixel.locator("button.close").click()
+    mac.wait_for_timeout(500)
+    assert closing == []
+    expect(pixel).to_contain_text("Close the session on “Pixel 8”?")
+    expect(pixel.get_by_role("button", name="Cancel")).to_be_focused()
+    pixel.get_by_role("button", name="Cancel").click()
+    expect(pixel.get_by_role("button", name="Close the session on Pixel 8", exact=True)).to_be_focused()
+    expect(pixel.get_by_role("button", name="Cancel")).to_have_count(0)
+    mac.wait_for_timeout(500)
+    assert closing == []
+    pixel.locator("button.close").click()
+    pixel.get_by_role("button", name="Close", exact=True).click()
+    expect(rows(mac)).to_have_count(3)
+    assert len(closing) == 1 and closing[0].startswith("DELETE ")
+    assert closing[0].endswith(f"/v1/sessions/{devices['Pixel 8'].session_id}")
+    assert devices["Pixel 8"].get("/v1/sessions").status_code == 401
+
+    others = mac.locator("#revoke-others")
+    others.click()
+    expect(mac.locator("#view-devices")).to_contain_text("Close all 2 other sessions?")
+    mac.wait_for_timeout(500)
+    assert len(closing) == 1
+    mac.get_by_role("button", name="Cancel").click()
+    expect(others).to_be_focused()
+    mac.wait_for_timeout(500)
+    assert len(closing) == 1
+    others.click()
+    mac.get_by_role("button", name="Close all", exact=True).click()
+    expect(rows(mac)).to_have_count(1)
+    assert len(closing) == 2 and closing[1].endswith("/v1/sessions/revoke-others")
+    assert devices["Moto G"].get("/v1/sessions").status_code == 401
+    mac.context.close()
+
+
+ANDROID_CHROME = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+                  "Chrome/156.0.0.0 Mobile Safari/537.36")
+
+
+def test_a_device_icon_follows_the_device_not_only_the_app_kind(
+    stack: Stack, web_api: str, hosting: HostingServer, browser: Browser
+) -> None:
+    """A web browser on a phone shows a phone, as the apps do: the page's own sign-in from Chrome on
+    Android, a web session named as the page names Safari on an iPhone, one whose model says iPhone;
+    a desktop browser keeps the screen."""
+    email, id_token = new_account(stack, "icons")
+    mac = signed_in_mac(browser, hosting, email)
+    android = open_device(browser, ANDROID_CHROME, LONDON_IP, [])
+    android.goto(hosting.page_url)
+    sign_in(android, email)
+    expect(rows(android)).to_have_count(2)
+    Device(web_api, device={"name": "Safari on iOS", "platform": "web"}).login(id_token)
+    Device(web_api, device={"name": "Work browser", "platform": "web", "model": "iPhone15,2"}).login(id_token)
+    Device(web_api, device={"name": "Firefox on Linux", "platform": "web"}).login(id_token)
+    Device(web_api, device={"name": "Pixel 8", "platform": "android"}).login(id_token)
+    expect(rows(mac)).to_have_count(6, timeout=NOTICED_WITHIN_MS)
+    icons = {"Chrome on Android": "#icon-ANDROID", "Safari on iOS": "#icon-IOS", "Work browser": "#icon-IOS",
+             "Firefox on Linux": "#icon-WEB", "Pixel 8": "#icon-ANDROID", "Chrome on macOS": "#icon-WEB"}
+    for name, icon in icons.items():
+        expect(row(mac, name).locator("use")).to_have_attribute("href", icon)
+    mac.context.close()
+    android.context.close()
+
+
+def test_a_signed_out_load_shows_the_form_without_a_failed_request(
+    stack: Stack, hosting: HostingServer, browser: Browser
+) -> None:
+    """A browser with no session (never signed in, or signed out) gets the sign-in form with nothing
+    red in the console: no 401 and no failed request, from Chromium's own log (CDP) too. Signed in,
+    a reload finds the session as before."""
+    email, _ = new_account(stack, "quiet")
+    page = open_device(browser, MAC_CHROME, LONDON_IP, [])
+    cdp = page.context.new_cdp_session(page)
+    noise: list[str] = []
+    cdp.on("Log.entryAdded", lambda event: noise.append(f"log {event['entry']['level']}: {event['entry']['text']}")
+           if event["entry"]["level"] in ("error", "warning") else None)
+    cdp.on("Runtime.consoleAPICalled", lambda event: noise.append(f"console.{event['type']}")
+           if event["type"] in ("error", "warning", "warn") else None)
+    cdp.on("Runtime.exceptionThrown", lambda event: noise.append(f"exception {event['exceptionDetails']}"))
+    cdp.send("Log.enable")
+    cdp.send("Runtime.enable")
+    page.on("response", lambda response: noise.append(f"{response.status} {response.url}")
+            if response.status >= 400 else None)
+    page.on("requestfailed", lambda request: noise.append(f"failed {request.url}"))
+
+    def settled_signed_out() -> None:
+        expect(page.get_by_label("Email")).to_be_visible()
+        page.wait_for_timeout(1000)  # no poll or late call after the form shows
+        assert noise == []
+
+    page.goto(hosting.page_url)
+    settled_signed_out()
+    sign_in(page, email)
+    expect(rows(page)).to_have_count(1)
+    page.reload()
+    expect(rows(page)).to_have_count(1)
+    assert noise == []
+    page.locator("#logout").click()
+    expect(page.locator("#signin-notice")).to_have_text("You signed out.")
+    page.reload()
+    settled_signed_out()
+    page.context.close()
 
 
 def test_loading_then_error_state_when_the_api_is_down(stack: Stack, browser: Browser) -> None:
@@ -242,7 +405,7 @@ def test_loading_then_error_state_when_the_api_is_down(stack: Stack, browser: Br
         def hold(route: Route) -> None:  # the first call waits: the loading state shows meanwhile
             held.append(route)
 
-        page.route("**/v1/sessions/current", hold)  # the page's first call: is this browser signed in?
+        page.route("**/v1/sessions/cookies", hold)  # the page's first call: does this browser hold a session?
         page.goto(down.page_url)
         expect(page.get_by_text("Loading your devices…")).to_be_visible()
         while not held:

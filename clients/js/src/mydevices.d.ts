@@ -145,6 +145,8 @@ export class MyDevicesClient {
   onSignedOut(listener: SignedOutListener): () => void;
   session(): Promise<{ sessionId: string | null; deviceId: string | null; accessTokenExpiresAt: number | null; signedIn: boolean }>;
   login(options: LoginOptions): Promise<{ session: DeviceSession; firebaseCustomToken: string | null }>;
+  /** Cookie mode, after a page load: this browser's session, or null when it holds none (asked with
+   *  GET /v1/sessions/cookies first, so a signed-out load makes no call that fails). */
   resume(): Promise<DeviceSession | null>;
   current(): Promise<DeviceSession>;
   listSessions(): Promise<SessionList>;

@@ -8,7 +8,7 @@
 import { MyDevicesClient, MyDevicesError, memoryStorage } from "./mydevices.js";
 import { AuthError, loadConfig, signIn, signUp } from "./auth.js";
 import { browserName } from "./format.js";
-import { busy, forgetAlerts, forgetSessions, renderAlerts, renderSessions, setText, show } from "./view.js";
+import { askFirst, busy, closedNotice, forgetAlerts, forgetSessions, renderAlerts, renderSessions, setText, show } from "./view.js";
 
 const api = new MyDevicesClient({ credentials: "cookie", storage: memoryStorage() });
 
@@ -52,7 +52,7 @@ function signedOut(notice) {
   forgetSessions();
   forgetAlerts();
   setText("banner", "");
-  setText("alert-result", "");
+  closedNotice(null);
   setText("signin-notice", notice);
   setText("signin-error", "");
   $("password").value = "";
@@ -119,10 +119,9 @@ async function answerAlert(alert, answer, button) {
     if (answer === "no") {
       for (const sid of result.closedSessionIds ?? []) closed.add(sid);
       closed.add(alert.newSessionId);
-      setText("alert-result", "We closed that session. If it wasn't you, change your password: "
-        + "whoever signed in may know it.");
+      closedNotice(result);
     } else {
-      setText("alert-result", "");
+      closedNotice(null);
     }
   } catch (error) {
     if (mine !== epoch) return;
@@ -142,7 +141,7 @@ async function answerAlert(alert, answer, button) {
 
 async function closeSession(session, button) {
   const mine = epoch;
-  busy(button, "Signing out…");
+  busy(button, "Closing…");
   try {
     await api.closeSession(session.sessionId);
   } catch (error) {
@@ -150,7 +149,7 @@ async function closeSession(session, button) {
     if (isSignedOut(error)) return onSignedOut(error);
     if (error.code !== "not_found") { // not_found: it was closed already, which is what was asked
       busy(button, null);
-      setText("banner", `Couldn't sign out ${session.deviceName}. ${describe(error)}`);
+      setText("banner", `Couldn't close the session on ${session.deviceName}. ${describe(error)}`);
       return;
     }
   }
@@ -160,10 +159,9 @@ async function closeSession(session, button) {
   render();
 }
 
-$("revoke-others").addEventListener("click", async (event) => {
-  const button = event.currentTarget;
+askFirst($("revoke-others"), null, async (button) => {
   const mine = epoch;
-  busy(button, "Signing out…");
+  busy(button, "Closing…");
   try {
     await api.revokeOthers();
     if (mine !== epoch) return;
@@ -173,7 +171,7 @@ $("revoke-others").addEventListener("click", async (event) => {
   } catch (error) {
     if (mine !== epoch) return;
     if (isSignedOut(error)) return onSignedOut(error);
-    setText("banner", `Couldn't sign out the other sessions. ${describe(error)}`);
+    setText("banner", `Couldn't close the other sessions. ${describe(error)}`);
   } finally {
     busy(button, null);
   }
@@ -210,7 +208,7 @@ async function enter(method, button, label) {
     epoch += 1;
     closed.clear();
     answered.clear();
-    setText("alert-result", "");
+    closedNotice(null);
     setText("signin-notice", "");
     $("password").value = "";
     show("loading");

@@ -22,6 +22,17 @@ export function browserName(ua) {
   return os ? `${name} on ${os[1]}` : name;
 }
 
+// Which icon a session gets: an app's platform; for a web browser the system it runs on, from what it
+// is named (this page names itself after the user agent, "Chrome on Android") or its model, so a
+// browser on a phone shows a phone.
+export function deviceKind(session) {
+  if (session.deviceType === "IOS" || session.deviceType === "ANDROID") return session.deviceType;
+  const said = `${session.deviceName ?? ""} ${session.model ?? ""}`;
+  if (/\bAndroid\b/i.test(said)) return "ANDROID";
+  if (/\b(iOS|iPhone|iPad|iPod)/i.test(said)) return "IOS";
+  return "WEB";
+}
+
 const PLATFORMS = { WEB: "Web browser", IOS: "iPhone or iPad app", ANDROID: "Android app" };
 
 export function platformLabel(session) {

@@ -328,27 +328,51 @@ export class MyDevicesClient {
     return { session: issued.session, firebaseCustomToken: issued.firebaseCustomToken ?? null };
   }
 
-  /** Cookie mode: after a page load, whether the cookies still hold a session (and which). */
+  /** Cookie mode: after a page load, whether the cookies still hold a session (and which). A
+   *  browser holding no session cookie is signed out, told so with no call that fails; one whose
+   *  access cookie ran out refreshes first. */
   async resume() {
-    try {
-      const session = await this._send("GET", "/v1/sessions/current");
-      await this._save({ sessionId: session.sessionId });
-      return session;
-    } catch (error) {
-      if (error.status === 401 && RENEWABLE.has(error.code) && this.credentials === "cookie") {
-        try {
-          await this._send("POST", "/v1/sessions/refresh", { auth: false });
-          const session = await this._send("GET", "/v1/sessions/current");
-          await this._save({ sessionId: session.sessionId });
-          return session;
-        } catch (again) {
-          if (again.status !== 401) throw again;
-        }
-      } else if (error.status !== 401) {
-        throw error;
-      }
+    const held = this.credentials === "cookie" ? await this._heldCookies() : { access: true, refresh: true };
+    if (!held.access && !held.refresh) {
       await this._clear();
       return null;
+    }
+    let refreshed = false;
+    const refresh = async () => {
+      refreshed = true;
+      await this._send("POST", "/v1/sessions/refresh", { auth: false });
+    };
+    try {
+      if (!held.access) await refresh();
+      try {
+        return await this._resumed();
+      } catch (error) {
+        if (refreshed || this.credentials !== "cookie" || error.status !== 401 || !RENEWABLE.has(error.code)) throw error;
+        await refresh();
+        return await this._resumed();
+      }
+    } catch (error) {
+      if (error.status !== 401) throw error;
+      await this._clear();
+      return null;
+    }
+  }
+
+  async _resumed() {
+    const session = await this._send("GET", "/v1/sessions/current");
+    await this._save({ sessionId: session.sessionId });
+    return session;
+  }
+
+  /** Which of the session's cookies this browser holds (GET /v1/sessions/cookies: no values, never
+   *  a 401); an API without that call is asked as before, as if it held both. */
+  async _heldCookies() {
+    try {
+      const held = await this._send("GET", "/v1/sessions/cookies");
+      return { access: Boolean(held?.access), refresh: Boolean(held?.refresh) };
+    } catch (error) {
+      if (error.status === 404) return { access: true, refresh: true };
+      throw error;
     }
   }
 

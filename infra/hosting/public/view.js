@@ -1,7 +1,7 @@
 // The page's DOM. Every value from the API (device names above all: anyone who signs in to the
 // account chooses one) goes in through textContent or an attribute, never as HTML.
 
-import { formatDate, platformLabel, timeAgo } from "./format.js";
+import { deviceKind, formatDate, platformLabel, timeAgo } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 const VIEWS = ["view-loading", "view-signin", "view-devices", "view-failed"];
@@ -17,12 +17,46 @@ export function setText(id, text) {
   element.hidden = !text;
 }
 
+// Closing sessions asks first, in the page: `trigger` gives way to the .confirm group after it
+// (the question, a confirming button, Cancel) with focus on Cancel, and only the confirming button
+// runs `onYes(trigger)`; Cancel and Escape put the trigger back. One question is open at a time.
+// `question` null keeps the group's text; `onOpen(open)` follows it. Returns { open(focus) }.
+let closeQuestion = null;
+
+export function askFirst(trigger, question, onYes, onOpen = () => {}) {
+  const group = trigger.nextElementSibling;
+  const [yes, no] = [group.querySelector(".yes"), group.querySelector(".no")];
+  const close = () => {
+    group.hidden = true;
+    trigger.hidden = false;
+    if (closeQuestion === close) closeQuestion = null;
+    onOpen(false);
+  };
+  const open = (focus) => {
+    closeQuestion?.();
+    if (question) group.querySelector(".question").textContent = question;
+    group.setAttribute("aria-label", group.querySelector(".question").textContent);
+    trigger.hidden = true;
+    group.hidden = false;
+    closeQuestion = close;
+    onOpen(true);
+    if (focus) no.focus();
+  };
+  const cancel = () => { close(); trigger.focus(); };
+  trigger.addEventListener("click", () => open(true));
+  no.addEventListener("click", cancel);
+  group.addEventListener("keydown", (event) => { if (event.key === "Escape") cancel(); });
+  yes.addEventListener("click", () => { cancel(); onYes(trigger); });
+  return { open };
+}
+
+let asking = null; // the session whose row asks, kept when a poll rebuilds the rows
+
 function sessionRow(session, onClose, now) {
   const row = $("session-row").content.firstElementChild.cloneNode(true);
   row.dataset.sessionId = session.sessionId;
   row.classList.toggle("current", session.isCurrentDevice);
-  const type = ["WEB", "IOS", "ANDROID"].includes(session.deviceType) ? session.deviceType : "WEB";
-  row.querySelector("use").setAttribute("href", `#icon-${type}`);
+  row.querySelector("use").setAttribute("href", `#icon-${deviceKind(session)}`);
   const name = session.deviceName || "Unnamed device";
   row.querySelector(".device-name").textContent = name;
   row.querySelector(".badge").hidden = !session.isCurrentDevice;
@@ -35,10 +69,12 @@ function sessionRow(session, onClose, now) {
   row.querySelector(".created").textContent = `Signed in ${formatDate(session.createdAt)}`;
   const close = row.querySelector(".close");
   if (session.isCurrentDevice) {
-    close.remove(); // this device leaves with "Sign out" at the top
+    close.remove(); // this device leaves with "Sign out" in the top bar: one word per action
   } else {
-    close.setAttribute("aria-label", `Sign out ${name}`);
-    close.addEventListener("click", () => onClose(session, close));
+    close.setAttribute("aria-label", `Close the session on ${name}`);
+    const ask = askFirst(close, `Close the session on “${name}”?`, () => onClose(session, close),
+      (open) => { asking = open ? session.sessionId : null; });
+    if (asking === session.sessionId) ask.open(false);
   }
   return row;
 }
@@ -56,14 +92,24 @@ export function renderSessions(sessions, onClose) {
   const now = Date.now();
   const others = sessions.filter((s) => !s.isCurrentDevice);
   $("only-device").hidden = others.length > 0;
-  $("revoke-others").hidden = others.length < 2;
+  const all = $("revoke-others").nextElementSibling; // its question, while asked
+  all.querySelector(".question").textContent = `Close all ${others.length} other sessions?`;
+  if (others.length < 2) all.hidden = true;
+  $("revoke-others").hidden = others.length < 2 || !all.hidden;
   const next = signature(sessions, now);
   if (next === shown) return;
   shown = next;
-  $("sessions").replaceChildren(...sessions.map((s) => sessionRow(s, onClose, now)));
+  const list = $("sessions");
+  // A button in a rebuilt row keeps the focus: the same button of the same session's new row.
+  const focused = list.contains(document.activeElement) ? document.activeElement.closest("li") : null;
+  const at = focused ? [...focused.querySelectorAll("button")].indexOf(document.activeElement) : -1;
+  list.replaceChildren(...sessions.map((s) => sessionRow(s, onClose, now)));
+  const again = focused && [...list.children].find((li) => li.dataset.sessionId === focused.dataset.sessionId);
+  again?.querySelectorAll("button")[at]?.focus();
 }
 
 export function forgetSessions() {
+  closeQuestion?.();
   shown = null;
   $("sessions").replaceChildren();
 }
@@ -72,6 +118,13 @@ export function busy(button, label) {
   button.dataset.label ??= button.textContent;
   button.disabled = Boolean(label);
   button.textContent = label || button.dataset.label;
+}
+
+// What "No" did: "We closed that session.", and the link to change the password when the answer
+// advises it (`advice: change_password`); null hides it.
+export function closedNotice(answer) {
+  $("alert-result").hidden = !answer;
+  $("alert-result").querySelector(".advice").hidden = answer?.advice !== "change_password";
 }
 
 // "Signed in on “Pixel 8” from London, United Kingdom. Was that you?": the server's sentence (the
