@@ -16,6 +16,7 @@ directly: they measure this process's own waiting, not the product's time.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from .config import settings
 
 _shift = 0.0
-_file_offset: tuple[str, int, int, float] | None = None  # (path, inode, mtime_ns, offset)
+_file_offset: tuple[str, int, int, int, float] | None = None  # (path, inode, mtime_ns, size, offset)
 
 
 def now() -> float:
@@ -63,21 +64,31 @@ def reset() -> None:
 
 
 def _offset_from_file() -> float:
-    """The local stack's offset, read again only when the file changed (one stat per reading): its
-    writer replaces it by a rename, so every change is a new inode."""
+    """The local stack's offset, read again only when the file changed (one stat per reading).
+
+    Its writer replaces it by a rename, a new inode each time; a person's `echo +90000 > clock`
+    truncates then writes, so an empty file is a write under way (the last offset stands) and
+    a text that is no finite number of seconds is no offset at all."""
     global _file_offset
     path = settings().clock_file
     if not path:
         return 0.0
     try:
         stat = os.stat(path)
-    except OSError:
+        known = _file_offset
+        if known is not None and known[:4] == (path, stat.st_ino, stat.st_mtime_ns, stat.st_size):
+            return known[4]
+        with open(path, encoding="ascii") as handle:
+            text = handle.read().strip()
+    except (OSError, UnicodeDecodeError):
         return 0.0
-    known = _file_offset
-    if known is not None and known[:3] == (path, stat.st_ino, stat.st_mtime_ns):
-        return known[3]
-    with open(path, encoding="ascii") as handle:
-        text = handle.read().strip()
-    offset = float(text) if text else 0.0
-    _file_offset = (path, stat.st_ino, stat.st_mtime_ns, offset)
+    if not text:
+        return known[4] if known is not None and known[0] == path else 0.0
+    try:
+        offset = float(text)
+    except ValueError:
+        offset = 0.0
+    if not math.isfinite(offset):
+        offset = 0.0
+    _file_offset = (path, stat.st_ino, stat.st_mtime_ns, stat.st_size, offset)
     return offset

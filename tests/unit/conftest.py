@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import pytest
 
-from mydevices import config
+from mydevices import clock, config
 from mydevices.tokens import keys
 
 
@@ -33,6 +33,7 @@ def fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
     config.settings.cache_clear()
     keys.keyring.cache_clear()
     yield
+    clock.reset()  # a test that moved the clock moved it for itself
     config.settings.cache_clear()
     keys.keyring.cache_clear()
 
