@@ -16,13 +16,13 @@ directly: they measure this process's own waiting, not the product's time.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from datetime import UTC, datetime
 
 from .config import settings
 
+CENTURY = 100 * 365 * 86400  # the farthest a stack's clock may be moved: datetimes stay in range
 _shift = 0.0
 _file_offset: tuple[str, int, int, int, float] | None = None  # (path, inode, mtime_ns, size, offset)
 
@@ -67,8 +67,8 @@ def _offset_from_file() -> float:
     """The local stack's offset, read again only when the file changed (one stat per reading).
 
     Its writer replaces it by a rename, a new inode each time; a person's `echo +90000 > clock`
-    truncates then writes, so an empty file is a write under way (the last offset stands) and
-    a text that is no finite number of seconds is no offset at all."""
+    truncates then writes. So an empty file is a write under way, and a text that is no number of
+    seconds within a century is a mistake: the last good offset stands for both (0 at first)."""
     global _file_offset
     path = settings().clock_file
     if not path:
@@ -82,13 +82,12 @@ def _offset_from_file() -> float:
             text = handle.read().strip()
     except (OSError, UnicodeDecodeError):
         return 0.0
-    if not text:
-        return known[4] if known is not None and known[0] == path else 0.0
+    last = known[4] if known is not None and known[0] == path else 0.0
     try:
         offset = float(text)
     except ValueError:
-        offset = 0.0
-    if not math.isfinite(offset):
-        offset = 0.0
+        return last
+    if not abs(offset) <= CENTURY:  # also nan and inf
+        return last
     _file_offset = (path, stat.st_ino, stat.st_mtime_ns, stat.st_size, offset)
     return offset

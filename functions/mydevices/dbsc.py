@@ -155,9 +155,11 @@ def register(uid: str, sid: str, proof_text: str | None, origin: str | None) -> 
     DBSC key, no DPoP key). The challenge is no secret from whoever holds the session's cookies
     (the refresh URL hands one out), so a copied jar could otherwise put its own key in place of
     the browser's, refresh the bound cookie with it, and make the owner's next refresh look like
-    the copy (a sign-out everywhere). A second registration, with any key, the same one included,
-    is refused with 401 `device_proof_failed`, closes nothing, and the first key stays. The check
-    and the write are one transaction, so of two registrations at once exactly one binds."""
+    the copy (a sign-out everywhere). A registration with another key is refused with 401
+    `device_proof_failed`, closes nothing, and the first key stays. The same key again is the
+    browser retrying a registration whose answer it lost (and with it the bound cookie): it gets
+    the instructions and a cookie again, or it could never use its session. The check and the
+    write are one transaction, so of two registrations at once exactly one binds."""
     proof = parse_proof(proof_text)
     # 401 for every bad proof: it is what authenticates the key, and a browser gives up on a 401.
     if proof is None or proof.jwk is None:
@@ -179,9 +181,12 @@ def register(uid: str, sid: str, proof_text: str | None, origin: str | None) -> 
 
 
 def _first_key(session: dict[str, Any], jwk: dict[str, str]) -> dict[str, Any]:
-    """The fields that bind `session` to `jwk`, read in the registration's transaction; refused
-    if it is bound to a key already (see register)."""
-    if session.get("dbscJwk") is not None or session.get("dpopJkt") is not None:
+    """The fields that bind `session` to `jwk`, read in the registration's transaction; nothing
+    for its own key again, refused for any other (see register)."""
+    bound = session.get("dbscJwk")
+    if isinstance(bound, dict) and session.get("dpopJkt") is None and dpop.thumbprint(bound) == dpop.thumbprint(jwk):
+        return {}
+    if bound is not None or session.get("dpopJkt") is not None:
         raise Unauthenticated("this session is bound to a key already; a session keeps its first key",
                               code=Code.DEVICE_PROOF_FAILED)
     return {"dbscJwk": jwk, "deviceBound": True}

@@ -93,6 +93,25 @@ def test_a_session_keeps_answering_after_its_activity_interval(life: Stack) -> N
     assert ok(phone.post("/v1/sessions/logout"))["loggedOut"] is True
 
 
+def test_a_refresh_token_unused_for_ninety_days_is_gone_whenever_ttl_deletes_it(life: Stack) -> None:
+    """A phone in a drawer: its refresh token is kept 90 days from its last use (the TTL field),
+    and refused after that whether or not Firestore's TTL has deleted it yet (the emulator never does)."""
+    _, id_token = sign_up(life)
+    drawer = Device(api_url(life), dict(PIXEL))
+    drawer.login(id_token)
+    life.clock.advance(days=89)
+    refreshed = drawer.refresh()
+    ok(refreshed)
+    drawer.adopt(refreshed)  # used on day 89: kept 90 days from now
+    life.clock.advance(days=90, seconds=-60)
+    refreshed = drawer.refresh()
+    ok(refreshed)
+    drawer.adopt(refreshed)
+    life.clock.advance(days=90, seconds=1)
+    gone = drawer.refresh()
+    assert (gone.status_code, error_code(gone)) == (401, "invalid_token"), gone.text
+
+
 # --- ninety days ----------------------------------------------------------------------------------
 
 

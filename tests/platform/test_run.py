@@ -82,6 +82,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
 def test_every_port_moves_with_the_offset_the_https_page_too(run: tuple[int, str]) -> None:
     offset, printed = run
     assert f"127.0.0.1:{HTTPS_PORT + offset}" in printed
+    assert "every function reads it, and the Auth emulator" in printed
     assert requests.get(f"http://127.0.0.1:{Ports.dev().api + offset}/.well-known/jwks.json", timeout=10).ok
 
 

@@ -102,13 +102,24 @@ def test_a_stack_moves_the_clock_through_its_file(configure: Callable[..., confi
     assert -61 < clock.now() - time.time() < -59
 
 
-@pytest.mark.parametrize("text", ["", "tomorrow", "+1e400", "nan"])
+@pytest.mark.parametrize("text", ["", "tomorrow", "+1e400", "+1e20", "nan"])
 def test_a_clock_file_that_says_nothing_usable_is_the_real_time(configure: Callable[..., config.Settings],
                                                                tmp_path: Path, text: str) -> None:
     moved = tmp_path / "clock"
     moved.write_text(text)
     configure(MYDEVICES_CLOCK_FILE=str(moved), GOOGLE_CLOUD_PROJECT="demo-test")
     assert abs(clock.now() - time.time()) < 1
+
+
+def test_a_clock_file_being_written_or_mistyped_keeps_the_last_good_offset(
+        configure: Callable[..., config.Settings], tmp_path: Path) -> None:
+    moved = tmp_path / "clock"
+    moved.write_text("+3600\n")
+    configure(MYDEVICES_CLOCK_FILE=str(moved), GOOGLE_CLOUD_PROJECT="demo-test")
+    assert 3599 < clock.now() - time.time() < 3601
+    for text in ("", "+90000 seconds", "+1e20"):
+        moved.write_text(text)
+        assert 3599 < clock.now() - time.time() < 3601, text
 
 
 def test_a_deployed_project_refuses_a_clock_file(configure: Callable[..., config.Settings], tmp_path: Path) -> None:

@@ -114,7 +114,7 @@ def _claim(jti: str, uid: str, answer: str, exp: int) -> firestore.DocumentRefer
         ref.create({
             "uid": uid,
             "answer": answer,
-            "usedAt": firestore.SERVER_TIMESTAMP,
+            "usedAt": clock.utcnow(),
             # kept until the token could no longer verify anyway; then the TTL policy drops it
             "expireAt": datetime.fromtimestamp(exp, UTC) + timedelta(seconds=action.LEEWAY_SECONDS + 60),
         })

@@ -75,9 +75,11 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: 
     @firestore.transactional
     def rotate(transaction: firestore.Transaction) -> tuple[str, refresh_tokens.RefreshToken, int, str | None]:
         secret = secret_ref.get(transaction=transaction)
-        if not secret.exists:
+        data = secret.to_dict() or {}  # None when there is no such document
+        expire_at = data.get("expireAt")
+        if not data or (isinstance(expire_at, datetime) and expire_at <= clock.utcnow()):
+            # Unused for IDLE_LIMIT: gone, whenever Firestore's TTL gets round to deleting it.
             raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
-        data = secret.to_dict() or {}
         uid = data["uid"]
         session = store.session_ref(uid, presented.sid).get(transaction=transaction)
         if not session.exists or session.get("deviceId") != did:

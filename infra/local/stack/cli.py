@@ -216,6 +216,10 @@ def _listening(stack: Stack) -> str:
         lines.append("  Chromium with Device Bound Session Credentials on (HTTPS only; this certificate only):")
         lines.append("    " + chromium_command(secure.tls, secure.page_url))
     lines.append(_geoip_line(stack))
+    follows = "and the Auth emulator" if stack.suite is None and stack.clock.faketime_env() else (
+        "but not the Auth emulator (--firebase-emulators, or no libfaketime): after moving it, a closure "
+        "refuses every later sign-in until the real time catches up")
+    lines.append(f"  Clock: {stack.clock.path} (seconds ahead of the machine's): every function reads it, {follows}")
     lines.append("  export " + " ".join(f"{k}={v}" for k, v in stack.env.items() if k.endswith("_HOST")))
     return "\n".join(lines) + "\n"
 
