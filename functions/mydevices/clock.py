@@ -42,6 +42,12 @@ def utcnow() -> datetime:
     return datetime.fromtimestamp(now(), UTC)
 
 
+def whole_seconds(value: object) -> int | None:
+    """A time claim from a token (`iat`, `exp`, `auth_time`...), or None unless it is a whole
+    number of seconds: JSON's `true`, `1.5` and `"1"` are not."""
+    return value if type(value) is int else None
+
+
 def passed(moment: float, leeway: float = 0) -> bool:
     """Whether `moment` (an `exp`, say) is past, allowing `leeway` seconds of skew."""
     return moment <= now() - leeway

@@ -236,10 +236,8 @@ class ApiRequest:
             raise InvalidRequest("request body must be a JSON object")
         if _depth(body) > MAX_JSON_DEPTH:
             raise InvalidRequest("request body is nested too deeply")
-        try:  # "\ud800" is valid JSON but no UTF-8 text: libraries downstream choke on it
-            json.dumps(body, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidRequest("request body is not valid UTF-8 (lone surrogate escape)") from None
+        if not is_utf8(json.dumps(body, ensure_ascii=False)):  # "\ud800": valid JSON, no UTF-8 text
+            raise InvalidRequest("request body is not valid UTF-8 (lone surrogate escape)")
         return body
 
     def url(self) -> str:
@@ -325,15 +323,21 @@ def signed_out(body: Any) -> ApiResponse:
     return ApiResponse(body, cookies={web_cookies.ACCESS: None, web_cookies.REFRESH: None}, bound_cookie="")
 
 
+def is_utf8(text: str) -> bool:
+    """False for text holding a lone surrogate (JSON's "\ud800"), which no UTF-8 can carry and
+    libraries downstream choke on."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def json_text(body: Any) -> str:
     """An answer's JSON. Readable UTF-8, except when some text in it is no UTF-8 (a lone surrogate
     that came in with a request): then escaped, since the answer must go out whatever it carries."""
     text = json.dumps(body, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(body)
-    return text
+    return text if text.isascii() or is_utf8(text) else json.dumps(body)
 
 
 def render(api_request: ApiRequest | None, response: ApiResponse) -> flask.Response:

@@ -110,7 +110,7 @@ def _verify(ring: Keyring, token: str, *, issuer: str, audience: str) -> AccessC
     except (jwt.InvalidTokenError, RecursionError):  # RecursionError: a payload nested too deeply
         raise Unauthenticated("access token is invalid", code=Code.INVALID_TOKEN) from None
     nbf = payload.get("nbf")  # none of ours has one; a token that says "not yet" is not used yet
-    if nbf is not None and (type(nbf) is not int or clock.ahead(nbf, LEEWAY_SECONDS)):
+    if nbf is not None and (clock.whole_seconds(nbf) is None or clock.ahead(nbf, LEEWAY_SECONDS)):
         raise Unauthenticated("access token is invalid", code=Code.INVALID_TOKEN)
     cnf = payload.get("cnf")
     jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
@@ -150,9 +150,10 @@ def names_our_key(ring: Keyring, token: str) -> bool:
 
 
 def _whole(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
+    seconds = clock.whole_seconds(value)
+    if seconds is None:
         raise ValueError("time claims are whole seconds")
-    return value
+    return seconds
 
 
 def _text(value: object) -> str:

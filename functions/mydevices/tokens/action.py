@@ -101,7 +101,7 @@ def verify(token: Any) -> dict[str, Any]:
     except (jwt.InvalidTokenError, RecursionError):
         raise Unauthenticated("action token is invalid", code=Code.INVALID_TOKEN) from None
     if not all(isinstance(claims[name], str) and claims[name] for name in ("sub", "sid", "nsid", "jti")) \
-            or not all(type(claims[name]) is int for name in ("iat", "exp")):
+            or not all(clock.whole_seconds(claims[name]) is not None for name in ("iat", "exp")):
         raise Unauthenticated("action token is invalid", code=Code.INVALID_TOKEN)
     if clock.passed(claims["exp"], LEEWAY_SECONDS):
         raise Unauthenticated("action token has expired", code=Code.TOKEN_EXPIRED)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .. import store
+from .. import clock, store
 from ..errors import Code, Forbidden, Unauthenticated, Unavailable
 from ..firebase_app import app
 
@@ -36,15 +36,12 @@ class Identity:
     credentials_valid_after: datetime | None = None
 
 
-def _whole_seconds(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
 
 def signed_in_at(claims: dict[str, Any]) -> int | None:
     """When the user last proved who they are (see the module docstring)."""
     if OUR_SESSION_CLAIM in claims:
-        return _whole_seconds(claims.get(SIGNED_IN_AT_CLAIM))
-    return _whole_seconds(claims.get("auth_time"))
+        return clock.whole_seconds(claims.get(SIGNED_IN_AT_CLAIM))
+    return clock.whole_seconds(claims.get("auth_time"))
 
 
 def verify_id_token(id_token: str) -> Identity:
