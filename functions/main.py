@@ -232,14 +232,14 @@ functions_framework.errorhandler(HTTPException)(_framework_error)
 @functions_framework.cloud_event
 def on_session_written(event: CloudEvent) -> None:
     """Firestore trigger (document.v1.written on users/{uid}/sessions/{sid}): classify, publish."""
-    from mydevices import session_events
+    from mydevices.push import events
 
-    session_events.handle(event["id"], event.data)
+    events.handle(event["id"], event.data)
 
 
 @functions_framework.cloud_event
 def send_session_push(event: CloudEvent) -> None:
     """Pub/Sub trigger (messagePublished on session-events): force_logout and new-login alerts."""
-    from mydevices import push
+    from mydevices.push import fanout
 
-    push.handle(event.data)
+    fanout.handle(event.data)

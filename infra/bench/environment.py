@@ -33,7 +33,7 @@ def forget_cached_state() -> None:
     config.settings.cache_clear()
     keys.keyring.cache_clear()
     store._forget_client()
-    session_events: Any = sys.modules.get("mydevices.session_events")
+    session_events: Any = sys.modules.get("mydevices.push.events")
     if session_events is not None and hasattr(session_events, "_publisher"):
         session_events._publisher = None
     with contextlib.suppress(ValueError):

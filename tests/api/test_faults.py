@@ -25,7 +25,8 @@ from google.events.cloud.firestore import Document, DocumentEventData, Value
 
 from infra.bench.environment import forget_cached_state
 from infra.local.stack import SESSION_EVENTS_TOPIC, Stack
-from mydevices import config, outbox, session_events
+from mydevices import config
+from mydevices.push import events, outbox
 from support.devices import IPAD, IPHONE, PIXEL, Device, error_code
 from support.push import StackFcm, sent
 from support.serving import function_url
@@ -334,9 +335,9 @@ def test_events_parked_while_pubsub_is_down_leave_in_their_order_once_it_is_back
         faults["pubsub killed (in-process trigger)"] += 1
         try:
             with pytest.raises(Exception):  # noqa: B017 - whatever the client raises, the run fails
-                session_events.handle("e1-" + uid, login_change(stack.project, uid, "s1"))
-            with pytest.raises(session_events.PublishBlocked):
-                session_events.handle("e2-" + uid, login_change(stack.project, uid, "s2"))
+                events.handle("e1-" + uid, login_change(stack.project, uid, "s1"))
+            with pytest.raises(events.PublishBlocked):
+                events.handle("e2-" + uid, login_change(stack.project, uid, "s2"))
             parked = [snap.get("eventId") for snap in db.collection(outbox.COLLECTION).order_by("parkedAt").stream()]
             assert parked == ["e1-" + uid, "e2-" + uid]
         finally:
@@ -345,7 +346,7 @@ def test_events_parked_while_pubsub_is_down_leave_in_their_order_once_it_is_back
                                 "enableMessageOrdering": True}, timeout=10).raise_for_status()
         monkeypatch.setenv("MYDEVICES_PUBLISH_TIMEOUT_SECONDS", str(PUBLISH_TIMEOUT))
         config.settings.cache_clear()
-        session_events.handle("e3-" + uid, login_change(stack.project, uid, "s3"))
+        events.handle("e3-" + uid, login_change(stack.project, uid, "s3"))
         pulled = requests.post(f"{tap}:pull", json={"maxMessages": 10}, timeout=10).json()["receivedMessages"]
         assert [m["message"]["attributes"]["eventId"] for m in pulled] == [f"e{n}-{uid}" for n in (1, 2, 3)]
         assert list(db.collection(outbox.COLLECTION).stream()) == []

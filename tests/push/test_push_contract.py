@@ -3,7 +3,7 @@ per platform (docs/push/), FCM's own HTTP v1 Message schema, and Apple's rules.
 
 Two sources of messages: the real pipeline (api -> Firestore trigger -> Pub/Sub -> send_session_push
 -> the stack's FCM stand-in process), where every message the stand-in received is checked, not a
-chosen one; and push.handle in-process, for the variants the pipeline cannot easily make (every
+chosen one; and fanout.handle in-process, for the variants the pipeline cannot easily make (every
 force_logout reason, hostile and missing device names, unknown places)."""
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import pytest
 
 from infra.local.fcm_standin import FcmStandin
 from infra.local.stack import Stack
-from mydevices import alert_copy, push, store
+from mydevices import store
 from mydevices.flows import alert_answer
+from mydevices.push import alert_copy, fanout
 from mydevices.tokens import action
 from support.devices import IPHONE, LONDON_IP, PIXEL, Device, build_city_db
 from support.push import EventFunctions, put_session
@@ -106,7 +107,7 @@ def _delivery(event: dict[str, Any]) -> dict[str, Any]:
                                     "account_disabled", "account_deleted", "credentials_revoked"])
 def test_force_logout_for_every_reason_holds(fresh: Stack, push_standin: FcmStandin, reason: str) -> None:
     put_session(store.db(), "alice", "s1", token="tok-s1", status="revoked")
-    push.handle(_delivery({"type": "session_revoked", "uid": "alice", "sessionId": "s1", "reason": reason}))
+    fanout.handle(_delivery({"type": "session_revoked", "uid": "alice", "sessionId": "s1", "reason": reason}))
     assert_holds([record["message"] for record in push_standin.messages])
 
 
@@ -127,14 +128,14 @@ def test_new_login_alert_for_every_shape_of_name_and_place_holds(
     db = store.db()
     put_session(db, "alice", "phone", token="tok-phone")
     put_session(db, "alice", "new", device=name or "", location=place)
-    push.handle(_delivery({"type": "new_login", "uid": "alice", "sessionId": "new", "deviceName": name,
+    fanout.handle(_delivery({"type": "new_login", "uid": "alice", "sessionId": "new", "deviceName": name,
                            "location": place}))
     [message] = [record["message"] for record in push_standin.messages]
     assert_holds([message])
     alert = message["apns"]["payload"]["aps"]["alert"]
     assert (alert["loc-key"], alert.get("loc-args", [])) == (loc_key, loc_args)
     assert (message["data"]["body_loc_key"], json.loads(message["data"]["body_loc_args"])) == (loc_key, loc_args)
-    assert alert["body"] == message["data"]["body"] == push.alert_text(name, place)
+    assert alert["body"] == message["data"]["body"] == fanout.alert_text(name, place)
     # The "%2$s" in a name stays text: the place is never pulled into the quoted name.
     if name and name.startswith("%2$s"):
         assert alert["body"].startswith("Signed in on “%2$s ")
@@ -150,8 +151,8 @@ def test_the_action_token_is_one_per_pair_of_sessions_in_the_push_and_the_pendin
     put_session(db, "alice", "new", device="Galaxy S24")
     db.document("users/alice/sessions/new").update({"alertReason": "new_device"})
     event = {"type": "new_login", "uid": "alice", "sessionId": "new", "deviceName": "Galaxy S24", "location": None}
-    push.handle(_delivery(event))
-    push.handle(_delivery(event))  # another event id: sent again
+    fanout.handle(_delivery(event))
+    fanout.handle(_delivery(event))  # another event id: sent again
     tokens = {record["message"]["data"]["actionToken"] for record in push_standin.messages}
     assert len(push_standin.messages) == 2 and len(tokens) == 1
     created = db.document("users/alice/sessions/new").get().get("createdAt")
@@ -165,8 +166,8 @@ def test_the_action_token_is_one_per_pair_of_sessions_in_the_push_and_the_pendin
 
 def _good(kind: str) -> dict[str, Any]:
     copy_ = alert_copy.Copy.of("Pixel 8", "London, United Kingdom")
-    built = (push.force_logout("tok", "s1", "user_revoked") if kind == "force_logout"
-             else push.new_login_alert("tok", "s1", "s2", "a.b.c", copy_, int(datetime.now(UTC).timestamp()) + 3600))
+    built = (fanout.force_logout("tok", "s1", "user_revoked") if kind == "force_logout"
+             else fanout.new_login_alert("tok", "s1", "s2", "a.b.c", copy_, int(datetime.now(UTC).timestamp()) + 3600))
     # No public way: firebase-admin encodes a Message to FCM's JSON only inside its send path.
     from firebase_admin import _messaging_encoder
 

@@ -17,7 +17,8 @@ from google.cloud import firestore
 
 from infra.local.fcm_standin import FcmStandin
 from infra.local.stack import Stack
-from mydevices import event_claims, push, store
+from mydevices import store
+from mydevices.push import claims, fanout
 from mydevices.tokens import action
 from support.push import put_session
 
@@ -56,7 +57,7 @@ def tokens(standin: FcmStandin) -> list[str]:
 def test_revoked_session_gets_exactly_one_data_only_force_logout(db: firestore.Client,
                                                                  push_standin: FcmStandin) -> None:
     put_session(db, "alice", "s1", token="tok-s1", status="revoked")
-    assert push.handle(delivery(revoked("alice", "s1", "user_revoked")))["sent"] == 1
+    assert fanout.handle(delivery(revoked("alice", "s1", "user_revoked")))["sent"] == 1
     [record] = push_standin.messages
     assert record["message"] == {
         "token": "tok-s1",
@@ -71,7 +72,7 @@ def test_revoked_session_gets_exactly_one_data_only_force_logout(db: firestore.C
 def test_a_logout_or_a_replacement_sends_nothing(db: firestore.Client, push_standin: FcmStandin, reason: str) -> None:
     put_session(db, "alice", "s1", token="tok-s1", status="revoked")
     event_id = f"silent-{reason}"
-    push.handle(delivery(revoked("alice", "s1", reason), event_id))
+    fanout.handle(delivery(revoked("alice", "s1", reason), event_id))
     assert push_standin.messages == []
     assert db.document(f"processedEvents/{event_id}").get().get("status") == "done"
 
@@ -79,7 +80,7 @@ def test_a_logout_or_a_replacement_sends_nothing(db: firestore.Client, push_stan
 @pytest.mark.parametrize("reason", ["revoke_others", "token_reused", "rejected_by_user"])
 def test_other_reasons_force_logout(db: firestore.Client, push_standin: FcmStandin, reason: str) -> None:
     put_session(db, "alice", "s1", token="tok-s1", status="revoked")
-    push.handle(delivery(revoked("alice", "s1", reason)))
+    fanout.handle(delivery(revoked("alice", "s1", reason)))
     assert [m["message"]["data"]["reason"] for m in push_standin.messages] == [reason]
 
 
@@ -87,8 +88,8 @@ def test_a_session_without_push_token_or_of_another_user_gets_nothing(db: firest
                                                                       push_standin: FcmStandin) -> None:
     put_session(db, "alice", "s1", token=None, status="revoked")
     put_session(db, "bob", "s2", token="tok-bob", status="revoked")
-    assert push.handle(delivery(revoked("alice", "s1")))["sent"] == 0
-    assert push.handle(delivery(revoked("alice", "s2")))["sent"] == 0  # s2 is bob's
+    assert fanout.handle(delivery(revoked("alice", "s1")))["sent"] == 0
+    assert fanout.handle(delivery(revoked("alice", "s2")))["sent"] == 0  # s2 is bob's
     assert push_standin.messages == []
 
 
@@ -104,7 +105,7 @@ def test_new_login_alerts_every_other_active_session_with_a_token(db: firestore.
     put_session(db, "bob", "bobs", token="tok-bob")
     put_session(db, "alice", "new", token="tok-new", device="Galaxy S24")
     put_session(db, "alice", "later", token="tok-later")  # logged in after the new one
-    push.handle(delivery(new_login("alice", "new")))
+    fanout.handle(delivery(new_login("alice", "new")))
     assert tokens(push_standin) == ["tok-phone", "tok-tablet"]
     for record in push_standin.messages:
         message = record["message"]
@@ -123,7 +124,7 @@ def test_new_login_alerts_every_other_active_session_with_a_token(db: firestore.
 def test_an_unknown_location_is_said_so(db: firestore.Client, push_standin: FcmStandin) -> None:
     put_session(db, "alice", "phone", token="tok-phone")
     put_session(db, "alice", "new", location=None)
-    push.handle(delivery(new_login("alice", "new", device="Chrome on macOS", location=None)))
+    fanout.handle(delivery(new_login("alice", "new", device="Chrome on macOS", location=None)))
     message = push_standin.messages[0]["message"]
     assert message["apns"]["payload"]["aps"]["alert"]["body"] == message["data"]["body"] == (
         "Signed in on “Chrome on macOS” from an unknown location. Was that you?")
@@ -161,7 +162,7 @@ def test_the_alert_quotes_the_device_name_and_only_the_server_says_the_place(
     characters of it."""
     put_session(db, "alice", "phone", token="tok-phone")
     put_session(db, "alice", "new", device=name, location=location)
-    push.handle(delivery(new_login("alice", "new", device=name, location=location)))
+    fanout.handle(delivery(new_login("alice", "new", device=name, location=location)))
     [record] = push_standin.messages
     text = record["message"]["data"]["body"]
     assert text == body == record["message"]["apns"]["payload"]["aps"]["alert"]["body"]
@@ -174,7 +175,7 @@ def test_the_alert_quotes_the_device_name_and_only_the_server_says_the_place(
 def test_no_alert_about_a_session_that_is_already_closed(db: firestore.Client, push_standin: FcmStandin) -> None:
     put_session(db, "alice", "new", status="revoked")
     put_session(db, "alice", "phone", token="tok-phone")
-    assert push.handle(delivery(new_login("alice", "new")))["sent"] == 0
+    assert fanout.handle(delivery(new_login("alice", "new")))["sent"] == 0
     assert push_standin.messages == []
 
 
@@ -197,7 +198,7 @@ def test_alerts_to_hundreds_of_sessions_go_in_send_each_calls_of_at_most_500(
         return real_send_each(messages, **kwargs)
 
     monkeypatch.setattr(messaging, "send_each", spy)
-    assert push.handle(delivery(new_login("many", "new")))["sent"] == 620
+    assert fanout.handle(delivery(new_login("many", "new")))["sent"] == 620
     assert calls == [500, 120]
     assert len(set(tokens(push_standin))) == 620
 
@@ -208,10 +209,10 @@ def test_alerts_to_hundreds_of_sessions_go_in_send_each_calls_of_at_most_500(
 def test_a_redelivered_event_sends_nothing_new(db: firestore.Client, push_standin: FcmStandin) -> None:
     put_session(db, "alice", "s1", token="tok-s1", status="revoked")
     message = delivery(revoked("alice", "s1"), "evt-once")
-    assert push.handle(message)["sent"] == 1
-    assert push.handle(message) == {"duplicate": 1}
+    assert fanout.handle(message)["sent"] == 1
+    assert fanout.handle(message) == {"duplicate": 1}
     # a redelivered Firestore event is published again under a new message id, same event id
-    assert push.handle(delivery(revoked("alice", "s1"), "evt-once")) == {"duplicate": 1}
+    assert fanout.handle(delivery(revoked("alice", "s1"), "evt-once")) == {"duplicate": 1}
     assert len(push_standin.messages) == 1
     claim = db.document("processedEvents/evt-once").get()
     assert claim.get("status") == "done" and claim.get("sent") == ["s1"]
@@ -221,19 +222,19 @@ def test_a_redelivered_event_sends_nothing_new(db: firestore.Client, push_standi
 def test_a_delivery_while_another_holds_the_event_fails_and_sends_nothing(db: firestore.Client,
                                                                           push_standin: FcmStandin) -> None:
     put_session(db, "alice", "s1", token="tok-s1", status="revoked")
-    assert event_claims.claim("evt-busy") is not None  # another instance is sending right now
-    with pytest.raises(event_claims.InFlight):
-        push.handle(delivery(revoked("alice", "s1"), "evt-busy"))
+    assert claims.claim("evt-busy") is not None  # another instance is sending right now
+    with pytest.raises(claims.InFlight):
+        fanout.handle(delivery(revoked("alice", "s1"), "evt-busy"))
     assert push_standin.messages == []
 
 
 def test_a_crashed_attempt_is_taken_over_once_its_lease_lapses(db: firestore.Client,
                                                                push_standin: FcmStandin) -> None:
     put_session(db, "alice", "s1", token="tok-s1", status="revoked")
-    claim = event_claims.claim("evt-crashed")
+    claim = claims.claim("evt-crashed")
     assert claim is not None
     claim.ref.update({"leaseUntil": datetime.now(UTC) - timedelta(seconds=1)})
-    assert push.handle(delivery(revoked("alice", "s1"), "evt-crashed"))["sent"] == 1
+    assert fanout.handle(delivery(revoked("alice", "s1"), "evt-crashed"))["sent"] == 1
     assert db.document("processedEvents/evt-crashed").get().get("attempts") == 2
 
 
@@ -248,21 +249,21 @@ def test_a_dead_token_is_removed_and_never_used_again(db: firestore.Client, push
     put_session(db, "alice", "live", token="tok-live")
     put_session(db, "alice", "new")
     push_standin.fault("tok-dead", status, code)
-    counts = push.handle(delivery(new_login("alice", "new")))
+    counts = fanout.handle(delivery(new_login("alice", "new")))
     assert counts["sent"] == 1 and counts["dead"] == 1
     secret = db.document("sessionSecrets/dead").get()
     assert secret.get("pushToken") is None and secret.get("pushProvider") is None
     assert db.document("sessionSecrets/live").get().get("pushToken") == "tok-live"
     push_standin.clear()
     put_session(db, "alice", "newer")
-    push.handle(delivery(new_login("alice", "newer")))
+    fanout.handle(delivery(new_login("alice", "newer")))
     assert "tok-dead" not in tokens(push_standin) and push_standin.failures == []
 
 
 def test_a_payload_error_keeps_the_token_and_is_not_retried(db: firestore.Client, push_standin: FcmStandin) -> None:
     put_session(db, "alice", "s1", token="tok-s1", status="revoked")
     push_standin.fault("tok-s1", 400, "PAYLOAD_INVALID")
-    counts = push.handle(delivery(revoked("alice", "s1"), "evt-payload"))
+    counts = fanout.handle(delivery(revoked("alice", "s1"), "evt-payload"))
     assert counts["failed"] == 1
     assert db.document("sessionSecrets/s1").get().get("pushToken") == "tok-s1"
     assert db.document("processedEvents/evt-payload").get().get("status") == "done"
@@ -270,9 +271,9 @@ def test_a_payload_error_keeps_the_token_and_is_not_retried(db: firestore.Client
 
 def test_a_dead_token_is_kept_if_the_app_registered_a_new_one_meanwhile(db: firestore.Client) -> None:
     put_session(db, "alice", "s1", token="tok-rotated")
-    assert push.forget_token("s1", "tok-old") is False
+    assert fanout.forget_token("s1", "tok-old") is False
     assert db.document("sessionSecrets/s1").get().get("pushToken") == "tok-rotated"
-    assert push.forget_token("s1", "tok-rotated") is True
+    assert fanout.forget_token("s1", "tok-rotated") is True
 
 
 @pytest.mark.parametrize("status, code", [(503, "UNAVAILABLE"), (429, "QUOTA_EXCEEDED"), (500, "INTERNAL")])
@@ -284,16 +285,16 @@ def test_a_transient_failure_raises_and_the_redelivery_sends_only_what_is_missin
     put_session(db, "alice", "new")
     push_standin.fault("tok-b", status, code, times=5)  # outlasts firebase-admin's own retries
     message = delivery(new_login("alice", "new"), f"evt-{code}")
-    with pytest.raises(push.RetryLater):
-        push.handle(message)
+    with pytest.raises(fanout.RetryLater):
+        fanout.handle(message)
     push_standin.clear_faults()  # FCM has recovered (a 429 is not retried by the library itself)
     assert tokens(push_standin) == ["tok-a", "tok-c"]
     claim = db.document(f"processedEvents/evt-{code}").get()
     assert claim.get("status") == "sending" and sorted(claim.get("sent")) == ["a", "c"]
     assert claim.get("leaseUntil") <= datetime.now(UTC)  # released: the redelivery need not wait
-    assert push.handle(message)["sent"] == 1  # Pub/Sub's redelivery
+    assert fanout.handle(message)["sent"] == 1  # Pub/Sub's redelivery
     assert tokens(push_standin) == ["tok-a", "tok-b", "tok-c"]
-    assert push.handle(message) == {"duplicate": 1}
+    assert fanout.handle(message) == {"duplicate": 1}
     assert db.document("sessionSecrets/b").get().get("pushToken") == "tok-b"
 
 
@@ -306,14 +307,14 @@ def test_a_firestore_failure_raises_and_releases_the_event(db: firestore.Client,
 
     monkeypatch.setattr(store, "secret_ref", unavailable)
     with pytest.raises(core_exceptions.ServiceUnavailable):
-        push.handle(delivery(revoked("alice", "s1"), "evt-fs-down"))
+        fanout.handle(delivery(revoked("alice", "s1"), "evt-fs-down"))
     monkeypatch.undo()
-    assert push.handle(delivery(revoked("alice", "s1"), "evt-fs-down"))["sent"] == 1
+    assert fanout.handle(delivery(revoked("alice", "s1"), "evt-fs-down"))["sent"] == 1
 
 
 def test_a_malformed_message_is_dropped_not_retried(fresh: Stack, push_standin: FcmStandin) -> None:
-    assert push.handle({"message": {"data": "not base64!", "attributes": {}}}) == {"malformed": 1}
-    assert push.handle({"message": {"data": base64.b64encode(b'{"type": "other"}').decode(),
+    assert fanout.handle({"message": {"data": "not base64!", "attributes": {}}}) == {"malformed": 1}
+    assert fanout.handle({"message": {"data": base64.b64encode(b'{"type": "other"}').decode(),
                                     "attributes": {"eventId": "x"}}}) == {"malformed": 1}
-    assert push.handle(None) == {"malformed": 1}
+    assert fanout.handle(None) == {"malformed": 1}
     assert push_standin.messages == []

@@ -20,7 +20,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from mydevices import alert_copy
+from mydevices.push import alert_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "docs" / "push"

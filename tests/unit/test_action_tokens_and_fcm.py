@@ -9,8 +9,8 @@ import jwt
 import pytest
 from firebase_admin import exceptions, messaging
 
-from mydevices import fcm
 from mydevices.errors import Unauthenticated
+from mydevices.push import fcm
 from mydevices.tokens import action, keys
 
 

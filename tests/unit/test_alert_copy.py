@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mydevices import alert_copy
-from mydevices.alert_copy import Copy
+from mydevices.push import alert_copy
+from mydevices.push.alert_copy import Copy
 
 
 @pytest.mark.parametrize(("given", "shown"), [

@@ -18,7 +18,8 @@ import requests
 from firebase_admin import exceptions, messaging
 
 from infra.local.fcm_standin import FcmStandin
-from mydevices import fcm, firebase_app
+from mydevices import firebase_app
+from mydevices.push import fcm
 from support.fcm_retries import without_backoff
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

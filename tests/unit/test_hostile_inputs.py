@@ -16,9 +16,10 @@ import pytest
 from google.api_core import exceptions as core_exceptions
 
 from infra.bench.binding import HTU, DeviceKey
-from mydevices import clock, config, dbsc, dpop, push, store
+from mydevices import clock, config, dbsc, dpop, store
 from mydevices.errors import Unavailable
 from mydevices.httpio import json_text
+from mydevices.push import fanout
 from support import GUARDED_APP, ROOT
 
 DEVICE_KEY = DeviceKey()
@@ -103,7 +104,7 @@ def test_an_answer_carrying_a_lone_surrogate_still_goes_out_as_json() -> None:
 
 def test_a_pubsub_message_nested_too_deeply_is_malformed_not_a_crash() -> None:
     nested = ("[" * 100_000 + "]" * 100_000).encode()
-    assert push.parse({"message": {"data": base64.b64encode(nested).decode(), "messageId": "1"}}) is None
+    assert fanout.parse({"message": {"data": base64.b64encode(nested).decode(), "messageId": "1"}}) is None
 
 
 @pytest.mark.parametrize("refusal", [core_exceptions.FailedPrecondition("The query requires an index"),

@@ -10,8 +10,9 @@ import pytest
 from google.events.cloud.firestore import Document, DocumentEventData, Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from mydevices import documents, session_events
+from mydevices import documents
 from mydevices.model import DeviceInfo
+from mydevices.push import events
 
 DOC = "projects/demo-test/databases/(default)/documents/users/{uid}/sessions/{sid}"
 
@@ -52,37 +53,37 @@ def wire(data: DocumentEventData) -> bytes:
 def test_decode_accepts_raw_protobuf_as_eventarc_sends_it() -> None:
     raw = wire(change(session_doc(), None))
     assert raw[:1] == b"\x0a"
-    assert session_events.decode(raw).value.name.endswith("/users/u1/sessions/s1")
+    assert events.decode(raw).value.name.endswith("/users/u1/sessions/s1")
 
 
 def test_decode_accepts_base64_text_as_the_emulator_sends_it() -> None:
     raw = wire(change(session_doc(status="revoked"), session_doc()))
     for form in (base64.b64encode(raw), base64.b64encode(raw).decode()):
-        decoded = session_events.decode(form)
+        decoded = events.decode(form)
         assert decoded.value.fields["status"].string_value == "revoked"
         assert decoded.old_value.fields["status"].string_value == "active"
 
 
 def test_decode_of_nothing_is_an_empty_change_and_classifies_as_nothing() -> None:
-    assert session_events.classify(session_events.decode(b"")) is None
-    assert session_events.classify(session_events.decode(None)) is None
+    assert events.classify(events.decode(b"")) is None
+    assert events.classify(events.decode(None)) is None
 
 
 def test_a_new_active_session_is_a_new_login() -> None:
-    event = session_events.classify(change(session_doc("alice", "sNew"), None))
+    event = events.classify(change(session_doc("alice", "sNew"), None))
     assert event == {"type": "new_login", "uid": "alice", "sessionId": "sNew", "deviceName": "Pixel 8",
                      "location": "London, United Kingdom"}
 
 
 def test_a_new_login_with_unknown_location_carries_null() -> None:
-    event = session_events.classify(change(session_doc(location=None), None))
+    event = events.classify(change(session_doc(location=None), None))
     assert event is not None and event["location"] is None
 
 
 @pytest.mark.parametrize("reason", ["user_revoked", "revoke_others", "logout", "replaced", "token_reused",
                                     "rejected_by_user"])
 def test_active_to_revoked_is_session_revoked_with_its_reason(reason: str) -> None:
-    event = session_events.classify(change(session_doc(status="revoked", revokedReason=reason), session_doc()))
+    event = events.classify(change(session_doc(status="revoked", revokedReason=reason), session_doc()))
     assert event == {"type": "session_revoked", "uid": "u1", "sessionId": "s1", "reason": reason}
 
 
@@ -96,13 +97,13 @@ def test_active_to_revoked_is_session_revoked_with_its_reason(reason: str) -> No
     (session_doc(status="revoked", revokedReason="user_revoked"), None),  # born revoked
 ])
 def test_other_changes_are_nothing(new: Document | None, old: Document | None) -> None:
-    assert session_events.classify(change(new, old)) is None
+    assert events.classify(change(new, old)) is None
 
 
 def test_documents_outside_the_sessions_collection_are_ignored() -> None:
     stray = Document(name="projects/p/databases/(default)/documents/users/u1/devices/d1",
                      fields={"status": value("active")})
-    assert session_events.classify(change(stray, None)) is None
+    assert events.classify(change(stray, None)) is None
 
 
 def test_handle_publishes_only_what_classifies(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,9 +113,9 @@ def test_handle_publishes_only_what_classifies(monkeypatch: pytest.MonkeyPatch) 
         published.append((event, event_id))
         return "m1"
 
-    monkeypatch.setattr(session_events, "publish", publish)
+    monkeypatch.setattr(events, "publish", publish)
     bump = wire(change(session_doc(lastActiveAt=datetime(2026, 11, 22, 1, tzinfo=UTC)), session_doc()))
-    assert session_events.handle("e-bump", base64.b64encode(bump)) is None
+    assert events.handle("e-bump", base64.b64encode(bump)) is None
     login = wire(change(session_doc(), None))
-    assert session_events.handle("e-login", login) is not None
+    assert events.handle("e-login", login) is not None
     assert [(event["type"], event_id) for event, event_id in published] == [("new_login", "e-login")]

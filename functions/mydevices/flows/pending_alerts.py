@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import alert_copy, clock, store
+from .. import clock, store
 from ..model import iso
+from ..push import alert_copy
 from ..tokens import action
 from .validation import Caller
 

@@ -9,7 +9,7 @@ events: right away on an instance that parked one itself, otherwise at most once
 
 A parked event can be published twice, by an Eventarc retry and by a drain. The push function
 claims each event id, so nothing is sent twice. While events are parked, later ones queue behind
-them (session_events.handle). Only an instance that has not looked at the outbox within the
+them (events.handle). Only an instance that has not looked at the outbox within the
 sweep interval can publish a later event first. That is harmless: push handling reads the
 current state, and apps ignore a force_logout about a session older than their own.
 
@@ -27,13 +27,14 @@ from typing import Any
 
 from google.api_core import exceptions as core_exceptions
 
-from . import clock, event_claims, store
-from .config import settings
+from .. import clock, store
+from ..config import settings
+from . import claims
 
 log = logging.getLogger(__name__)
 
 COLLECTION = "outbox"
-RETENTION = event_claims.RETENTION  # as long as a redelivered event is still recognised
+RETENTION = claims.RETENTION  # as long as a redelivered event is still recognised
 DRAIN_BATCH = 100
 
 _state_lock = threading.Lock()
@@ -47,7 +48,7 @@ def park(event_id: str, event: dict[str, Any]) -> None:
     global _parked_here
     now = clock.utcnow()
     try:
-        store.db().collection(COLLECTION).document(event_claims.doc_id(event_id)).create(
+        store.db().collection(COLLECTION).document(claims.doc_id(event_id)).create(
             {"eventId": event_id, "event": event, "parkedAt": now, "expireAt": now + RETENTION}
         )
     except core_exceptions.AlreadyExists:

@@ -12,7 +12,7 @@
   Nothing is sent if the new session is no longer active by the time the event is handled
   (already rejected or replaced).
 
-Delivery is at least once; event_claims makes the effects once per recipient. A transient FCM
+Delivery is at least once; claims.py makes the effects once per recipient. A transient FCM
 failure raises `RetryLater` after recording who was served, so Pub/Sub redelivers and only the
 rest are tried again. Firestore errors propagate for the same reason. A malformed message is
 logged and acknowledged: redelivering it cannot make it well-formed.
@@ -32,10 +32,11 @@ from typing import Any
 
 from firebase_admin import messaging
 
-from . import alert_copy, clock, event_claims, fcm, store
-from .documents import ACTIVE
-from .session_events import NEW_LOGIN, SESSION_REVOKED
-from .tokens import action
+from .. import clock, store
+from ..documents import ACTIVE
+from ..tokens import action
+from . import alert_copy, claims, fcm
+from .events import NEW_LOGIN, SESSION_REVOKED
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,7 @@ def handle(data: Any) -> dict[str, int]:
         log.error("dropping a malformed session event: %.500r", data)
         return {"malformed": 1}
     event_id, event = parsed
-    claim = event_claims.claim(event_id)
+    claim = claims.claim(event_id)
     if claim is None:
         log.info("event %s was handled already; nothing to send", event_id)
         return {"duplicate": 1}
@@ -200,7 +201,7 @@ def handle(data: Any) -> dict[str, int]:
         outcome = fcm.send(pending)
         served = [item.key for item in outcome.sent]
         if outcome.dead or outcome.transient:
-            event_claims.record_sent(claim, served)
+            claims.record_sent(claim, served)
         for item in outcome.dead:
             removed = forget_token(item.key, item.token)
             log.info("push token of session %s is dead (%s)", item.key, "removed" if removed else "already replaced")
@@ -208,9 +209,9 @@ def handle(data: Any) -> dict[str, int]:
             first = outcome.transient[0][1]
             raise RetryLater(f"{len(outcome.transient)} of {len(pending)} pushes for event {event_id} failed "
                              f"transiently ({type(first).__name__}: {first})")
-        event_claims.finish(claim, served)
+        claims.finish(claim, served)
     except Exception:
-        event_claims.release(claim)
+        claims.release(claim)
         raise
     counts = {"sent": len(outcome.sent), "dead": len(outcome.dead), "failed": len(outcome.failed),
               "servedEarlier": len(claim.already_sent)}

@@ -6,7 +6,7 @@ sessions fans out through Pub/Sub instead of one long trigger run.
 
 Each message carries the Firestore CloudEvent id as attribute `eventId`: Firestore delivers at
 least once, so a redelivered change publishes again with the same id and the push function's
-dedupe (see push.py) sends nothing twice. The ordering key is the uid, so one user's events are
+dedupe (see fanout.py) sends nothing twice. The ordering key is the uid, so one user's events are
 handled in the order they happened (a login's alert before that session's rejection).
 """
 
@@ -25,9 +25,9 @@ from google.cloud.pubsub_v1 import PublisherClient
 from google.cloud.pubsub_v1.types import PublisherOptions
 from google.events.cloud.firestore import Document, DocumentEventData, Value
 
+from ..config import settings
+from ..documents import ACTIVE, REVOKED
 from . import outbox
-from .config import settings
-from .documents import ACTIVE, REVOKED
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from google.api_core import exceptions as core_exceptions
 from google.cloud import firestore
 
-from . import clock, store
+from .. import clock, store
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from firebase_admin import exceptions, messaging
 
-from . import firebase_app
+from .. import firebase_app
 
 log = logging.getLogger(__name__)
 
