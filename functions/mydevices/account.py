@@ -56,7 +56,7 @@ def predates(moment: float, valid_after: datetime | None) -> bool:
     return valid_after is not None and int(moment) < int(valid_after.timestamp())
 
 
-def standing(uid: str, session_began: datetime) -> Ended | None:
+def why_ended(uid: str, session_began: datetime) -> Ended | None:
     """None while the account may keep a session that began at `session_began`; else why not."""
     user = _user(uid)
     if user is None:

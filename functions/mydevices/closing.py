@@ -16,7 +16,7 @@ from typing import Any
 from google.api_core import exceptions as core_exceptions
 from google.cloud import firestore
 
-from . import account, clock, documents, indexes, store
+from . import account, clock, documents, queries, store
 from .documents import ACTIVE, REJECTED_BY_USER, REVOKE_OTHERS, TOKEN_REUSED, USER_REVOKED
 
 NEEDS_FRESH_SIGN_IN = frozenset({USER_REVOKED, REVOKE_OTHERS, REJECTED_BY_USER, TOKEN_REUSED})
@@ -32,11 +32,6 @@ def mark_reauthentication(transaction: firestore.Transaction | None, uid: str, r
         ref.set(fields, merge=True)
     else:
         transaction.set(ref, fields, merge=True)
-
-
-def active_sessions(uid: str) -> firestore.Query:
-    """The account's active sessions, most recently active first."""
-    return indexes.ACTIVE_SESSIONS_BY_ACTIVITY.query(store.sessions_of(uid), ACTIVE)
 
 
 @store.guarded
@@ -66,7 +61,7 @@ def revoke_where(uid: str, reason: str, keep_sid: str | None, predating: datetim
         began = doc.get("createdAt")
         return predating is None or not isinstance(began, datetime) or account.predates(began.timestamp(), predating)
 
-    targets = [snap for snap in active_sessions(uid).stream()
+    targets = [snap for snap in queries.active_sessions_by_activity(uid).stream()
                if snap.id != keep_sid and targeted(snap.to_dict() or {})]
     revoked = 0
     for start in range(0, len(targets), BATCH_LIMIT):

@@ -31,7 +31,7 @@ from typing import Any
 from . import clock, dpop, store
 from .config import settings
 from .errors import Code, InvalidRequest, Unauthenticated
-from .tokens.keys import b64url, keyring, same
+from .tokens.keys import b64url, keyring, purpose_key, same
 
 TYPE = "dbsc+jwt"
 REGISTER_PATH = "/v1/sessions/dbsc/register"
@@ -46,7 +46,7 @@ _COOKIE_PURPOSE = b"mydevices/dbsc-cookie/v1"
 
 
 def _key(purpose: bytes) -> bytes:
-    return hmac.new(keyring().current_hmac, purpose, hashlib.sha256).digest()
+    return purpose_key(keyring().current_hmac, purpose)
 
 
 def _challenge_for(sid: str, window: int) -> str:

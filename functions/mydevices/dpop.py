@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from . import clock
 from .errors import Code, InvalidRequest, Unauthenticated
-from .tokens.keys import b64url, keyring, same
+from .tokens.keys import b64url, keyring, purpose_key, same
 
 TYPE = "dpop+jwt"
 ALGORITHM = "ES256"
@@ -111,7 +111,7 @@ def thumbprint(jwk: Mapping[str, Any]) -> str:
 
 
 def _nonce_key() -> bytes:
-    return hmac.new(keyring().current_hmac, _NONCE_PURPOSE, hashlib.sha256).digest()
+    return purpose_key(keyring().current_hmac, _NONCE_PURPOSE)
 
 
 def _nonce_for(window: int) -> str:

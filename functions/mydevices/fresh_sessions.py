@@ -18,7 +18,7 @@ from .errors import Code, Forbidden
 from .model import iso
 
 
-def settled_from(session: dict[str, Any]) -> datetime | None:
+def may_act_from(session: dict[str, Any]) -> datetime | None:
     """When `session` may act against the account's other sessions; None if it may now."""
     hours = settings().fresh_session_hours
     began = session.get("createdAt")
@@ -28,8 +28,8 @@ def settled_from(session: dict[str, Any]) -> datetime | None:
     return allowed if allowed > clock.utcnow() else None
 
 
-def require_settled(session: dict[str, Any], doing: str = "close other sessions") -> None:
-    allowed = settled_from(session)
+def require_may_act(session: dict[str, Any], doing: str = "close other sessions") -> None:
+    allowed = may_act_from(session)
     if allowed is not None:
         raise Forbidden(f"this session is too new to {doing}; it may from {iso(allowed)}",
                         code=Code.SESSION_TOO_NEW, allowed_at=iso(allowed) or "")

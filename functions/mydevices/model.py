@@ -59,7 +59,7 @@ class PushTarget(Body, frozen=True):
     """A login's `push`, and the body of PUT push-token (decoded `where="push"`)."""
 
     token: str
-    provider: Any = "fcm"  # checked after the token, as before
+    provider: Any = "fcm"  # checked after the token: a body with both wrong names the token
 
     def __post_init__(self) -> None:
         force_setattr(self, "token", _text(self.token, "push.token", MAX_PUSH_TOKEN, required=True))
@@ -130,7 +130,7 @@ def decode(value: Any, kind: type[T], where: str = "") -> T:
             message = kind.ABSENT.get(path, f"{path} is required")
         elif path in kind.INVALID:
             message = kind.INVALID[path]
-        elif fault["expected"] == "str" and "got `null`" in str(error):  # a null text is a missing one, as before
+        elif fault["expected"] == "str" and "got `null`" in str(error):  # a null text is a missing one
             message = kind.ABSENT.get(path, f"{path} is required")
         elif "object" in (fault["expected"] or ""):
             message = f"{path} must be a JSON object"

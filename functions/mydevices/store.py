@@ -23,7 +23,6 @@ from google.cloud import firestore
 from google.cloud.firestore_v1 import _helpers
 
 from .config import settings
-from .documents import ACTIVE
 from .errors import ApiError, Unavailable, contention
 
 SESSIONS = "sessions"
@@ -219,11 +218,6 @@ def read(ref: firestore.DocumentReference) -> dict[str, Any] | None:
 
 def sessions_of(uid: str) -> firestore.CollectionReference:
     return db().collection(USERS).document(uid).collection(SESSIONS)
-
-
-def active_sessions_of(uid: str) -> firestore.Query:
-    """Unordered: a single-field filter, served without a composite index."""
-    return sessions_of(uid).where(filter=firestore.FieldFilter("status", "==", ACTIVE))
 
 
 def secret_ref(sid: str) -> firestore.DocumentReference:

@@ -87,11 +87,11 @@ def test_a_dpop_proof_is_stale_a_minute_later_and_the_nonce_moves_on(ring: keys.
 def test_a_new_session_may_close_others_a_day_later(configure: Callable[..., config.Settings]) -> None:
     configure(MYDEVICES_FRESH_SESSION_HOURS="24")  # the product's default, whatever a stack exported
     session = {"createdAt": clock.utcnow()}
-    allowed = fresh_sessions.settled_from(session)
+    allowed = fresh_sessions.may_act_from(session)
     assert allowed is not None and allowed - clock.utcnow() > timedelta(hours=23, minutes=59)
-    assert refused(lambda: fresh_sessions.require_settled(session)) == "session_too_new"
+    assert refused(lambda: fresh_sessions.require_may_act(session)) == "session_too_new"
     clock.shift(24 * 3600 + 1)
-    assert fresh_sessions.settled_from(session) is None
+    assert fresh_sessions.may_act_from(session) is None
 
 
 def test_a_stack_moves_the_clock_through_its_file(configure: Callable[..., config.Settings], tmp_path: Path) -> None:

@@ -134,6 +134,6 @@ def test_the_functions_own_credentials_failing_is_an_outage(configure: Callable[
     monkeypatch.setattr(auth, "get_user", refused)
     monkeypatch.setattr(auth, "create_custom_token", refused)
     with pytest.raises(Unavailable):
-        account.standing("uid", clock.utcnow())
+        account.why_ended("uid", clock.utcnow())
     with pytest.raises(Unavailable):
         firebase.custom_token("uid", "sid", "did", 0)

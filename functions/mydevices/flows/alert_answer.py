@@ -27,7 +27,7 @@ from google.cloud import firestore
 from .. import clock, closing, documents, store
 from ..documents import ACTIVE, REJECTED_BY_USER, REVOKED
 from ..errors import Code, Conflict, InvalidRequest, Unauthenticated
-from ..fresh_sessions import require_settled
+from ..fresh_sessions import require_may_act
 from ..tokens import action
 
 USED_TOKENS = "usedActionTokens"
@@ -56,7 +56,7 @@ def respond(action_token: Any, answer: Any) -> dict[str, Any]:
         raise Unauthenticated("the session this alert was sent to has been closed", code=Code.SESSION_REVOKED)
     # A fresh session (an intruder's, perhaps) cannot say "No" about the owner's next login, nor
     # lift the owner's "No" with a "Yes": answering speaks for the account like closing does.
-    require_settled(alerted, "answer alerts about other sessions")
+    require_may_act(alerted, "answer alerts about other sessions")
     claim = _claim(claims["jti"], uid, answer, int(claims["exp"]))
     try:
         if answer == "no":

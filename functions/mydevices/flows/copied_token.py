@@ -19,7 +19,7 @@ from .. import clock, closing, store
 from ..config import settings
 from ..documents import ACTIVE, REPLACED, TOKEN_REUSED
 from ..errors import Code, Unauthenticated
-from ..fresh_sessions import settled_from
+from ..fresh_sessions import may_act_from
 
 MAX_REPLACEMENT_HOPS = 10  # how far a stale token's device is followed to its current session
 
@@ -56,10 +56,10 @@ def respond(uid: str, sid: str, did: str, live_sid: str, presented: dict[str, An
 
     Signing out everywhere is for a copy of a settled session's credentials. A session younger
     than the fresh-session window may be an intruder's own, who could otherwise sign the owner
-    out at will by replaying its own old token (settled_from): then only its device is signed out.
+    out at will by replaying its own old token (may_act_from): then only its device is signed out.
     """
     now = clock.utcnow()
-    everywhere = settings().reuse_policy == "revoke_all" and settled_from(presented) is None
+    everywhere = settings().reuse_policy == "revoke_all" and may_act_from(presented) is None
     try:
         store.security_events_of(uid).document(f"{TOKEN_REUSED}-{sid}").create({
             "type": TOKEN_REUSED,

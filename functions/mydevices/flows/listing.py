@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import closing, store
-from ..fresh_sessions import settled_from
+from .. import queries, store
+from ..fresh_sessions import may_act_from
 from ..model import device_session, iso
 from .validation import Caller
 
@@ -13,9 +13,9 @@ from .validation import Caller
 @store.guarded
 def list_sessions(caller: Caller) -> dict[str, Any]:
     """Current device first, then by last activity; each says whether the caller may close it."""
-    allowed = settled_from(caller.session)
+    allowed = may_act_from(caller.session)
     views = [device_session(snap.id, snap.to_dict() or {}, caller.sid)
-             for snap in closing.active_sessions(caller.uid).stream()]
+             for snap in queries.active_sessions_by_activity(caller.uid).stream()]
     for view in views:
         view["canClose"] = allowed is None and not view["isCurrentDevice"]
     views.sort(key=lambda view: not view["isCurrentDevice"])  # stable: keeps the activity order

@@ -18,7 +18,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from .. import account, clock, closing, dbsc, documents, dpop, geo, rate_limits, store
+from .. import account, clock, closing, dbsc, documents, dpop, geo, queries, rate_limits, store
 from ..config import settings
 from ..documents import ACTIVE, REPLACED, SELF_ENDED
 from ..errors import Code, Conflict, Unauthenticated
@@ -37,11 +37,11 @@ def login(bearer: Callable[[], str | None], client_ip: str | None, did: str, sig
 
     `holds` is the access token the request carried besides the ID token (a web client's cookie):
     with it a re-login proves it is the device itself coming back (see _alert_reason), unless
-    that session is bound to a key: then only a fresh DBSC `bound_cookie` proves it (_holds).
+    that session is bound to a key: then only a fresh DBSC `bound_cookie` proves it (_proves_session).
     `device_key` (a public JWK, dpop.parse_public_jwk) binds the session to that key: its every
     refresh must then carry a DPoP proof the key signed (flows/refresh.py)."""
     rate_limits.login_from_address(client_ip)
-    who = sign_in.verify_id_token(bearer() or "")  # after the per-address limit, as before
+    who = sign_in.verify_id_token(bearer() or "")  # after the per-address limit: a flood of made-up tokens is cheap
     rate_limits.login_of_user(who.uid, who.auth_time, client_ip)
     location = geo.locate(client_ip, settings().geoip_db)
     return _open(who, did, signed_device_id, device, push, location, firebase_token=firebase_token, holds=holds,
@@ -66,7 +66,7 @@ def _open(who: sign_in.Identity, did: str, signed_device_id: str, device: Device
 
     # Far below the cap, it is not counted in the transaction: that count reads the whole range of
     # the user's sessions, so every concurrent login of the user would collide with it.
-    near_cap = _active_count(store.active_sessions_of(uid)) + CAP_SLACK >= settings().max_active_sessions
+    near_cap = _active_count(queries.active_sessions(uid)) + CAP_SLACK >= settings().max_active_sessions
     if near_cap and who.credentials_valid_after is not None:
         # After a password reset, sessions of lost devices that never refresh must not keep the
         # owner's new device out: end those that began before it now, not at their next refresh.
@@ -84,7 +84,7 @@ def _open(who: sign_in.Identity, did: str, signed_device_id: str, device: Device
         replacing = old_doc is not None and old_doc.get("status") == ACTIVE
         if not replacing and near_cap:
             _within_device_cap(transaction, uid)  # reads: before any write of this transaction
-        proven = _holds(holds, bound_cookie, uid, previous, did, old_doc or {})
+        proven = _proves_session(holds, bound_cookie, uid, previous, did, old_doc or {})
         session_doc["alertReason"] = _alert_reason(pointer_doc, old_doc, proven)
         if previous_ref is not None and replacing:
             transaction.update(previous_ref, documents.revocation(REPLACED, now, replacedBy=sid))
@@ -112,7 +112,7 @@ def _alert_reason(pointer: dict[str, Any] | None, previous: dict[str, Any] | Non
     """Why this login is news for the user's other devices, or None when it is the device coming
     back: its previous session was ended by the device itself, or is still active and the login
     proves it holds it (`proven`: its access token came along, and for a session bound to a key
-    the key's word, _holds), and the user never rejected the device. A device id alone proves
+    the key's word, _proves_session), and the user never rejected the device. A device id alone proves
     nothing: it is a copy away from a silent takeover of the device's session. A session that
     expired away (TTL) says nothing either: news."""
     if pointer is None:
@@ -128,7 +128,7 @@ def _alert_reason(pointer: dict[str, Any] | None, previous: dict[str, Any] | Non
     return "closed_elsewhere"
 
 
-def _holds(token: str | None, bound_cookie: str | None, uid: str, sid: str | None, did: str,
+def _proves_session(token: str | None, bound_cookie: str | None, uid: str, sid: str | None, did: str,
            session: dict[str, Any]) -> bool:
     """Whether the login proves it holds session `sid` (its document `session`) of this device:
     `token` is our access token for it on this device (expired or not), and, for a session bound
@@ -163,7 +163,7 @@ def _within_device_cap(transaction: firestore.Transaction, uid: str) -> None:
     within CAP_SLACK of the cap, so concurrent logins cannot pass it together. A re-login of a
     device replaces its session and is not counted."""
     cap = settings().max_active_sessions
-    count = _active_count(store.active_sessions_of(uid), transaction)
+    count = _active_count(queries.active_sessions(uid), transaction)
     if count >= cap:
         raise Conflict(f"this account is signed in on {count} devices, the most allowed; "
                        "close a session on another device first", code=Code.DEVICE_LIMIT_REACHED)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import clock, store
+from .. import clock, queries, store
 from ..model import iso
 from ..push import alert_copy
 from ..tokens import action
@@ -26,7 +26,7 @@ def pending(caller: Caller) -> dict[str, Any]:
     mine = caller.session.get("createdAt")
     now = clock.seconds()
     found = []
-    for snap in store.active_sessions_of(caller.uid).stream():
+    for snap in queries.active_sessions(caller.uid).stream():
         doc = snap.to_dict() or {}
         created = doc.get("createdAt")
         news = doc.get("alertReason") if "alertReason" in doc else "new_device"

@@ -36,7 +36,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: 
             check_proof: Callable[[], dpop.Checked] = lambda: dpop.ABSENT,
             bound_cookie: str | None = None) -> Issued:
     """Rotate a refresh token, in this order: prove the token genuine (current, the one just
-    replaced within the grace window, or an ancestor of the current one); only then charge the
+    replaced within the grace window, or an ancestor of the current one); only then count it against the
     user's refresh budget, so a stranger who knows a session id cannot spend it; refuse tokens
     of closed sessions; treat a genuine old token of a live session as a copy; and before
     anything is written, ask Firebase Auth whether the account may still hold sessions
@@ -47,7 +47,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: 
     header), judged only once the token is proven genuine (_proven): a made-up token stays
     `invalid_token`, so knowing a session id is not enough to set off the copied-token response."""
     rate_limits.refresh_from_address(client_ip)
-    proof = check_proof()  # after the limit, as before
+    proof = check_proof()  # after the per-address limit: a flood of proofs costs no signature checks
     if not refresh_token:
         raise Unauthenticated("a refresh token is required", code=Code.UNAUTHENTICATED)
     presented = refresh_tokens.parse(refresh_token)
@@ -60,17 +60,18 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: 
     grace = settings().refresh_grace
     client = store.db()
     secret_ref = store.secret_ref(presented.sid)
-    charged: list[str] = []
-    standing: list[account.Ended | None] = []
+    counted: list[str] = []
+    ended: list[account.Ended | None] = []
 
-    def charge(uid: str, began: datetime) -> None:
-        """Once per request (a retried transaction is not a new one): the budget, then Auth."""
-        if not charged:
-            charged.append(uid)
+    def count_and_ask_auth(uid: str, began: datetime) -> None:
+        """Once per request (a retried transaction is not a new one): the session's refresh
+        budget, then Firebase Auth's word on the account."""
+        if not counted:
+            counted.append(uid)
             rate_limits.refresh_of_session(presented.sid)
-            standing.append(account.standing(uid, began))
-        if standing[0] is not None:
-            raise _Ended(uid, standing[0])
+            ended.append(account.why_ended(uid, began))
+        if ended[0] is not None:
+            raise _Ended(uid, ended[0])
 
     @firestore.transactional
     def rotate(transaction: firestore.Transaction) -> tuple[str, refresh_tokens.RefreshToken, int, str | None]:
@@ -99,7 +100,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: 
         jkt = doc.get("dpopJkt") if isinstance(doc.get("dpopJkt"), str) else None
         if presented.hash == current_hash and active:
             possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
-            charge(uid, began)
+            count_and_ask_auth(uid, began)
             now = clock.seconds()
             child = refresh_tokens.child(ring.current_hmac, presented)
             transaction.update(secret_ref, {
@@ -117,7 +118,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: 
             child = refresh_tokens.child(key, presented)
             if clock.now() - rotated_at <= grace and child.hash == current_hash:
                 possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
-                charge(uid, began)
+                count_and_ask_auth(uid, began)
                 if possession:
                     transaction.update(secret_ref, possession)
                 return uid, child, rotated_at, jkt  # the same answer as the rotation it repeats

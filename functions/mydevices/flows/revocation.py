@@ -10,7 +10,7 @@ from __future__ import annotations
 from .. import closing, store
 from ..documents import LOGOUT, REVOKE_OTHERS, USER_REVOKED
 from ..errors import Code, Conflict, NotFound
-from ..fresh_sessions import require_settled
+from ..fresh_sessions import require_may_act
 from . import copied_token
 from .validation import Caller
 
@@ -21,7 +21,7 @@ def close_other(caller: Caller, sid: str) -> None:
     read, close what the device holds now: the user means the device, not an id."""
     if sid == caller.sid:
         raise Conflict("the current session ends only by logging out", code=Code.CANNOT_REVOKE_CURRENT)
-    require_settled(caller.session)
+    require_may_act(caller.session)
     if not store.valid_id(sid):
         raise NotFound("no such active session")
     if closing.revoke_session(caller.uid, sid, USER_REVOKED):
@@ -34,7 +34,7 @@ def close_other(caller: Caller, sid: str) -> None:
 
 @store.guarded
 def revoke_others(caller: Caller) -> int:
-    require_settled(caller.session)
+    require_may_act(caller.session)
     return closing.revoke_where(caller.uid, REVOKE_OTHERS, keep_sid=caller.sid)
 
 

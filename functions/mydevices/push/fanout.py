@@ -32,7 +32,7 @@ from typing import Any
 
 from firebase_admin import messaging
 
-from .. import clock, store
+from .. import clock, queries, store
 from ..documents import ACTIVE
 from ..tokens import action
 from . import alert_copy, claims, fcm
@@ -157,7 +157,7 @@ def _new_login_targets(event: dict[str, Any]) -> list[fcm.Outgoing]:
         return []
     created = new_session.get("createdAt")
     others = [
-        snap.id for snap in store.active_sessions_of(uid).stream()
+        snap.id for snap in queries.active_sessions(uid).stream()
         if snap.id != new_sid and _earlier((snap.to_dict() or {}).get("createdAt"), created)
     ]
     copy = alert_copy.Copy.of(event.get("deviceName"), event.get("location"))

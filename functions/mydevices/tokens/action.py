@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import secrets
 from datetime import datetime
 from typing import Any
@@ -20,7 +19,7 @@ import jwt
 from .. import clock
 from ..config import settings
 from ..errors import Code, Unauthenticated
-from .keys import keyring
+from .keys import keyring, purpose_key
 
 ALGORITHM = "HS256"
 AUDIENCE = "mydevices-alert"
@@ -30,8 +29,7 @@ _PURPOSE = b"mydevices/action-token/v1"
 
 
 def _key(secret: bytes) -> bytes:
-    """A key for this purpose only, so a MAC made here is useless anywhere else the key is used."""
-    return hmac.new(secret, _PURPOSE, hashlib.sha256).digest()
+    return purpose_key(secret, _PURPOSE)
 
 
 def issue(uid: str, alerted_sid: str, new_sid: str, *, now: int | None = None, jti: str | None = None) -> str:

@@ -13,6 +13,7 @@ how a key is rotated without signing anyone out.
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 import os
@@ -26,6 +27,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..config import settings
+
+
+def purpose_key(secret: bytes, purpose: bytes) -> bytes:
+    """A key for one purpose only (`b"mydevices/<what>/v1"`), derived from a keyring HMAC key: a
+    MAC made with it is useless for any other purpose the same secret serves."""
+    return hmac.new(secret, purpose, hashlib.sha256).digest()
 
 
 def same(given: object, expected: str) -> bool:
