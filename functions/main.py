@@ -9,7 +9,7 @@ import functions_framework
 import msgspec
 from werkzeug.exceptions import HTTPException
 
-from mydevices import dbsc, dpop, httpio, model, web_cookies
+from mydevices import bodies, dbsc, dpop, httpio, web_cookies
 from mydevices.callable import Call
 from mydevices.callable import render_framework_error as render_callable_framework_error
 from mydevices.callable import serve as serve_callable
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def log_in(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
-    body = model.decode(req.json(), model.Login)
+    body = bodies.decode(req.json(), bodies.Login)
     key = body.device_public_key
     device_key = dpop.parse_public_jwk(key) if key is not None else None
     web = body.device.platform == "web"
@@ -43,7 +43,7 @@ def log_in(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 
 def refresh_session(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     raw = req.json(required=False)
-    token = model.decode(raw, model.Refresh).refresh_token if raw else req.cookie(web_cookies.REFRESH)
+    token = bodies.decode(raw, bodies.Refresh).refresh_token if raw else req.cookie(web_cookies.REFRESH)
     issued = refresh.refresh(token, req.known_did, req.client_ip(), req.proof, req.raw.cookies.get(dbsc.BOUND_COOKIE))
     response = issued_response(issued, web=not raw)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the next one
@@ -99,12 +99,12 @@ def logout(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 
 def update_push_token(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     caller = req.authenticate()
-    push_token.set_push_token(caller, model.decode(req.json(), model.PushTarget, "push"))
+    push_token.set_push_token(caller, bodies.decode(req.json(), bodies.PushTarget, "push"))
     return ApiResponse({"updated": True})
 
 
 def respond_to_alert(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
-    body = model.decode(req.json(), model.AlertAnswer)
+    body = bodies.decode(req.json(), bodies.AlertAnswer)
     return ApiResponse(alert_answer.respond(body.action_token, body.answer))
 
 
@@ -149,23 +149,23 @@ def api(request: flask.Request) -> flask.Response:
 # https://<region>-<project>.cloudfunctions.net/<name>; `callables` serves all four by name.
 
 def list_call(call: Call) -> Any:
-    call.arguments(model.NoArguments)
+    call.arguments(bodies.NoArguments)
     return listing.list_sessions(call.caller)
 
 
 def revoke_call(call: Call) -> Any:
-    sid = call.arguments(model.RevokeArguments).session_id
+    sid = call.arguments(bodies.RevokeArguments).session_id
     revocation.close_other(call.caller, sid)
     return {"sessionId": sid, "revoked": True}
 
 
 def revoke_others_call(call: Call) -> Any:
-    call.arguments(model.NoArguments)
+    call.arguments(bodies.NoArguments)
     return {"revoked": revocation.revoke_others(call.caller)}
 
 
 def logout_call(call: Call) -> Any:
-    call.arguments(model.NoArguments)
+    call.arguments(bodies.NoArguments)
     revocation.logout(call.caller)
     return {"loggedOut": True}
 

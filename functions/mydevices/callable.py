@@ -31,13 +31,13 @@ import flask
 import msgspec
 from werkzeug.exceptions import HTTPException
 
-from . import app_check, model
+from . import app_check, bodies
 from .errors import ApiError, Code, InvalidRequest, NotFound, Unauthenticated
 from .flows import validation
 from .httpio import ApiRequest, error_headers, finish, framework_refusal, json_text, open_preflight
 
 log = logging.getLogger(__name__)
-Arguments = TypeVar("Arguments", bound=model.Body)
+Arguments = TypeVar("Arguments", bound=bodies.Body)
 
 # What each code is in the callable protocol. Every Code is here (tests/unit/test_error_codes.py).
 STATUS: dict[Code, str] = {
@@ -80,7 +80,7 @@ class Call:
 
     def arguments(self, kind: type[Arguments]) -> Arguments:
         """`data` as the callable's declared arguments; a call without arguments may send null or {}."""
-        return model.decode({} if self.data is None and not msgspec.structs.fields(kind) else self.data, kind, "data")
+        return bodies.decode({} if self.data is None and not msgspec.structs.fields(kind) else self.data, kind, "data")
 
 
 Handler = Callable[[Call], Any]

@@ -16,8 +16,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from .bodies import DeviceInfo, PushTarget
 from .config import settings
-from .model import DeviceInfo, PushTarget
 
 ACTIVE, REVOKED = "active", "revoked"
 

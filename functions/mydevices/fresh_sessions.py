@@ -15,7 +15,7 @@ from typing import Any
 from . import clock
 from .config import settings
 from .errors import Code, Forbidden
-from .model import iso
+from .views import iso
 
 
 def may_act_from(session: dict[str, Any]) -> datetime | None:

@@ -52,7 +52,7 @@ def session_fields(user: int, session: int, now: datetime) -> dict[str, Any]:
     """An active session document as login writes it (mydevices/documents.py; imported here, as the
     benchmark imports the product, once the functions' directory is on the path)."""
     from mydevices import documents
-    from mydevices.model import DeviceInfo
+    from mydevices.bodies import DeviceInfo
 
     device = DeviceInfo("Pixel 8", "android", model="shiba", os_version="14", app_version="2.3.0")
     fields = documents.session(uid_of(user), did_of(user, session), device, None, now - timedelta(seconds=session + 1))
@@ -62,7 +62,7 @@ def session_fields(user: int, session: int, now: datetime) -> dict[str, Any]:
 
 def secret_fields(uid: str, push_token: str, now: datetime) -> dict[str, Any]:
     from mydevices import documents
-    from mydevices.model import PushTarget
+    from mydevices.bodies import PushTarget
 
     fields = documents.secret(uid, "seeded", "seeded", now, PushTarget(push_token))
     return {name: _rest(value) for name, value in fields.items()}

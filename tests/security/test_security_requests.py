@@ -27,7 +27,7 @@ from werkzeug.routing import Rule
 
 import main
 from infra.local.stack import Stack
-from mydevices import model
+from mydevices import bodies
 from mydevices.config import Settings
 from mydevices.errors import InvalidRequest
 from support import ROOT
@@ -110,13 +110,13 @@ def test_the_openapi_document_lists_exactly_the_routes_of_main() -> None:
 def test_the_openapi_document_states_the_limits_the_code_enforces() -> None:
     schemas = _spec()["components"]["schemas"]
     device = schemas["DeviceInfo"]["properties"]
-    assert device["name"]["allOf"][1]["maxLength"] == model.MAX_NAME
-    assert schemas["OptionalText"]["maxLength"] == model.MAX_FIELD
-    assert schemas["PushTarget"]["properties"]["token"]["allOf"][1]["maxLength"] == model.MAX_PUSH_TOKEN
-    assert device["platform"]["enum"] == list(model.PLATFORMS)
-    assert schemas["PushTarget"]["properties"]["provider"]["enum"] == list(model.PUSH_PROVIDERS)
+    assert device["name"]["allOf"][1]["maxLength"] == bodies.MAX_NAME
+    assert schemas["OptionalText"]["maxLength"] == bodies.MAX_FIELD
+    assert schemas["PushTarget"]["properties"]["token"]["allOf"][1]["maxLength"] == bodies.MAX_PUSH_TOKEN
+    assert device["platform"]["enum"] == list(bodies.PLATFORMS)
+    assert schemas["PushTarget"]["properties"]["provider"]["enum"] == list(bodies.PUSH_PROVIDERS)
     assert f"{Settings.from_env().max_body_bytes // 1024} KiB" in _spec()["info"]["description"]
-    # The text patterns say exactly what model._text accepts (checked character by character).
+    # The text patterns say exactly what bodies._text accepts (checked character by character).
     required = re.compile(schemas["RequiredText"]["pattern"])
     optional = re.compile(schemas["OptionalText"]["pattern"])
     for code_point in [*range(0x250), *range(0x1680, 0x1681), *range(0x2000, 0x2070), 0x3000, 0xFEFF]:
@@ -128,7 +128,7 @@ def test_the_openapi_document_states_the_limits_the_code_enforces() -> None:
 
 def _accepted(text: str, *, required: bool) -> bool:
     try:
-        model._text(text, "field", 10_000, required=required)
+        bodies._text(text, "field", 10_000, required=required)
     except InvalidRequest:
         return False
     return True

@@ -27,7 +27,7 @@ from infra.local.fcm_standin import FcmStandin
 from infra.local.stack import FcmStandin as StackFcm
 from infra.local.stack import Stack
 from mydevices import documents
-from mydevices.model import DeviceInfo, PushTarget
+from mydevices.bodies import DeviceInfo, PushTarget
 from support.fcm_retries import without_backoff
 
 PIXEL = DeviceInfo("Pixel 8", "android")

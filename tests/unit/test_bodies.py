@@ -1,4 +1,4 @@
-"""Request bodies as the API reads them (mydevices/model.py): what a client may send, and the
+"""Request bodies as the API reads them (mydevices/bodies.py): what a client may send, and the
 exact message it gets for what it may not. Device names end up on other devices' screens, so
 the text rules are the ones an attacker probes."""
 
@@ -8,22 +8,22 @@ from typing import Any
 
 import pytest
 
-from mydevices import model
+from mydevices import bodies
 from mydevices.errors import Code, InvalidRequest
 from mydevices.flows import alert_answer
 
 DEVICE = {"name": "Pixel 8", "platform": "android", "model": "shiba", "osVersion": "14", "appVersion": "2.3.0"}
 
 
-def refusal(body: Any, kind: type[model.Body] = model.Login, where: str = "") -> str:
+def refusal(body: Any, kind: type[bodies.Body] = bodies.Login, where: str = "") -> str:
     with pytest.raises(InvalidRequest) as refused:
-        model.decode(body, kind, where)
+        bodies.decode(body, kind, where)
     assert refused.value.code == Code.INVALID_REQUEST
     return refused.value.message
 
 
 def test_a_login_body_reads_into_its_fields() -> None:
-    login = model.decode({"device": DEVICE, "push": {"token": "t-1"}, "firebaseCustomToken": True}, model.Login)
+    login = bodies.decode({"device": DEVICE, "push": {"token": "t-1"}, "firebaseCustomToken": True}, bodies.Login)
     assert (login.device.name, login.device.device_type, login.device.os_version) == ("Pixel 8", "ANDROID", "14")
     assert login.push is not None and (login.push.token, login.push.provider) == ("t-1", "fcm")
     assert login.firebase_custom_token is True and login.device_public_key is None
@@ -31,7 +31,7 @@ def test_a_login_body_reads_into_its_fields() -> None:
 
 def test_text_is_kept_exactly_as_sent() -> None:
     name = "  Ана’s iPhone 📱 שלום "
-    login = model.decode({"device": {"name": name, "platform": "ios"}}, model.Login)
+    login = bodies.decode({"device": {"name": name, "platform": "ios"}}, bodies.Login)
     assert login.device.name == name and login.device.device_type == "IOS"
 
 
@@ -59,12 +59,12 @@ def test_a_login_body_that_breaks_a_rule_says_which(body: dict[str, Any], messag
 def test_an_alert_answer_is_yes_or_no_and_nothing_else() -> None:
     """The body holds whatever was sent; the answer's flow checks it, the token first, before it
     touches Firestore (here there is none to touch)."""
-    assert model.decode({"actionToken": "a", "answer": "no"}, model.AlertAnswer).answer == "no"
+    assert bodies.decode({"actionToken": "a", "answer": "no"}, bodies.AlertAnswer).answer == "no"
     for token, answer, message in [("a", "maybe", 'answer must be "yes" or "no"'),
                                    ("a", True, 'answer must be "yes" or "no"'),
                                    (5, "yes", "actionToken is required"),
                                    (None, "maybe", "actionToken is required")]:
-        body = model.decode({"actionToken": token, "answer": answer}, model.AlertAnswer)
+        body = bodies.decode({"actionToken": token, "answer": answer}, bodies.AlertAnswer)
         with pytest.raises(InvalidRequest) as refused:
             alert_answer.respond(body.action_token, body.answer)
         assert refused.value.message == message
@@ -82,19 +82,19 @@ def test_a_null_text_is_a_missing_one() -> None:
 
 
 def test_a_callable_names_a_session_by_its_id_alone() -> None:
-    assert model.decode({"sessionId": "A" * 22}, model.RevokeArguments, "data").session_id == "A" * 22
+    assert bodies.decode({"sessionId": "A" * 22}, bodies.RevokeArguments, "data").session_id == "A" * 22
     for bad in ("abc\n", "", "a/b", "A" * 65, 7, None):
-        assert refusal({"sessionId": bad}, model.RevokeArguments, "data") == "data.sessionId is not valid"
-    model.decode({}, model.NoArguments, "data")
-    assert refusal({"sessionId": "A" * 22}, model.NoArguments, "data") == "unknown field data.sessionId"
+        assert refusal({"sessionId": bad}, bodies.RevokeArguments, "data") == "data.sessionId is not valid"
+    bodies.decode({}, bodies.NoArguments, "data")
+    assert refusal({"sessionId": "A" * 22}, bodies.NoArguments, "data") == "unknown field data.sessionId"
 
 
 def test_a_refresh_body_holds_only_its_token() -> None:
-    assert model.decode({"refreshToken": "r"}, model.Refresh).refresh_token == "r"
-    assert refusal({"refreshToken": "r", "deviceId": "d"}, model.Refresh) == "unknown field deviceId"
-    assert refusal({"refreshToken": ["r"]}, model.Refresh) == "refreshToken must be a string"
+    assert bodies.decode({"refreshToken": "r"}, bodies.Refresh).refresh_token == "r"
+    assert refusal({"refreshToken": "r", "deviceId": "d"}, bodies.Refresh) == "unknown field deviceId"
+    assert refusal({"refreshToken": ["r"]}, bodies.Refresh) == "refreshToken must be a string"
 
 
 def test_a_push_token_body_is_checked_where_it_was_sent() -> None:
-    assert refusal({"token": ""}, model.PushTarget, "push") == "push.token must not be empty"
-    assert refusal({"token": "t", "extra": 1}, model.PushTarget, "push") == "unknown field push.extra"
+    assert refusal({"token": ""}, bodies.PushTarget, "push") == "push.token must not be empty"
+    assert refusal({"token": "t", "extra": 1}, bodies.PushTarget, "push") == "unknown field push.extra"

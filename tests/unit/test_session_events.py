@@ -11,7 +11,7 @@ from google.events.cloud.firestore import Document, DocumentEventData, Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from mydevices import documents
-from mydevices.model import DeviceInfo
+from mydevices.bodies import DeviceInfo
 from mydevices.push import events
 
 DOC = "projects/demo-test/databases/(default)/documents/users/{uid}/sessions/{sid}"

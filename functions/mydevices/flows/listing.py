@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import queries, store
 from ..fresh_sessions import may_act_from
-from ..model import device_session, iso
+from ..views import device_session, iso
 from .validation import Caller
 
 

@@ -19,12 +19,13 @@ from typing import Any
 from google.cloud import firestore
 
 from .. import account, clock, closing, dbsc, documents, dpop, geo, queries, rate_limits, store
+from ..bodies import DeviceInfo, PushTarget
 from ..config import settings
 from ..documents import ACTIVE, REPLACED, SELF_ENDED
 from ..errors import Code, Conflict, Unauthenticated
-from ..model import DeviceInfo, PushTarget, device_session
 from ..tokens import access, device_id, firebase, refresh, sign_in
 from ..tokens.keys import keyring
+from ..views import device_session
 from .issued import Issued, access_token
 
 CAP_SLACK = 10  # below cap - CAP_SLACK active sessions, concurrent logins cannot pass the cap

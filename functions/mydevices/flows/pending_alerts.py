@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import clock, queries, store
-from ..model import iso
 from ..push import alert_copy
 from ..tokens import action
+from ..views import iso
 from .validation import Caller
 
 

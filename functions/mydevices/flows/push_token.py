@@ -5,8 +5,8 @@ from __future__ import annotations
 from google.api_core import exceptions as core_exceptions
 
 from .. import store
+from ..bodies import PushTarget
 from ..errors import Code, Unauthenticated
-from ..model import PushTarget
 from .validation import Caller
 
 

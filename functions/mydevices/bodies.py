@@ -1,4 +1,4 @@
-"""What clients send, as declared types, and the DeviceSession they get back.
+"""What clients send, as declared types.
 
 Each request body is a msgspec Struct, decoded strictly (`decode`: known fields of known types,
 known platforms); the text rules msgspec has no words for (bounded lengths, no control
@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 import msgspec
@@ -158,26 +157,3 @@ def _text(value: Any, where: str, limit: int, *, required: bool) -> str | None:
             raise InvalidRequest(f"{where} must not be empty")
         return None
     return value
-
-
-def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def device_session(sid: str, doc: dict[str, Any], current_sid: str | None) -> dict[str, Any]:
-    """The DeviceSession a client sees. Built field by field so nothing secret can leak into it."""
-    return {
-        "sessionId": sid,
-        "deviceName": doc.get("deviceName"),
-        "deviceType": doc.get("deviceType"),
-        "model": doc.get("model"),
-        "osVersion": doc.get("osVersion"),
-        "appVersion": doc.get("appVersion"),
-        "location": doc.get("location"),
-        "lastActiveAt": iso(doc.get("lastActiveAt")),
-        "createdAt": iso(doc.get("createdAt")),
-        "isCurrentDevice": sid == current_sid,
-        "deviceBound": bool(doc.get("deviceBound")),
-    }
