@@ -1,7 +1,7 @@
 """The suites' shared fixtures live in tests/support (a package pytest loads as a plugin).
 
-Test modules' file names must be unique across tests/: the folders are not packages, so pytest
-imports each test module by its bare name.
+pytest imports test modules by path (`--import-mode=importlib`, pyproject.toml) and mypy names them
+from tests/ (`explicit_package_bases`), so two folders may hold test files of the same name.
 """
 
 pytest_plugins = ["support.plugin", "support.push"]
