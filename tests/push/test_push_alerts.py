@@ -1,23 +1,21 @@
-"""Answering "Was that you?": action tokens (signed, expiring, bound, single use) and what
-"yes" and "no" do, against the real Firestore emulator and the core's real revoke_session."""
+"""Answering "Was that you?": what "yes" and "no" do with an action token (single use, bound to
+the alerted session), against the real Firestore emulator and the core's real revoke_session. The
+token itself, which needs no emulator, is tested in tests/unit/test_action_tokens_and_fcm.py."""
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import jwt
 import pytest
 from google.cloud import firestore
 
 from infra.local.stack import Stack
 from mydevices import closing, store
-from mydevices.config import Settings
 from mydevices.errors import ApiError, Unavailable
 from mydevices.flows import alert_answer
 from mydevices.httpio import HTTP_STATUS
-from mydevices.tokens import action, keys
+from mydevices.tokens import action
 from support.push import put_session
 
 
@@ -37,72 +35,6 @@ def error(call: Any, *args: Any) -> tuple[int, str]:
     with pytest.raises(ApiError) as caught:
         call(*args)
     return HTTP_STATUS[caught.value.code], caught.value.code
-
-
-# --- the token -------------------------------------------------------------------------------
-
-
-def test_a_token_is_bound_to_user_alerted_session_and_new_session(push_env: Stack) -> None:
-    claims = action.verify(action.issue("alice", "phone", "new"))
-    assert (claims["sub"], claims["sid"], claims["nsid"]) == ("alice", "phone", "new")
-    assert claims["exp"] - claims["iat"] == 24 * 3600
-    assert jwt.get_unverified_header(action.issue("alice", "phone", "new"))["alg"] == "HS256"
-    assert action.verify(action.issue("alice", "phone", "new"))["jti"] != claims["jti"]
-
-
-def test_the_lifetime_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MYDEVICES_ACTION_TOKEN_TTL_SECONDS", "60")
-    assert Settings.from_env().action_token_ttl == 60
-
-
-@pytest.mark.parametrize("mangle", [
-    lambda t: t[:-3] + ("aaa" if not t.endswith("aaa") else "bbb"),  # signature
-    lambda t: t.split(".")[0] + "." + jwt.utils.base64url_encode(b'{"sub":"mallory"}').decode() + "." + t.split(".")[2],
-    lambda t: "not-a-token",
-    lambda t: "",
-    lambda t: None,
-    lambda t: 42,
-    lambda t: "x" * 5000,
-])
-def test_a_malformed_or_tampered_token_is_invalid(push_env: Stack, mangle: Any) -> None:
-    token = mangle(action.issue("alice", "phone", "new"))
-    assert error(action.verify, token) == (401, "invalid_token")
-
-
-@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # HS512 with a 32-byte key, on purpose
-def test_other_algorithms_and_other_tokens_are_refused(push_env: Stack) -> None:
-    ring = keys.keyring()
-    claims = jwt.decode(action.issue("alice", "phone", "new"), options={"verify_signature": False})
-    header = {"kid": ring.current_hmac_kid}
-    unsigned = jwt.encode(claims, "", algorithm="none", headers=header)
-    raw_key = jwt.encode(claims, ring.current_hmac, algorithm="HS256", headers=header)  # not the derived key
-    hs512 = jwt.encode(claims, action._key(ring.current_hmac), algorithm="HS512", headers=header)
-    access_like = jwt.encode(claims, ring.current_signing.private, algorithm="EdDSA", headers=header)
-    other_audience = jwt.encode({**claims, "aud": "mydevices-api"}, action._key(ring.current_hmac), algorithm="HS256",
-                                headers=header)
-    for token in (unsigned, raw_key, hs512, access_like, other_audience):
-        assert error(action.verify, token) == (401, "invalid_token")
-
-
-def test_an_expired_token_says_so(push_env: Stack) -> None:
-    token = action.issue("alice", "phone", "new", now=int(time.time()) - 25 * 3600)
-    assert error(action.verify, token) == (401, "token_expired")
-
-
-def test_tokens_survive_a_key_rotation_and_die_with_the_key(push_env: Stack,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    old_ring = keys.keyring()
-    token = action.issue("alice", "phone", "new")
-    fresh_key = keys.new_hmac_entry()
-    rotated = keys.Keyring(old_ring.signing, {fresh_key["kid"]: keys.b64url_decode(fresh_key["secret"]),
-                                              **old_ring.hmac}, fresh_key["kid"])
-    monkeypatch.setattr(action, "keyring", lambda: rotated)
-    assert action.verify(token)["sid"] == "phone"
-    assert jwt.get_unverified_header(action.issue("alice", "phone", "new"))["kid"] == fresh_key["kid"]
-    retired = keys.Keyring(old_ring.signing, {fresh_key["kid"]: keys.b64url_decode(fresh_key["secret"])},
-                           fresh_key["kid"])
-    monkeypatch.setattr(action, "keyring", lambda: retired)
-    assert error(action.verify, token) == (401, "invalid_token")
 
 
 # --- the answers -----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import jwt
 import pytest
 from firebase_admin import exceptions, messaging
 
+from mydevices.config import Settings
 from mydevices.errors import Unauthenticated
 from mydevices.push import fcm
 from mydevices.tokens import action, keys
@@ -56,6 +57,66 @@ def test_an_access_token_is_not_an_action_token(ring: keys.Keyring) -> None:
 
 @pytest.mark.parametrize("token", [None, "", 42, "garbage", "a.b.c", "x" * (action.MAX_TOKEN_LENGTH + 1)])
 def test_malformed_action_tokens_are_refused(token: Any) -> None:
+    assert refused(token) == "invalid_token"
+
+
+# --- moved from the emulator tier: they never needed it ---------------------------------------
+
+
+def test_a_token_is_bound_to_user_alerted_session_and_new_session() -> None:
+    claims = action.verify(action.issue("alice", "phone", "new"))
+    assert (claims["sub"], claims["sid"], claims["nsid"]) == ("alice", "phone", "new")
+    assert claims["exp"] - claims["iat"] == 24 * 3600
+    assert jwt.get_unverified_header(action.issue("alice", "phone", "new"))["alg"] == "HS256"
+    assert action.verify(action.issue("alice", "phone", "new"))["jti"] != claims["jti"]
+
+
+def test_the_lifetime_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MYDEVICES_ACTION_TOKEN_TTL_SECONDS", "60")
+    assert Settings.from_env().action_token_ttl == 60
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda t: t[:-3] + ("aaa" if not t.endswith("aaa") else "bbb"),  # signature
+    lambda t: t.split(".")[0] + "." + jwt.utils.base64url_encode(b'{"sub":"mallory"}').decode() + "." + t.split(".")[2],
+    lambda t: "not-a-token",
+    lambda t: "",
+    lambda t: None,
+    lambda t: 42,
+    lambda t: "x" * 5000,
+])
+def test_a_malformed_or_tampered_token_is_invalid(mangle: Any) -> None:
+    token = mangle(action.issue("alice", "phone", "new"))
+    assert refused(token) == "invalid_token"
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # HS512 with a 32-byte key, on purpose
+def test_other_algorithms_and_other_tokens_are_refused() -> None:
+    ring = keys.keyring()
+    claims = jwt.decode(action.issue("alice", "phone", "new"), options={"verify_signature": False})
+    header = {"kid": ring.current_hmac_kid}
+    unsigned = jwt.encode(claims, "", algorithm="none", headers=header)
+    raw_key = jwt.encode(claims, ring.current_hmac, algorithm="HS256", headers=header)  # not the derived key
+    hs512 = jwt.encode(claims, action._key(ring.current_hmac), algorithm="HS512", headers=header)
+    access_like = jwt.encode(claims, ring.current_signing.private, algorithm="EdDSA", headers=header)
+    other_audience = jwt.encode({**claims, "aud": "mydevices-api"}, action._key(ring.current_hmac), algorithm="HS256",
+                                headers=header)
+    for token in (unsigned, raw_key, hs512, access_like, other_audience):
+        assert refused(token) == "invalid_token"
+
+
+def test_tokens_survive_a_key_rotation_and_die_with_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    old_ring = keys.keyring()
+    token = action.issue("alice", "phone", "new")
+    fresh_key = keys.new_hmac_entry()
+    rotated = keys.Keyring(old_ring.signing, {fresh_key["kid"]: keys.b64url_decode(fresh_key["secret"]),
+                                              **old_ring.hmac}, fresh_key["kid"])
+    monkeypatch.setattr(action, "keyring", lambda: rotated)
+    assert action.verify(token)["sid"] == "phone"
+    assert jwt.get_unverified_header(action.issue("alice", "phone", "new"))["kid"] == fresh_key["kid"]
+    retired = keys.Keyring(old_ring.signing, {fresh_key["kid"]: keys.b64url_decode(fresh_key["secret"])},
+                           fresh_key["kid"])
+    monkeypatch.setattr(action, "keyring", lambda: retired)
     assert refused(token) == "invalid_token"
 
 
