@@ -195,8 +195,8 @@ class ApiRequest:
 
     @property
     def known_did(self) -> str | None:
-        """The device id if the client presented a valid one (step 1), else None."""
-        return None if self.new_device else self.signed_did
+        """The device id if the client presented a valid one (step 1, checked once in parse), else None."""
+        return None if self.new_device else self.did
 
     def bearer(self) -> str | None:
         header = self.raw.headers.get("Authorization", "")

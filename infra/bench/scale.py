@@ -80,7 +80,7 @@ class Population:
 
         token, signed = self.callers[self._next()]
         with _product_client(self.product_client):
-            validation.validate(token, signed)
+            validation.validate(token, validation.resolve_device(signed)[0])
 
     def list_sessions(self) -> None:
         from mydevices.flows import listing

@@ -61,7 +61,7 @@ def strict_validation(signed_in: SignedIn, project: str, iterations: int, warmup
     document = plain.document(signed_in.document_path)
 
     def ours() -> None:
-        validation.validate(signed_in.access_token, signed_in.signed_device_id)
+        validation.validate(signed_in.access_token, validation.resolve_device(signed_in.signed_device_id)[0])
 
     def floor() -> None:
         jwt.decode(signed_in.access_token, public, algorithms=["EdDSA"], issuer=issuer, audience=audience)
@@ -121,7 +121,7 @@ def versus_firebase_admin(signed_in: SignedIn, id_token: str, iterations: int, w
     app = firebase_app.app()
 
     def ours() -> None:
-        validation.validate(signed_in.access_token, signed_in.signed_device_id)
+        validation.validate(signed_in.access_token, validation.resolve_device(signed_in.signed_device_id)[0])
 
     def theirs() -> None:
         auth.verify_id_token(id_token, app=app, check_revoked=True)

@@ -22,7 +22,6 @@ from .. import account, clock, closing, dbsc, dpop, rate_limits, store
 from ..config import settings
 from ..documents import ACTIVE, IDLE_LIMIT
 from ..errors import Code, Unauthenticated
-from ..tokens import device_id
 from ..tokens import refresh as refresh_tokens
 from ..tokens.keys import keyring, same
 from . import copied_token
@@ -32,7 +31,7 @@ _INVALID = "refresh token is invalid"  # one answer for every token not proven g
 
 
 @store.guarded
-def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: str | None,
+def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, client_ip: str | None,
             check_proof: Callable[[], dpop.Checked] = lambda: dpop.ABSENT,
             bound_cookie: str | None = None) -> Issued:
     """Rotate a refresh token, in this order: prove the token genuine (current, the one just
@@ -54,7 +53,6 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: 
     if presented is None or not store.valid_id(presented.sid):
         raise Unauthenticated("refresh token is malformed", code=Code.INVALID_TOKEN)
     ring = keyring()
-    did = device_id.verify(ring, signed_device_id)
     if did is None:
         raise Unauthenticated("this device is not recognised; sign in again", code=Code.UNKNOWN_DEVICE)
     grace = settings().refresh_grace
@@ -143,7 +141,7 @@ def refresh(refresh_token: str | None, signed_device_id: str | None, client_ip: 
         except _Ended as ended:
             _end_for_account(ended.uid, presented.sid, ended.ended)
     access, expires = access_token(uid, presented.sid, did, issued_at, jkt)
-    return Issued(uid, presented.sid, signed_device_id or "", access, expires, str(child))
+    return Issued(uid, presented.sid, signed_device_id, access, expires, str(child))
 
 
 @store.guarded

@@ -49,11 +49,12 @@ def resolve_device(signed_device_id: str | None) -> tuple[str, str, bool]:
 
 
 @store.guarded
-def validate(access_token: str | None, signed_device_id: str | None) -> Caller:
+def validate(access_token: str | None, did: str | None) -> Caller:
+    """`did`: the device id the request presented, once step 1 found it ours (resolve_device at the
+    edge, which checks it once per request); None when it presented none, or one not ours."""
     ring = keyring()
     if access_token and not access.names_our_key(ring, access_token) and firebase.is_id_token(access_token):
-        return validate_firebase(access_token, signed_device_id)
-    did = device_id.verify(ring, signed_device_id)
+        return validate_firebase(access_token, did)
     if not access_token:
         raise Unauthenticated("an access token is required", code=Code.UNAUTHENTICATED)
     conf = settings()
@@ -66,7 +67,7 @@ def validate(access_token: str | None, signed_device_id: str | None) -> Caller:
 
 
 @store.guarded
-def validate_firebase(id_token: str, signed_device_id: str | None = None) -> Caller:
+def validate_firebase(id_token: str, did: str | None = None) -> Caller:
     """The three steps for a Firebase ID token carrying our `sid` and `did` claims.
 
     Device: the `did` claim, written by our login into a token Google signs, binds the token to
@@ -77,8 +78,7 @@ def validate_firebase(id_token: str, signed_device_id: str | None = None) -> Cal
     token, its own Firebase SDK still holds, and refreshes, an ID token naming the old session.
     """
     claims = firebase.verify(id_token)
-    presented = device_id.verify(keyring(), signed_device_id)
-    if presented is not None and presented != claims.did:
+    if did is not None and did != claims.did:
         raise Unauthenticated("this token was issued to another device", code=Code.INVALID_TOKEN)
     return _active_session(claims.uid, claims.sid, claims.did, replaced_means_copied=False)
 
