@@ -155,6 +155,20 @@ class Checked:
 ABSENT = Checked(present=False)
 
 
+@dataclass(frozen=True)
+class DpopInput:
+    """What a request carries for a proof, as plain data: the `DPoP` header (None: absent), the
+    request's method and its URL as the client called it. A flow checks it when its order says
+    (refresh: after the per-address limit, so a flood of proofs costs no signature checks)."""
+
+    header: str | None
+    htm: str
+    htu: str
+
+    def check(self, access_token: str | None = None, *, require_nonce: bool = True) -> Checked:
+        return check(self.header, htm=self.htm, htu=self.htu, access_token=access_token, require_nonce=require_nonce)
+
+
 def segments(proof: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes] | None:
     parts = proof.split(".")
     if len(parts) != 3:

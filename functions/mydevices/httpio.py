@@ -245,10 +245,10 @@ class ApiRequest:
         or a proxy the function sees another host, so MYDEVICES_PUBLIC_API_URL names the real one."""
         return (settings().public_api_url or self.raw.host_url.rstrip("/")) + self.raw.path
 
-    def proof(self, access_token: str | None = None, *, require_nonce: bool = True) -> dpop.Checked:
-        """The request's `DPoP` header, checked as far as it can be without state (dpop.check)."""
-        return dpop.check(self.raw.headers.get("DPoP"), htm=self.raw.method, htu=self.url(),
-                          access_token=access_token, require_nonce=require_nonce)
+    @property
+    def dpop(self) -> dpop.DpopInput:
+        """The request's `DPoP` header with what a proof must name, for a flow to check."""
+        return dpop.DpopInput(self.raw.headers.get("DPoP"), self.raw.method, self.url())
 
     def origin(self) -> str | None:
         """This API's origin as clients call it (MYDEVICES_PUBLIC_API_URL), or None when unknown:

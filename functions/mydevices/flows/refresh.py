@@ -11,7 +11,7 @@ the answer of the rotation it repeats (Ed25519 signatures are deterministic).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -32,7 +32,7 @@ _INVALID = "refresh token is invalid"  # one answer for every token not proven g
 
 @store.guarded
 def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, client_ip: str | None,
-            check_proof: Callable[[], dpop.Checked] = lambda: dpop.ABSENT,
+            proof_input: dpop.DpopInput | None = None,
             bound_cookie: str | None = None) -> Issued:
     """Rotate a refresh token, in this order: prove the token genuine (current, the one just
     replaced within the grace window, or an ancestor of the current one); only then count it against the
@@ -42,11 +42,12 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
     (account.py). Asked inside the transaction, so an Auth outage (503) rotates nothing: the
     client's retry with the same token is then no replay, however long the outage lasted.
 
-    A session bound to a device key also needs `proof` (dpop.check of the request's DPoP
+    A session bound to a device key also needs a proof (`proof_input`, the request's DPoP
     header), judged only once the token is proven genuine (_proven): a made-up token stays
     `invalid_token`, so knowing a session id is not enough to set off the copied-token response."""
     rate_limits.refresh_from_address(client_ip)
-    proof = check_proof()  # after the per-address limit: a flood of proofs costs no signature checks
+    # After the per-address limit: a flood of proofs costs no signature checks.
+    proof = proof_input.check() if proof_input is not None else dpop.ABSENT
     if not refresh_token:
         raise Unauthenticated("a refresh token is required", code=Code.UNAUTHENTICATED)
     presented = refresh_tokens.parse(refresh_token)
