@@ -1,0 +1,116 @@
+"""The Kotlin SDK core (clients/kotlin): compiled here with the Kotlin distribution npm's
+`kotlin-compiler` package ships (installed by infra/local/bootstrap --kotlin), its tests run over the
+shared client contract, and an end-to-end program run against the real local stack.
+
+The compiled jar is cached in .local/kotlin-build/ under a hash of the sources and the compiler's
+version, so a second run does not compile again; the compile time is printed (and kept beside the jar).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.local.stack import REPO_ROOT, Stack
+from support.client_contract import CONTRACT
+from support.push import StackFcm
+from support.serving import serving
+
+SDK = REPO_ROOT / "clients" / "kotlin"
+DIST = SDK / "node_modules" / "kotlin-compiler"
+LIB = DIST / "lib"
+RUNTIME = [LIB / "kotlin-stdlib.jar", LIB / "kotlinx-coroutines-core-jvm.jar", LIB / "kotlin-test.jar"]
+CACHE = REPO_ROOT / ".local" / "kotlin-build"
+SOURCE_SETS = ("main", "test", "e2e")
+ACCESS_TTL = 5  # seconds: the end-to-end program waits for tokens to run out, twice
+JAVA = shutil.which("java") or "java"
+
+
+def _sources() -> list[Path]:
+    return sorted(p for name in SOURCE_SETS for p in (SDK / "src" / name).rglob("*.kt"))
+
+
+@pytest.fixture(scope="module")
+def kotlin_jar() -> Path:
+    kotlinc = DIST / "bin" / "kotlinc"
+    if not kotlinc.exists():
+        pytest.fail(f"{kotlinc} is missing: infra/local/bootstrap --kotlin installs it (npm ci in clients/kotlin)")
+    digest = hashlib.sha256((DIST / "build.txt").read_bytes())
+    for source in _sources():
+        digest.update(str(source.relative_to(SDK)).encode() + b"\0" + source.read_bytes())
+    jar = CACHE / f"mydevices-{digest.hexdigest()[:16]}.jar"
+    timing = jar.with_suffix(".json")
+    if not jar.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        partial = jar.with_suffix(".partial.jar")
+        started = time.monotonic()
+        run = subprocess.run(
+            [str(kotlinc), "-nowarn", "-cp", os.pathsep.join(str(p) for p in RUNTIME[1:]),
+             *(str(SDK / "src" / name / "kotlin") for name in SOURCE_SETS), "-d", str(partial)],
+            capture_output=True, text=True, timeout=600, check=False)
+        assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+        partial.rename(jar)
+        timing.write_text(json.dumps({"compileSeconds": round(time.monotonic() - started, 1),
+                                      "sources": len(_sources())}))
+    print(f"\nkotlinc: {json.loads(timing.read_text())} ({jar.name})")
+    return jar
+
+
+def _java(jar: Path, main: str, *args: str, env: dict[str, str] | None = None,
+          timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    classpath = os.pathsep.join(str(p) for p in [jar, *RUNTIME])
+    return subprocess.run([JAVA, "-cp", classpath, main, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env, check=False)
+
+
+def test_the_core_passes_the_contract_and_its_unit_checks(kotlin_jar: Path) -> None:
+    run = _java(kotlin_jar, "dev.mydevices.ContractTestKt", str(CONTRACT))
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    closing = run.stdout.strip().splitlines()[-1]
+    passed, failed, skipped = (int(closing.split(", ")[i].split()[0]) for i in range(3))
+    print(closing)
+    api, push, screen = (len(json.loads((CONTRACT / name).read_text())["vectors"])
+                         for name in ("api.json", "push.json", "sessions_screen.json"))
+    assert (failed, skipped) == (0, 0), closing
+    assert passed >= api + push + screen + 5, closing  # every vector, and the unit checks
+
+
+@pytest.fixture(scope="module")
+def short_ttl_api(stack: Stack) -> Iterator[str]:
+    with serving(stack, "api", {"MYDEVICES_ACCESS_TTL_SECONDS": str(ACCESS_TTL)}, own_port=True) as server:
+        yield server.url
+
+
+def test_end_to_end_against_the_local_stack(kotlin_jar: Path, stack: Stack, short_ttl_api: str, fcm: StackFcm) -> None:
+    env = {**os.environ, "MYDEVICES_API_URL": short_ttl_api, "MYDEVICES_AUTH_URL": f"http://{stack.auth.host}",
+           "MYDEVICES_FCM_URL": stack.fcm.url, "MYDEVICES_CLOCK_OFFSET": str(stack.clock.offset)}
+    run = _java(kotlin_jar, "dev.mydevices.EndToEndKt", env=env)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    seen: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    print(json.dumps(seen))
+    assert seen["bound"] == [True, True, True]
+    assert seen["listed"] == ["Kotlin phone", "Galaxy S24", "Pixel 8"]
+    assert seen["firstRefresh"] == {"refreshes": 1, "withProof": 1}
+    assert seen["concurrent"]["calls"] == seen["concurrent"]["ok"] == 50
+    assert seen["concurrent"]["refreshes"] == 1, seen["concurrent"]
+    assert seen["alert"]["text"] == "Signed in on \u201cGalaxy S24\u201d from an unknown location. Was that you?"
+    assert seen["alert"]["locArgs"] == ["Galaxy S24"]
+    assert 0 < seen["alert"]["timeoutMillis"] <= 86_400_000
+    assert seen["answer"] == {"closed": True, "advice": "change_password"}
+    assert seen["intruderPush"] == "rejected_by_user"
+    assert seen["intruderSignedOut"] == ["force_logout"]
+    assert seen["intruderAfter"] == "not_signed_in"
+    assert seen["pixelCall"] == "SessionRevoked session_revoked"
+    assert seen["pixelSignedOut"] == ["session_revoked"]
+    assert seen["pixelKeptDeviceId"] is True
+    assert seen["remaining"] == ["Kotlin phone"]
+    assert seen["phoneSignedOut"] == ["logout"]
