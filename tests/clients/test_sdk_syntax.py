@@ -41,7 +41,8 @@ def _files(root: Path, suffix: str) -> list[Path]:
     return sorted(root.rglob(f"*{suffix}"))
 
 
-@pytest.mark.parametrize(("root", "suffix", "least"), [(ANDROID, ".kt", 7)], ids=["android-kotlin"])
+@pytest.mark.parametrize(("root", "suffix", "least"), [(ANDROID, ".kt", 7), (SWIFT, ".swift", 12)],
+                         ids=["android-kotlin", "swift"])
 def test_every_file_parses(root: Path, suffix: str, least: int) -> None:
     files = _files(root, suffix)
     assert len(files) >= least, files
