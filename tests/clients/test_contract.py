@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from infra.local.stack import IPAD, IPHONE, PIXEL, REPO_ROOT
@@ -211,3 +212,15 @@ def test_the_js_client_passes_the_contract() -> None:
     ran = re.fullmatch(r"(\d+) passed, 0 failed, (\d+) skipped", summary)
     assert ran and int(ran.group(1)) >= 40, run.stdout[-4000:]
 
+
+
+def test_the_js_contract_runner_fails_on_a_wrong_expectation(tmp_path: Path) -> None:
+    shutil.copytree(CONTRACT, tmp_path / "contract")
+    api = load("api.json")
+    api["vectors"][1]["expect"]["result"]["sessionIds"].reverse()
+    write_to = tmp_path / "contract" / "api.json"
+    write_to.write_text(json.dumps(api))
+    run = subprocess.run([NODE, str(REPO_ROOT / "tests" / "clients" / "contract_js.mjs"), str(tmp_path / "contract")],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 1
+    assert run.stdout.strip().splitlines()[-1].split(", ")[1] == "1 failed", run.stdout[-3000:]

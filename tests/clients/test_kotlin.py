@@ -114,3 +114,18 @@ def test_end_to_end_against_the_local_stack(kotlin_jar: Path, stack: Stack, shor
     assert seen["pixelKeptDeviceId"] is True
     assert seen["remaining"] == ["Kotlin phone"]
     assert seen["phoneSignedOut"] == ["logout"]
+
+
+def test_the_contract_runner_fails_on_a_wrong_expectation(kotlin_jar: Path, tmp_path: Path) -> None:
+    """The runner bites: the same jar over a copy of the vectors with three expectations changed."""
+    shutil.copytree(CONTRACT, tmp_path / "contract")
+    api = json.loads((CONTRACT / "api.json").read_text())
+    api["vectors"][0]["expect"]["stored"]["deviceId"] = "another device"
+    (tmp_path / "contract" / "api.json").write_text(json.dumps(api))
+    push = json.loads((CONTRACT / "push.json").read_text())
+    push["vectors"][0]["expect"]["notification"]["id"] += 1
+    push["vectors"][1]["expect"]["handled"]["event"] = None
+    (tmp_path / "contract" / "push.json").write_text(json.dumps(push))
+    run = _java(kotlin_jar, "dev.mydevices.ContractTestKt", str(tmp_path / "contract"))
+    assert run.returncode == 1
+    assert run.stdout.strip().splitlines()[-1].split(", ")[1] == "3 failed", run.stdout[-3000:]
