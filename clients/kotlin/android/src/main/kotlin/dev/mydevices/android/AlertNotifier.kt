@@ -1,5 +1,6 @@
-// NOT COMPILED HERE: this machine has no Android SDK (see clients/kotlin/android/README.md). What the
-// notification says, its id, actions, URIs and expiry come from the tested core (AlertNotification).
+// NOT COMPILED HERE against Android: this machine has no Android SDK (see clients/kotlin/android/README.md);
+// its calls into the core are type-checked against stand-ins of the Android APIs (tests/clients/android_stubs).
+// What the notification says, its id, actions, URIs and expiry come from the tested core (AlertNotification).
 package dev.mydevices.android
 
 import android.Manifest

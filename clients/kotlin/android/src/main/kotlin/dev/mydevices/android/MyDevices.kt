@@ -1,5 +1,6 @@
-// NOT COMPILED HERE: this machine has no Android SDK (see clients/kotlin/android/README.md). The decisions
-// live in the tested core (clients/kotlin/src/main); this file only wires Android objects to it.
+// NOT COMPILED HERE against Android: this machine has no Android SDK (see clients/kotlin/android/README.md);
+// its calls into the core are type-checked against stand-ins of the Android APIs (tests/clients/android_stubs).
+// The decisions live in the tested core (clients/kotlin/src/main); this file only wires Android objects to it.
 package dev.mydevices.android
 
 import android.content.Context

@@ -1,4 +1,5 @@
-// NOT COMPILED HERE: this machine has no Android SDK (see clients/kotlin/android/README.md).
+// NOT COMPILED HERE against Android: this machine has no Android SDK (see clients/kotlin/android/README.md);
+// its calls into the core are type-checked against stand-ins of the Android APIs (tests/clients/android_stubs).
 package dev.mydevices.android
 
 import com.google.firebase.messaging.FirebaseMessagingService
