@@ -122,6 +122,7 @@ export class MyDevicesClient {
     this._state = null; // cached copy of the stored state
     this._generation = 0; // bumped by every refresh (and sign-out): a 401 from before it is not news
     this._refreshing = null;
+    this._loggingOut = false; // logout() under way: its own event is the one the app gets
   }
 
   /** Subscribe to sign-outs; returns the unsubscribe function. */
@@ -167,6 +168,8 @@ export class MyDevicesClient {
     this._generation += 1;
     const wasSignedIn = Boolean((await this._load()).sessionId);
     await this._clear();
+    // logout() tells the app once, as "logout", even when its call met a 401 (clients/contract/api.json).
+    if (this._loggingOut && details.source !== "logout") return;
     if (!wasSignedIn && details.source !== "logout") return;
     for (const listener of [...this._listeners]) {
       try { listener(reason, details); } catch (error) { queueMicrotask(() => { throw error; }); }
@@ -392,11 +395,13 @@ export class MyDevicesClient {
 
   /** End this session; what was stored is cleared whatever the server says. */
   async logout() {
+    this._loggingOut = true;
     try {
       await this._call("POST", "/v1/sessions/logout");
     } catch (error) {
       if (error.status !== 401 && error.code !== "not_signed_in") throw error;
     } finally {
+      this._loggingOut = false;
       await this._signedOut("logout", { source: "logout" });
     }
   }

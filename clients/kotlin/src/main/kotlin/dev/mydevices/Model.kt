@@ -1,0 +1,85 @@
+package dev.mydevices
+
+/** What the app says about this device at login (README: `device`). */
+data class DeviceInfo(
+    val name: String,
+    val platform: String = "android",
+    val model: String? = null,
+    val osVersion: String? = null,
+    val appVersion: String? = null,
+) {
+    internal fun toJson(): Map<String, Any?> = buildMap {
+        put("name", name)
+        put("platform", platform)
+        model?.let { put("model", it) }
+        osVersion?.let { put("osVersion", it) }
+        appVersion?.let { put("appVersion", it) }
+    }
+}
+
+/** The app's FCM registration token. */
+data class PushRegistration(val token: String, val provider: String = "fcm") {
+    internal fun toJson(): Map<String, Any?> = mapOf("token" to token, "provider" to provider)
+}
+
+/** A row of the session list (README: DeviceSession, plus canClose in the list). */
+data class DeviceSession(
+    val sessionId: String,
+    val deviceName: String?,
+    val deviceType: String?,
+    val model: String?,
+    val osVersion: String?,
+    val appVersion: String?,
+    val location: String?,
+    val lastActiveAt: String?,
+    val createdAt: String?,
+    val isCurrentDevice: Boolean,
+    val deviceBound: Boolean,
+    /** In the list only: whether this session may close that one now. */
+    val canClose: Boolean?,
+) {
+    companion object {
+        internal fun of(m: Map<String, Any?>) = DeviceSession(
+            sessionId = m.str("sessionId") ?: throw Json.ParseException("a session without sessionId"),
+            deviceName = m.str("deviceName"), deviceType = m.str("deviceType"), model = m.str("model"),
+            osVersion = m.str("osVersion"), appVersion = m.str("appVersion"), location = m.str("location"),
+            lastActiveAt = m.str("lastActiveAt"), createdAt = m.str("createdAt"),
+            isCurrentDevice = m.bool("isCurrentDevice") ?: false, deviceBound = m.bool("deviceBound") ?: false,
+            canClose = m.bool("canClose"),
+        )
+    }
+}
+
+/** GET /v1/sessions: current device first. `closeOthersAllowedAt`: when a fresh session may start closing others. */
+data class SessionList(val sessions: List<DeviceSession>, val closeOthersAllowedAt: String?) {
+    companion object {
+        @Suppress("UNCHECKED_CAST")
+        internal fun of(m: Map<String, Any?>) = SessionList(
+            (m.list("sessions") ?: emptyList()).map { DeviceSession.of(it as Map<String, Any?>) },
+            m.str("closeOthersAllowedAt"),
+        )
+    }
+}
+
+data class LoginResult(val session: DeviceSession, val firebaseCustomToken: String?)
+
+enum class AlertAnswer(val wire: String) { YES("yes"), NO("no") }
+
+/** POST /v1/alerts/respond. After "no": what it closed, and `advice` "change_password" (offer it). */
+data class AlertResponse(
+    val answer: String,
+    val sessionId: String?,
+    val status: String?,
+    val closedSessionIds: List<String>,
+    val advice: String?,
+) {
+    companion object {
+        internal fun of(m: Map<String, Any?>) = AlertResponse(
+            m.str("answer") ?: "", m.str("sessionId"), m.str("status"),
+            (m.list("closedSessionIds") ?: emptyList()).filterIsInstance<String>(), m.str("advice"),
+        )
+    }
+}
+
+/** Why this device is signed out: an API code (session_revoked, token_reused...), force_logout or logout. */
+data class SignedOut(val reason: String, val error: MyDevicesException? = null)

@@ -1,0 +1,82 @@
+// NOT COMPILED HERE: these machines have no Swift compiler (see clients/swift/README.md).
+import Foundation
+
+public struct DeviceInfo: Sendable {
+    public var name: String
+    public var platform: String = "ios"
+    public var model: String?
+    public var osVersion: String?
+    public var appVersion: String?
+
+    public init(name: String, platform: String = "ios", model: String? = nil, osVersion: String? = nil,
+                appVersion: String? = nil) {
+        self.name = name
+        self.platform = platform
+        self.model = model
+        self.osVersion = osVersion
+        self.appVersion = appVersion
+    }
+
+    var json: [String: Any] {
+        var out: [String: Any] = ["name": name, "platform": platform]
+        if let model { out["model"] = model }
+        if let osVersion { out["osVersion"] = osVersion }
+        if let appVersion { out["appVersion"] = appVersion }
+        return out
+    }
+}
+
+public struct DeviceSession: Equatable, Sendable, Identifiable {
+    public let sessionId: String
+    public let deviceName: String?
+    public let deviceType: String?
+    public let location: String?
+    public let lastActiveAt: String?
+    public let createdAt: String?
+    public let isCurrentDevice: Bool
+    public let deviceBound: Bool
+    public let canClose: Bool?
+    public var id: String { sessionId }
+
+    init(_ m: [String: Any]) {
+        sessionId = m["sessionId"] as? String ?? ""
+        deviceName = m["deviceName"] as? String
+        deviceType = m["deviceType"] as? String
+        location = m["location"] as? String
+        lastActiveAt = m["lastActiveAt"] as? String
+        createdAt = m["createdAt"] as? String
+        isCurrentDevice = m["isCurrentDevice"] as? Bool ?? false
+        deviceBound = m["deviceBound"] as? Bool ?? false
+        canClose = m["canClose"] as? Bool
+    }
+}
+
+public struct SessionList: Equatable, Sendable {
+    public let sessions: [DeviceSession]
+    public let closeOthersAllowedAt: String?
+
+    init(_ m: [String: Any]) {
+        sessions = (m["sessions"] as? [[String: Any]] ?? []).map(DeviceSession.init)
+        closeOthersAllowedAt = m["closeOthersAllowedAt"] as? String
+    }
+}
+
+public struct AlertResponse: Equatable, Sendable {
+    public let answer: String
+    public let status: String?
+    public let closedSessionIds: [String]
+    /// "change_password" after a "No": offer it.
+    public let advice: String?
+}
+
+public struct SignedOut: Sendable {
+    public let reason: String
+    public let error: MyDevicesError?
+}
+
+/// What the sessions screen needs (the client, or a fake in tests).
+public protocol SessionsAPI: Sendable {
+    func listSessions() async throws -> SessionList
+    func closeSession(_ sessionId: String) async throws
+    func revokeOthers() async throws -> Int
+}

@@ -1,0 +1,4 @@
+@file:Suppress("unused")
+package android.content.pm
+
+object PackageManager { const val PERMISSION_GRANTED = 0 }
