@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
-import { MyDevicesClient, MyDevicesError, memoryStorage, parsePushData, reactNativeStorage } from "../src/mydevices.js";
+import { MyDevicesClient, MyDevicesError, memoryStorage, parsePushData, reactNativeStorage } from "../dist/mydevices.js";
 
 const env = (name) => {
   const value = process.env[name];
