@@ -20,8 +20,9 @@ import yaml  # type: ignore[import-untyped]  # PyYAML, installed with schemathes
 
 from infra.local.stack import REPO_ROOT, Stack
 from mydevices.errors import Code
+from support import GUARDED_APP
 from support.push import EventFunctions
-from support.serving import serving
+from support.serving import function_url, serving
 
 CLIENT = REPO_ROOT / "clients" / "js"
 NODE = shutil.which("node") or "node"
@@ -53,14 +54,20 @@ def node_env(stack: Stack, api: str, **extra: str) -> dict[str, str]:
             "MYDEVICES_FCM_URL": stack.fcm.url, **extra}
 
 
+# tests/guarded_app's function that demands a DPoP proof per request (for the client's authHeaders()).
+bound_orders = function_url("bound_orders", {}, signature_type="http", source=GUARDED_APP)
+
+
 def test_the_library_suite_passes_in_node_against_the_stack(
-    stack: Stack, api: str, short_ttl_api: str, event_functions: EventFunctions
+    stack: Stack, api: str, short_ttl_api: str, event_functions: EventFunctions, bound_orders: str
 ) -> None:
+    """test/client.test.js (sessions, refresh, push) and test/binding.test.js (DPoP)."""
     run = subprocess.run([NODE, "--test", "--test-reporter=spec", "test/"], check=False, cwd=CLIENT,
                          capture_output=True, text=True, timeout=300,
-                         env=node_env(stack, api, MYDEVICES_SHORT_TTL_API_URL=short_ttl_api))
+                         env=node_env(stack, api, MYDEVICES_SHORT_TTL_API_URL=short_ttl_api,
+                                      MYDEVICES_BOUND_ORDERS_URL=bound_orders))
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
-    assert "ℹ fail 0" in run.stdout and "ℹ pass 6" in run.stdout, run.stdout[-3000:]  # the spec reporter
+    assert "ℹ fail 0" in run.stdout and "ℹ pass 12" in run.stdout, run.stdout[-3000:]  # the spec reporter
 
 
 def test_the_page_runs_the_library_verbatim() -> None:
@@ -144,7 +151,7 @@ def test_the_error_codes_and_answer_types_are_the_documented_ones() -> None:
     documented = openapi_codes(doc)
     assert set(shapes["unions"]["ApiErrorCode"]) == documented
     assert documented == {code.value for code in Code}  # the document names every code the server has
-    assert shapes["unions"]["ClientErrorCode"] == ["network", "not_signed_in", "`http_${number}`"]
+    assert shapes["unions"]["ClientErrorCode"] == ["network", "not_signed_in", "device_key_lost", "`http_${number}`"]
     assert shapes["unions"]["ErrorReason"] == doc["components"]["schemas"]["Error"]["properties"]["error"][
         "properties"]["reason"]["enum"]
 
@@ -224,9 +231,11 @@ def test_the_npm_pack_tarball_installs_into_a_scratch_project_and_works(
 # The usage clients/js/README.md documents, plus the rest of the public API, as an app written in
 # TypeScript would call it. `declare`d names are the app's own (its AsyncStorage, its sign-in screen).
 TYPED_APP = """
-import { MyDevicesClient, MyDevicesError, browserStorage, memoryStorage, parsePushData, reactNativeStorage }
+import { MyDevicesClient, MyDevicesError, browserStorage, defaultKeyStore, derToRawSignature, dpopProof,
+  indexedDbKeyStore, memoryKeyStore, memoryStorage, parsePushData, reactNativeStorage, thumbprint }
   from "@mydevices/client";
-import type { DeviceSession, PushEvent, SignedOutDetails, SignedOutReason } from "@mydevices/client";
+import type { DeviceKey, DeviceKeyStore, DevicePublicKey, DeviceSession, PushEvent, SignedOutDetails, SignedOutReason }
+  from "@mydevices/client";
 
 declare const AsyncStorage: {
   getItem(key: string): Promise<string | null>;
@@ -250,6 +259,32 @@ export async function readme(): Promise<void> {
   await client.closeSession(sessions[1].sessionId);
   const event = await client.handlePush(data);
   if (event?.type === "newLoginAlert") await client.respondToAlert(event.actionToken, "no");
+}
+
+// React Native: the app's own Keystore / Secure Enclave module behind the key store interface.
+declare const NativeKeys: { publicKey(): Promise<DevicePublicKey | null>; generate(): Promise<DevicePublicKey>;
+  signDer(data: Uint8Array): Promise<Uint8Array> };
+const nativeKeyStore: DeviceKeyStore = {
+  async load() {
+    const publicJwk = await NativeKeys.publicKey();
+    return publicJwk && { publicJwk, sign: async (data) => derToRawSignature(await NativeKeys.signDer(data)) };
+  },
+  async create() {
+    const publicJwk = await NativeKeys.generate();
+    return { publicJwk, sign: async (data: Uint8Array) => derToRawSignature(await NativeKeys.signDer(data)) };
+  },
+};
+
+export async function bound(): Promise<boolean> {
+  const mobile = new MyDevicesClient({ storage: reactNativeStorage(AsyncStorage), deviceKeys: nativeKeyStore });
+  const browser = new MyDevicesClient({ storage: browserStorage(localStorage), deviceKeys: indexedDbKeyStore() });
+  const node = new MyDevicesClient({ deviceKeys: defaultKeyStore() ?? memoryKeyStore() });
+  const unbound = new MyDevicesClient({ deviceKeys: false });
+  const headers: Record<string, string> = await mobile.authHeaders("GET", "https://api.example.com/orders");
+  const key: DeviceKey = await memoryKeyStore().create();
+  const proof: string = await dpopProof(key, "GET", "https://api.example.com/orders", { accessToken: "t" });
+  return (await browser.deviceBound()) && (await node.deviceBound()) && !(await unbound.deviceBound())
+    && Boolean(headers.DPoP) && (await thumbprint(key.publicJwk)).length > 0 && proof.length > 0;
 }
 
 export async function theRest(): Promise<string[]> {
@@ -304,6 +339,7 @@ export async function misuse(): Promise<void> {
   await client.closeSession(42); // wrong
   try { await client.logout(); } catch (e) { if (e instanceof MyDevicesError && e.code === "new") throw e; } // wrong
   new MyDevicesClient({ storage: localStorage }); // wrong
+  new MyDevicesClient({ deviceKeys: { load: async () => null } }); // wrong
   console.log(event, count);
 }
 """

@@ -28,9 +28,10 @@ export type ApiErrorCode =
   // 429, 500, 503
   | "rate_limited" | "internal" | "unavailable" | "contention";
 
-/** Codes the client itself gives: no answer (`network`), no session (`not_signed_in`), or an answer
- *  without our JSON error (`http_<status>`, e.g. a proxy's 502). */
-export type ClientErrorCode = "network" | "not_signed_in" | `http_${number}`;
+/** Codes the client itself gives: no answer (`network`), no session (`not_signed_in`), a session bound
+ *  to a device key this device no longer has (`device_key_lost`: signed out here, nothing sent), or an
+ *  answer without our JSON error (`http_<status>`, e.g. a proxy's 502). */
+export type ClientErrorCode = "network" | "not_signed_in" | "device_key_lost" | `http_${number}`;
 export type ErrorCode = ApiErrorCode | ClientErrorCode;
 
 /** `error.reason`: why Firebase Auth ended a session, or what is wrong with a DPoP proof. */
@@ -156,6 +157,9 @@ interface State {
   accessToken?: string;
   accessTokenExpiresAt?: number;
   refreshToken?: string;
+  /** The thumbprint of the device key this session is bound to (DPoP), and the server's last nonce. */
+  jkt?: string;
+  dpopNonce?: string;
 }
 // accessTokenExpiresAt is Unix seconds (docs/openapi.yaml); NaN when missing, which means "refresh".
 const expiresAtMs = (state: State): number => Number(state.accessTokenExpiresAt) * 1000;
@@ -269,11 +273,149 @@ export function parsePushData(data: PushData | null | undefined): PushEvent | nu
   return null;
 }
 
+// --- device keys (DPoP, RFC 9449) ------------------------------------------------------------------
+
+/** A device's signing key: EC P-256 (ES256), its private half never leaving the device. */
+export interface DeviceKey {
+  /** The public half, as login sends it. */
+  readonly publicJwk: DevicePublicKey;
+  /** ES256 over `data` (SHA-256, then ECDSA): the signature as raw r||s, 64 bytes (see `derToRawSignature`). */
+  sign(data: Uint8Array): Promise<Uint8Array>;
+}
+
+/** Where this device's key lives. `load` gives the key made before, or null; `create` makes a new one
+ *  (replacing any) and keeps it. React Native: implement it over the app's Keystore / Secure Enclave module. */
+export interface DeviceKeyStore {
+  load(): Promise<DeviceKey | null>;
+  create(): Promise<DeviceKey>;
+}
+
+const b64url = (bytes: Uint8Array): string => {
+  let text = "";
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+};
+const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
+const b64json = (value: unknown): string => b64url(utf8(JSON.stringify(value)));
+const subtle = (): SubtleCrypto => {
+  const found = (globalThis as { crypto?: Crypto }).crypto?.subtle;
+  if (!found) throw new TypeError("WebCrypto (crypto.subtle) is not available here: give a DeviceKeyStore");
+  return found;
+};
+const sha256 = async (data: Uint8Array): Promise<Uint8Array> =>
+  new Uint8Array(await subtle().digest("SHA-256", data as BufferSource));
+
+/** RFC 7638 thumbprint (`jkt`) of a public key: what the access token's `cnf.jkt` names. */
+export async function thumbprint(jwk: DevicePublicKey): Promise<string> {
+  return b64url(await sha256(utf8(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }))));
+}
+
+/** A DER ECDSA signature (Android's `Signature("SHA256withECDSA")`, iOS's
+ *  `.ecdsaSignatureMessageX962SHA256`) as the raw r||s JWS wants. */
+export function derToRawSignature(der: Uint8Array): Uint8Array {
+  if (der[0] !== 0x30) throw new TypeError("not a DER ECDSA signature");
+  let at = der[1] & 0x80 ? 2 + (der[1] & 0x7f) : 2;
+  const out = new Uint8Array(64);
+  for (let i = 0; i < 2; i += 1) {
+    if (der[at] !== 0x02) throw new TypeError("not a DER ECDSA signature");
+    const length = der[at + 1];
+    let value = der.subarray(at + 2, at + 2 + length);
+    while (value.length > 32 && value[0] === 0) value = value.subarray(1);
+    out.set(value, 32 * i + 32 - value.length);
+    at += 2 + length;
+  }
+  return out;
+}
+
+async function webCryptoKey(pair: CryptoKeyPair | { privateKey: CryptoKey; publicKey: CryptoKey }): Promise<DeviceKey> {
+  const { kty, crv, x, y } = await subtle().exportKey("jwk", pair.publicKey);
+  return {
+    publicJwk: { kty: kty as "EC", crv: crv as "P-256", x: x!, y: y! },
+    // WebCrypto's ECDSA signature is already raw r||s.
+    sign: async (data) => new Uint8Array(await subtle().sign({ name: "ECDSA", hash: "SHA-256" }, pair.privateKey,
+      data as BufferSource)),
+  };
+}
+
+const newWebCryptoPair = () =>
+  subtle().generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]) as Promise<CryptoKeyPair>;
+
+/** A non-extractable WebCrypto key kept in memory only (Node, tests): gone with the process, so use it
+ *  with a storage that is gone too (memoryStorage), or the next run's refresh cannot prove the key. */
+export function memoryKeyStore(): DeviceKeyStore {
+  let key: DeviceKey | null = null;
+  return {
+    async load() { return key; },
+    async create() { key = await webCryptoKey(await newWebCryptoPair()); return key; },
+  };
+}
+
+/** Browsers: a non-extractable WebCrypto key kept in IndexedDB (a CryptoKey is stored as itself; its
+ *  private half cannot be read out, not even by this page's script). One key per origin and `name`. */
+export function indexedDbKeyStore(name = "mydevices", indexedDB: IDBFactory | undefined =
+  (globalThis as { indexedDB?: IDBFactory }).indexedDB): DeviceKeyStore {
+  if (!indexedDB) throw new TypeError("indexedDbKeyStore needs IndexedDB (a browser)");
+  const factory = indexedDB;
+  const STORE = "keys";
+  const db = () => new Promise<IDBDatabase>((resolve, reject) => {
+    const opening = factory.open(`${name}-device-key`, 1);
+    opening.onupgradeneeded = () => { opening.result.createObjectStore(STORE); };
+    opening.onsuccess = () => resolve(opening.result);
+    opening.onerror = () => reject(opening.error);
+  });
+  const run = async <T>(mode: IDBTransactionMode, act: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> => {
+    const opened = await db();
+    try {
+      return await new Promise<T>((resolve, reject) => {
+        const request = act(opened.transaction(STORE, mode).objectStore(STORE));
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+      });
+    } finally {
+      opened.close();
+    }
+  };
+  return {
+    async load() {
+      const pair = await run<CryptoKeyPair | undefined>("readonly", (store) => store.get("device"));
+      return pair?.privateKey ? webCryptoKey(pair) : null;
+    },
+    async create() {
+      const pair = await newWebCryptoPair();
+      await run("readwrite", (store) => store.put({ privateKey: pair.privateKey, publicKey: pair.publicKey }, "device"));
+      return webCryptoKey(pair);
+    },
+  };
+}
+
+/** The default for bearer mode: IndexedDB in a browser, a memory key where only WebCrypto exists
+ *  (Node), none where neither does (React Native: pass your Keystore / Secure Enclave store). */
+export function defaultKeyStore(): DeviceKeyStore | null {
+  const g = globalThis as { indexedDB?: IDBFactory; crypto?: Crypto };
+  if (g.indexedDB && g.crypto?.subtle) return indexedDbKeyStore();
+  if (g.crypto?.subtle) return memoryKeyStore();
+  return null;
+}
+
+/** A DPoP proof (RFC 9449) for one request: `ath` binds it to an access token, `nonce` is the server's. */
+export async function dpopProof(key: DeviceKey, htm: string, htu: string,
+  { nonce, accessToken }: { nonce?: string | null; accessToken?: string } = {}): Promise<string> {
+  const payload: Record<string, unknown> = {
+    jti: b64url((globalThis.crypto as Crypto).getRandomValues(new Uint8Array(16))),
+    htm, htu: htu.split("#")[0].split("?")[0], iat: Math.floor(Date.now() / 1000),
+  };
+  if (nonce) payload.nonce = nonce;
+  if (accessToken) payload.ath = b64url(await sha256(utf8(accessToken)));
+  const input = `${b64json({ typ: "dpop+jwt", alg: "ES256", jwk: key.publicJwk })}.${b64json(payload)}`;
+  return `${input}.${b64url(await key.sign(utf8(input)))}`;
+}
+
 // --- the client ----------------------------------------------------------------------------------
 
 export type SignedOutReason =
   | "session_revoked" | "token_reused" | "reauthentication_required" | "invalid_token" | "unknown_device"
-  | "unauthenticated" | "token_expired" | "device_proof_failed" | "force_logout" | "logout" | (string & {});
+  | "unauthenticated" | "token_expired" | "device_proof_failed" | "device_key_lost" | "force_logout" | "logout"
+  | (string & {});
 
 export interface SignedOutDetails {
   source: "api" | "push" | "logout";
@@ -294,6 +436,10 @@ export interface ClientOptions {
   onSignedOut?: SignedOutListener | null;
   /** Use Web Locks (when the platform has them) so one tab refreshes for all. Default true. */
   crossTabLock?: boolean;
+  /** Bearer mode: bind the session to this device's key (DPoP on every refresh). Default
+   *  `defaultKeyStore()` (IndexedDB in a browser, a memory key in Node; none in React Native unless
+   *  given); `false` turns binding off. Cookie mode ignores it: browsers bind with DBSC. */
+  deviceKeys?: DeviceKeyStore | false | null;
 }
 
 export interface LoginOptions {
@@ -310,7 +456,7 @@ export interface StoredSession {
   signedIn: boolean;
 }
 
-interface SendOptions { body?: unknown; bearer?: string; auth?: boolean }
+interface SendOptions { body?: unknown; bearer?: string; auth?: boolean; dpop?: string }
 
 interface LockManagerLike {
   request(name: string, callback: () => Promise<void>): Promise<void>;
@@ -326,9 +472,11 @@ export class MyDevicesClient {
   private _state: State | null = null; // cached copy of the stored state
   private _generation = 0; // bumped by every refresh (and sign-out): a 401 from before it is not news
   private _refreshing: Promise<void> | null = null;
+  private readonly _keys: DeviceKeyStore | null;
+  private _nonce: string | null = null; // the last DPoP-Nonce an answer carried
 
   constructor({ baseUrl = "", credentials = "bearer", storage = memoryStorage(), fetch: fetchImpl,
-    onSignedOut = null, crossTabLock = true }: ClientOptions = {}) {
+    onSignedOut = null, crossTabLock = true, deviceKeys }: ClientOptions = {}) {
     if (credentials !== "bearer" && credentials !== "cookie") throw new TypeError('credentials must be "bearer" or "cookie"');
     this.baseUrl = baseUrl.replace(/\/+$/, "");
     this.credentials = credentials;
@@ -337,6 +485,7 @@ export class MyDevicesClient {
     if (onSignedOut) this._listeners.add(onSignedOut);
     const navigator = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator;
     this._locks = crossTabLock ? navigator?.locks ?? null : null;
+    this._keys = credentials === "bearer" ? (deviceKeys === undefined ? defaultKeyStore() : deviceKeys || null) : null;
   }
 
   /** Subscribe to sign-outs; returns the unsubscribe function. */
@@ -390,13 +539,15 @@ export class MyDevicesClient {
 
   // --- HTTP ---
 
-  private async _send<T>(method: string, path: string, { body, bearer, auth = true }: SendOptions = {}): Promise<T> {
+  private async _send<T>(method: string, path: string, options: SendOptions = {}): Promise<T> {
+    const { body, bearer, auth = true } = options;
     const state = this._state ?? (await this._load());
     const headers: Record<string, string> = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (bearer) headers.Authorization = `Bearer ${bearer}`;
     else if (auth && this.credentials === "bearer" && state.accessToken) headers.Authorization = `Bearer ${state.accessToken}`;
     if (this.credentials === "bearer" && state.deviceId) headers["X-Device-Id"] = state.deviceId;
+    if (options.dpop) headers.DPoP = options.dpop;
     let response: Response;
     try {
       response = await this._fetch(this.baseUrl + path, {
@@ -408,6 +559,11 @@ export class MyDevicesClient {
     }
     const fresh = response.headers.get("X-Device-Id");
     if (fresh && this.credentials === "bearer" && fresh !== state.deviceId) await this._save({ deviceId: fresh });
+    const nonce = response.headers.get("DPoP-Nonce");
+    if (nonce && this._keys) {
+      this._nonce = nonce;
+      if (nonce !== (this._state ?? state).dpopNonce && (this._state ?? state).jkt) await this._save({ dpopNonce: nonce });
+    }
     const data: unknown = await response.json().catch(() => null);
     if (response.ok) return data as T;
     const error: ErrorBody = data && typeof data === "object" && "error" in data && data.error && typeof data.error === "object"
@@ -424,12 +580,7 @@ export class MyDevicesClient {
   /** A call with our credentials: refreshed first if the access token is about to expire, once
    *  more after a 401 that a refresh cures, and a 401 that ends the session signs this device out. */
   private async _call<T>(method: string, path: string, options: SendOptions = {}): Promise<T> {
-    let state = await this._load();
-    if (!state.sessionId) throw new MyDevicesError(401, "not_signed_in", "Sign in first.");
-    if (this.credentials === "bearer" && !(expiresAtMs(state) - EARLY_MS > Date.now())) {
-      await this._renew(this._generation, state);
-      state = await this._load();
-    }
+    const state = await this._fresh();
     const generation = this._generation;
     try {
       return await this._send<T>(method, path, options);
@@ -449,6 +600,34 @@ export class MyDevicesClient {
       if (SIGNED_OUT.has(error.code)) await this._signedOut(error.code, { source: "api", status: 401, error });
       throw error;
     }
+  }
+
+  /** The stored state, refreshed first when the access token is about to expire (bearer mode). */
+  private async _fresh(): Promise<State> {
+    let state = await this._load();
+    if (!state.sessionId) throw new MyDevicesError(401, "not_signed_in", "Sign in first.");
+    if (this.credentials === "bearer" && !(expiresAtMs(state) - EARLY_MS > Date.now())) {
+      await this._renew(this._generation, state);
+      state = await this._load();
+    }
+    return state;
+  }
+
+  /** The absolute URL of an API path (a DPoP proof's `htu`). */
+  private _url(path: string): string {
+    const here = (globalThis as { location?: { href: string } }).location?.href;
+    return new URL(this.baseUrl + path, here).href;
+  }
+
+  /** The device key a bound session's proofs need, or null for an unbound session. A session bound to
+   *  a key this device no longer has (storage restored without it, another store) is signed out here:
+   *  a refresh without the proof would be taken for a copied token (the user signed out everywhere). */
+  private async _boundKey(state: State): Promise<DeviceKey | null> {
+    if (!state.jkt) return null;
+    const key = await this._keys?.load();
+    if (key && await thumbprint(key.publicJwk) === state.jkt) return key;
+    await this._signedOut("device_key_lost", { source: "api" });
+    throw new MyDevicesError(401, "device_key_lost", "This session is bound to a device key this device no longer has: sign in again.");
   }
 
   /** One refresh per expiry: calls that found the same token expired share it (`generation`
@@ -513,8 +692,22 @@ export class MyDevicesClient {
     }
     let issued: Tokens;
     try {
-      issued = await this._send<Tokens>("POST", "/v1/sessions/refresh",
-        this.credentials === "bearer" ? { body: { refreshToken: state.refreshToken }, auth: false } : { auth: false });
+      if (this.credentials === "cookie") {
+        issued = await this._send<Tokens>("POST", "/v1/sessions/refresh", { auth: false });
+      } else {
+        const key = await this._boundKey(state);
+        const send = async (nonce: string | null | undefined) => this._send<Tokens>("POST", "/v1/sessions/refresh", {
+          body: { refreshToken: state.refreshToken }, auth: false,
+          dpop: key ? await dpopProof(key, "POST", this._url("/v1/sessions/refresh"), { nonce }) : undefined,
+        });
+        try {
+          issued = await send(state.dpopNonce);
+        } catch (error) {
+          // RFC 9449 §8: the nonce we had is no longer the server's; its answer carries the new one.
+          if (!(key && error instanceof MyDevicesError && error.code === "use_dpop_nonce" && this._nonce)) throw error;
+          issued = await send(this._nonce);
+        }
+      }
     } catch (error) {
       if (error instanceof MyDevicesError && error.status === 401) {
         await this._signedOut(error.code, { source: "api", status: 401, error });
@@ -543,10 +736,14 @@ export class MyDevicesClient {
     const body: Record<string, unknown> = { device };
     if (push) body.push = push;
     if (firebaseCustomToken !== undefined) body.firebaseCustomToken = firebaseCustomToken;
+    const key = this._keys ? (await this._keys.load()) ?? (await this._keys.create()) : null;
+    if (key) body.devicePublicKey = key.publicJwk;
+    this._nonce = null;
     const issued = await this._send<LoginAnswer>("POST", "/v1/sessions", { body, bearer: idToken });
     this._generation += 1;
     await this._clear();
     await this._keep(issued);
+    if (key && issued.session.deviceBound) await this._save({ jkt: await thumbprint(key.publicJwk), dpopNonce: this._nonce });
     return { session: issued.session, firebaseCustomToken: issued.firebaseCustomToken ?? null };
   }
 
@@ -608,6 +805,26 @@ export class MyDevicesClient {
   updatePushToken(token: string, provider: "fcm" = "fcm"): Promise<PushTokenUpdated> {
     return this._call("PUT", "/v1/sessions/current/push-token", { body: { token, provider } });
   }
+  /** Headers for a call to your own backend guarded by My Devices (`require_session` in Python,
+   *  `@mydevices/server` in Node): the access token, the device id and, for a session bound to a key,
+   *  a DPoP proof for this method and URL with `ath` (what `requireProof` demands). Bearer mode only;
+   *  refreshes first when the access token is about to expire. */
+  async authHeaders(method: string, url: string): Promise<Record<string, string>> {
+    if (this.credentials !== "bearer") throw new TypeError("authHeaders is for bearer mode: a page on the API's origin sends its cookies");
+    const state = await this._fresh();
+    const headers: Record<string, string> = { Authorization: `Bearer ${state.accessToken}` };
+    if (state.deviceId) headers["X-Device-Id"] = state.deviceId;
+    const key = await this._boundKey(state);
+    if (key) {
+      headers.DPoP = await dpopProof(key, method.toUpperCase(), new URL(url, (globalThis as { location?: { href: string } }).location?.href).href,
+        { accessToken: state.accessToken });
+    }
+    return headers;
+  }
+
+  /** Whether this device's session is bound to its key (DPoP): what login answered as `deviceBound`. */
+  async deviceBound(): Promise<boolean> { return Boolean((await this._load()).jkt); }
+
   /** The "Was that you?" alerts this session may answer (what the push would carry). */
   async pendingAlerts(): Promise<PendingAlert[]> {
     return (await this._call<{ alerts: PendingAlert[] }>("GET", "/v1/alerts")).alerts;
