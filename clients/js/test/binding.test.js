@@ -4,30 +4,17 @@
 // cannot refresh, and authHeaders() gives a proof per request for a function that demands one.
 
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import { test } from "node:test";
 import { MyDevicesClient, MyDevicesError, derToRawSignature, memoryKeyStore, memoryStorage, thumbprint }
   from "../dist/mydevices.js";
+import { env, signUp } from "./stack.js";
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run through tests/web/test_js_client.py (infra/local/test)`);
-  return value;
-};
 const API = env("MYDEVICES_API_URL");
 const SHORT_API = env("MYDEVICES_SHORT_TTL_API_URL");
-const AUTH = env("MYDEVICES_AUTH_URL");
 const BOUND_ORDERS = env("MYDEVICES_BOUND_ORDERS_URL"); // tests/guarded_app: require_session(require_proof=True)
 const PIXEL = { name: "Pixel 8", platform: "android" };
 const KEY = "mydevices.state";
 
-async function signUp() {
-  const response = await fetch(`${AUTH}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=any`, {
-    method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ email: `dpop-${randomUUID()}@example.com`, password: "correct-horse-9", returnSecureToken: true }),
-  });
-  return (await response.json()).idToken;
-}
 
 /** A fetch that records each request's path, its DPoP header and the answer's error code. */
 function recording() {
