@@ -229,6 +229,20 @@ def test_the_npm_pack_tarball_installs_into_a_scratch_project_and_works(
     assert result["push"] == {"type": "forceLogout", "sessionId": "s", "reason": "user_revoked"}
 
 
+REACT = REPO_ROOT / "clients" / "react"
+
+
+def test_the_react_hooks_and_component_pass_under_node_without_a_dom(stack: Stack, api: str) -> None:
+    """clients/react/test/hooks.test.js: the hooks against the stack, the component with a stand-in client."""
+    if not (REACT / "node_modules" / "react-test-renderer").exists():
+        pytest.fail("clients/react/node_modules is missing: infra/local/bootstrap installs it (npm ci)")
+    subprocess.run([NPM, "run", "--silent", "build"], cwd=REACT, check=True, timeout=120)
+    run = subprocess.run([NODE, "--test", "--test-reporter=spec", "test/hooks.test.js"], check=False, cwd=REACT,
+                         capture_output=True, text=True, timeout=300, env=node_env(stack, api))
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    assert "ℹ fail 0" in run.stdout and "ℹ pass 2" in run.stdout, run.stdout[-3000:]
+
+
 # The usage clients/js/README.md documents, plus the rest of the public API, as an app written in
 # TypeScript would call it. `declare`d names are the app's own (its AsyncStorage, its sign-in screen).
 TYPED_APP = """
