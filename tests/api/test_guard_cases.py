@@ -45,7 +45,7 @@ bound_orders = function_url("bound_orders", {}, signature_type="http", source=GU
 def node_guarded(stack: Stack) -> Iterator[str]:
     """clients/node/test/server.mjs on a free port, with the stack's environment (the same keyring)."""
     if not (NODE_PACKAGE / "node_modules" / "firebase-admin").exists():
-        pytest.fail("clients/node/node_modules is missing: infra/local/bootstrap installs it (npm ci)")
+        pytest.fail("clients/node/node_modules is missing: infra/local/bootstrap --js-packages installs it (npm ci)")
     subprocess.run(["npm", "run", "--silent", "build"], cwd=NODE_PACKAGE, check=True, timeout=120)
     port = free_port()
     log = open(stack.log_dir / "node-guarded.log", "wb")  # noqa: SIM115 -- closed after the process ends

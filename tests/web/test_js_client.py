@@ -235,7 +235,7 @@ REACT = REPO_ROOT / "clients" / "react"
 def test_the_react_hooks_and_component_pass_under_node_without_a_dom(stack: Stack, api: str) -> None:
     """clients/react/test/hooks.test.js: the hooks against the stack, the component with a stand-in client."""
     if not (REACT / "node_modules" / "react-test-renderer").exists():
-        pytest.fail("clients/react/node_modules is missing: infra/local/bootstrap installs it (npm ci)")
+        pytest.fail("clients/react/node_modules is missing: infra/local/bootstrap --js-packages installs it (npm ci)")
     subprocess.run([NPM, "run", "--silent", "build"], cwd=REACT, check=True, timeout=120)
     run = subprocess.run([NODE, "--test", "--test-reporter=spec", "test/hooks.test.js"], check=False, cwd=REACT,
                          capture_output=True, text=True, timeout=300, env=node_env(stack, api))

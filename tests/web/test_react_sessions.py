@@ -29,7 +29,7 @@ def app_url(stack: Stack, api: str, tmp_path_factory: pytest.TempPathFactory) ->
     site_dir = tmp_path_factory.mktemp("react-app")
     esbuild = REACT / "node_modules" / ".bin" / "esbuild"
     if not esbuild.exists():
-        pytest.fail("clients/react/node_modules is missing: infra/local/bootstrap installs it (npm ci)")
+        pytest.fail("clients/react/node_modules is missing: infra/local/bootstrap --js-packages installs it (npm ci)")
     subprocess.run(["npm", "run", "--silent", "build"], cwd=REACT, check=True, timeout=120)
     subprocess.run([str(esbuild), "test/browser-app.js", "--bundle", "--format=esm", "--log-level=warning",
                     "--define:process.env.NODE_ENV=\"production\"", f"--outfile={site_dir / 'app.js'}"],
