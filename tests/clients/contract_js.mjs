@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { MyDevicesClient, memoryStorage, parsePushData } from "../../clients/js/src/mydevices.js";
+import { MyDevicesClient, memoryStorage, parsePushData } from "../../clients/js/dist/mydevices.js";
 
 const dir = process.argv[2];
 const api = JSON.parse(readFileSync(join(dir, "api.json"), "utf8"));

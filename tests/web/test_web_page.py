@@ -423,7 +423,7 @@ def test_loading_then_error_state_when_the_api_is_down(stack: Stack, browser: Br
 
 # --- the JS client library across a browser's tabs ---------------------------------------------------
 # Short access tokens, so a test can wait for several expiries. Longer than the library's 5 s early
-# refresh (EARLY_MS in clients/js/src/mydevices.js), so a bearer tab refreshes because its token is
+# refresh (EARLY_MS in clients/js/src/mydevices.ts), so a bearer tab refreshes because its token is
 # about to expire and not on every call; a cookie tab refreshes when the expired cookie gives a 401.
 TABS_ACCESS_TTL_S = 7
 # Each tab opens a file of the site that runs nothing (the page itself would poll and refresh on its

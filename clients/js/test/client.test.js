@@ -5,13 +5,9 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
-import { MyDevicesClient, MyDevicesError, memoryStorage, parsePushData, reactNativeStorage } from "../src/mydevices.js";
+import { MyDevicesClient, MyDevicesError, memoryStorage, parsePushData, reactNativeStorage } from "../dist/mydevices.js";
+import { env, signUp } from "./stack.js";
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run through tests/web/test_js_client.py (infra/local/test)`);
-  return value;
-};
 const API = env("MYDEVICES_API_URL");
 const SHORT_API = env("MYDEVICES_SHORT_TTL_API_URL");
 const AUTH = env("MYDEVICES_AUTH_URL");
@@ -19,14 +15,6 @@ const FCM = env("MYDEVICES_FCM_URL");
 const PIXEL = { name: "Pixel 8", model: "shiba", platform: "android", osVersion: "14", appVersion: "2.3.0" };
 const IPHONE = { name: "iPhone 15", model: "iPhone16,1", platform: "ios", osVersion: "18.1", appVersion: "2.3.0" };
 
-async function signUp() {
-  const response = await fetch(`${AUTH}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=any`, {
-    method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ email: `js-${randomUUID()}@example.com`, password: "correct-horse-9", returnSecureToken: true }),
-  });
-  assert.equal(response.status, 200);
-  return (await response.json()).idToken;
-}
 
 /** A fetch that counts the requests to each path. */
 function counting() {

@@ -1,0 +1,220 @@
+"""One table of cases (tests/guard_cases.json) for every guard of our sessions: the Python
+`require_session` (tests/guarded_app) and @mydevices/server's `requireSession` for firebase-functions
+v2 `onRequest` and its Express `sessionMiddleware` (clients/node/test/server.mjs, the built package).
+
+Each case runs once per guard on a new user, and each guard must answer it as the table expects and
+exactly as the Python guard does: the same status, the same JSON body (code, message, reason), a
+fresh `X-Device-Id` or none, and the same effects (a replaced session's token signs the user out
+everywhere, with one security event). The callable adapter (`onCall`) is checked on its own below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from google.cloud import firestore
+
+from infra.local.stack import REPO_ROOT, Stack, free_port
+from mydevices.config import settings
+from mydevices.tokens import access
+from mydevices.tokens.keys import keyring
+from support import GUARDED_APP, TESTS
+from support.devices import IPHONE, PIXEL, Device, error_code, sign_in_with_custom_token
+from support.dpop_key import DeviceKey
+from support.serving import function_url
+from support.waiting import wait_for
+
+NODE_PACKAGE = REPO_ROOT / "clients" / "node"
+CASES = json.loads((TESTS / "guard_cases.json").read_text())["cases"]
+GUARDS = ("python", "node onRequest", "node express")
+
+bound_orders = function_url("bound_orders", {}, signature_type="http", source=GUARDED_APP)
+
+
+@pytest.fixture(scope="module")
+def node_guarded(stack: Stack) -> Iterator[str]:
+    """clients/node/test/server.mjs on a free port, with the stack's environment (the same keyring)."""
+    if not (NODE_PACKAGE / "node_modules" / "firebase-admin").exists():
+        pytest.fail("clients/node/node_modules is missing: infra/local/bootstrap --js-packages installs it (npm ci)")
+    subprocess.run(["npm", "run", "--silent", "build"], cwd=NODE_PACKAGE, check=True, timeout=120)
+    port = free_port()
+    log = open(stack.log_dir / "node-guarded.log", "wb")  # noqa: SIM115 -- closed after the process ends
+    process = subprocess.Popen([shutil.which("node") or "node", "test/server.mjs"], cwd=NODE_PACKAGE,
+                               env={**os.environ, **stack.env, "PORT": str(port)}, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return requests.get(f"{url}/fn/orders", timeout=1).status_code == 401
+        except requests.ConnectionError:
+            return process.poll() is not None  # died: stop waiting, fail below
+
+    try:
+        wait_for(answers, timeout=30)
+        assert process.poll() is None, (stack.log_dir / "node-guarded.log").read_text()
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def route(guard: str, name: str, urls: dict[str, str]) -> str:
+    if guard == "python":
+        return f"{urls['python' if name == 'orders' else 'python bound']}/{name}"
+    prefix = {"node onRequest": "/fn", "node express": "/express" if name == "orders" else "/express-bound"}[guard]
+    return f"{urls['node']}{prefix}/{name}"
+
+
+def forged_token(real: str) -> str:
+    """A token with our header and claims, signed by a key that is not ours."""
+    header = jwt.get_unverified_header(real)
+    claims = jwt.decode(real, options={"verify_signature": False})
+    return jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": header["kid"]})
+
+
+def expired_token(real: str) -> str:
+    """Our own signature over the same session, expired an hour ago."""
+    claims = jwt.decode(real, options={"verify_signature": False})
+    conf = settings()
+    past = int(time.time()) - 3600
+    return access.issue(keyring(), issuer=conf.issuer, audience=conf.audience, claims=access.AccessClaims(
+        uid=claims["sub"], sid=claims["sid"], did=claims["did"], iat=past - 600, exp=past))
+
+
+def run_case(case: dict[str, Any], url: str, api: str, stack: Stack, sign_up: Callable[..., tuple[str, str]],
+             db: firestore.Client) -> tuple[requests.Response, dict[str, Any]]:
+    """Set the case up on a new user, send its request to `url`; the answer and what the case left."""
+    uid, id_token = sign_up()
+    key = DeviceKey()
+    phone = Device(api, dict(IPHONE))
+    if case.get("bound"):
+        answer = phone.http.post(f"{api}/v1/sessions", json={"device": phone.device, "devicePublicKey": key.public_jwk},
+                                 headers={"Authorization": f"Bearer {id_token}"}, timeout=30)
+        assert answer.status_code == 201, answer.text
+        data = answer.json()
+        phone.device_id, phone.access_token, phone.session_id = (
+            data["deviceId"], data["accessToken"], data["session"]["sessionId"])
+        custom = data["firebaseCustomToken"]
+    else:
+        custom = phone.login(id_token).json()["firebaseCustomToken"]
+    pixel = Device(api, dict(PIXEL))
+    pixel.login(id_token)
+    before = Device(api, dict(IPHONE), device_id=phone.device_id, access_token=phone.access_token,
+                    session_id=phone.session_id)
+
+    setup = case.get("setup")
+    if setup == "phone closes pixel":
+        assert phone.delete(f"/v1/sessions/{pixel.session_id}").status_code == 200
+    elif setup == "phone logs in again":
+        phone.login(id_token)
+    else:
+        assert setup is None, setup
+
+    present = case["present"]
+    headers: dict[str, str]
+    if present == "nothing":
+        headers = {}
+    elif present == "phone":
+        headers = phone.headers()
+    elif present == "pixel":
+        headers = pixel.headers()
+    elif present == "phone before the re-login":
+        headers = before.headers()
+    elif present in ("phone with proof", "phone with another key's proof"):
+        signer = key if present == "phone with proof" else DeviceKey()
+        headers = phone.headers({"DPoP": signer.proof("GET", url, None, access_token=phone.access_token)})
+    elif present == "forged token":
+        headers = phone.headers({"Authorization": f"Bearer {forged_token(phone.access_token)}"})
+    elif present == "forged device id":
+        device_id, kid, mac = phone.device_id.split(".")
+        headers = phone.headers({"X-Device-Id": f"{device_id}.{kid}.{mac[::-1]}"})
+    elif present == "phone token, pixel device id":
+        headers = phone.headers({"X-Device-Id": pixel.device_id})
+    elif present == "expired token":
+        headers = phone.headers({"Authorization": f"Bearer {expired_token(phone.access_token)}"})
+    elif present == "firebase id token":
+        firebase_id_token, _ = sign_in_with_custom_token(stack, custom)
+        headers = {"Authorization": f"Bearer {firebase_id_token}"}
+    else:
+        raise AssertionError(f"unknown present: {present}")
+    answer = requests.get(url, headers=headers, timeout=30)
+
+    left: dict[str, Any] = {"uid": uid, "phone": phone.session_id}
+    if case["expect"].get("after"):
+        left["still open"] = [s.id for s in db.collection("users").document(uid).collection("sessions")
+                              .where(filter=firestore.FieldFilter("status", "==", "active")).stream()]
+        left["security events"] = [s.id for s in db.collection("users").document(uid)
+                                   .collection("securityEvents").stream()]
+        left["replaced"] = before.session_id
+    return answer, left
+
+
+def shape(answer: requests.Response) -> dict[str, Any]:
+    """What must be the same from every guard: status, JSON body (ids aside), a fresh device id or none."""
+    body = answer.json()
+    if answer.status_code == 200:
+        body = {k: v for k, v in body.items() if k != "path"}
+    return {"status": answer.status_code, "body": body, "fresh device id": "X-Device-Id" in answer.headers,
+            "no-store": answer.headers.get("Cache-Control") == "no-store"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_every_guard_answers_the_case_alike(
+    case: dict[str, Any], stack: Stack, api: str, guarded_url: str, bound_orders: str, node_guarded: str,
+    sign_up: Callable[..., tuple[str, str]], db: firestore.Client,
+) -> None:
+    urls = {"python": guarded_url, "python bound": bound_orders, "node": node_guarded}
+    expect = case["expect"]
+    shapes = {}
+    for guard in GUARDS:
+        answer, left = run_case(case, route(guard, case["route"], urls), api, stack, sign_up, db)
+        assert answer.status_code == expect["status"], (guard, answer.text)
+        if expect["status"] == 200:
+            assert answer.json()["uid"] == left["uid"] and answer.json()["sessionId"] == left["phone"], guard
+        else:
+            assert error_code(answer) == expect["code"], (guard, answer.text)
+            assert answer.json()["error"].get("reason") == expect.get("reason"), (guard, answer.text)
+            assert ("X-Device-Id" in answer.headers) == bool(expect.get("freshDeviceId")), guard
+        if expect.get("after"):
+            assert left["still open"] == [], guard  # every session of the user closed
+            assert left["security events"] == [f"token_reused-{left['replaced']}"], guard
+        shapes[guard] = shape(answer)
+        if answer.status_code == 200:
+            shapes[guard]["body"] = dict.fromkeys(shapes[guard]["body"], "<of this run>")
+    assert shapes["node onRequest"] == shapes["python"]
+    assert shapes["node express"] == shapes["python"]
+
+
+def test_the_callable_adapter_checks_the_firebase_id_token_session(
+    stack: Stack, api: str, node_guarded: str, sign_up: Callable[..., tuple[str, str]]
+) -> None:
+    """onCall(requireCallableSession(...)): firebase-functions verifies the ID token, the guard reads
+    the session it names; a closed one is refused in the callable protocol with our code."""
+    _, id_token = sign_up()
+    phone = Device(api, dict(IPHONE))
+    custom = phone.login(id_token).json()["firebaseCustomToken"]
+    firebase_id_token, _ = sign_in_with_custom_token(stack, custom)
+    call = f"{node_guarded}/callable/orders"
+    sent = {"Authorization": f"Bearer {firebase_id_token}", "Content-Type": "application/json"}
+    ok = requests.post(call, json={"data": {}}, headers=sent, timeout=30)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["result"]["sessionId"] == phone.session_id
+    assert phone.post("/v1/sessions/logout").status_code == 200
+    refused = requests.post(call, json={"data": {}}, headers=sent, timeout=30)
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"] == {"status": "UNAUTHENTICATED", "message": "this session has been closed",
+                                       "details": {"code": "session_revoked"}}
+    anonymous = requests.post(call, json={"data": {}}, headers={"Content-Type": "application/json"}, timeout=30)
+    assert anonymous.json()["error"]["details"] == {"code": "unauthenticated"}
