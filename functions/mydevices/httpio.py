@@ -36,8 +36,10 @@ DEVICE_HEADER = "X-Device-Id"
 DRAIN_LIMIT = 1024 * 1024  # refused bodies up to this size are read, so the client sees the 413
 MAX_JSON_DEPTH = 32
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-CORS_ALLOW_HEADERS = f"Authorization, Content-Type, {DEVICE_HEADER}, {app_check.HEADER}"
-CORS_EXPOSE_HEADERS = f"{DEVICE_HEADER}, Retry-After"
+# DPoP and DPoP-Nonce: a page on another origin binds its session to a WebCrypto key (clients/js), and
+# its refreshes carry a proof and read the next nonce.
+CORS_ALLOW_HEADERS = f"Authorization, Content-Type, {DEVICE_HEADER}, {app_check.HEADER}, {dpop.PROOF_HEADER}"
+CORS_EXPOSE_HEADERS = f"{DEVICE_HEADER}, Retry-After, {dpop.NONCE_HEADER}"
 CORS_MAX_AGE = 3600  # seconds a browser may reuse a preflight (Chromium caps it at 7200)
 # What reading a request body raises when the client framed it wrong or stopped sending: the
 # client's fault, so a 400, not a 500. gunicorn (functions-framework's server, in production
@@ -249,7 +251,7 @@ class ApiRequest:
 
     def proof(self, access_token: str | None = None, *, require_nonce: bool = True) -> dpop.Checked:
         """The request's `DPoP` header, checked as far as it can be without state (dpop.check)."""
-        return dpop.check(self.raw.headers.get("DPoP"), htm=self.raw.method, htu=self.url(),
+        return dpop.check(self.raw.headers.get(dpop.PROOF_HEADER), htm=self.raw.method, htu=self.url(),
                           access_token=access_token, require_nonce=require_nonce)
 
     def origin(self) -> str | None:
