@@ -84,7 +84,10 @@ def test_a_dpop_proof_is_stale_a_minute_later_and_the_nonce_moves_on(ring: keys.
     assert late is not None and late.code == "use_dpop_nonce"
 
 
-def test_a_new_session_may_close_others_a_day_later(ring: keys.Keyring) -> None:
+def test_a_new_session_may_close_others_a_day_later(
+    ring: keys.Keyring, configure: Callable[..., config.Settings]
+) -> None:
+    configure(MYDEVICES_FRESH_SESSION_HOURS=None)  # the default window, whatever a running stack exported
     session = {"createdAt": clock.utcnow()}
     allowed = fresh_sessions.settled_from(session)
     assert allowed is not None and allowed - clock.utcnow() > timedelta(hours=23, minutes=59)
