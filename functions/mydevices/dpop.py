@@ -48,6 +48,7 @@ MAX_REMEMBERED = 64  # recent proof ids kept per session (see remember)
 PROOF_MAX_AGE = 60  # seconds a proof is good for, either side of our clock (stale proofs are refused)
 NONCE_WINDOW = 300  # a nonce is good for the window it was made in and the next one
 NONCE_HEADER = "DPoP-Nonce"
+PROOF_HEADER = "DPoP"
 _NONCE_PURPOSE = b"mydevices/dpop-nonce/v1"
 _P256_COORDINATE = 32
 

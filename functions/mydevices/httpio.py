@@ -36,8 +36,10 @@ DEVICE_HEADER = "X-Device-Id"
 DRAIN_LIMIT = 1024 * 1024  # refused bodies up to this size are read, so the client sees the 413
 MAX_JSON_DEPTH = 32
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-CORS_ALLOW_HEADERS = f"Authorization, Content-Type, {DEVICE_HEADER}, {app_check.HEADER}"
-CORS_EXPOSE_HEADERS = f"{DEVICE_HEADER}, Retry-After"
+# DPoP and DPoP-Nonce: a page on another origin binds its session to a WebCrypto key (clients/js), and
+# its refreshes carry a proof and read the next nonce.
+CORS_ALLOW_HEADERS = f"Authorization, Content-Type, {DEVICE_HEADER}, {app_check.HEADER}, {dpop.PROOF_HEADER}"
+CORS_EXPOSE_HEADERS = f"{DEVICE_HEADER}, Retry-After, {dpop.NONCE_HEADER}"
 CORS_MAX_AGE = 3600  # seconds a browser may reuse a preflight (Chromium caps it at 7200)
 # What reading a request body raises when the client framed it wrong or stopped sending: the
 # client's fault, so a 400, not a 500. gunicorn (functions-framework's server, in production
@@ -248,7 +250,7 @@ class ApiRequest:
     @property
     def dpop(self) -> dpop.DpopInput:
         """The request's `DPoP` header with what a proof must name, for a flow to check."""
-        return dpop.DpopInput(self.raw.headers.get("DPoP"), self.raw.method, self.url())
+        return dpop.DpopInput(self.raw.headers.get(dpop.PROOF_HEADER), self.raw.method, self.url())
 
     def origin(self) -> str | None:
         """This API's origin as clients call it (MYDEVICES_PUBLIC_API_URL), or None when unknown:

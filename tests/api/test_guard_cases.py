@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -25,9 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.cloud import firestore
 
 from infra.local.stack import REPO_ROOT, Stack, free_port
-from mydevices.config import settings
-from mydevices.tokens import access
-from mydevices.tokens.keys import keyring
+from mydevices.config import Settings
+from mydevices.tokens import access, keys
 from support import GUARDED_APP, TESTS
 from support.devices import IPHONE, PIXEL, Device, error_code, sign_in_with_custom_token
 from support.dpop_key import DeviceKey
@@ -84,12 +84,14 @@ def forged_token(real: str) -> str:
     return jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": header["kid"]})
 
 
-def expired_token(real: str) -> str:
-    """Our own signature over the same session, expired an hour ago."""
+def expired_token(stack: Stack, real: str) -> str:
+    """Our own signature over the same session, expired an hour ago (the keyring and settings read
+    here, not through the process's cached ones, which other suites set up their own way)."""
     claims = jwt.decode(real, options={"verify_signature": False})
-    conf = settings()
+    conf = Settings.from_env()
+    ring = keys.parse_keyring(json.loads(Path(str(stack.keys_file)).read_text()))
     past = int(time.time()) - 3600
-    return access.issue(keyring(), issuer=conf.issuer, audience=conf.audience, claims=access.AccessClaims(
+    return access.issue(ring, issuer=conf.issuer, audience=conf.audience, claims=access.AccessClaims(
         uid=claims["sub"], sid=claims["sid"], did=claims["did"], iat=past - 600, exp=past))
 
 
@@ -143,7 +145,7 @@ def run_case(case: dict[str, Any], url: str, api: str, stack: Stack, sign_up: Ca
     elif present == "phone token, pixel device id":
         headers = phone.headers({"X-Device-Id": pixel.device_id})
     elif present == "expired token":
-        headers = phone.headers({"Authorization": f"Bearer {expired_token(phone.access_token)}"})
+        headers = phone.headers({"Authorization": f"Bearer {expired_token(stack, phone.access_token)}"})
     elif present == "firebase id token":
         firebase_id_token, _ = sign_in_with_custom_token(stack, custom)
         headers = {"Authorization": f"Bearer {firebase_id_token}"}

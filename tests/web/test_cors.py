@@ -76,7 +76,7 @@ def test_a_preflight_from_an_allowed_origin_is_answered_exactly(cors_api: str, a
     assert answer.headers["Access-Control-Allow-Origin"] == allowed  # the exact origin, never *
     assert answer.headers["Access-Control-Allow-Methods"] == "GET"
     assert answer.headers["Access-Control-Allow-Headers"] == "Authorization, Content-Type, X-Device-Id, " \
-                                                             "X-Firebase-AppCheck"
+                                                             "X-Firebase-AppCheck, DPoP"
     assert answer.headers["Access-Control-Max-Age"] == "3600" and answer.headers["Vary"] == "Origin"
     assert "Access-Control-Allow-Credentials" not in answer.headers
     assert preflight(cors_api, allowed, "DELETE", "/v1/sessions/" + "A" * 22).headers[
@@ -97,7 +97,7 @@ def test_answers_carry_cors_headers_only_for_an_allowed_origin(stack: Stack, cor
     for_page = requests.get(url, headers={"Origin": allowed}, timeout=30)  # an error, readable by the page
     assert (for_page.status_code, error_code(for_page)) == (401, "app_check_failed")
     assert for_page.headers["Access-Control-Allow-Origin"] == allowed
-    assert for_page.headers["Access-Control-Expose-Headers"] == "X-Device-Id, Retry-After"
+    assert for_page.headers["Access-Control-Expose-Headers"] == "X-Device-Id, Retry-After, DPoP-Nonce"
     assert for_page.headers["Vary"] == "Origin"
     assert "Access-Control-Allow-Credentials" not in for_page.headers
     for headers in ({"Origin": "https://evil.example"}, {}):
