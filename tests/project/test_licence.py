@@ -5,22 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import tomllib
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-SPDX = "Apache-2.0"
+from support import ROOT
+from support.project import PYPROJECT, SPDX, tracked
+
 # sha256 of the Apache License 2.0 text as the Apache Software Foundation publishes it
 # (https://www.apache.org/licenses/LICENSE-2.0.txt; Debian's /usr/share/common-licenses/Apache-2.0).
 APACHE_2_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
-
-
-def tracked(pattern: str) -> list[Path]:
-    """The files git tracks that match `pattern` (never what an install put in node_modules)."""
-    out = subprocess.run(["git", "ls-files", "-z", "--", pattern], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
-    return [ROOT / name for name in out.split("\0") if name]
 
 
 def test_the_licence_is_the_apache_2_text_unchanged() -> None:
@@ -45,6 +36,6 @@ def test_every_package_manifest_says_apache_2() -> None:
     assert ROOT / "clients" / "js" / "package.json" in manifests
     for manifest in manifests:
         assert json.loads(manifest.read_text(encoding="utf-8")).get("license") == SPDX, manifest
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    project = PYPROJECT["project"]
     assert project["license"] == SPDX
     assert set(project["license-files"]) == {"LICENSE", "NOTICE"}
