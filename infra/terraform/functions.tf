@@ -29,7 +29,7 @@ locals {
 
   session_document_pattern = "users/{uid}/sessions/{sid}"
 
-  # Settings every function reads (the rest keep the defaults in README's Configuration table).
+  # Settings every function reads (the rest keep the defaults in docs/configuration.md).
   common_environment = merge(
     {
       GOOGLE_CLOUD_PROJECT           = var.project_id # the code's project; 2nd gen does not set it
