@@ -70,7 +70,7 @@ resource "google_firebase_project" "this" {
 # The project's default Hosting site (its id is the project id), which `firebase deploy --only
 # hosting` deploys to (firebase.json names no site). A project made with the Firebase API has none
 # until someone opens Hosting in the console, and then the deploy stops to ask. Where the site
-# already exists, import it (README, "Deploy").
+# already exists, import it (docs/deploy.md).
 resource "google_firebase_hosting_site" "default" {
   provider = google-beta
   project  = var.project_id

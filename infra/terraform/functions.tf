@@ -29,7 +29,7 @@ locals {
 
   session_document_pattern = "users/{uid}/sessions/{sid}"
 
-  # Settings every function reads (the rest keep the defaults in README's Configuration table).
+  # Settings every function reads (the rest keep the defaults in docs/configuration.md).
   common_environment = merge(
     {
       GOOGLE_CLOUD_PROJECT           = var.project_id # the code's project; 2nd gen does not set it
@@ -65,7 +65,7 @@ data "archive_file" "functions" {
   type        = "zip"
   source_dir  = "${path.module}/../../functions"
   output_path = "${path.module}/.build/functions.zip"
-  excludes    = ["**/__pycache__/**", "**/*.pyc", ".mypy_cache/**", ".pytest_cache/**", ".ruff_cache/**"]
+  excludes    = ["**/__pycache__/**", "**/*.pyc", ".mypy_cache/**", ".pytest_cache/**", ".ruff_cache/**", "venv/**", "venv"]
   # Every entry gets this mode, not the checkout's (umask, git's executable bits): the same code
   # zips to the same bytes on any machine, so a deploy from elsewhere rebuilds nothing.
   output_file_mode = "0644"

@@ -14,7 +14,7 @@ output "jwks_url" {
 }
 
 output "keyring_secret" {
-  description = "Add keyring versions here (README, Deploy)."
+  description = "Add keyring versions here (docs/deploy.md)."
   value       = google_secret_manager_secret.keyring.id
 }
 

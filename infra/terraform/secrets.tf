@@ -1,7 +1,7 @@
 # The keyring (signing keys for access tokens, HMAC keys for device ids, refresh tokens and alert
 # action tokens) lives in Secret Manager and reaches the functions as MYDEVICES_KEYS_JSON.
 # Terraform creates only the secret, never a version: key material must not land in the Terraform
-# state. Add versions with gcloud (README, "Deploy"); a new version whose lists start with the new
+# state. Add versions with gcloud (docs/deploy.md); a new version whose lists start with the new
 # keys, followed by the old ones, rotates without signing anyone out.
 
 resource "google_secret_manager_secret" "keyring" {

@@ -90,7 +90,7 @@ variable "cors_origins" {
 }
 
 variable "extra_environment" {
-  description = "More MYDEVICES_* settings for every function (see README's Configuration), e.g. { MYDEVICES_REUSE_POLICY = \"revoke_session\" }."
+  description = "More MYDEVICES_* settings for every function (see docs/configuration.md), e.g. { MYDEVICES_REUSE_POLICY = \"revoke_session\" }."
   type        = map(string)
   default     = {}
 }

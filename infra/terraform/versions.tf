@@ -1,7 +1,7 @@
 # Providers, pinned to the versions whose schemas tests/platform/test_infra.py checks every block against
 # (infra/terraform-schema pins the matching @cdktf packages: bump both together). These machines
 # cannot download providers, so no .terraform.lock.hcl is committed yet: the first `terraform init`
-# writes it, with the hashes of these exact builds; commit it then (README, "Deploy").
+# writes it, with the hashes of these exact builds; commit it then (docs/deploy.md).
 terraform {
   required_version = ">= 1.5"
 

@@ -133,7 +133,7 @@ def test_answering_no_closes_the_new_session_force_logs_it_out_and_works_once(ap
 
 def test_a_relogin_on_the_same_device_does_not_force_logout_it(api: str, fcm: StackFcm, sign_up: Any) -> None:
     """No force_logout to the device (it holds the new session); the other devices are asked,
-    since a mobile re-login proves only the device id (README "Trust rules")."""
+    since a mobile re-login proves only the device id (docs/concepts/trust-rules.md)."""
     _, id_token = sign_up()
     phone_token, pixel_token = "tok-phone-" + uuid.uuid4().hex, "tok-pixel-" + uuid.uuid4().hex
     signed_in(api, id_token, IPHONE, phone_token)

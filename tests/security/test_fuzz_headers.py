@@ -6,7 +6,7 @@ The values are what an attacker can type: JWT-shaped strings whose segments deco
 nested JSON, huge numbers, bytes that are no UTF-8, headers and claims of the wrong types, many
 dots, empty parts; and random printable and Unicode text (sent as its UTF-8 bytes, which is what a
 client without latin-1 limits puts on the wire). Whatever comes in, the answer must be a documented
-4xx (or a 2xx for a public route) in the documented JSON shape, with a code from the README's error
+4xx (or a 2xx for a public route) in the documented JSON shape, with a code from the API docs' error
 table, and the function's log must get no traceback: a caught bug would still be a 500 or a stack
 in the log. Deterministic (`derandomize`) and bounded, so a failure reproduces.
 """
@@ -34,7 +34,7 @@ from support import ROOT
 from support.devices import IPHONE
 from support.serving import function_server
 
-README = ROOT / "README.md"
+API_DOCS = ROOT / "docs" / "api.md"  # the HTTP API page, with the error table
 REGION = "us-central1"
 MAX_HEADER = 7000  # gunicorn answers a header field over 8190 bytes itself (431, documented)
 FUZZ = settings(  # with max_examples per test: about 250 requests in all
@@ -46,8 +46,8 @@ FUZZ = settings(  # with max_examples per test: about 250 requests in all
 
 
 def _documented_codes() -> dict[int, set[str]]:
-    """status -> codes, read from the README's error table (so a new code must be documented)."""
-    text = README.read_text()
+    """status -> codes, read from the API docs' error table (so a new code must be documented)."""
+    text = API_DOCS.read_text()
     table = text[text.index("Errors are always"):]
     table = table[: table.index("\n\n", table.index("| status"))]
     codes: dict[int, set[str]] = {}

@@ -34,7 +34,7 @@ from support.devices import IPAD, IPHONE, PIXEL, Device, sign_in_with_custom_tok
 READS = ["get", "list", "query", "listen-document", "listen-collection"]
 WRITES = ["create", "set", "update", "delete"]
 WHO = ["owner", "owner-plain-token", "owner-closed-device", "owner-replaced-session", "other-user", "anonymous"]
-# Every kind of document the server keeps (README "Firestore"), plus paths no rule mentions.
+# Every kind of document the server keeps (docs/concepts/sessions.md, "Firestore"), plus paths no rule mentions.
 # `{uid}`, `{sid}`, `{did}` are the owner's.
 TARGETS = {
     "own-session": "users/{uid}/sessions/{sid}",

@@ -1,6 +1,6 @@
 """Hostile tokens against the live `api` function: forged, confused, stale, oversized and
 borrowed access tokens, refresh tokens and device ids. Each must get its specific JSON 4xx (the
-README's error table) and never a 500; a few controls show the same request passes when only the
+error table of docs/api.md) and never a 500; a few controls show the same request passes when only the
 hostile part is taken away, so a refusal is for the reason the case names.
 """
 

@@ -68,15 +68,19 @@ def _still_stopping(_signum: int, _frame: FrameType | None) -> None:
         print("stack: still stopping, please wait", flush=True)
 
 
-def walkthrough(ports: Ports) -> str:
-    """walkthrough.txt for these ports (a str.format template: its literal braces are doubled)."""
+def walkthrough(ports: Ports, *, api: str | None = None, callables: str | None = None,
+                clock: Path = DEV_LOG_DIR / "clock") -> str:
+    """walkthrough.txt for these ports (a str.format template: its literal braces are doubled).
+
+    `api` and `callables` default to the stack's own functions; firebase-tools' functions emulator
+    serves them elsewhere (tests/project/test_firebase_codebase.py)."""
     return WALKTHROUGH.read_text(encoding="utf-8").format(
-        api=f"http://{HOST}:{ports.api}",
+        api=api or f"http://{HOST}:{ports.api}",
         page=f"http://localhost:{ports.hosting}",
         auth=f"http://{HOST}:{ports.auth}",
         fcm=f"http://{HOST}:{ports.fcm}",
-        callables=f"http://{HOST}:{ports.callables}",
-        clock=DEV_LOG_DIR / "clock",
+        callables=callables or f"http://{HOST}:{ports.callables}",
+        clock=clock,
         iphone=json.dumps({"device": IPHONE, "push": {"token": "tok-iphone", "provider": "fcm"}}),
         pixel=json.dumps({"device": PIXEL, "push": {"token": "tok-pixel", "provider": "fcm"}}),
         london_ip=LONDON_EXAMPLE_IP,

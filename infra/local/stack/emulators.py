@@ -337,7 +337,7 @@ class FirebaseEmulatorSuite(FirebaseCli):
     ``run`` records them.
     """
 
-    only = ("firestore", "pubsub", "auth")
+    only: tuple[str, ...] = ("firestore", "pubsub", "auth")
     config_name = "firebase.emulators.json"
     READY_MARK = b"All emulators ready"
     EXPORT_TIMEOUT = 60.0  # --export-on-exit writes every document and user before it stops
@@ -408,13 +408,14 @@ class FirebaseEmulatorSuite(FirebaseCli):
         _write_script(state / "cloud-pubsub-emulator", f'exec {shlex.quote(str(pubsub_launcher()))} "$@"')
         java, jar_arg = shlex.quote(str(JDK_JAVA)), shlex.quote(str(launcher_jar))
         functions_emulator = shlex.quote(self.functions_emulator)
-        _write_script(
-            state / "bin" / "java",
+        add_functions_emulator = (  # "" when firebase-tools' own functions emulator runs: it passes its address
             "for arg do\n"
             f'  if [ "$arg" = {jar_arg} ]; then exec {java} "$@" --functions_emulator {functions_emulator}; fi\n'
             "done\n"
-            f'exec {java} "$@"',
+            if self.functions_emulator
+            else ""
         )
+        _write_script(state / "bin" / "java", f'{add_functions_emulator}exec {java} "$@"')
 
     def start(self) -> Self:
         if self.running:
