@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-import yaml  # type: ignore[import-untyped]  # PyYAML, installed with schemathesis (no stubs in .venv)
+import yaml  # PyYAML, installed with schemathesis (no stubs: pyproject.toml lets mypy skip it)
 
 from infra.local.stack import REPO_ROOT, Stack
 from mydevices.errors import Code
