@@ -5,7 +5,7 @@ JavaScript client run over them.
   (api -> Firestore trigger -> Pub/Sub -> send_session_push -> FCM), with the values that change from
   run to run (session ids, action tokens, times) replaced by the vectors' own. A change to the pushes
   fails here; `MYDEVICES_WRITE_VECTORS=1` rewrites the captured vectors from the stack (then review the diff).
-- api.json: every (status, code) of README's error table has a vector, and the success answers have the
+- api.json: every (status, code) of the error table (docs/api.md) has a vector, and the success answers have the
   shape the live api gives.
 - The JS client (clients/js) runs over api.json and push.json in Node (tests/clients/contract_js.mjs).
 """
@@ -118,8 +118,8 @@ def test_push_vectors_hold_to_the_push_schemas_and_their_expectations() -> None:
 
 
 def _error_table() -> set[tuple[int, str]]:
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme.split("Errors are always", 1)[1].split("\n\n", 2)[1]
+    api = (REPO_ROOT / "docs" / "api.md").read_text(encoding="utf-8")  # the error table of the HTTP API page
+    table = api.split("Errors are always", 1)[1].split("\n\n", 2)[1]
     pairs = set()
     for row in table.splitlines():
         status = re.match(r"\| (\d{3}) \| (.*) \|$", row)
@@ -141,8 +141,8 @@ def test_api_vectors_cover_every_documented_error_code() -> None:
             body = exchange["response"].get("body") or {}
             if "error" in body:
                 covered.add((exchange["response"]["status"], body["error"]["code"]))
-    assert table - covered == set(), "README error codes without a vector"
-    assert covered - table == set(), "vectors with codes README does not document"
+    assert table - covered == set(), "documented error codes without a vector"
+    assert covered - table == set(), "vectors with codes docs/api.md does not document"
 
 
 def _shape(value: Any) -> Any:
