@@ -13,6 +13,7 @@ functions/ whose `venv` is a link to the repository's .venv, and the keyring as 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,8 +22,11 @@ from typing import Any
 from infra.local.stack.emulators import FirebaseEmulatorSuite
 from infra.local.stack.layout import FIREBASE_JSON, FUNCTIONS_DIR, HOST, REPO_ROOT
 from infra.local.stack.ports import Ports
+from infra.local.stack.processes import environ
 
 FIREBASE_FUNCTIONS_DISCOVERY = Path(__file__).with_name("firebase_functions_discovery.cjs")
+EMULATOR_HOSTS = ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST",
+                  "FIREBASE_EMULATOR_HUB", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT")
 
 
 def codebase_config(firebase_json: Path = FIREBASE_JSON) -> dict[str, Any]:
@@ -73,5 +77,10 @@ class FirebaseCodebaseSuite(FirebaseEmulatorSuite):
         if not self.running:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             self.write_project()
-        super().start()
+        # The functions get the CLI's environment: not this test process's settings and emulator
+        # addresses (the suite's shared stack puts its presets there), only the product's defaults
+        # and `functions_env`.
+        inherited = [name for name in os.environ if name.startswith("MYDEVICES_") or name in EMULATOR_HOSTS]
+        with environ(dict.fromkeys(inherited)):
+            super().start()
         return self
