@@ -206,8 +206,8 @@ def test_the_npm_pack_tarball_installs_into_a_scratch_project_and_works(
     tarball = tmp_path / info["filename"]
     with tarfile.open(tarball) as archive:
         names = sorted(archive.getnames())
-    assert names == ["package/README.md", "package/dist/mydevices.d.ts", "package/dist/mydevices.js",
-                     "package/package.json"]
+    assert names == ["package/LICENSE", "package/README.md", "package/dist/mydevices.d.ts",
+                     "package/dist/mydevices.js", "package/package.json"]
     manifest = json.loads((CLIENT / "package.json").read_text())
     assert "dependencies" not in manifest and "peerDependencies" not in manifest  # no runtime dependencies
 

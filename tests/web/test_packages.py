@@ -133,7 +133,7 @@ def test_each_tarball_holds_only_what_the_package_needs(name: str, tarballs: dic
     with tarfile.open(tarballs[name]) as archive:
         names = sorted(member.name.removeprefix("package/") for member in archive.getmembers())
         manifest: dict[str, Any] = json.loads(archive.extractfile("package/package.json").read())  # type: ignore[union-attr]
-    assert names == sorted(["README.md", "package.json", *built])
+    assert names == sorted(["LICENSE", "README.md", "package.json", *built])
     assert manifest["license"] == "Apache-2.0"
     assert manifest["repository"]["directory"] == folder.relative_to(REPO_ROOT).as_posix()
     main_types = next(path for path in built if path.endswith(".d.ts") and ("index" in path or "mydevices" in path))
