@@ -82,7 +82,7 @@ def test_the_npm_pack_tarball_installs_into_a_scratch_project_and_works(
     tarball = tmp_path / info["filename"]
     with tarfile.open(tarball) as archive:
         names = sorted(archive.getnames())
-    assert names == ["package/README.md", "package/package.json", "package/src/mydevices.d.ts",
+    assert names == ["package/LICENSE", "package/README.md", "package/package.json", "package/src/mydevices.d.ts",
                      "package/src/mydevices.js"]
     manifest = json.loads((CLIENT / "package.json").read_text())
     assert "dependencies" not in manifest and "peerDependencies" not in manifest  # no runtime dependencies
