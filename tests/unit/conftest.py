@@ -8,6 +8,7 @@ in an emulator suite.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -26,6 +27,10 @@ def stack() -> NoReturn:
 @pytest.fixture(autouse=True)
 def fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Settings and keyring read again for this test, from a keyring file of its own."""
+    # The product's defaults, as when tests/unit runs alone: in a whole-suite run the shared stack's
+    # presets (support.plugin: the fresh-session window and the rate limits off) are in os.environ.
+    for name in [name for name in os.environ if name.startswith("MYDEVICES_")]:
+        monkeypatch.delenv(name)
     keys_file = tmp_path / "keys.json"
     keys_file.write_text(json.dumps(keys.generate_keyring_doc()), encoding="utf-8")
     monkeypatch.setenv("MYDEVICES_KEYS_FILE", str(keys_file))
