@@ -44,7 +44,7 @@ def log_in(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 def refresh_session(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     raw = req.json(required=False)
     token = bodies.decode(raw, bodies.Refresh).refresh_token if raw else req.cookie(web_cookies.REFRESH)
-    issued = refresh.refresh(token, req.known_did, req.signed_did, req.client_ip(), req.dpop,
+    issued = refresh.refresh(token, req.known_did, req.signed_did, req.client_ip(), req.dpop_input,
                              req.raw.cookies.get(dbsc.BOUND_COOKIE))
     response = issued_response(issued, web=not raw)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the next one

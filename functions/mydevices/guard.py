@@ -73,7 +73,7 @@ def _require_possession(api_request: ApiRequest, caller: Caller) -> None:
     if not isinstance(jkt, str):
         raise Unauthenticated("this endpoint needs a session bound to a device key (log in with devicePublicKey)",
                               code=Code.DEVICE_BINDING_REQUIRED)
-    checked = api_request.dpop.check(access_token=api_request.bearer() or "", require_nonce=False)
+    checked = api_request.dpop_input.check(access_token=api_request.bearer() or "", require_nonce=False)
     if checked.jkt != jkt:
         raise Unauthenticated("this endpoint needs a DPoP proof signed by the session's device key",
                               code=Code.INVALID_DPOP_PROOF, reason="missing" if not checked.present else "wrong_key")

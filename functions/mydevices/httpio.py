@@ -248,7 +248,7 @@ class ApiRequest:
         return (settings().public_api_url or self.raw.host_url.rstrip("/")) + self.raw.path
 
     @property
-    def dpop(self) -> dpop.DpopInput:
+    def dpop_input(self) -> dpop.DpopInput:
         """The request's `DPoP` header with what a proof must name, for a flow to check."""
         return dpop.DpopInput(self.raw.headers.get(dpop.PROOF_HEADER), self.raw.method, self.url())
 

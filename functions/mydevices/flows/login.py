@@ -130,7 +130,7 @@ def _alert_reason(pointer: dict[str, Any] | None, previous: dict[str, Any] | Non
 
 
 def _proves_session(token: str | None, bound_cookie: str | None, uid: str, sid: str | None, did: str,
-           session: dict[str, Any]) -> bool:
+                    session: dict[str, Any]) -> bool:
     """Whether the login proves it holds session `sid` (its document `session`) of this device:
     `token` is our access token for it on this device (expired or not), and, for a session bound
     to a key, the key's word too. A stale copy of the cookie jar carries the access cookie, so
