@@ -9,14 +9,16 @@ import functions_framework
 import msgspec
 from werkzeug.exceptions import HTTPException
 
-from mydevices import bodies, dbsc, dpop, httpio, web_cookies
-from mydevices.callable import Call
-from mydevices.callable import render_framework_error as render_callable_framework_error
-from mydevices.callable import serve as serve_callable
+from mydevices import bodies, dbsc, dpop, web_cookies
 from mydevices.config import settings
-from mydevices.errors import Code, Forbidden
+from mydevices.errors import Code, Refusal
 from mydevices.flows import alert_answer, listing, login, pending_alerts, push_token, refresh, revocation
-from mydevices.httpio import ApiRequest, ApiResponse, dispatch, issued_response, signed_out
+from mydevices.http import callables as callable_protocol
+from mydevices.http import render
+from mydevices.http.callables import Call
+from mydevices.http.render import ApiResponse, issued_response, signed_out
+from mydevices.http.request import ApiRequest
+from mydevices.http.routing import dispatch, routes
 from mydevices.tokens.keys import keyring
 
 if TYPE_CHECKING:
@@ -30,10 +32,10 @@ def log_in(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     web = body.device.platform == "web"
     # web: only when asked, script sees no credential else
     wanted = not web if body.firebase_custom_token is msgspec.UNSET else body.firebase_custom_token
-    cookies = web and not httpio.from_cors_origin(req.raw)  # a page on another origin holds bearer tokens
+    cookies = web and not req.from_cors_origin  # a page on another origin holds bearer tokens
     issued = login.login(req.bearer, req.client_ip(), req.did, req.signed_did, body.device, body.push,
                          firebase_token=wanted, holds=req.cookie(web_cookies.ACCESS),
-                         bound_cookie=req.raw.cookies.get(dbsc.BOUND_COOKIE), device_key=device_key)
+                         bound_cookie=req.bound_cookie, device_key=device_key)
     response = issued_response(issued, web=cookies, status=201)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the bound session's first refresh
     if cookies and settings().web_cookie == "host":  # a browser without DBSC ignores it (dbsc.py)
@@ -44,8 +46,7 @@ def log_in(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 def refresh_session(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     raw = req.json(required=False)
     token = bodies.decode(raw, bodies.Refresh).refresh_token if raw else req.cookie(web_cookies.REFRESH)
-    issued = refresh.refresh(token, req.known_did, req.signed_did, req.client_ip(), req.dpop_input,
-                             req.raw.cookies.get(dbsc.BOUND_COOKIE))
+    issued = refresh.refresh(token, req.known_did, req.signed_did, req.client_ip(), req.dpop_input, req.bound_cookie)
     response = issued_response(issued, web=not raw)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the next one
     return response
@@ -53,17 +54,15 @@ def refresh_session(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 
 def dbsc_register(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     caller = req.authenticate()
-    instructions = dbsc.register(caller.uid, caller.sid, req.raw.headers.get(dbsc.RESPONSE_HEADER), req.origin())
+    instructions = dbsc.register(caller.uid, caller.sid, req.dbsc_response, req.origin())
     return ApiResponse(instructions, bound_cookie=dbsc.cookie_value(caller.sid))
 
 
 def dbsc_refresh(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
-    sid = req.raw.headers.get(dbsc.SESSION_ID_HEADER, "").strip().strip('"')
-    verdict = refresh.dbsc_refresh(req.cookie(web_cookies.REFRESH), sid, req.raw.headers.get(dbsc.RESPONSE_HEADER),
-                                   req.client_ip())
+    sid = req.dbsc_session_id
+    verdict = refresh.dbsc_refresh(req.cookie(web_cookies.REFRESH), sid, req.dbsc_response, req.client_ip())
     if verdict == "challenge":
-        raise Forbidden("sign this challenge with the session's key", code=Code.DBSC_CHALLENGE,
-                        dbsc_session=sid)
+        raise Refusal(Code.DBSC_CHALLENGE, "sign this challenge with the session's key", dbsc_session=sid)
     return ApiResponse(dbsc.instructions(sid, req.origin()), bound_cookie=dbsc.cookie_value(sid),
                        headers={dbsc.CHALLENGE_HEADER: dbsc.challenge_header(sid)})  # kept for the next one
 
@@ -118,7 +117,7 @@ def jwks(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     return ApiResponse(keyring().jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 
-ROUTES = httpio.routes(
+ROUTES = routes(
     ("POST", "/v1/sessions", log_in),
     ("GET", "/v1/sessions", list_sessions),
     ("POST", "/v1/sessions/refresh", refresh_session),
@@ -145,7 +144,7 @@ def api(request: flask.Request) -> flask.Response:
     return dispatch(request, ROUTES, without_app_check=WITHOUT_APP_CHECK)
 
 
-# --- Firebase callables (the protocol: mydevices/callable.py), for apps that sign in to Firebase
+# --- Firebase callables (the protocol: mydevices/http/callables.py), for apps that sign in to Firebase
 # with the custom token of their login. One function per name, as the Firebase SDK calls
 # https://<region>-<project>.cloudfunctions.net/<name>; `callables` serves all four by name.
 
@@ -181,29 +180,29 @@ CALLABLES = {
 
 @functions_framework.http
 def sessions_list(request: flask.Request) -> flask.Response:
-    return serve_callable(request, list_call)
+    return callable_protocol.serve(request, list_call)
 
 
 @functions_framework.http
 def sessions_revoke(request: flask.Request) -> flask.Response:
-    return serve_callable(request, revoke_call)
+    return callable_protocol.serve(request, revoke_call)
 
 
 @functions_framework.http
 def sessions_revoke_others(request: flask.Request) -> flask.Response:
-    return serve_callable(request, revoke_others_call)
+    return callable_protocol.serve(request, revoke_others_call)
 
 
 @functions_framework.http
 def sessions_logout(request: flask.Request) -> flask.Response:
-    return serve_callable(request, logout_call)
+    return callable_protocol.serve(request, logout_call)
 
 
 @functions_framework.http
 def callables(request: flask.Request) -> flask.Response:
     """All four, by the last path segment: `/<name>`, or `/<project>/<region>/<name>` where the
     SDK's connectFunctionsEmulator sends them (the local stack serves this one function)."""
-    return serve_callable(request, CALLABLES.get(request.path.rstrip("/").rpartition("/")[2]))
+    return callable_protocol.serve(request, CALLABLES.get(request.path.rstrip("/").rpartition("/")[2]))
 
 
 CALLABLE_TARGETS = frozenset({"callables", *CALLABLES})
@@ -215,9 +214,9 @@ def _framework_error(error: HTTPException) -> flask.Response | HTTPException:
     functions keep the framework's own answers."""
     target = flask.current_app.name
     if target == "api":
-        return httpio.render_framework_error(error)
+        return render.render_framework_error(error)
     if target in CALLABLE_TARGETS:
-        return render_callable_framework_error(error)
+        return callable_protocol.render_framework_error(error)
     return error
 
 

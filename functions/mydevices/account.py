@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import Code, Unauthenticated, Unavailable
+from .errors import Code, Refusal, unavailable
 from .firebase_app import app
 
 DISABLED, DELETED, CREDENTIALS_REVOKED = "account_disabled", "account_deleted", "credentials_revoked"
@@ -38,7 +38,7 @@ def _user(uid: str) -> Any | None:
     except auth.UserNotFoundError:
         return None
     except (exceptions.FirebaseError, GoogleAuthError):  # GoogleAuthError: the function's own credentials
-        raise Unavailable() from None
+        raise unavailable() from None
 
 
 def _valid_after(user: Any) -> datetime | None:
@@ -77,10 +77,10 @@ def check_sign_in(uid: str, signed_in_at: int) -> datetime | None:
     our custom tokens, must not open a session after it (tokens/sign_in.py)."""
     user = _user(uid)
     if user is None:
-        raise Unauthenticated("this user does not exist", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "this user does not exist")
     if user.disabled:
-        raise Unauthenticated("this user is disabled", code=Code.UNAUTHENTICATED)
+        raise Refusal(Code.UNAUTHENTICATED, "this user is disabled")
     valid_after = _valid_after(user)
     if predates(signed_in_at, valid_after):
-        raise Unauthenticated("Firebase ID token has been revoked: sign in again", code=Code.SESSION_REVOKED)
+        raise Refusal(Code.SESSION_REVOKED, "Firebase ID token has been revoked: sign in again")
     return valid_after

@@ -26,15 +26,15 @@ import logging
 
 from . import firebase_app
 from .config import settings
-from .errors import Code, Unauthenticated, Unavailable
+from .errors import Code, Refusal, unavailable
 
 log = logging.getLogger(__name__)
 
 HEADER = "X-Firebase-AppCheck"
 
 
-def failed(message: str) -> Unauthenticated:
-    return Unauthenticated(message, code=Code.APP_CHECK_FAILED)
+def failed(message: str) -> Refusal:
+    return Refusal(Code.APP_CHECK_FAILED, message)
 
 
 def check(token: str | None) -> None:
@@ -44,7 +44,7 @@ def check(token: str | None) -> None:
         return
     try:
         verify(token)
-    except (Unauthenticated, Unavailable) as failure:
+    except Refusal as failure:  # app_check_failed, or unavailable
         if mode == "enforce":
             raise
         log.warning("App Check failed, let through (MYDEVICES_APP_CHECK=report): %s", failure.message)
@@ -61,7 +61,7 @@ def verify(token: str | None) -> None:
         app_check.verify_token(token.strip(), app=firebase_app.app())
     except PyJWKClientConnectionError:
         log.exception("App Check: the JWKS could not be fetched")
-        raise Unavailable("App Check keys cannot be fetched, retry shortly") from None
+        raise unavailable("App Check keys cannot be fetched, retry shortly") from None
     except (ValueError, PyJWTError) as error:
         # ValueError: firebase-admin's verdict (bad signature, expired, wrong audience or header);
         # PyJWTError: a key id the JWKS does not hold, or a JWKS without usable keys. The verdict
@@ -70,4 +70,4 @@ def verify(token: str | None) -> None:
         raise failed("the App Check token is not valid") from None
     except OSError:  # the JWKS connection broke mid-answer (PyJWT wraps only the connect)
         log.exception("App Check: the JWKS could not be read")
-        raise Unavailable("App Check keys cannot be fetched, retry shortly") from None
+        raise unavailable("App Check keys cannot be fetched, retry shortly") from None

@@ -18,7 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 import msgspec
 from msgspec.structs import force_setattr
 
-from .errors import InvalidRequest
+from .errors import Code, Refusal
 
 Platform = Literal["ios", "android", "web"]
 PLATFORMS = {platform: platform.upper() for platform in get_args(Platform)}
@@ -63,7 +63,7 @@ class PushTarget(Body, frozen=True):
     def __post_init__(self) -> None:
         force_setattr(self, "token", _text(self.token, "push.token", MAX_PUSH_TOKEN, required=True))
         if self.provider not in PUSH_PROVIDERS:
-            raise InvalidRequest("push.provider must be fcm")
+            raise Refusal(Code.INVALID_REQUEST, "push.provider must be fcm")
 
 
 _DEVICE = "device must be a JSON object"
@@ -137,23 +137,23 @@ def decode(value: Any, kind: type[T], where: str = "") -> T:
             message = f"{path} must be a string"
         else:
             message = f"{path} is not valid"
-        raise InvalidRequest(message) from None
+        raise Refusal(Code.INVALID_REQUEST, message) from None
 
 
 def _text(value: Any, where: str, limit: int, *, required: bool) -> str | None:
     if value is None:
         if required:
-            raise InvalidRequest(f"{where} is required")
+            raise Refusal(Code.INVALID_REQUEST, f"{where} is required")
         return None
     if not isinstance(value, str):
-        raise InvalidRequest(f"{where} must be a string")
+        raise Refusal(Code.INVALID_REQUEST, f"{where} must be a string")
     # Length and control characters first: a blank value is not exempt from them.
     if len(value) > limit:
-        raise InvalidRequest(f"{where} must be at most {limit} characters")
+        raise Refusal(Code.INVALID_REQUEST, f"{where} must be at most {limit} characters")
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
-        raise InvalidRequest(f"{where} must not contain control characters")
+        raise Refusal(Code.INVALID_REQUEST, f"{where} must not contain control characters")
     if not value.strip():
         if required:
-            raise InvalidRequest(f"{where} must not be empty")
+            raise Refusal(Code.INVALID_REQUEST, f"{where} must not be empty")
         return None
     return value

@@ -34,7 +34,6 @@ def mark_reauthentication(transaction: firestore.Transaction | None, uid: str, r
         transaction.set(ref, fields, merge=True)
 
 
-@store.guarded
 def revoke_session(uid: str, sid: str, reason: str) -> bool:
     """Close one session; False when it was not active (or not this user's)."""
     return store.update_if(

@@ -63,7 +63,7 @@ class Settings:
     publish_timeout: float = 30.0
     outbox_sweep_interval: int = 60
     web_cookie: str = "host"  # "host" (__Host- cookies) or "session" (one __session cookie)
-    allowed_origins: frozenset[str] = frozenset()  # besides same-origin, who may send cookie requests (httpio)
+    allowed_origins: frozenset[str] = frozenset()  # besides same-origin, who may send cookie requests (http/cors.py)
     ipv6_rate_prefix: int = 64  # IPv6 client addresses are counted per network of this prefix
     fresh_session_hours: int = 24  # a younger session cannot close others (0: off)
     app_check: str = "off"  # App Check on the API and callables (app_check.py): off, report or enforce

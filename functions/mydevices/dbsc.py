@@ -30,7 +30,7 @@ from typing import Any
 
 from . import clock, dpop, store
 from .config import settings
-from .errors import Code, InvalidRequest, Unauthenticated
+from .errors import Code, Refusal
 from .tokens.keys import b64url, keyring, purpose_key, same
 
 TYPE = "dbsc+jwt"
@@ -98,8 +98,8 @@ def require_cookie(session: dict[str, Any], sid: str, value: str | None) -> None
     jar works until that cookie expires (minutes), then only the browser holding the key can get
     another. 401 `bound_cookie_required` (a DBSC browser refreshes before it ever sees this)."""
     if session.get("dbscJwk") is not None and not cookie_valid(sid, value):
-        raise Unauthenticated("this session is bound to its browser: the bound cookie is missing or expired",
-                              code=Code.BOUND_COOKIE_REQUIRED)
+        raise Refusal(Code.BOUND_COOKIE_REQUIRED,
+                      "this session is bound to its browser: the bound cookie is missing or expired")
 
 
 # --- proofs --------------------------------------------------------------------------------
@@ -147,7 +147,6 @@ def instructions(sid: str, origin: str | None) -> dict[str, Any]:
 BOUND_COOKIE = "__Host-mydevices-bound"
 
 
-@store.guarded
 def register(uid: str, sid: str, proof_text: str | None, origin: str | None) -> dict[str, Any]:
     """Bind the caller's session to the key in the registration proof; the instructions to answer.
 
@@ -163,20 +162,18 @@ def register(uid: str, sid: str, proof_text: str | None, origin: str | None) -> 
     proof = parse_proof(proof_text)
     # 401 for every bad proof: it is what authenticates the key, and a browser gives up on a 401.
     if proof is None or proof.jwk is None:
-        raise Unauthenticated(f"{RESPONSE_HEADER} must be a dbsc+jwt with the public key in its header",
-                              code=Code.INVALID_DBSC_PROOF)
+        raise Refusal(Code.INVALID_DBSC_PROOF,
+                      f"{RESPONSE_HEADER} must be a dbsc+jwt with the public key in its header")
     try:
         jwk = dpop.parse_public_jwk(proof.jwk, "the proof's jwk")
-    except InvalidRequest:
-        raise Unauthenticated("the registration key must be an EC P-256 public key",
-                              code=Code.INVALID_DBSC_PROOF) from None
+    except Refusal:
+        raise Refusal(Code.INVALID_DBSC_PROOF, "the registration key must be an EC P-256 public key") from None
     if not dpop.signed_by(jwk, proof.signature, proof.signed):
-        raise Unauthenticated("the registration proof is not signed by its key", code=Code.INVALID_DBSC_PROOF)
+        raise Refusal(Code.INVALID_DBSC_PROOF, "the registration proof is not signed by its key")
     if not _challenge_valid(sid, proof.jti):
-        raise Unauthenticated("the registration proof does not answer this session's challenge",
-                              code=Code.INVALID_DBSC_PROOF)
+        raise Refusal(Code.INVALID_DBSC_PROOF, "the registration proof does not answer this session's challenge")
     if not store.update_if(store.session_ref(uid, sid), lambda session: _first_key(session, jwk)):
-        raise Unauthenticated("no such session", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "no such session")
     return instructions(sid, origin)
 
 
@@ -187,8 +184,7 @@ def _first_key(session: dict[str, Any], jwk: dict[str, str]) -> dict[str, Any]:
     if isinstance(bound, dict) and session.get("dpopJkt") is None and dpop.thumbprint(bound) == dpop.thumbprint(jwk):
         return {}
     if bound is not None or session.get("dpopJkt") is not None:
-        raise Unauthenticated("this session is bound to a key already; a session keeps its first key",
-                              code=Code.DEVICE_PROOF_FAILED)
+        raise Refusal(Code.DEVICE_PROOF_FAILED, "this session is bound to a key already; a session keeps its first key")
     return {"dbscJwk": jwk, "deviceBound": True}
 
 

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from . import clock
-from .errors import Code, InvalidRequest, Unauthenticated
+from .errors import Code, Refusal
 from .tokens.keys import b64url, keyring, purpose_key, same
 
 TYPE = "dpop+jwt"
@@ -68,22 +68,21 @@ def parse_public_jwk(value: Any, where: str = "devicePublicKey") -> dict[str, st
     platforms' exporters add are accepted and dropped). A private part (`d`) is refused: a client
     that sends it has put its key somewhere it can be copied from."""
     if not isinstance(value, dict):
-        raise InvalidRequest(f"{where} must be a JSON object (an EC P-256 JWK)")
+        raise Refusal(Code.INVALID_REQUEST, f"{where} must be a JSON object (an EC P-256 JWK)")
     if "d" in value:
-        raise InvalidRequest(f"{where} must be the public key only (it has a private part 'd')",
-                             code=Code.PRIVATE_KEY_SENT)
+        raise Refusal(Code.PRIVATE_KEY_SENT, f"{where} must be the public key only (it has a private part 'd')")
     if value.get("kty") != "EC" or value.get("crv") != "P-256":
-        raise InvalidRequest(f"{where} must have kty EC and crv P-256 (ES256)", code=Code.UNSUPPORTED_KEY)
+        raise Refusal(Code.UNSUPPORTED_KEY, f"{where} must have kty EC and crv P-256 (ES256)")
     unknown = sorted(set(value) - {"kty", "crv", "x", "y", "alg", "use", "kid", "key_ops", "ext"})
     if unknown:
-        raise InvalidRequest(f"unknown field {where}.{unknown[0]}")
+        raise Refusal(Code.INVALID_REQUEST, f"unknown field {where}.{unknown[0]}")
     if value.get("alg", ALGORITHM) != ALGORITHM:
-        raise InvalidRequest(f"{where}.alg must be ES256", code=Code.UNSUPPORTED_KEY)
+        raise Refusal(Code.UNSUPPORTED_KEY, f"{where}.alg must be ES256")
     jwk = {"kty": "EC", "crv": "P-256", "x": value.get("x"), "y": value.get("y")}
     try:
         _public_key(jwk)
     except ValueError:
-        raise InvalidRequest(f"{where} is not a point on P-256", code=Code.UNSUPPORTED_KEY) from None
+        raise Refusal(Code.UNSUPPORTED_KEY, f"{where} is not a point on P-256") from None
     return jwk  # type: ignore[return-value]  # _public_key checked x and y are strings
 
 
@@ -132,9 +131,9 @@ def nonce_valid(value: Any, now: float | None = None) -> bool:
     return any(same(value, _nonce_for(w)) for w in (window, window - 1))
 
 
-def nonce_error(message: str = "this request needs a proof with the server's current nonce") -> Unauthenticated:
+def nonce_error(message: str = "this request needs a proof with the server's current nonce") -> Refusal:
     """RFC 9449 §8: `use_dpop_nonce` with the nonce to use; the client retries at once."""
-    return Unauthenticated(message, code=Code.USE_DPOP_NONCE, nonce=nonce())
+    return Refusal(Code.USE_DPOP_NONCE, message, nonce=nonce())
 
 
 # --- proofs --------------------------------------------------------------------------------
@@ -150,7 +149,7 @@ class Checked:
     jkt: str | None = None
     jti: str | None = None
     iat: int = 0
-    fault: Unauthenticated | None = None
+    fault: Refusal | None = None
 
 
 ABSENT = Checked(present=False)
@@ -233,8 +232,8 @@ def check(proof: str | None, *, htm: str, htu: str, access_token: str | None = N
     moment = clock.now() if now is None else now
 
     def fault(message: str, reason: str) -> Checked:
-        error = Unauthenticated(f"the DPoP proof is not valid for this request: {message}",
-                                code=Code.INVALID_DPOP_PROOF, nonce=nonce(moment), reason=reason)
+        error = Refusal(Code.INVALID_DPOP_PROOF, f"the DPoP proof is not valid for this request: {message}",
+                        nonce=nonce(moment), reason=reason)
         return Checked(True, jkt, jti if isinstance(jti, str) else None, 0, error)
 
     # Printable ASCII: the jti is stored (remember), and Firestore cannot store a lone surrogate.
@@ -274,8 +273,8 @@ def remember(seen: Any, checked: Checked, now: float | None = None) -> list[str]
             recent[jti] = int(stamp)
     assert checked.jti is not None
     if checked.jti in recent:
-        raise Unauthenticated("this DPoP proof was used before: make a new one for every request",
-                              code=Code.INVALID_DPOP_PROOF, nonce=nonce(moment), reason="replayed")
+        raise Refusal(Code.INVALID_DPOP_PROOF, "this DPoP proof was used before: make a new one for every request",
+                      nonce=nonce(moment), reason="replayed")
     recent[checked.jti] = checked.iat
     kept = sorted(recent.items(), key=lambda item: item[1])[-MAX_REMEMBERED:]
     return [f"{stamp} {jti}" for jti, stamp in kept]

@@ -1,9 +1,10 @@
-"""What can go wrong, in the core's terms: a stable `Code` and the facts a client acts on.
+"""What can go wrong, in the core's terms: one exception, `Refusal`, with a stable `Code` and the
+facts a client acts on.
 
-An error says what happened (which reason, until when, how long to wait, which nonce to use
-next), never how a protocol answers it: each edge has one table from `Code` to its own status
-(httpio.HTTP_STATUS, callable.STATUS) and builds its headers from the facts (httpio.error_headers).
-The codes are the wire's: a client branches on them, so a value never changes once sent.
+A refusal says what happened (which reason, until when, how long to wait, which nonce to use
+next), never how a protocol answers it: the edge's one wire table (`http/wire.py`) gives each
+`Code` its HTTP status and its callable status, and builds headers from the facts. The codes are
+the wire's: a client branches on them, so a value never changes once sent.
 """
 
 from __future__ import annotations
@@ -54,95 +55,47 @@ class Code(enum.StrEnum):
     INTERNAL = "internal"
 
 
-class ApiError(Exception):
-    """A refusal: `code` says which, `message` says it to a person."""
+class Refusal(Exception):
+    """Why the product will not do what was asked, now: `code` says which, `message` says it to a
+    person, and the facts say what a client needs to act on it:
 
-    code: Code = Code.INVALID_REQUEST
+    - `reason`: more than the code, where a client branches on it (why Firebase Auth ended the
+      session, what is wrong with a DPoP proof);
+    - `allowed_at` (ISO 8601): from when a session too new for an action may take it;
+    - `retry_after`: seconds until trying again can succeed (rate limits, outages);
+    - `nonce`: the DPoP nonce the next proof must carry (RFC 9449 §8);
+    - `dbsc_session`: the session whose DBSC challenge the browser must sign.
+    """
 
-    def __init__(self, message: str, *, code: Code | None = None) -> None:
+    def __init__(self, code: Code, message: str, *, reason: str | None = None, allowed_at: str | None = None,
+                 retry_after: int | None = None, nonce: str | None = None, dbsc_session: str | None = None) -> None:
         super().__init__(message)
+        self.code = code
         self.message = message
-        if code is not None:
-            self.code = code
-
-    def facts(self) -> dict[str, str]:
-        """The machine-readable facts an app acts on, carried beside `code` in every answer."""
-        return {}
-
-    def body(self) -> dict[str, dict[str, str]]:
-        return {"error": {"code": self.code, "message": self.message, **self.facts()}}
-
-
-class InvalidRequest(ApiError):
-    code = Code.INVALID_REQUEST
-
-
-class Unauthenticated(ApiError):
-    """The caller is not who it must be; `code` says why. `reason` says more where a client
-    needs it (why Firebase Auth ended the session, what is wrong with a DPoP proof); `nonce`
-    is the DPoP nonce the next proof must carry (RFC 9449 §8)."""
-
-    code = Code.UNAUTHENTICATED
-
-    def __init__(self, message: str, *, code: Code | None = None, reason: str | None = None,
-                 nonce: str | None = None) -> None:
-        super().__init__(message, code=code)
         self.reason = reason
-        self.nonce = nonce
-
-    def facts(self) -> dict[str, str]:
-        return {} if self.reason is None else {"reason": self.reason}
-
-
-class Forbidden(ApiError):
-    """The caller may not do this; `code` says why. `allowed_at` (ISO 8601): from when a session
-    too new for it may; `dbsc_session`: the session whose DBSC challenge the browser must sign."""
-
-    code = Code.FORBIDDEN
-
-    def __init__(self, message: str, *, code: Code | None = None, allowed_at: str | None = None,
-                 dbsc_session: str | None = None) -> None:
-        super().__init__(message, code=code)
         self.allowed_at = allowed_at
+        self.retry_after = retry_after
+        self.nonce = nonce
         self.dbsc_session = dbsc_session
 
-    def facts(self) -> dict[str, str]:
-        return {} if self.allowed_at is None else {"allowedAt": self.allowed_at}
+    def __repr__(self) -> str:
+        return f"Refusal({self.code.value!r}, {self.message!r})"
+
+    def wire_facts(self) -> dict[str, str]:
+        """The facts every answer carries beside `code` in its body (headers carry the others)."""
+        wire = {"reason": self.reason, "allowedAt": self.allowed_at}
+        return {name: value for name, value in wire.items() if value is not None}
+
+    def body(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": self.message, **self.wire_facts()}}
 
 
-class NotFound(ApiError):
-    code = Code.NOT_FOUND
+def unavailable(message: str = "a backing service is unavailable, retry shortly") -> Refusal:
+    """A dependency (Firestore, Pub/Sub, Firebase Auth) cannot be reached: 503, retry in 2 s."""
+    return Refusal(Code.UNAVAILABLE, message, retry_after=2)
 
 
-class Conflict(ApiError):
-    """The account's state does not allow it; `code` says which state."""
-
-    code = Code.CONFLICT
-
-
-class RateLimited(ApiError):
-    """Too many requests of one kind (rate_limits.py): `retry_after` seconds until the window ends."""
-
-    code = Code.RATE_LIMITED
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class Unavailable(ApiError):
-    """A dependency (Firestore, Pub/Sub) cannot be reached: retry after `retry_after` seconds."""
-
-    code = Code.UNAVAILABLE
-
-    def __init__(self, message: str = "a backing service is unavailable, retry shortly", retry_after: int = 2,
-                 *, code: Code | None = None) -> None:
-        super().__init__(message, code=code)
-        self.retry_after = retry_after
-
-
-def contention() -> Unavailable:
+def contention() -> Refusal:
     """Firestore is up, but too many writes to the same documents met at once (`contention`):
     retrying after a moment succeeds, which an outage's `unavailable` does not promise."""
-    return Unavailable("too many changes to this account at once; retry in a moment", retry_after=1,
-                       code=Code.CONTENTION)
+    return Refusal(Code.CONTENTION, "too many changes to this account at once; retry in a moment", retry_after=1)

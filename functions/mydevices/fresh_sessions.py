@@ -14,7 +14,7 @@ from typing import Any
 
 from . import clock
 from .config import settings
-from .errors import Code, Forbidden
+from .errors import Code, Refusal
 from .views import iso
 
 
@@ -31,5 +31,5 @@ def may_act_from(session: dict[str, Any]) -> datetime | None:
 def require_may_act(session: dict[str, Any], doing: str = "close other sessions") -> None:
     allowed = may_act_from(session)
     if allowed is not None:
-        raise Forbidden(f"this session is too new to {doing}; it may from {iso(allowed)}",
-                        code=Code.SESSION_TOO_NEW, allowed_at=iso(allowed) or "")
+        raise Refusal(Code.SESSION_TOO_NEW, f"this session is too new to {doing}; it may from {iso(allowed)}",
+                      allowed_at=iso(allowed) or "")

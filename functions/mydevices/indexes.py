@@ -1,5 +1,5 @@
 """The composite indexes our queries need, declared once: queries are built from these declarations,
-and tests/test_infra.py checks that firestore.indexes.json (which Terraform and the Firebase CLI
+and tests/platform/test_infra.py checks that firestore.indexes.json (which Terraform and the Firebase CLI
 deploy) holds each of them.
 
 A query that filters on one field and orders by another needs a composite index. Production

@@ -28,7 +28,7 @@ from google.cloud import firestore
 
 from . import clock, store
 from .config import Rate, settings
-from .errors import RateLimited
+from .errors import Code, Refusal
 
 COLLECTION = "rateLimits"
 KEEP_AFTER_WINDOW = timedelta(days=1)
@@ -44,9 +44,9 @@ def counter_id(kind: str, key: str, window: int) -> str:
     return f"{kind}-{digest}-{window}"
 
 
-def _refuse(kind: str, window_end: float, now: float) -> RateLimited:
+def _refuse(kind: str, window_end: float, now: float) -> Refusal:
     wait = max(1, math.ceil(window_end - now))
-    return RateLimited(f"too many requests ({kind}); retry in {wait} s", retry_after=wait)
+    return Refusal(Code.RATE_LIMITED, f"too many requests ({kind}); retry in {wait} s", retry_after=wait)
 
 
 def _known_over(doc_id: str, now: float) -> bool:
@@ -67,7 +67,6 @@ def _remember_over(doc_id: str, window_end: float, now: float) -> None:
             _over[doc_id] = window_end
 
 
-@store.guarded
 def hit(kind: str, key: str | None, rate: Rate | None) -> None:
     """Count one request of `kind` for `key`; raise RateLimited (429) past `rate`.
 

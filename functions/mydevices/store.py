@@ -1,20 +1,20 @@
 """Firestore: the client, where documents live, and what an outage looks like to callers.
 
 The client's default retries wait up to 60 s, which turns a Firestore outage into hung
-requests. Every call here is bounded by `firestore_timeout` instead and an outage surfaces as
-`Unavailable` (503 with Retry-After). After an outage the client is rebuilt, so a restarted
-Firestore is used again at once instead of after gRPC's reconnect back-off.
+requests. Every call here is bounded by `firestore_timeout` instead, and each edge turns the
+failure that escapes into 503 `unavailable` with Retry-After (`outage`). After an outage the
+client is rebuilt, so a restarted Firestore is used again at once instead of after gRPC's
+reconnect back-off.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 from google.api_core import exceptions as core_exceptions
 from google.api_core import gapic_v1
@@ -23,7 +23,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1 import _helpers
 
 from .config import settings
-from .errors import ApiError, Unavailable, contention
+from .errors import Refusal, contention, unavailable
 
 SESSIONS = "sessions"
 SECRETS = "sessionSecrets"
@@ -90,7 +90,6 @@ def _forget_client() -> None:
         _client = None
 
 
-P = ParamSpec("P")
 R = TypeVar("R")
 
 
@@ -110,31 +109,24 @@ def _outage_behind(exc: BaseException) -> BaseException | None:
     return None
 
 
-def guarded(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn a Firestore outage inside `func` into Unavailable."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except ApiError:
-            raise
-        except _TRANSIENT as exc:
-            _forget_client()
-            raise Unavailable() from exc
-        except _REFUSED as exc:
-            log.error("Firestore refused %s (a missing index or permission?): %s", func.__qualname__, exc)
-            raise Unavailable() from exc
-        except Exception as exc:
-            outage = _outage_behind(exc)
-            if outage is None:
-                raise
-            if isinstance(outage, core_exceptions.Aborted):
-                raise contention() from outage  # Firestore is up: the client needs no rebuilding
-            _forget_client()
-            raise Unavailable() from outage
-
-    return wrapper
+def outage(exc: BaseException) -> Refusal | None:
+    """What a Firestore failure that escaped a flow means to its caller, or None when `exc` is no
+    Firestore failure (a bug). Each edge asks this once, for whatever a flow raised: 503
+    `unavailable` for an outage or a refusal, `contention` when the documents were busy. After an
+    outage the client is rebuilt."""
+    if isinstance(exc, _TRANSIENT):
+        _forget_client()
+        return unavailable()
+    if isinstance(exc, _REFUSED):
+        log.error("Firestore refused a call (a missing index or permission?): %s", exc)
+        return unavailable()
+    behind = _outage_behind(exc)
+    if behind is None:
+        return None
+    if isinstance(behind, core_exceptions.Aborted):
+        return contention()  # Firestore is up: the client needs no rebuilding
+    _forget_client()
+    return unavailable()
 
 
 CONTENTION_ATTEMPTS = 4
@@ -144,7 +136,7 @@ def transact(body: Callable[[firestore.Transaction], R]) -> R:
     """Run `body` in a transaction, again after a random pause while it meets contention.
 
     The client library retries an aborted transaction at once, so transactions that collided
-    collide again; spread out, most of them get through (tests/test_takeover.py measures it).
+    collide again; spread out, most of them get through (tests/api/test_takeover.py measures it).
     """
     run = firestore.transactional(body)
     for attempt in range(CONTENTION_ATTEMPTS):
@@ -162,8 +154,8 @@ def update_if(ref: firestore.DocumentReference, change: Callable[[dict[str, Any]
     """Read the document and write `change(fields)` to it in one transaction, so what was checked
     still holds when it is written. False when it does not exist or `change` returns None (nothing
     written); `{}` writes nothing but counts. `then(transaction, doc, written)` adds the writes
-    that go with the change. One run of the library's transaction (it retries at once on contention),
-    as the flows built on it always had."""
+    that go with the change. One run of the library's transaction, which retries at once on contention:
+    a single document is rarely contended."""
     def body(transaction: firestore.Transaction) -> bool:
         snapshot = ref.get(transaction=transaction)
         if not snapshot.exists:
@@ -202,7 +194,7 @@ def read(ref: firestore.DocumentReference) -> dict[str, Any] | None:
     One unary GetDocument call, billed as one read like `ref.get()`. `ref.get()` streams
     BatchGetDocuments instead, and a streaming call costs this client about twice the CPU (gRPC
     starts a thread per call when none is in flight): on the path every validated request
-    takes, that was the largest cost left on our side (docs/benchmarks.md). No public way: the
+    takes, the streaming call was the largest cost left on our side (docs/benchmarks.md). No public way: the
     library has no unary get, so this uses its generated client and its decoder (both private).
     """
     client = ref._client

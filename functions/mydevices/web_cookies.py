@@ -39,7 +39,7 @@ def read(cookies: Mapping[str, str], part: str) -> str | None:
 
 def present(cookies: Mapping[str, str]) -> bool:
     """Whether the request carries any of our cookies: the browser attached them, so it may be
-    acting on a page's behalf without the user's intent (httpio's same-origin check)."""
+    acting on a page's behalf without the user's intent (the same-origin check, http/cors.py)."""
     if settings().web_cookie == "session":
         return SESSION_NAME in cookies
     return any(name in cookies for name in HOST_NAMES.values())

@@ -4,7 +4,7 @@
 
 The per-call counts come from the rows of the cost section of a benchmark run (cost.py names
 them), so when the product's cost changes, `infra/local/bench --only cost` and this command carry
-it into docs/capacity.md; tests/test_benchmarks.py fails while the document says otherwise. Only
+it into docs/capacity.md; tests/platform/test_benchmarks.py fails while the document says otherwise. Only
 counts enter the tables, never timings, so a `--tiny` run yields the same tables as a full one.
 
 What is assumed rather than measured is a constant below, each stated in the document: the

@@ -31,7 +31,7 @@ from infra.local.stack import FRESH_SESSION_WINDOW_OFF, IPAD, IPHONE, PIXEL, RAT
 
 FUNCTIONS = ("api", TRIGGER, PUSH)
 
-# Rows that capacity.py builds on (and tests/test_benchmarks.py checks), named once.
+# Rows that capacity.py builds on (and tests/platform/test_benchmarks.py checks), named once.
 NEW_DEVICE_LOGIN = "POST /v1/sessions (second device: alerts 1)"
 THIRD_DEVICE_LOGIN = "POST /v1/sessions (third device: alerts 2)"
 VALIDATE = "GET /v1/sessions/current"

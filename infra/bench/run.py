@@ -19,7 +19,7 @@ heavy seeding last, so its data cannot slow the others):
   device_binding     9. a DPoP-bound refresh vs an unbound one, interleaved; proof check, nonce, replay list
 
 A section that fails is recorded with its error and the others still run; the exit status is
-then 1. `run_sections` is what tests/test_benchmarks.py calls on the test session's stack.
+then 1. `run_sections` is what tests/platform/test_benchmarks.py calls on the test session's stack.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class Options:
 
     @classmethod
     def tiny(cls) -> Options:
-        """Every code path, on sizes that take seconds: for tests/test_benchmarks.py."""
+        """Every code path, on sizes that take seconds: for tests/platform/test_benchmarks.py."""
         return cls(validation_iterations=20, validation_warmup=2, jwks_iterations=50, firebase_iterations=5,
                    http_seconds=1, http_warmup_seconds=0, http_rounds=1, http_connections=4, cold_runs=1,
                    cold_warmup=False, push_runs=1, revoke_others=6, users=60, small_users=20, scale_iterations=10,

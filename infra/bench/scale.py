@@ -77,10 +77,12 @@ class Population:
 
     def validate(self) -> None:
         from mydevices.flows import validation
+        from mydevices.tokens import device_id
+        from mydevices.tokens.keys import keyring
 
         token, signed = self.callers[self._next()]
         with _product_client(self.product_client):
-            validation.validate(token, validation.resolve_device(signed)[0])
+            validation.validate(token, device_id.verify(keyring(), signed))
 
     def list_sessions(self) -> None:
         from mydevices.flows import listing

@@ -54,6 +54,8 @@ def _public_key() -> Any:
 
 def strict_validation(signed_in: SignedIn, project: str, iterations: int, warmup: int) -> dict[str, Any]:
     from mydevices.flows import validation
+    from mydevices.tokens import device_id
+    from mydevices.tokens.keys import keyring
 
     issuer, audience = _issuer_audience()
     public = _public_key()
@@ -61,7 +63,7 @@ def strict_validation(signed_in: SignedIn, project: str, iterations: int, warmup
     document = plain.document(signed_in.document_path)
 
     def ours() -> None:
-        validation.validate(signed_in.access_token, validation.resolve_device(signed_in.signed_device_id)[0])
+        validation.validate(signed_in.access_token, device_id.verify(keyring(), signed_in.signed_device_id))
 
     def floor() -> None:
         jwt.decode(signed_in.access_token, public, algorithms=["EdDSA"], issuer=issuer, audience=audience)
@@ -117,11 +119,13 @@ def versus_firebase_admin(signed_in: SignedIn, id_token: str, iterations: int, w
 
     from mydevices import firebase_app
     from mydevices.flows import validation
+    from mydevices.tokens import device_id
+    from mydevices.tokens.keys import keyring
 
     app = firebase_app.app()
 
     def ours() -> None:
-        validation.validate(signed_in.access_token, validation.resolve_device(signed_in.signed_device_id)[0])
+        validation.validate(signed_in.access_token, device_id.verify(keyring(), signed_in.signed_device_id))
 
     def theirs() -> None:
         auth.verify_id_token(id_token, app=app, check_revoked=True)

@@ -8,7 +8,7 @@ import flask
 import functions_framework
 
 from mydevices.flows.validation import Caller
-from mydevices.guard import require_session
+from mydevices.http.require_session import require_session
 
 
 @functions_framework.http

@@ -122,7 +122,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_serves_require_session(dist: P
     # Another functions codebase's main.py, run from elsewhere so that only the installed package can answer.
     app = tmp_path / "main.py"
     app.write_text("import functions_framework\n"
-                   "from mydevices.guard import require_session\n\n"
+                   "from mydevices.http.require_session import require_session\n\n"
                    "@functions_framework.http\n@require_session\n"
                    "def orders(request, caller):\n    return {'uid': caller.uid}\n\n"
                    "import mydevices, importlib.metadata as m\n"

@@ -12,9 +12,9 @@ from google.cloud import firestore
 
 from infra.local.stack import Stack
 from mydevices import closing, store
-from mydevices.errors import ApiError, Unavailable
+from mydevices.errors import Refusal, unavailable
 from mydevices.flows import alert_answer
-from mydevices.httpio import HTTP_STATUS
+from mydevices.http.render import WIRE
 from mydevices.tokens import action
 from support.push import put_session
 
@@ -32,9 +32,9 @@ def status_of(db: firestore.Client, sid: str, uid: str = "alice") -> dict[str, A
 
 
 def error(call: Any, *args: Any) -> tuple[int, str]:
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(Refusal) as caught:
         call(*args)
-    return HTTP_STATUS[caught.value.code], caught.value.code
+    return WIRE[caught.value.code].http, caught.value.code
 
 
 # --- the answers -----------------------------------------------------------------------------
@@ -71,7 +71,7 @@ def test_two_answers_at_once_with_one_token_let_exactly_one_through(db: firestor
         try:
             alert_answer.respond(token, "no")
             return "ok"
-        except ApiError as exc:
+        except Refusal as exc:
             return exc.code
 
     with ThreadPoolExecutor(4) as pool:
@@ -118,7 +118,7 @@ def test_a_failed_action_gives_the_token_back(db: firestore.Client, monkeypatch:
     token = action.issue("alice", "phone", "new")
 
     def down(uid: str, sid: str) -> list[str]:
-        raise Unavailable()
+        raise unavailable()
 
     monkeypatch.setattr(alert_answer, "reject", down)
     assert error(alert_answer.respond, token, "no") == (503, "unavailable")

@@ -27,8 +27,9 @@ from hypothesis import strategies as st
 
 import main
 from infra.local.stack import PROJECT_ID, FunctionServer, Stack
-from mydevices import callable as callable_protocol
 from mydevices import web_cookies
+from mydevices.errors import Code
+from mydevices.http.render import WIRE
 from mydevices.tokens.keys import parse_keyring
 from support import ROOT
 from support.devices import IPHONE
@@ -212,7 +213,7 @@ CREDENTIALS = st.builds(
     _credentials,
     st.fixed_dictionaries({"Authorization": AUTHORIZATION, "Cookie": COOKIE, "X-Device-Id": DEVICE_ID,
                            # what a browser sends with our own page's requests: cookies get past
-                           # the same-origin check (httpio.require_same_origin) to the tokens
+                           # the same-origin check (http/cors.require_same_origin) to the tokens
                            "Sec-Fetch-Site": st.one_of(st.just("same-origin"), st.none(), PRINTABLE)}),
     st.sampled_from(["bearer", "bearer", "host cookie", "session cookie", "device id"]),
     JWT_SHAPED,
@@ -317,9 +318,10 @@ def _assert_callable_answer(response: requests.Response, log: Log) -> None:
     assert "Traceback" not in trace, trace[-3000:]
     assert response.status_code < 500, response.text[:500]
     error = response.json()["error"]
-    assert callable_protocol.HTTP_STATUS[error["status"]] == response.status_code, error
     assert isinstance(error["message"], str)
     assert error["details"]["code"] in ALL_CODES, error
+    wire = WIRE[Code(error["details"]["code"])]
+    assert (wire.callable, wire.callable_http) == (error["status"], response.status_code), error
 
 
 # --- the tests -----------------------------------------------------------------------------------

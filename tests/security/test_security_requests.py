@@ -29,7 +29,7 @@ import main
 from infra.local.stack import Stack
 from mydevices import bodies
 from mydevices.config import Settings
-from mydevices.errors import InvalidRequest
+from mydevices.errors import Refusal
 from support import ROOT
 from support.devices import IPHONE, PIXEL, Device
 
@@ -129,7 +129,7 @@ def test_the_openapi_document_states_the_limits_the_code_enforces() -> None:
 def _accepted(text: str, *, required: bool) -> bool:
     try:
         bodies._text(text, "field", 10_000, required=required)
-    except InvalidRequest:
+    except Refusal:
         return False
     return True
 
@@ -240,7 +240,7 @@ def fuzz_target(stack: Stack, request: pytest.FixtureRequest) -> Iterator[FuzzTa
 def test_every_generated_request_gets_a_documented_answer(case: schemathesis.Case, fuzz_target: FuzzTarget) -> None:
     # The document's cookies come from a browser, which says where a request comes from: without
     # this header every generated cookie request that changes state would stop at 403
-    # cross_site_request (tests/unit/test_web_cookies.py) and never reach a handler.
+    # cross_site_request (tests/web/test_web_cookies.py) and never reach a handler.
     headers = {"Sec-Fetch-Site": "same-origin", **fuzz_target.headers_for(case)}
     response = case.call(base_url=fuzz_target.url, headers=headers, timeout=30)
     fuzz_target.record(case, response)

@@ -8,7 +8,7 @@ import time
 import jwt
 import pytest
 
-from mydevices.errors import Unauthenticated
+from mydevices.errors import Refusal
 from mydevices.tokens import access, keys
 from mydevices.tokens.access import AccessClaims
 
@@ -27,7 +27,7 @@ def issued(ring: keys.Keyring, **changes: object) -> str:
 
 
 def refused(ring: keys.Keyring, token: str, **how: object) -> str:
-    with pytest.raises(Unauthenticated) as raised:
+    with pytest.raises(Refusal) as raised:
         access.verify(ring, token, issuer=str(how.get("issuer", ISS)), audience=str(how.get("audience", AUD)))
     return str(raised.value.code)
 

@@ -10,13 +10,13 @@ import pytest
 from firebase_admin import exceptions, messaging
 
 from mydevices.config import Settings
-from mydevices.errors import Unauthenticated
+from mydevices.errors import Refusal
 from mydevices.push import fcm
 from mydevices.tokens import action, keys
 
 
 def refused(token: Any) -> str:
-    with pytest.raises(Unauthenticated) as raised:
+    with pytest.raises(Refusal) as raised:
         action.verify(token)
     return str(raised.value.code)
 

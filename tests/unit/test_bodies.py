@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from mydevices import bodies
-from mydevices.errors import Code, InvalidRequest
+from mydevices.errors import Code, Refusal
 from mydevices.flows import alert_answer
 
 DEVICE = {"name": "Pixel 8", "platform": "android", "model": "shiba", "osVersion": "14", "appVersion": "2.3.0"}
 
 
 def refusal(body: Any, kind: type[bodies.Body] = bodies.Login, where: str = "") -> str:
-    with pytest.raises(InvalidRequest) as refused:
+    with pytest.raises(Refusal) as refused:
         bodies.decode(body, kind, where)
     assert refused.value.code == Code.INVALID_REQUEST
     return refused.value.message
@@ -65,7 +65,7 @@ def test_an_alert_answer_is_yes_or_no_and_nothing_else() -> None:
                                    (5, "yes", "actionToken is required"),
                                    (None, "maybe", "actionToken is required")]:
         body = bodies.decode({"actionToken": token, "answer": answer}, bodies.AlertAnswer)
-        with pytest.raises(InvalidRequest) as refused:
+        with pytest.raises(Refusal) as refused:
             alert_answer.respond(body.action_token, body.answer)
         assert refused.value.message == message
 

@@ -12,7 +12,7 @@ import pytest
 
 from infra.bench.binding import HTU, DeviceKey
 from mydevices import clock, config, dbsc, dpop, fresh_sessions
-from mydevices.errors import Forbidden, Unauthenticated
+from mydevices.errors import Refusal
 from mydevices.tokens import access, action, keys
 from mydevices.tokens.access import LEEWAY_SECONDS, AccessClaims
 
@@ -25,7 +25,7 @@ def access_token(ring: keys.Keyring, ttl: int = 600) -> str:
 
 
 def refused(call: Callable[[], object]) -> str:
-    with pytest.raises((Unauthenticated, Forbidden)) as raised:
+    with pytest.raises(Refusal) as raised:
         call()
     return str(raised.value.code)
 

@@ -17,8 +17,8 @@ from google.api_core import exceptions as core_exceptions
 
 from infra.bench.binding import HTU, DeviceKey
 from mydevices import clock, config, dbsc, dpop, store
-from mydevices.errors import Unavailable
-from mydevices.httpio import json_text
+from mydevices.errors import Refusal
+from mydevices.http.render import json_text
 from mydevices.push import fanout
 from support import GUARDED_APP, ROOT
 
@@ -110,12 +110,8 @@ def test_a_pubsub_message_nested_too_deeply_is_malformed_not_a_crash() -> None:
 @pytest.mark.parametrize("refusal", [core_exceptions.FailedPrecondition("The query requires an index"),
                                      core_exceptions.PermissionDenied("no"), core_exceptions.Cancelled("gone")])
 def test_firestore_refusing_a_call_is_an_outage_not_a_500(refusal: Exception) -> None:
-    @store.guarded
-    def query() -> None:
-        raise refusal
-
-    with pytest.raises(Unavailable):
-        query()
+    outage = store.outage(refusal)
+    assert outage is not None and (outage.code, outage.retry_after) == ("unavailable", 2)
 
 
 def test_the_functions_own_credentials_failing_is_an_outage(configure: Callable[..., config.Settings],
@@ -133,7 +129,9 @@ def test_the_functions_own_credentials_failing_is_an_outage(configure: Callable[
 
     monkeypatch.setattr(auth, "get_user", refused)
     monkeypatch.setattr(auth, "create_custom_token", refused)
-    with pytest.raises(Unavailable):
+    with pytest.raises(Refusal) as outage:
         account.why_ended("uid", clock.utcnow())
-    with pytest.raises(Unavailable):
+    assert outage.value.code == "unavailable"
+    with pytest.raises(Refusal) as outage:
         firebase.custom_token("uid", "sid", "did", 0)
+    assert outage.value.code == "unavailable"

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from infra.bench import binding
 from mydevices import dbsc, dpop
-from mydevices.errors import InvalidRequest, Unauthenticated
+from mydevices.errors import Refusal
 from mydevices.tokens.keys import b64url
 
 HTU = "https://api.example.com/v1/sessions/refresh"
@@ -116,7 +116,7 @@ def test_a_replayed_proof_is_refused_and_old_ones_are_forgotten() -> None:
     checked = dpop.check(DeviceKey().claim(), htm="POST", htu=HTU, now=now)
     seen = dpop.remember([f"{int(now) - 3600} old"], checked, now)
     assert seen == [f"{checked.iat} {checked.jti}"]
-    with pytest.raises(Unauthenticated) as raised:
+    with pytest.raises(Refusal) as raised:
         dpop.remember(seen, checked, now)
     assert raised.value.code == "invalid_dpop_proof"
 
@@ -132,7 +132,7 @@ def test_a_login_key_is_a_public_p256_jwk() -> None:
     ({"extra": 1}, "invalid_request"),
 ])
 def test_a_login_key_that_is_not_a_public_p256_point_is_refused(change: dict[str, Any], code: str) -> None:
-    with pytest.raises(InvalidRequest) as raised:
+    with pytest.raises(Refusal) as raised:
         dpop.parse_public_jwk({**DeviceKey().jwk, **change})
     assert raised.value.code == code
 
@@ -188,6 +188,6 @@ def test_the_bound_cookie_is_for_its_session_and_expires(configure: Any) -> None
 def test_a_bound_session_needs_its_fresh_cookie_an_unbound_one_does_not() -> None:
     dbsc.require_cookie({}, "sid1", None)
     dbsc.require_cookie({"dbscJwk": {"kty": "EC"}}, "sid1", dbsc.cookie_value("sid1"))
-    with pytest.raises(Unauthenticated) as raised:
+    with pytest.raises(Refusal) as raised:
         dbsc.require_cookie({"dbscJwk": {"kty": "EC"}}, "sid1", None)
     assert raised.value.code == "bound_cookie_required"

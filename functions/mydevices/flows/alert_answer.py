@@ -26,7 +26,7 @@ from google.cloud import firestore
 
 from .. import clock, closing, documents, store
 from ..documents import ACTIVE, REJECTED_BY_USER, REVOKED
-from ..errors import Code, Conflict, InvalidRequest, Unauthenticated
+from ..errors import Code, Refusal
 from ..fresh_sessions import require_may_act
 from ..tokens import action
 
@@ -36,7 +36,6 @@ USED_TOKENS = "usedActionTokens"
 CHANGE_PASSWORD = "change_password"
 
 
-@store.guarded
 def respond(action_token: Any, answer: Any) -> dict[str, Any]:
     """Apply the user's answer; returns `{"answer", "sessionId", "status"}` about the new session.
 
@@ -46,14 +45,14 @@ def respond(action_token: Any, answer: Any) -> dict[str, Any]:
     alerted session, then 409 if the token was used before.
     """
     if not isinstance(action_token, str) or not action_token:
-        raise InvalidRequest("actionToken is required")
+        raise Refusal(Code.INVALID_REQUEST, "actionToken is required")
     if answer not in ("yes", "no"):
-        raise InvalidRequest('answer must be "yes" or "no"')
+        raise Refusal(Code.INVALID_REQUEST, 'answer must be "yes" or "no"')
     claims = action.verify(action_token)
     uid, alerted_sid, new_sid = claims["sub"], claims["sid"], claims["nsid"]
     alerted = store.read(store.session_ref(uid, alerted_sid))
     if alerted is None or alerted.get("status") != ACTIVE:
-        raise Unauthenticated("the session this alert was sent to has been closed", code=Code.SESSION_REVOKED)
+        raise Refusal(Code.SESSION_REVOKED, "the session this alert was sent to has been closed")
     # A fresh session (an intruder's, perhaps) cannot say "No" about the owner's next login, nor
     # lift the owner's "No" with a "Yes": answering speaks for the account like closing does.
     require_may_act(alerted, "answer alerts about other sessions")
@@ -64,16 +63,14 @@ def respond(action_token: Any, answer: Any) -> dict[str, Any]:
             return {"answer": answer, "sessionId": new_sid, "status": REVOKED, "closedSessionIds": closed,
                     "advice": CHANGE_PASSWORD}
         if not _confirm(uid, new_sid):
-            raise Conflict("the new session has already been closed", code=Code.SESSION_CLOSED)
+            raise Refusal(Code.SESSION_CLOSED, "the new session has already been closed")
         return {"answer": answer, "sessionId": new_sid, "status": ACTIVE}
-    except Conflict:
-        raise  # a definite answer: the token stays used
-    except Exception:
-        _withdraw(claim)
-        raise
+    except Exception as failure:
+        if not (isinstance(failure, Refusal) and failure.code is Code.SESSION_CLOSED):
+            _withdraw(claim)  # no answer was given: the token may be used again
+        raise  # session_closed is a definite answer: the token stays used
 
 
-@store.guarded
 def reject(uid: str, sid: str) -> list[str]:
     """The user's "No, that wasn't me" about session `sid`: close it and whatever its device
     opened since (an intruder signs in again on the device before the owner answers), and keep
@@ -105,7 +102,7 @@ def reject(uid: str, sid: str) -> list[str]:
         closing.mark_reauthentication(transaction, uid, REJECTED_BY_USER, now)
         return closed
 
-    return list(firestore.transactional(close)(store.db().transaction()))
+    return store.transact(close)
 
 
 def _claim(jti: str, uid: str, answer: str, exp: int) -> firestore.DocumentReference:
@@ -119,7 +116,7 @@ def _claim(jti: str, uid: str, answer: str, exp: int) -> firestore.DocumentRefer
             "expireAt": datetime.fromtimestamp(exp, UTC) + timedelta(seconds=action.LEEWAY_SECONDS + 60),
         })
     except core_exceptions.AlreadyExists:
-        raise Conflict("this alert has already been answered", code=Code.ALREADY_ANSWERED) from None
+        raise Refusal(Code.ALREADY_ANSWERED, "this alert has already been answered") from None
     return ref
 
 

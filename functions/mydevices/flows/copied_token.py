@@ -18,7 +18,7 @@ from google.cloud import firestore
 from .. import clock, closing, store
 from ..config import settings
 from ..documents import ACTIVE, REPLACED, TOKEN_REUSED
-from ..errors import Code, Unauthenticated
+from ..errors import Code, Refusal
 from ..fresh_sessions import may_act_from
 
 MAX_REPLACEMENT_HOPS = 10  # how far a stale token's device is followed to its current session
@@ -78,6 +78,6 @@ def respond(uid: str, sid: str, did: str, live_sid: str, presented: dict[str, An
         closing.revoke_session(uid, live_sid, TOKEN_REUSED)
     closed = "all sessions were closed" if everywhere else "its device was signed out"
     if code == Code.DEVICE_PROOF_FAILED:
-        raise Unauthenticated(f"this session is bound to its device's key and the refresh carried no proof "
-                              f"from it; {closed}", code=code)
-    raise Unauthenticated(f"this token was used after it had been replaced; {closed}", code=code)
+        raise Refusal(code, f"this session is bound to its device's key and the refresh carried no proof "
+                      f"from it; {closed}")
+    raise Refusal(code, f"this token was used after it had been replaced; {closed}")

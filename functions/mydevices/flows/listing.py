@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import queries, store
+from .. import queries
 from ..fresh_sessions import may_act_from
 from ..views import device_session, iso
 from .validation import Caller
 
 
-@store.guarded
 def list_sessions(caller: Caller) -> dict[str, Any]:
     """Current device first, then by last activity; each says whether the caller may close it."""
     allowed = may_act_from(caller.session)

@@ -22,7 +22,7 @@ from .. import account, clock, closing, dbsc, documents, dpop, geo, queries, rat
 from ..bodies import DeviceInfo, PushTarget
 from ..config import settings
 from ..documents import ACTIVE, REPLACED, SELF_ENDED
-from ..errors import Code, Conflict, Unauthenticated
+from ..errors import Code, Refusal
 from ..tokens import access, device_id, firebase, refresh, sign_in
 from ..tokens.keys import keyring
 from ..views import device_session
@@ -49,7 +49,6 @@ def login(bearer: Callable[[], str | None], client_ip: str | None, did: str, sig
                  bound_cookie=bound_cookie, device_key=device_key)
 
 
-@store.guarded
 def _open(who: sign_in.Identity, did: str, signed_device_id: str, device: DeviceInfo, push: PushTarget | None,
           location: str | None, *, firebase_token: bool, holds: str | None, bound_cookie: str | None,
           device_key: dict[str, str] | None) -> Issued:
@@ -105,8 +104,8 @@ def _require_fresh_sign_in(who: sign_in.Identity, user: dict[str, Any] | None) -
     # auth_time has whole seconds: a sign-in in the closure's own second might have come before
     # it, so it does not count (the user signs in again a second later).
     if isinstance(closed_at, datetime) and who.auth_time <= closed_at.timestamp():
-        raise Unauthenticated("sign in again: a session of this account was closed since your last sign-in",
-                              code=Code.REAUTHENTICATION_REQUIRED)
+        raise Refusal(Code.REAUTHENTICATION_REQUIRED,
+                      "sign in again: a session of this account was closed since your last sign-in")
 
 
 def _alert_reason(pointer: dict[str, Any] | None, previous: dict[str, Any] | None, proven: bool) -> str | None:
@@ -143,7 +142,7 @@ def _proves_session(token: str | None, bound_cookie: str | None, uid: str, sid: 
     conf = settings()
     try:
         claims = access.verify(keyring(), token, issuer=conf.issuer, audience=conf.audience, expired_ok=True)
-    except Unauthenticated:
+    except Refusal:
         return False
     if (claims.uid, claims.sid, claims.did) != (uid, sid, did):
         return False
@@ -166,5 +165,5 @@ def _within_device_cap(transaction: firestore.Transaction, uid: str) -> None:
     cap = settings().max_active_sessions
     count = _active_count(queries.active_sessions(uid), transaction)
     if count >= cap:
-        raise Conflict(f"this account is signed in on {count} devices, the most allowed; "
-                       "close a session on another device first", code=Code.DEVICE_LIMIT_REACHED)
+        raise Refusal(Code.DEVICE_LIMIT_REACHED, f"this account is signed in on {count} devices, the most allowed; "
+                      "close a session on another device first")

@@ -13,7 +13,6 @@ from ..views import iso
 from .validation import Caller
 
 
-@store.guarded
 def pending(caller: Caller) -> dict[str, Any]:
     """`GET /v1/alerts`: the "Was that you?" questions the caller's session may still answer.
 

@@ -21,7 +21,7 @@ from google.cloud import firestore
 from .. import account, clock, closing, dbsc, dpop, rate_limits, store
 from ..config import settings
 from ..documents import ACTIVE, IDLE_LIMIT
-from ..errors import Code, Unauthenticated
+from ..errors import Code, Refusal
 from ..tokens import refresh as refresh_tokens
 from ..tokens.keys import keyring, same
 from . import copied_token
@@ -30,7 +30,6 @@ from .issued import Issued, access_token
 _INVALID = "refresh token is invalid"  # one answer for every token not proven genuine: no oracle
 
 
-@store.guarded
 def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, client_ip: str | None,
             proof_input: dpop.DpopInput | None = None,
             bound_cookie: str | None = None) -> Issued:
@@ -49,15 +48,14 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
     # After the per-address limit: a flood of proofs costs no signature checks.
     proof = proof_input.check() if proof_input is not None else dpop.ABSENT
     if not refresh_token:
-        raise Unauthenticated("a refresh token is required", code=Code.UNAUTHENTICATED)
+        raise Refusal(Code.UNAUTHENTICATED, "a refresh token is required")
     presented = refresh_tokens.parse(refresh_token)
     if presented is None or not store.valid_id(presented.sid):
-        raise Unauthenticated("refresh token is malformed", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "refresh token is malformed")
     ring = keyring()
     if did is None:
-        raise Unauthenticated("this device is not recognised; sign in again", code=Code.UNKNOWN_DEVICE)
+        raise Refusal(Code.UNKNOWN_DEVICE, "this device is not recognised; sign in again")
     grace = settings().refresh_grace
-    client = store.db()
     secret_ref = store.secret_ref(presented.sid)
     counted: list[str] = []
     ended: list[account.Ended | None] = []
@@ -72,18 +70,17 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
         if ended[0] is not None:
             raise _Ended(uid, ended[0])
 
-    @firestore.transactional
     def rotate(transaction: firestore.Transaction) -> tuple[str, refresh_tokens.RefreshToken, int, str | None]:
         secret = secret_ref.get(transaction=transaction)
         data = secret.to_dict() or {}  # None when there is no such document
         expire_at = data.get("expireAt")
         if not data or (isinstance(expire_at, datetime) and expire_at <= clock.utcnow()):
             # Unused for IDLE_LIMIT: gone, whenever Firestore's TTL gets round to deleting it.
-            raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
+            raise Refusal(Code.INVALID_TOKEN, _INVALID)
         uid = data["uid"]
         session = store.session_ref(uid, presented.sid).get(transaction=transaction)
         if not session.exists or session.get("deviceId") != did:
-            raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
+            raise Refusal(Code.INVALID_TOKEN, _INVALID)
         doc = session.to_dict() or {}
         key = ring.hmac.get(data.get("refreshKid") or "", ring.current_hmac)
         current_hash = data["refreshHash"]
@@ -95,7 +92,7 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
         if presented.hash == current_hash and presented.generation != generation:
             # The right secret with another generation number was never issued: someone edited the
             # token (a wrong generation would also defeat the copied-token proof of older ones).
-            raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
+            raise Refusal(Code.INVALID_TOKEN, _INVALID)
         jkt = doc.get("dpopJkt") if isinstance(doc.get("dpopJkt"), str) else None
         if presented.hash == current_hash and active:
             possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
@@ -125,17 +122,17 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
         genuine = presented.hash == current_hash or (
             presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current_hash))
         if not genuine:
-            raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
+            raise Refusal(Code.INVALID_TOKEN, _INVALID)
         if active:
             raise _Reused(uid, presented.sid, doc)
         live = copied_token.live_replacement(uid, doc, transaction)
         if live is not None:
             raise _Reused(uid, live, doc)
-        raise Unauthenticated("this session has been closed", code=Code.SESSION_REVOKED)
+        raise Refusal(Code.SESSION_REVOKED, "this session has been closed")
 
     with _one_refresh_at_a_time(presented.sid):
         try:
-            uid, child, issued_at, jkt = rotate(client.transaction())
+            uid, child, issued_at, jkt = store.transact(rotate)
         except _Reused as reused:
             copied_token.respond(reused.uid, presented.sid, did, reused.live_sid, reused.presented,
                                  why=reused.why, code=reused.code)
@@ -145,7 +142,6 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
     return Issued(uid, presented.sid, signed_device_id, access, expires, str(child))
 
 
-@store.guarded
 def dbsc_refresh(refresh_token: str | None, sid: str, proof: str | None, client_ip: str | None) -> str:
     """The browser's DBSC refresh of session `sid`: 'ok' (issue a fresh bound cookie) or
     'challenge' (answer 403 with a challenge), or refuse.
@@ -155,26 +151,26 @@ def dbsc_refresh(refresh_token: str | None, sid: str, proof: str | None, client_
     incident (copied_token.py, as for a replayed token). Without a genuine token: `invalid_token`,
     closing nothing, so a stranger who knows a session id cannot sign the owner out."""
     if not store.valid_id(sid):
-        raise Unauthenticated(f"{dbsc.SESSION_ID_HEADER} must name a session", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, f"{dbsc.SESSION_ID_HEADER} must name a session")
     rate_limits.refresh_from_address(client_ip)
     presented = refresh_tokens.parse(refresh_token or "")
     if presented is None or presented.sid != sid:
-        raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, _INVALID)
     ring = keyring()
     secret = store.read(store.secret_ref(sid))
     if secret is None:
-        raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, _INVALID)
     key = ring.hmac.get(secret.get("refreshKid") or "", ring.current_hmac)
     current, generation = str(secret.get("refreshHash")), int(secret.get("generation") or 0)
     genuine = (presented.hash == current and presented.generation == generation) \
         or presented.hash == secret.get("prevRefreshHash") \
         or (presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current))
     if not genuine:
-        raise Unauthenticated(_INVALID, code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, _INVALID)
     uid = str(secret["uid"])
     doc = store.read(store.session_ref(uid, sid))
     if doc is None or doc.get("status") != ACTIVE:
-        raise Unauthenticated("this session has been closed", code=Code.SESSION_REVOKED)
+        raise Refusal(Code.SESSION_REVOKED, "this session has been closed")
     verdict = dbsc.verify_refresh(doc, sid, proof)
     if verdict == "wrong":
         copied_token.respond(uid, sid, str(doc.get("deviceId")), sid, doc, code=Code.DEVICE_PROOF_FAILED,
@@ -186,8 +182,7 @@ def _end_for_account(uid: str, sid: str, ended: account.Ended) -> NoReturn:
     """End the sessions Firebase Auth no longer stands behind, this one included, and refuse."""
     closing.revoke_where(uid, ended.reason, keep_sid=None, predating=ended.before)
     closing.revoke_session(uid, sid, ended.reason)  # in case the query missed it (just replaced, say)
-    raise Unauthenticated(f"this session has been closed ({ended.reason})", code=Code.SESSION_REVOKED,
-                          reason=ended.reason)
+    raise Refusal(Code.SESSION_REVOKED, f"this session has been closed ({ended.reason})", reason=ended.reason)
 
 
 _refresh_locks: dict[str, threading.Lock] = {}

@@ -9,30 +9,28 @@ from __future__ import annotations
 
 from .. import closing, store
 from ..documents import LOGOUT, REVOKE_OTHERS, USER_REVOKED
-from ..errors import Code, Conflict, NotFound
+from ..errors import Code, Refusal
 from ..fresh_sessions import require_may_act
 from . import copied_token
 from .validation import Caller
 
 
-@store.guarded
 def close_other(caller: Caller, sid: str) -> None:
     """Close another session; if its device has signed in again since the caller's list was
     read, close what the device holds now: the user means the device, not an id."""
     if sid == caller.sid:
-        raise Conflict("the current session ends only by logging out", code=Code.CANNOT_REVOKE_CURRENT)
+        raise Refusal(Code.CANNOT_REVOKE_CURRENT, "the current session ends only by logging out")
     require_may_act(caller.session)
     if not store.valid_id(sid):
-        raise NotFound("no such active session")
+        raise Refusal(Code.NOT_FOUND, "no such active session")
     if closing.revoke_session(caller.uid, sid, USER_REVOKED):
         return
     doc = store.read(store.session_ref(caller.uid, sid))
     live = copied_token.live_replacement(caller.uid, doc) if doc is not None else None
     if live is None or live == caller.sid or not closing.revoke_session(caller.uid, live, USER_REVOKED):
-        raise NotFound("no such active session")
+        raise Refusal(Code.NOT_FOUND, "no such active session")
 
 
-@store.guarded
 def revoke_others(caller: Caller) -> int:
     require_may_act(caller.session)
     return closing.revoke_where(caller.uid, REVOKE_OTHERS, keep_sid=caller.sid)

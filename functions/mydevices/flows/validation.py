@@ -19,8 +19,8 @@ from google.api_core import exceptions as core_exceptions
 from .. import clock, store
 from ..config import settings
 from ..documents import ACTIVE
-from ..errors import Code, Unauthenticated
-from ..tokens import access, device_id, firebase
+from ..errors import Code, Refusal
+from ..tokens import access, firebase
 from ..tokens.keys import keyring
 from . import copied_token
 
@@ -37,36 +37,23 @@ class Caller:
     session: dict[str, Any]
 
 
-def resolve_device(signed_device_id: str | None) -> tuple[str, str, bool]:
-    """Step 1: (device id, its signed form, whether it is new). A bad id is replaced, not refused."""
-    ring = keyring()
-    did = device_id.verify(ring, signed_device_id)
-    if did is not None:
-        assert signed_device_id is not None
-        return did, signed_device_id, False
-    did = device_id.new_device_id()
-    return did, device_id.sign(ring, did), True
-
-
-@store.guarded
 def validate(access_token: str | None, did: str | None) -> Caller:
-    """`did`: the device id the request presented, once step 1 found it ours (resolve_device at the
+    """`did`: the device id the request presented, once step 1 found it ours (device_id.resolve at the
     edge, which checks it once per request); None when it presented none, or one not ours."""
     ring = keyring()
     if access_token and not access.names_our_key(ring, access_token) and firebase.is_id_token(access_token):
         return validate_firebase(access_token, did)
     if not access_token:
-        raise Unauthenticated("an access token is required", code=Code.UNAUTHENTICATED)
+        raise Refusal(Code.UNAUTHENTICATED, "an access token is required")
     conf = settings()
     claims = access.verify(ring, access_token, issuer=conf.issuer, audience=conf.audience)
     if did is None:
-        raise Unauthenticated("this device is not recognised; sign in again", code=Code.UNKNOWN_DEVICE)
+        raise Refusal(Code.UNKNOWN_DEVICE, "this device is not recognised; sign in again")
     if claims.did != did:
-        raise Unauthenticated("this token was issued to another device", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "this token was issued to another device")
     return _active_session(claims.uid, claims.sid, did, replaced_means_copied=True)
 
 
-@store.guarded
 def validate_firebase(id_token: str, did: str | None = None) -> Caller:
     """The three steps for a Firebase ID token carrying our `sid` and `did` claims.
 
@@ -79,7 +66,7 @@ def validate_firebase(id_token: str, did: str | None = None) -> Caller:
     """
     claims = firebase.verify(id_token)
     if did is not None and did != claims.did:
-        raise Unauthenticated("this token was issued to another device", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "this token was issued to another device")
     return _active_session(claims.uid, claims.sid, claims.did, replaced_means_copied=False)
 
 
@@ -87,11 +74,11 @@ def _active_session(uid: str, sid: str, did: str, *, replaced_means_copied: bool
     """The third step, shared by both kinds of token: the one read, on this device, active."""
     doc = store.read(store.session_ref(uid, sid))
     if doc is None or doc.get("deviceId") != did:
-        raise Unauthenticated("no such session", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "no such session")
     if doc.get("status") != ACTIVE:
         if replaced_means_copied and (live := copied_token.live_replacement(uid, doc)) is not None:
             copied_token.respond(uid, sid, did, live, doc, why="access token of a replaced session")
-        raise Unauthenticated("this session has been closed", code=Code.SESSION_REVOKED)
+        raise Refusal(Code.SESSION_REVOKED, "this session has been closed")
     _touch(uid, sid, doc)
     return Caller(uid, sid, did, doc)
 

@@ -76,7 +76,6 @@ def claim(event_id: str) -> Claim | None:
     except core_exceptions.AlreadyExists:
         pass
 
-    @firestore.transactional
     def take_over(transaction: firestore.Transaction) -> Claim | None:
         snapshot = ref.get(transaction=transaction)
         current = _now()
@@ -92,8 +91,7 @@ def claim(event_id: str) -> Claim | None:
         transaction.update(ref, {"leaseUntil": current + LEASE, "attempts": firestore.Increment(1)})
         return Claim(event_id, ref, frozenset(doc.get("sent") or []))
 
-    result: Claim | None = take_over(store.db().transaction())
-    return result
+    return store.transact(take_over)
 
 
 def record_sent(claim: Claim, sent: Iterable[str]) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import jwt
 
 from .. import clock
-from ..errors import Code, Unauthenticated
+from ..errors import Code, Refusal
 from .keys import Keyring, b64url_decode
 
 ALGORITHM = "EdDSA"
@@ -79,22 +79,22 @@ def _unexpired(claims: AccessClaims) -> AccessClaims:
     """The token's times against the product's clock (PyJWT would read the system's), as PyJWT
     decides them: expired, or issued in the future (no token of ours is)."""
     if clock.passed(claims.exp, LEEWAY_SECONDS):
-        raise Unauthenticated("access token has expired", code=Code.TOKEN_EXPIRED)
+        raise Refusal(Code.TOKEN_EXPIRED, "access token has expired")
     if clock.ahead(claims.iat, LEEWAY_SECONDS):
-        raise Unauthenticated("access token is invalid", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "access token is invalid")
     return claims
 
 
 def _verify(ring: Keyring, token: str, *, issuer: str, audience: str) -> AccessClaims:
     if len(token) > MAX_TOKEN_LENGTH:
-        raise Unauthenticated("access token is too long", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "access token is too long")
     header = _header(token)
     if header is None:
-        raise Unauthenticated("access token is malformed", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "access token is malformed")
     kid = header.get("kid")
     public = ring.public_key(kid) if isinstance(kid, str) else None
     if public is None:
-        raise Unauthenticated("access token was signed with an unknown key", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "access token was signed with an unknown key")
     try:
         payload = jwt.decode(
             token,
@@ -108,10 +108,10 @@ def _verify(ring: Keyring, token: str, *, issuer: str, audience: str) -> AccessC
                      "verify_iat": False, "verify_nbf": False},
         )
     except (jwt.InvalidTokenError, RecursionError):  # RecursionError: a payload nested too deeply
-        raise Unauthenticated("access token is invalid", code=Code.INVALID_TOKEN) from None
+        raise Refusal(Code.INVALID_TOKEN, "access token is invalid") from None
     nbf = payload.get("nbf")  # none of ours has one; a token that says "not yet" is not used yet
     if nbf is not None and (clock.whole_seconds(nbf) is None or clock.ahead(nbf, LEEWAY_SECONDS)):
-        raise Unauthenticated("access token is invalid", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "access token is invalid")
     cnf = payload.get("cnf")
     jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
     try:
@@ -124,7 +124,7 @@ def _verify(ring: Keyring, token: str, *, issuer: str, audience: str) -> AccessC
             jkt=_text(jkt) if jkt is not None else None,
         )
     except (TypeError, ValueError):
-        raise Unauthenticated("access token is invalid", code=Code.INVALID_TOKEN) from None
+        raise Refusal(Code.INVALID_TOKEN, "access token is invalid") from None
 
 
 def _header(token: str) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ import jwt
 
 from .. import clock
 from ..config import settings
-from ..errors import Code, Unauthenticated
+from ..errors import Code, Refusal
 from .keys import keyring, purpose_key
 
 ALGORITHM = "HS256"
@@ -76,14 +76,14 @@ def pair_token(uid: str, alerted_sid: str, new_sid: str, new_created: Any) -> tu
 def verify(token: Any) -> dict[str, Any]:
     """The token's claims, or 401 `invalid_token` / `token_expired`."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
-        raise Unauthenticated("action token is missing or malformed", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "action token is missing or malformed")
     try:
         kid = jwt.get_unverified_header(token).get("kid")
     except (jwt.InvalidTokenError, RecursionError):  # RecursionError: a header nested too deeply
-        raise Unauthenticated("action token is malformed", code=Code.INVALID_TOKEN) from None
+        raise Refusal(Code.INVALID_TOKEN, "action token is malformed") from None
     secret = keyring().hmac.get(kid) if isinstance(kid, str) else None
     if secret is None:
-        raise Unauthenticated("action token was signed with an unknown key", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "action token was signed with an unknown key")
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -97,12 +97,12 @@ def verify(token: Any) -> dict[str, Any]:
                      "verify_iat": False, "verify_nbf": False},
         )
     except (jwt.InvalidTokenError, RecursionError):
-        raise Unauthenticated("action token is invalid", code=Code.INVALID_TOKEN) from None
+        raise Refusal(Code.INVALID_TOKEN, "action token is invalid") from None
     if not all(isinstance(claims[name], str) and claims[name] for name in ("sub", "sid", "nsid", "jti")) \
             or not all(clock.whole_seconds(claims[name]) is not None for name in ("iat", "exp")):
-        raise Unauthenticated("action token is invalid", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "action token is invalid")
     if clock.passed(claims["exp"], LEEWAY_SECONDS):
-        raise Unauthenticated("action token has expired", code=Code.TOKEN_EXPIRED)
+        raise Refusal(Code.TOKEN_EXPIRED, "action token has expired")
     if clock.ahead(claims["iat"], LEEWAY_SECONDS):
-        raise Unauthenticated("action token is invalid", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "action token is invalid")
     return claims

@@ -46,3 +46,14 @@ def verify(ring: Keyring, signed: str | None) -> str | None:
     if key is None or not same(mac, _mac(key, device_id)):
         return None
     return device_id
+
+
+def resolve(ring: Keyring, signed: str | None) -> tuple[str, str, bool]:
+    """Step 1 of validation, once per request at the edge: (device id, its signed form, whether
+    it is new). A missing or forged id is replaced, not refused: the device gets a fresh one."""
+    device_id = verify(ring, signed)
+    if device_id is not None:
+        assert signed is not None
+        return device_id, signed, False
+    device_id = new_device_id()
+    return device_id, sign(ring, device_id), True

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from ..errors import Code, Unauthenticated, Unavailable
+from ..errors import Code, Refusal, unavailable
 from ..firebase_app import app
 from .sign_in import SIGNED_IN_AT_CLAIM, uid_of, verify_claims
 
@@ -53,7 +53,7 @@ def custom_token(uid: str, sid: str, did: str, signed_in_at: int) -> str:
         token = auth.create_custom_token(uid, claims, app=app())
     except (auth.TokenSignError, ValueError, GoogleAuthError) as exc:  # ValueError: no service account to sign as
         log.error("cannot sign a Firebase custom token (needs iam.serviceAccounts.signBlob): %s", exc)
-        raise Unavailable() from None
+        raise unavailable() from None
     return token.decode("ascii") if isinstance(token, bytes) else str(token)
 
 
@@ -77,7 +77,7 @@ def verify(id_token: str) -> SessionClaims:
     uid = uid_of(claims)
     sid, did = claims.get(SID_CLAIM), claims.get(DID_CLAIM)
     if not _usable(sid) or not _usable(did):
-        raise Unauthenticated("this Firebase ID token does not come from a My Devices login", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "this Firebase ID token does not come from a My Devices login")
     assert isinstance(sid, str) and isinstance(did, str)
     return SessionClaims(uid, sid, did)
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import clock, store
-from ..errors import Code, Forbidden, Unauthenticated, Unavailable
+from ..errors import Code, Refusal, unavailable
 from ..firebase_app import app
 
 SIGNED_IN_AT_CLAIM = "signed_in_at"
@@ -52,7 +52,7 @@ def verify_id_token(id_token: str) -> Identity:
     uid = uid_of(claims)
     auth_time = signed_in_at(claims)
     if auth_time is None:
-        raise Unauthenticated("Firebase ID token has no usable auth_time", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "Firebase ID token has no usable auth_time")
     return Identity(uid, auth_time, account.check_sign_in(uid, auth_time))
 
 
@@ -64,26 +64,26 @@ def verify_claims(id_token: str) -> dict[str, Any]:
     from firebase_admin import auth  # imported here: only the calls that verify one pay for it
 
     if len(id_token) > 8192:
-        raise Unauthenticated("Firebase ID token is too long", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "Firebase ID token is too long")
     try:
         claims = auth.verify_id_token(id_token, app=app())
     except auth.ExpiredIdTokenError:
-        raise Unauthenticated("Firebase ID token has expired", code=Code.TOKEN_EXPIRED) from None
+        raise Refusal(Code.TOKEN_EXPIRED, "Firebase ID token has expired") from None
     except auth.CertificateFetchError:
-        raise Unavailable() from None
+        raise unavailable() from None
     except (auth.InvalidIdTokenError, ValueError, RecursionError, TypeError):
         # TypeError: outside the emulator firebase-admin looks into the payload's `d` claim with
         # `in`, which a non-container `d` turns into a TypeError; the token is garbage there too.
         # RecursionError: google-auth parses the segments with json.loads and lets a deeply nested
         # one escape as that (it catches only ValueError); the token is garbage, not our bug.
-        raise Unauthenticated("Firebase ID token is invalid", code=Code.INVALID_TOKEN) from None
+        raise Refusal(Code.INVALID_TOKEN, "Firebase ID token is invalid") from None
     except Exception as exc:  # firebase_admin wraps transport failures in its own error types
         from firebase_admin import exceptions
 
         if isinstance(exc, exceptions.UnavailableError | exceptions.DeadlineExceededError):
-            raise Unavailable() from None
+            raise unavailable() from None
         if isinstance(exc, exceptions.FirebaseError):
-            raise Unauthenticated("Firebase ID token could not be verified", code=Code.INVALID_TOKEN) from None
+            raise Refusal(Code.INVALID_TOKEN, "Firebase ID token could not be verified") from None
         raise
     return dict(claims)
 
@@ -97,8 +97,7 @@ def uid_of(claims: dict[str, Any]) -> str:
     """
     uid = claims.get("uid") or claims.get("sub")
     if not isinstance(uid, str) or not uid:
-        raise Unauthenticated("Firebase ID token has no uid", code=Code.INVALID_TOKEN)
+        raise Refusal(Code.INVALID_TOKEN, "Firebase ID token has no uid")
     if len(uid) > 128 or not store.valid_id(uid):
-        raise Forbidden("this user's uid cannot be used with My Devices (a Firestore reserved id)",
-                        code=Code.UNSUPPORTED_UID)
+        raise Refusal(Code.UNSUPPORTED_UID, "this user's uid cannot be used with My Devices (a Firestore reserved id)")
     return uid

@@ -1,4 +1,4 @@
-"""The Firebase callable protocol: what httpio is to the API, this is to the callables.
+"""The Firebase callable protocol: what routing is to the API, this is to the callables.
 
 The Firebase SDKs' `httpsCallable(name)` POSTs `{"data": ...}` as application/json with the
 user's Firebase ID token in `Authorization: Bearer`, and expects `{"result": ...}` (200) or
@@ -31,42 +31,16 @@ import flask
 import msgspec
 from werkzeug.exceptions import HTTPException
 
-from . import app_check, bodies
-from .errors import ApiError, Code, InvalidRequest, NotFound, Unauthenticated
-from .flows import validation
-from .httpio import ApiRequest, error_headers, finish, framework_refusal, json_text, open_preflight
+from .. import app_check, bodies
+from ..errors import Code, Refusal
+from ..flows import validation
+from .cors import open_preflight
+from .render import WIRE, error_headers, finish, framework_refusal, json_text, refusal_for
+from .request import ApiRequest
 
 log = logging.getLogger(__name__)
 Arguments = TypeVar("Arguments", bound=bodies.Body)
 
-# What each code is in the callable protocol. Every Code is here (tests/unit/test_error_codes.py).
-STATUS: dict[Code, str] = {
-    **dict.fromkeys([Code.INVALID_REQUEST, Code.METHOD_NOT_ALLOWED, Code.PAYLOAD_TOO_LARGE,
-                     Code.UNSUPPORTED_MEDIA_TYPE, Code.PRIVATE_KEY_SENT, Code.UNSUPPORTED_KEY], "INVALID_ARGUMENT"),
-    **dict.fromkeys([Code.UNAUTHENTICATED, Code.INVALID_TOKEN, Code.TOKEN_EXPIRED, Code.SESSION_REVOKED,
-                     Code.TOKEN_REUSED, Code.DEVICE_PROOF_FAILED, Code.UNKNOWN_DEVICE, Code.REAUTHENTICATION_REQUIRED,
-                     Code.APP_CHECK_FAILED, Code.USE_DPOP_NONCE, Code.INVALID_DPOP_PROOF, Code.DEVICE_BINDING_REQUIRED,
-                     Code.BOUND_COOKIE_REQUIRED, Code.INVALID_DBSC_PROOF], "UNAUTHENTICATED"),
-    **dict.fromkeys([Code.FORBIDDEN, Code.SESSION_TOO_NEW, Code.CROSS_SITE_REQUEST, Code.UNSUPPORTED_UID,
-                     Code.DBSC_CHALLENGE], "PERMISSION_DENIED"),
-    **dict.fromkeys([Code.CONFLICT, Code.CANNOT_REVOKE_CURRENT, Code.ALREADY_ANSWERED, Code.SESSION_CLOSED,
-                     Code.DEVICE_LIMIT_REACHED], "FAILED_PRECONDITION"),
-    Code.NOT_FOUND: "NOT_FOUND",
-    Code.RATE_LIMITED: "RESOURCE_EXHAUSTED",
-    Code.UNAVAILABLE: "UNAVAILABLE", Code.CONTENTION: "UNAVAILABLE",
-    Code.INTERNAL: "INTERNAL",
-}
-# The canonical status -> the HTTP status the protocol pairs it with.
-HTTP_STATUS = {
-    "INVALID_ARGUMENT": 400,
-    "FAILED_PRECONDITION": 400,
-    "UNAUTHENTICATED": 401,
-    "PERMISSION_DENIED": 403,
-    "NOT_FOUND": 404,
-    "RESOURCE_EXHAUSTED": 429,
-    "INTERNAL": 500,
-    "UNAVAILABLE": 503,
-}
 PREFLIGHT_MAX_AGE = 3600
 EVENT_STREAM = "text/event-stream"
 
@@ -92,40 +66,42 @@ def serve(request: flask.Request, handler: Handler | None) -> flask.Response:
         return open_preflight(request, PREFLIGHT_MAX_AGE)
     try:
         if handler is None:
-            raise NotFound("no such callable")
+            raise Refusal(Code.NOT_FOUND, "no such callable")
         if request.method != "POST":  # Firebase's own callables answer INVALID_ARGUMENT too
-            raise InvalidRequest("callable functions accept only POST", code=Code.METHOD_NOT_ALLOWED)
+            raise Refusal(Code.METHOD_NOT_ALLOWED, "callable functions accept only POST")
         app_check.check(request.headers.get(app_check.HEADER))
         api_request = ApiRequest.parse(request)
         body = api_request.json()
         if "data" not in body:
-            raise InvalidRequest('the body must be {"data": ...}')
+            raise Refusal(Code.INVALID_REQUEST, 'the body must be {"data": ...}')
         caller = validation.validate_firebase(_id_token(request), api_request.known_did)
         return _answer({"result": handler(Call(caller, body["data"]))}, 200)
-    except ApiError as error:
-        return _refused(error)
-    except Exception:  # a bug: log it, never show a stack trace
-        log.exception("unhandled error in callable %s", request.path)
-        return _answer({"error": {"status": STATUS[Code.INTERNAL], "message": "INTERNAL"}}, 500)
+    except Exception as failure:
+        refusal = refusal_for(failure)
+        if refusal is None:  # a bug: log it, never show a stack trace
+            log.exception("unhandled error in callable %s", request.path)
+            wire = WIRE[Code.INTERNAL]
+            return _answer({"error": {"status": wire.callable, "message": "INTERNAL"}}, wire.callable_http)
+        return _refused(refusal)
 
 
-def _refused(error: ApiError, headers: dict[str, str] | None = None) -> flask.Response:
-    status = STATUS[error.code]
-    details = {"code": error.code, **error.facts()}
-    body = {"error": {"status": status, "message": error.message, "details": details}}
-    return _answer(body, HTTP_STATUS[status], error_headers(error) if headers is None else headers)
+def _refused(refusal: Refusal, headers: dict[str, str] | None = None) -> flask.Response:
+    wire = WIRE[refusal.code]
+    details = {"code": refusal.code, **refusal.wire_facts()}
+    body = {"error": {"status": wire.callable, "message": refusal.message, "details": details}}
+    return _answer(body, wire.callable_http, error_headers(refusal) if headers is None else headers)
 
 
 def render_framework_error(error: HTTPException) -> flask.Response | HTTPException:
-    """werkzeug's own 4xx (httpio.framework_refusal says which) in the callable protocol."""
+    """werkzeug's own 4xx (render.framework_refusal says which) in the callable protocol."""
     refusal = framework_refusal(error)
-    return error if refusal is None else _refused(refusal.error, refusal.headers)
+    return error if refusal is None else _refused(refusal.refusal, refusal.headers)
 
 
 def _id_token(request: flask.Request) -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("a Firebase ID token is required (Authorization: Bearer)", code=Code.UNAUTHENTICATED)
+        raise Refusal(Code.UNAUTHENTICATED, "a Firebase ID token is required (Authorization: Bearer)")
     return token.strip()
 
 

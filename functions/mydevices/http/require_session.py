@@ -32,10 +32,12 @@ from typing import Any
 
 import flask
 
-from . import app_check
-from .errors import ApiError, Code, Unauthenticated
-from .flows.validation import Caller
-from .httpio import INTERNAL_BODY, ApiRequest, ApiResponse, error_response, render, require_same_origin
+from .. import app_check
+from ..errors import Code, Refusal
+from ..flows.validation import Caller
+from .cors import require_same_origin
+from .render import INTERNAL, refusal_for, refused, render
+from .request import ApiRequest
 
 log = logging.getLogger(__name__)
 Wrapped = Callable[[flask.Request, Caller], Any]
@@ -56,11 +58,12 @@ def require_session(func: Wrapped | None = None, *, require_proof: bool = False)
                 caller = api_request.authenticate()
                 if require_proof:
                     _require_possession(api_request, caller)
-            except ApiError as error:
-                return render(api_request, error_response(error))
-            except Exception:  # a bug of ours: the app's function still answers our JSON, no trace
-                log.exception("unhandled error in require_session on %s %s", request.method, request.path)
-                return render(api_request, ApiResponse(INTERNAL_BODY, 500))
+            except Exception as failure:
+                refusal = refusal_for(failure)
+                if refusal is None:  # a bug of ours: the app's function still answers our JSON, no trace
+                    log.exception("unhandled error in require_session on %s %s", request.method, request.path)
+                    refusal = INTERNAL
+                return render(api_request, refused(refusal))
             return inner(request, caller)
 
         return wrapper
@@ -71,11 +74,11 @@ def require_session(func: Wrapped | None = None, *, require_proof: bool = False)
 def _require_possession(api_request: ApiRequest, caller: Caller) -> None:
     jkt = caller.session.get("dpopJkt")
     if not isinstance(jkt, str):
-        raise Unauthenticated("this endpoint needs a session bound to a device key (log in with devicePublicKey)",
-                              code=Code.DEVICE_BINDING_REQUIRED)
+        raise Refusal(Code.DEVICE_BINDING_REQUIRED,
+                      "this endpoint needs a session bound to a device key (log in with devicePublicKey)")
     checked = api_request.dpop_input.check(access_token=api_request.bearer() or "", require_nonce=False)
     if checked.jkt != jkt:
-        raise Unauthenticated("this endpoint needs a DPoP proof signed by the session's device key",
-                              code=Code.INVALID_DPOP_PROOF, reason="missing" if not checked.present else "wrong_key")
+        raise Refusal(Code.INVALID_DPOP_PROOF, "this endpoint needs a DPoP proof signed by the session's device key",
+                      reason="missing" if not checked.present else "wrong_key")
     if checked.fault is not None:
         raise checked.fault
