@@ -26,7 +26,6 @@ from google.cloud import firestore
 
 from infra.local.stack import Stack
 from mydevices import rate_limits
-from mydevices.config import Rate, Settings
 from support.devices import IPAD, IPHONE, PIXEL, error_code
 from support.serving import function_url
 
@@ -240,26 +239,3 @@ def test_concurrent_new_devices_cannot_pass_the_cap_together(
         answers = list(pool.map(lambda spec: login(capped, id_token, public_ip(), spec), (IPAD, LAPTOP, IPAD)))
     assert sorted(answer.status_code for answer in answers) == [201, 409, 409], [a.text for a in answers]
     assert all(error_code(a) == "device_limit_reached" for a in answers if a.status_code == 409)
-
-
-# --- configuration ------------------------------------------------------------------------------
-
-
-def test_limits_are_configured_as_count_per_seconds_or_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MYDEVICES_LOGIN_RATE_PER_IP", "MYDEVICES_LOGIN_RATE_PER_USER_ADDRESS",
-                 "MYDEVICES_LOGIN_RATE_PER_USER", "MYDEVICES_REFRESH_RATE_PER_IP", "MYDEVICES_REFRESH_RATE_PER_SESSION",
-                 "MYDEVICES_MAX_ACTIVE_SESSIONS"):
-        monkeypatch.delenv(name, raising=False)
-    defaults = Settings.from_env()
-    assert (defaults.login_rate_per_ip, defaults.login_rate_per_user_address, defaults.login_rate_per_user) == (
-        Rate(20, 60), Rate(20, 3600), Rate(200, 3600))
-    assert (defaults.refresh_rate_per_ip, defaults.refresh_rate_per_session) == (Rate(120, 60), Rate(30, 60))
-    assert defaults.max_active_sessions == 50
-    monkeypatch.setenv("MYDEVICES_LOGIN_RATE_PER_IP", "5/30")
-    monkeypatch.setenv("MYDEVICES_REFRESH_RATE_PER_SESSION", "off")
-    chosen = Settings.from_env()
-    assert (chosen.login_rate_per_ip, chosen.refresh_rate_per_session) == (Rate(5, 30), None)
-    for bad in ("5", "5/0", "0/60", "-1/60", "five/60", "5/60s", "5/60/1"):
-        monkeypatch.setenv("MYDEVICES_LOGIN_RATE_PER_IP", bad)
-        with pytest.raises(ValueError, match="MYDEVICES_LOGIN_RATE_PER_IP must be COUNT/SECONDS"):
-            Settings.from_env()

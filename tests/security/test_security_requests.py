@@ -1,5 +1,6 @@
 """Hostile requests against the live `api` function: the OpenAPI document, schemathesis, and the
-explicit cases (content types, broken UTF-8, deep JSON, huge bodies, hostile device names).
+explicit cases that need the live server (body framing, huge bodies refused unread, the body of a
+route that validates first, hostile device names stored; tests/unit/test_request_bodies.py has the rest).
 
 docs/openapi.yaml is the contract: the first test holds it to functions/main.py's ROUTES, then
 schemathesis generates requests from it (valid and invalid, deterministic, bounded per operation)
@@ -23,15 +24,11 @@ import pytest
 import requests
 import schemathesis
 from cryptography.hazmat.primitives.asymmetric import ec
-from werkzeug.routing import Rule
 
-import main
 from infra.local.stack import Stack
-from mydevices import bodies
-from mydevices.config import Settings
-from mydevices.errors import Refusal
 from support import ROOT
 from support.devices import IPHONE, PIXEL, Device
+from support.hostile_bodies import BAD_BYTES, WRONG_CONTENT_TYPES, nested
 
 SPEC = ROOT / "docs" / "openapi.yaml"
 # Fuzzing examples per operation (the coverage phase adds its boundary cases on top). Operations
@@ -70,68 +67,6 @@ schema = schemathesis.openapi.from_path(
 
 def _spec() -> dict[str, Any]:
     return dict(schema.raw_schema)
-
-
-def _template(rule: Rule) -> tuple[str, dict[str, str]]:
-    """`/v1/sessions/<sid:sid>` -> (`/v1/sessions/{}`, {"0": "[A-Za-z0-9_-]{22}"}: the converter's regex)."""
-    groups: dict[str, str] = {}
-
-    def hole(match: re.Match[str]) -> str:
-        groups[str(len(groups))] = main.ROUTES.map.converters[match.group(1)].regex
-        return "{}"
-
-    return re.sub(r"<(\w+):\w+>", hole, rule.rule), groups
-
-
-# --- the document against the implementation ---------------------------------------------------
-
-
-def test_the_openapi_document_lists_exactly_the_routes_of_main() -> None:
-    implemented: dict[str, set[str]] = {}
-    patterns: dict[str, dict[str, str]] = {}
-    for rule in main.ROUTES.map.iter_rules():
-        path, groups = _template(rule)
-        implemented.setdefault(path, set()).update(method.lower() for method in rule.methods or ())
-        patterns[path] = groups
-    documented: dict[str, set[str]] = {}
-    documented_patterns: dict[str, dict[str, str]] = {}
-    for path, item in _spec()["paths"].items():
-        normalized = re.sub(r"\{\w+\}", "{}", path)
-        documented[normalized] = {name for name in item if name in METHODS}
-        params = [p for op in item.values() if isinstance(op, dict) for p in op.get("parameters", [])]
-        documented_patterns[normalized] = {
-            str(i): p["schema"]["pattern"].removeprefix("^").removesuffix("$")
-            for i, p in enumerate(param for param in params if param["in"] == "path")
-        }
-    assert documented == implemented
-    assert documented_patterns == patterns
-
-
-def test_the_openapi_document_states_the_limits_the_code_enforces() -> None:
-    schemas = _spec()["components"]["schemas"]
-    device = schemas["DeviceInfo"]["properties"]
-    assert device["name"]["allOf"][1]["maxLength"] == bodies.MAX_NAME
-    assert schemas["OptionalText"]["maxLength"] == bodies.MAX_FIELD
-    assert schemas["PushTarget"]["properties"]["token"]["allOf"][1]["maxLength"] == bodies.MAX_PUSH_TOKEN
-    assert device["platform"]["enum"] == list(bodies.PLATFORMS)
-    assert schemas["PushTarget"]["properties"]["provider"]["enum"] == list(bodies.PUSH_PROVIDERS)
-    assert f"{Settings.from_env().max_body_bytes // 1024} KiB" in _spec()["info"]["description"]
-    # The text patterns say exactly what bodies._text accepts (checked character by character).
-    required = re.compile(schemas["RequiredText"]["pattern"])
-    optional = re.compile(schemas["OptionalText"]["pattern"])
-    for code_point in [*range(0x250), *range(0x1680, 0x1681), *range(0x2000, 0x2070), 0x3000, 0xFEFF]:
-        char = chr(code_point)
-        for text in (char, f"a{char}b", char * 3):
-            assert bool(required.fullmatch(text)) == _accepted(text, required=True), repr(text)
-            assert bool(optional.fullmatch(text)) == _accepted(text, required=False), repr(text)
-
-
-def _accepted(text: str, *, required: bool) -> bool:
-    try:
-        bodies._text(text, "field", 10_000, required=required)
-    except Refusal:
-        return False
-    return True
 
 
 # --- schemathesis against the live function ---------------------------------------------------
@@ -260,6 +195,9 @@ BODY_ROUTES = [
     ("PUT", "/v1/sessions/current/push-token"),
     ("POST", "/v1/alerts/respond"),
 ]
+# The route that reads its body only after validating the session, which needs the stack; the
+# others read it first, and tests/unit/test_request_bodies.py covers them in-process.
+AFTER_VALIDATION = [("PUT", "/v1/sessions/current/push-token")]
 
 
 @pytest.fixture(scope="module")
@@ -287,37 +225,17 @@ def _assert_error(response: requests.Response, status: int, code: str) -> None:
     assert set(response.json()["error"]) == {"code", "message"}
 
 
-WRONG_CONTENT_TYPES = [
-    {"Content-Type": "text/plain"},
-    {"Content-Type": "application/x-www-form-urlencoded"},
-    {"Content-Type": "multipart/form-data; boundary=x"},
-    {"Content-Type": "application/xml"},
-    {"Content-Type": "application/json-patch+json"},
-    {},  # none at all
-]
-
-
-@pytest.mark.parametrize(("method", "path"), BODY_ROUTES)
-@pytest.mark.parametrize("headers", WRONG_CONTENT_TYPES, ids=lambda h: h.get("Content-Type", "none"))
+@pytest.mark.parametrize(("method", "path"), AFTER_VALIDATION)
+@pytest.mark.parametrize("content_type", WRONG_CONTENT_TYPES, ids=lambda c: c or "none")
 def test_a_body_that_is_not_json_is_refused_with_415(
-    phone: tuple[Device, str], method: str, path: str, headers: dict[str, str]
+    phone: tuple[Device, str], method: str, path: str, content_type: str | None
 ) -> None:
     body = b'{"device": {"name": "x", "platform": "ios"}, "refreshToken": "x", "token": "x"}'
+    headers = {} if content_type is None else {"Content-Type": content_type}
     _assert_error(_send(phone, method, path, body, headers), 415, "unsupported_media_type")
 
 
-BAD_BYTES = {
-    "invalid-byte": b'{"refreshToken": "\xff\xfe"}',
-    "overlong-slash": b'{"refreshToken": "\xc0\xaf"}',
-    "utf8-encoded-surrogate": b'{"refreshToken": "\xed\xa0\x80"}',
-    "truncated-sequence": b'{"refreshToken": "\xe2\x82"}',
-    "escaped-lone-surrogate": b'{"refreshToken": "\\ud800"}',
-    "latin1-name": '{"device": {"name": "Jos\xe9", "platform": "ios"}}'.encode("latin-1"),
-    "utf16": '{"refreshToken": "x"}'.encode("utf-16"),
-}
-
-
-@pytest.mark.parametrize(("method", "path"), BODY_ROUTES)
+@pytest.mark.parametrize(("method", "path"), AFTER_VALIDATION)
 @pytest.mark.parametrize("body", BAD_BYTES.values(), ids=BAD_BYTES.keys())
 def test_a_body_that_is_not_utf8_text_is_refused_with_400(
     phone: tuple[Device, str], method: str, path: str, body: bytes
@@ -325,23 +243,11 @@ def test_a_body_that_is_not_utf8_text_is_refused_with_400(
     _assert_error(_send(phone, method, path, body, JSON), 400, "invalid_request")
 
 
-def _nested(depth: int) -> bytes:
-    return b'{"device": ' + b'{"a": ' * (depth - 2) + b"1" + b"}" * (depth - 1)
-
-
-@pytest.mark.parametrize(("method", "path"), BODY_ROUTES)
-@pytest.mark.parametrize("body", [_nested(33), _nested(2000), b"[" * 8000 + b"]" * 8000], ids=["33", "2000", "8000"])
+@pytest.mark.parametrize(("method", "path"), AFTER_VALIDATION)
+@pytest.mark.parametrize("body", [nested(33), nested(2000), b"[" * 8000 + b"]" * 8000], ids=["33", "2000", "8000"])
 def test_deeply_nested_json_is_refused_with_400(phone: tuple[Device, str], method: str, path: str, body: bytes) -> None:
     response = _send(phone, method, path, body, JSON)
     _assert_error(response, 400, "invalid_request")
-
-
-def test_nesting_is_refused_for_its_depth_and_32_levels_still_parse(phone: tuple[Device, str]) -> None:
-    too_deep = _send(phone, "POST", "/v1/sessions", _nested(33), JSON)
-    assert "nested too deeply" in too_deep.json()["error"]["message"]
-    deep_enough = _send(phone, "POST", "/v1/sessions", _nested(32), JSON)
-    _assert_error(deep_enough, 400, "invalid_request")
-    assert "nested" not in deep_enough.json()["error"]["message"]  # refused for its content instead
 
 
 def _raw_exchange(url: str, head: bytes, first_part: bytes, *, hang_up: bool = False) -> bytes:
@@ -442,40 +348,6 @@ def test_a_well_formed_chunked_body_still_works(api: str, stack: Stack) -> None:
     phone.device_id, phone.refresh_token = login["deviceId"], login["refreshToken"]
     status, _, refreshed = chunked("/v1/sessions/refresh", json.dumps({"refreshToken": phone.refresh_token}).encode())
     assert status == 200 and refreshed["refreshToken"] != phone.refresh_token, refreshed
-
-
-def test_a_whole_10_mb_body_sent_anyway_gets_a_json_413(phone: tuple[Device, str]) -> None:
-    body = b'{"device": {"name": "' + b"x" * (10 * 1024 * 1024) + b'", "platform": "ios"}}'
-    _assert_error(_send(phone, "POST", "/v1/sessions", body, JSON), 413, "payload_too_large")
-
-
-BAD_DEVICES = {
-    "unknown-platform": {"name": "Nokia", "platform": "symbian"},
-    "platform-case": {"name": "iPhone", "platform": "IOS"},
-    "platform-list": {"name": "iPhone", "platform": ["ios"]},
-    "platform-object": {"name": "iPhone", "platform": {"ios": True}},
-    "no-platform": {"name": "iPhone"},
-    "empty-name": {"name": "", "platform": "ios"},
-    "blank-name": {"name": " \u3000\u00a0 ", "platform": "ios"},
-    "no-name": {"platform": "ios"},
-    "null-name": {"name": None, "platform": "ios"},
-    "number-name": {"name": 7, "platform": "ios"},
-    "10000-character-name": {"name": "x" * 10_000, "platform": "ios"},
-    "101-character-name": {"name": "x" * 101, "platform": "ios"},
-    "control-character-name": {"name": "Pixel\u0000 8", "platform": "android"},
-    "newline-name": {"name": "Pixel\n8", "platform": "android"},
-    "c1-control-name": {"name": "Pixel\u009b8", "platform": "android"},
-    "blank-control-model": {"name": "Pixel", "platform": "android", "model": "\t"},
-    "65-character-model": {"name": "Pixel", "platform": "android", "model": "m" * 65},
-    "unknown-device-field": {"name": "Pixel", "platform": "android", "imei": "35-209900-176148-1"},
-    "device-is-a-string": "Pixel 8",
-}
-
-
-@pytest.mark.parametrize("device", BAD_DEVICES.values(), ids=BAD_DEVICES.keys())
-def test_bad_device_descriptions_are_refused_with_400(phone: tuple[Device, str], device: Any) -> None:
-    body = json.dumps({"device": device}).encode()
-    _assert_error(_send(phone, "POST", "/v1/sessions", body, JSON), 400, "invalid_request")
 
 
 NAMES = {

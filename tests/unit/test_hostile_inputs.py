@@ -1,4 +1,5 @@
-"""Inputs that used to escape the edge as a 500 (or Flask's HTML page): each answers a 4xx of ours now.
+"""Hostile inputs at the edge (text where ids go, claims of the wrong type): each answers a 4xx of ours,
+never a 500 or Flask's HTML page.
 
 The API runs in-process (functions-framework's own app, Flask's test client); Firestore points at a
 closed port, so a request that got as far as the database would answer 503, never one of these.
@@ -11,7 +12,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import functions_framework
 import pytest
 from google.api_core import exceptions as core_exceptions
 
@@ -20,23 +20,10 @@ from mydevices import clock, config, dbsc, dpop, store
 from mydevices.errors import Refusal
 from mydevices.http.render import json_text
 from mydevices.push import fanout
-from support import GUARDED_APP, ROOT
+from support import GUARDED_APP
 
 DEVICE_KEY = DeviceKey()
 REFRESH_URL = HTU
-
-
-@pytest.fixture()
-def client(configure: Callable[..., config.Settings]) -> Callable[..., Any]:
-    """`client(target="api", source=main.py)`: a test client of that function, on no database."""
-    configure(FIRESTORE_EMULATOR_HOST="127.0.0.1:9", MYDEVICES_FIRESTORE_TIMEOUT_SECONDS="1",
-              MYDEVICES_REFRESH_RATE_PER_IP="off", MYDEVICES_LOGIN_RATE_PER_IP="off")
-
-    def make(target: str = "api", source: str = str(ROOT / "functions" / "main.py")) -> Any:
-        return functions_framework.create_app(target=target, source=source, signature_type="http").test_client(
-            use_cookies=False)
-
-    return make
 
 
 def proof(**claims: Any) -> str:
@@ -56,21 +43,22 @@ def code(answer: Any) -> tuple[int, str]:
 
 @pytest.mark.parametrize(("method", "path"), [("GET", "/v1/sessions"), ("GET", "/.well-known/jwks.json"),
                                               ("POST", "/v1/alerts/respond")])
-def test_a_device_id_with_non_ascii_text_is_an_unknown_device_not_a_500(client: Any, method: str, path: str) -> None:
-    api = client()
+def test_a_device_id_with_non_ascii_text_is_an_unknown_device_not_a_500(api_client: Any, method: str,
+                                                                        path: str) -> None:
+    api = api_client()
     answer = api.open(path, method=method, headers={"X-Device-Id": a_device_id_with_an_accent(api)})
     assert answer.status_code < 500, answer.get_data(as_text=True)[:200]
 
 
-def test_require_session_answers_our_json_for_a_device_id_with_non_ascii_text(client: Any) -> None:
-    api, guarded = client(), client("orders", str(GUARDED_APP))
+def test_require_session_answers_our_json_for_a_device_id_with_non_ascii_text(api_client: Any) -> None:
+    api, guarded = api_client(), api_client("orders", str(GUARDED_APP))
     answer = guarded.get("/", headers={"X-Device-Id": a_device_id_with_an_accent(api), "Authorization": "Bearer x"})
     assert code(answer) == (401, "invalid_token")
 
 
 @pytest.mark.parametrize("claims", [{"nonce": "é"}, {"iat": 10**309}, {"iat": -(10**309)}, {"ath": "é"}])
-def test_a_signed_dpop_proof_with_hostile_claims_is_refused_as_a_proof(client: Any, claims: dict[str, Any]) -> None:
-    api = client()
+def test_a_signed_dpop_proof_with_hostile_claims_is_refused_as_a_proof(api_client: Any, claims: dict[str, Any]) -> None:
+    api = api_client()
     device = api.get("/v1/sessions").headers["X-Device-Id"]
     answer = api.post("/v1/sessions/refresh", json={"refreshToken": "A" * 22 + ".0." + "B" * 43},
                       headers={"X-Device-Id": device, "DPoP": proof(**claims)})

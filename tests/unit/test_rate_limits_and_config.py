@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mydevices import rate_limits
-from mydevices.config import Rate
+from mydevices.config import Rate, Settings
 
 
 @pytest.mark.parametrize(("ip", "key"), [
@@ -67,3 +67,38 @@ def test_the_public_api_url_loses_its_trailing_slash(configure: Callable[..., An
 def test_the_project_comes_from_either_google_variable(configure: Callable[..., Any]) -> None:
     assert configure(GOOGLE_CLOUD_PROJECT=None, GCLOUD_PROJECT="demo-x").project == "demo-x"
     assert configure(GOOGLE_CLOUD_PROJECT="demo-y").project == "demo-y"
+
+
+def test_limits_are_configured_as_count_per_seconds_or_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MYDEVICES_LOGIN_RATE_PER_IP", "MYDEVICES_LOGIN_RATE_PER_USER_ADDRESS",
+                 "MYDEVICES_LOGIN_RATE_PER_USER", "MYDEVICES_REFRESH_RATE_PER_IP", "MYDEVICES_REFRESH_RATE_PER_SESSION",
+                 "MYDEVICES_MAX_ACTIVE_SESSIONS"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = Settings.from_env()
+    assert (defaults.login_rate_per_ip, defaults.login_rate_per_user_address, defaults.login_rate_per_user) == (
+        Rate(20, 60), Rate(20, 3600), Rate(200, 3600))
+    assert (defaults.refresh_rate_per_ip, defaults.refresh_rate_per_session) == (Rate(120, 60), Rate(30, 60))
+    assert defaults.max_active_sessions == 50
+    monkeypatch.setenv("MYDEVICES_LOGIN_RATE_PER_IP", "5/30")
+    monkeypatch.setenv("MYDEVICES_REFRESH_RATE_PER_SESSION", "off")
+    chosen = Settings.from_env()
+    assert (chosen.login_rate_per_ip, chosen.refresh_rate_per_session) == (Rate(5, 30), None)
+    for bad in ("5", "5/0", "0/60", "-1/60", "five/60", "5/60s", "5/60/1"):
+        monkeypatch.setenv("MYDEVICES_LOGIN_RATE_PER_IP", bad)
+        with pytest.raises(ValueError, match="MYDEVICES_LOGIN_RATE_PER_IP must be COUNT/SECONDS"):
+            Settings.from_env()
+
+
+ALLOWED = "https://app.example.com"
+
+
+@pytest.mark.parametrize("value", ["https://app.example.com/", "app.example.com", "https://app.example.com/path",
+                                   "HTTPS://APP.EXAMPLE.COM", "*", "null"])
+def test_a_misspelt_allowed_origin_stops_the_function_instead_of_matching_nothing(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("MYDEVICES_ALLOWED_ORIGINS", f"{ALLOWED},{value}")
+    with pytest.raises(ValueError, match="MYDEVICES_ALLOWED_ORIGINS"):
+        Settings.from_env()
+    monkeypatch.setenv("MYDEVICES_ALLOWED_ORIGINS", f" {ALLOWED} ,http://localhost:5000,,")
+    assert Settings.from_env().allowed_origins == {ALLOWED, "http://localhost:5000"}
