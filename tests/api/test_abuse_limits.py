@@ -28,6 +28,7 @@ from infra.local.stack import Stack
 from mydevices import rate_limits
 from support.devices import IPAD, IPHONE, PIXEL, error_code
 from support.serving import function_url
+from support.waiting import next_second
 
 DAY = 86400
 LIMITS = {
@@ -130,14 +131,14 @@ def test_logins_of_one_user_are_limited_whatever_the_address(
 
 
 def test_a_refused_client_is_let_in_again_after_retry_after(
-    capped: str, sign_up: Callable[[], tuple[str, str]]
+    capped: str, sign_up: Callable[[], tuple[str, str]], stack: Stack
 ) -> None:
     ip = public_ip()
     answers = [login(capped, sign_up()[1], ip) for _ in range(3)]
     while answers[-1].status_code == 201 and len(answers) < 12:  # a window may end meanwhile
         answers.append(login(capped, sign_up()[1], ip))
     retry_after = assert_rate_limited(answers[-1], SHORT_WINDOW)
-    time.sleep(retry_after)
+    stack.clock.advance(retry_after)
     assert login(capped, sign_up()[1], ip).status_code == 201
 
 
@@ -224,7 +225,7 @@ def test_a_new_device_past_the_cap_is_refused_and_nothing_is_dropped(
     # Once the user closes a session, the new device gets in.
     closed = requests.delete(f"{capped}/v1/sessions/{first[2]['session']['sessionId']}", headers=phone, timeout=30)
     assert closed.status_code == 200
-    time.sleep(1.05)  # a closure asks for a sign-in made after it (auth_time has whole seconds)
+    next_second(stack)  # a closure asks for a sign-in made after it
     _, fresh_token = stack.auth.sign_in(email)
     assert login(capped, fresh_token, public_ip(), LAPTOP).status_code == 201
 

@@ -30,7 +30,7 @@ from mydevices.push import events, outbox
 from support.devices import IPAD, IPHONE, PIXEL, Device, error_code
 from support.push import StackFcm, sent
 from support.serving import function_url
-from support.waiting import wait_for
+from support.waiting import next_second, wait_for
 
 FIRESTORE_TIMEOUT = 2  # seconds the api waits for Firestore before answering 503
 PUBLISH_TIMEOUT = 5  # seconds the trigger waits for Pub/Sub before parking the event
@@ -294,7 +294,7 @@ def test_a_revocation_while_pubsub_is_down_holds_at_once_and_its_push_goes_out_w
 
     # The next session change anywhere has the trigger publish what it parked first.
     tablet = Device(api_url, dict(IPAD))
-    time.sleep(1.05)  # after the closure, a login needs a sign-in made after it (whole seconds)
+    next_second(stack)  # after the closure, a login needs a sign-in made after it
     tablet.login(stack.auth.sign_in(email)[1])
     until(lambda: sent(fcm.messages(), "force_logout") != [], "the parked force_logout", timeout=30)
     until(lambda: sent(fcm.messages(), "new_login_alert") != [], "the tablet's alert", timeout=30)

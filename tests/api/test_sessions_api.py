@@ -12,6 +12,7 @@ import pytest
 import requests
 from google.cloud import firestore
 
+from infra.local.stack import Stack
 from mydevices.tokens import access
 from mydevices.tokens.keys import parse_keyring
 from support.devices import CHROME, IPHONE, LONDON_IP, PIXEL, Device, build_city_db, error_code, signed_in
@@ -221,14 +222,14 @@ def test_an_old_refresh_token_is_a_copied_token_and_signs_the_user_out_everywher
 
 
 def test_the_replaced_refresh_token_after_the_grace_window_is_a_copied_token(
-    api_url: str, user: tuple[str, str]
+    api_url: str, user: tuple[str, str], stack: Stack
 ) -> None:
     _, id_token = user
     phone = signed_in(api_url, id_token)
     old = phone.refresh_token
     phone.adopt(phone.refresh())
     assert phone.refresh(old).status_code == 200  # inside the window: the same answer again
-    time.sleep(GRACE_SECONDS + 1)
+    stack.clock.advance(GRACE_SECONDS + 1)
     late = phone.refresh(old)
     assert (late.status_code, error_code(late)) == (401, "token_reused")
 

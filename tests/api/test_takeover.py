@@ -26,7 +26,7 @@ from mydevices.firebase_app import app
 from support.devices import CHROME, GALAXY, IPAD, IPHONE, PIXEL, Device, error_code, signed_in
 from support.push import EventFunctions, StackFcm, sent
 from support.serving import function_url, serving
-from support.waiting import wait_for
+from support.waiting import next_second, wait_for
 
 PASSWORD = "correct-horse-9"
 SETTLE_SECONDS = 1.0
@@ -51,7 +51,7 @@ class Account:
     def sign_in(self) -> str:
         """A fresh sign-in with the password: a new ID token with a new auth_time (kept as
         `id_token`; `sdk_refreshed_id_token` still stands for the first sign-in)."""
-        time.sleep(1.05)  # auth_time has whole seconds: be in a later second than anything before
+        next_second(self.stack)  # auth_time has whole seconds: be in a later second than anything before
         answer = _auth(self.stack, "accounts:signInWithPassword",
                        {"email": self.email, "password": PASSWORD, "returnSecureToken": True})
         self.id_token = str(answer["idToken"])
@@ -145,7 +145,7 @@ def test_a_password_reset_ends_every_session_that_began_before_it_and_only_those
     """The lost-device recovery path: revoke_refresh_tokens is what a password reset does."""
     lost_phone = signed_in(api, account.id_token, IPHONE)
     lost_tablet = signed_in(api, account.id_token, IPAD)
-    time.sleep(1.05)  # tokensValidAfterTime has whole seconds
+    time.sleep(1.05)  # revoke_refresh_tokens stamps tokensValidAfterTime in whole seconds of this process's clock
     _admin_auth().revoke_refresh_tokens(account.uid, app=app())
     # The owner signs in again on a new laptop, after the reset.
     laptop = signed_in(api, account.sign_in(), PIXEL)
@@ -176,7 +176,7 @@ def test_an_auth_outage_during_a_refresh_rotates_nothing_and_is_no_replay_later(
     down = phone.refresh()
     assert (down.status_code, error_code(down)) == (503, "unavailable"), down.text
     assert int(down.headers["Retry-After"]) >= 1
-    time.sleep(1.5)  # past the grace window: had the token been rotated, this retry would be a copy
+    account.stack.clock.advance(2)  # past the grace window: had the token been rotated, this retry would be a copy
     phone.base = live
     retried = phone.refresh()
     assert retried.status_code == 200, retried.text
@@ -277,7 +277,7 @@ def test_a_kept_custom_token_is_no_fresh_sign_in(api: str, account: Account, sta
     thief = Device(api, dict(GALAXY))
     kept = thief.login(account.id_token).json()["firebaseCustomToken"]
     assert owner.delete(f"/v1/sessions/{thief.session_id}").status_code == 200
-    time.sleep(1.05)
+    next_second(stack)
     exchanged = _auth(stack, "accounts:signInWithCustomToken", {"token": kept, "returnSecureToken": True})
     refused = thief.login(exchanged["idToken"], expect=401)
     assert error_code(refused) == "reauthentication_required"
@@ -379,7 +379,8 @@ def test_a_fresh_session_cannot_close_others_but_older_ones_can_close_it(
                     intruder.delete(f"/v1/sessions/{owner.session_id}")):
         assert (attempt.status_code, error_code(attempt)) == (403, "session_too_new"), attempt.text
         allowed_at = datetime.fromisoformat(attempt.json()["error"]["allowedAt"])
-        assert timedelta(hours=23, minutes=59) < allowed_at - datetime.now(UTC) <= timedelta(hours=24)
+        now = datetime.fromtimestamp(stack.clock.now(), UTC)  # the product's time: the test moved it
+        assert timedelta(hours=23, minutes=59) < allowed_at - now <= timedelta(hours=24)
     listed = intruder.get("/v1/sessions").json()
     assert listed["closeOthersAllowedAt"] is not None
     assert {s["sessionId"]: s["canClose"] for s in listed["sessions"]} == {
@@ -479,7 +480,7 @@ def test_lost_devices_that_never_refresh_do_not_keep_the_owner_out_after_a_reset
 ) -> None:
     lost = [signed_in(capped_api, account.id_token, spec) for spec in (IPHONE, IPAD, GALAXY)]
     assert error_code(Device(capped_api, dict(PIXEL)).login(account.id_token, expect=409)) == "device_limit_reached"
-    time.sleep(1.05)
+    time.sleep(1.05)  # revoke_refresh_tokens stamps tokensValidAfterTime in whole seconds of this process's clock
     _admin_auth().revoke_refresh_tokens(account.uid, app=app())
     laptop = Device(capped_api, dict(PIXEL))
     assert laptop.login(account.sign_in()).status_code == 201

@@ -15,7 +15,8 @@ Fixtures
     ``pause()`` / ``resume()``, ``reset()``), ``pubsub`` (``host``, the same controls), ``auth``
     (``host``, ``sign_up(email=None)``), ``fcm`` (the stand-in process: ``url``, ``send_url``,
     ``messages()``, ``failures()``, ``fault()``, ``clear()``), ``clock`` (the time every function and the
-    Auth emulator read: ``advance(days=1)``, ``set(offset)``, ``now()``; infra/local/stack/clock.py).
+    Auth emulator read: ``advance(days=1)``, ``set(offset)``, ``now()``; infra/local/stack/clock.py;
+    put back after each test that moved it).
     While it runs, ``stack.env`` is also exported to this process's ``os.environ`` so in-process
     clients (``firestore.Client``, ``mydevices`` settings) talk to the same emulators.
 ``api`` (session)  -- base URL of the ``api`` function run with ``stack.env``.
@@ -68,6 +69,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory, stack_env_extras: dict[str, 
             yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clock_put_back(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that moved the shared stack's clock moved it for itself: in-process clients (another
+    backend checking a JWT, firebase-admin stamping a revocation) keep this machine's time, so an
+    offset left behind would put the stack's times ahead of theirs in every later test."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    clock = request.getfixturevalue("stack").clock
+    before = clock.offset
+    yield
+    if clock.offset != before:
+        clock.set(before)
 
 
 @pytest.fixture(scope="session")

@@ -15,3 +15,10 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+def next_second(stack: Any) -> None:
+    """Move the stack's clock (the functions' and the Auth emulator's) past the current second, as
+    a sign-in after a closure must be: Firebase keeps `auth_time` and `tokensValidAfterTime` in
+    whole seconds, so a sign-in in the second of a closure does not count as after it."""
+    stack.clock.advance(1)
