@@ -12,6 +12,10 @@ as the tests do), so their counter writes appear in the rows they belong to. The
 window is off: the scenario closes sessions seconds after opening them, which the product allows
 only to sessions a day old. A closure from elsewhere asks for a Firebase sign-in made after it,
 so the scenario signs in again (a second later: `auth_time` has whole seconds) where a person would.
+
+Last, the guards for other teams' functions (guards.py): the Python `require_session` counted here,
+and @mydevices/server's `requireSession` counted in its own Node process at the same layer of its
+client, on one live session, each call apart (`Scenario.guards`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from infra.bench import seeding
+from infra.bench import guards, seeding
 from infra.bench.counting import Counter
 from infra.bench.environment import environment
 from infra.bench.event_servers import PUSH, TRIGGER, EventServers
@@ -178,7 +182,39 @@ class Scenario:
         return {**row, "seededDocuments": seeded[0].documents, "others": others}
 
 
-def cost_table(stack: Stack, *, revoke_others: int) -> dict[str, Any]:
+    def guards(self, calls: int, iterations: int, warmup: int) -> list[dict[str, Any]]:
+        """The Python and the Node guard (guards.py) on one live session: `calls` calls of each,
+        each counted on its own, then each timed against a bare get of the session document."""
+        uid, id_token = self.stack.auth.sign_up()
+        device = Device(self.api, dict(IPHONE))
+        self.setup(lambda: device.login(id_token, "tok-guards"))
+        headers, document = device.headers(), f"users/{uid}/sessions/{device.session_id}"
+        guards.build_node_guard()
+        measures: dict[str, Callable[[], dict[str, Any]]] = {
+            guards.PYTHON_GUARD: lambda: guards.count_python(self.counter, headers, document, self.stack.project,
+                                                             calls, iterations, warmup),
+            guards.NODE_GUARD: lambda: guards.count_node(headers, document, calls, iterations, warmup),
+        }
+        rows = []
+        for name, measure in measures.items():
+            received = self._fcm_received()
+            self.events.step = name
+            measured = measure()
+            self.events.touch()
+            settled = self.events.settle(60)
+            tallies = self.counter.snapshot()
+            per_call = measured["perCall"]
+            rows.append({
+                "step": name, "settled": settled, "fcmReceived": self._fcm_received() - received,
+                "api": per_call[0], "perCall": per_call, "calls": len(per_call),
+                "alike": all(call == per_call[0] for call in per_call), "timing": measured["timing"],
+                **{function: tallies.get(f"{name}|{function}", {"invocations": 0}) for function in FUNCTIONS[1:]},
+            })
+        return rows
+
+
+def cost_table(stack: Stack, *, revoke_others: int, guard_calls: int = 5, guard_iterations: int = 200,
+               guard_warmup: int = 20) -> dict[str, Any]:
     counter = Counter()
     events = EventServers(stack, counter)
     limits_on = {**dict.fromkeys(RATE_LIMITS_OFF), **FRESH_SESSION_WINDOW_OFF}
@@ -189,5 +225,7 @@ def cost_table(stack: Stack, *, revoke_others: int) -> dict[str, Any]:
         scenario = Scenario(stack, counter, events)
         scenario.play()
         at_scale = scenario.revoke_others_at_scale(revoke_others)
+        guard_rows = scenario.guards(guard_calls, guard_iterations, guard_warmup)
     unattributed = counter.snapshot().get("unattributed")
-    return {"steps": scenario.rows, "revokeOthersAtScale": at_scale, "unattributed": unattributed}
+    return {"steps": scenario.rows, "revokeOthersAtScale": at_scale, "guards": guard_rows,
+            "unattributed": unattributed}

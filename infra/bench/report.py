@@ -72,6 +72,7 @@ def summary_rows(results: dict[str, Any]) -> list[Row]:
         ("cold_start", "7. Cold start", _cold_rows),
         ("revoke_to_push", "8. Revoke to push", _push_rows),
         ("device_binding", "9. Device binding", _binding_rows),
+        ("cost", "6. Guards", _guard_rows),
     ]
     for key, title, build in builders:
         section = _section(results, key)
@@ -102,6 +103,16 @@ def _binding_rows(s: dict[str, Any]) -> list[Row]:
         _row("9. Replay list vs a create-if-absent document per proof (the road not taken), median",
              _us(s["replayList"]["medianUs"]), _ms(s["proofDocument"]["medianMs"]), None),
     ]
+
+
+def _guard_rows(s: dict[str, Any]) -> list[Row]:
+    rows = []
+    for step in s.get("guards", []):
+        timing = step["timing"]
+        rows.append(_row(f"6. {step['step'].split(':')[0]} per validated call, median (vs a bare get of the session "
+                         "document by the same client, interleaved)", _ms(timing["guard"]["medianMs"]),
+                         _ms(timing["bareGet"]["medianMs"]), timing["ratio"]))
+    return rows
 
 
 def _strict_rows(s: dict[str, Any]) -> list[Row]:
@@ -180,14 +191,17 @@ def cost_rows(results: dict[str, Any]) -> list[Row]:
     if section is None:
         return []
     rows: list[Row] = []
-    steps = list(section["steps"]) + [section["revokeOthersAtScale"]]
+    steps = list(section["steps"]) + [section["revokeOthersAtScale"]] + list(section.get("guards", []))
     for step in steps:
         api = step["api"]
         trigger = step["on_session_written"]
         push = step["send_session_push"]
+        name = step["step"] + ("" if step.get("settled", True) else " (fan-out still running at timeout)")
+        if "perCall" in step:
+            name += (f" ({step['calls']} calls, each alike)" if step["alike"]
+                     else f" ({step['calls']} calls that differ: the first shown, all in the JSON)")
         rows.append([
-            step["step"] + ("" if step.get("settled", True) else " (fan-out still running at timeout)"),
-            _rw(api), str(api.get("authLookups", 0)), _rw_commits(api),
+            name, _rw(api), str(api["authLookups"]) if "authLookups" in api else "not counted", _rw_commits(api),
             _calls(trigger) + " / " + _rw(trigger) + f" / {trigger.get('publishes', 0)}",
             _calls(push) + " / " + _rw(push),
             f"{push.get('fcmMessages', 0) + api.get('fcmMessages', 0)} in {push.get('fcmCalls', 0)} calls; "

@@ -14,7 +14,8 @@ heavy seeding last, so its data cannot slow the others):
   http               4. GET /v1/sessions/current under wrk vs a trivial function (skipped without wrk)
   cold_start         7. process start to first answer, api vs a bare function importing Firestore
   revoke_to_push     8. DELETE returned -> force_logout at the FCM stand-in
-  cost               6. reads / writes / Auth lookups / publishes / FCM per call, counted at the clients
+  cost               6. reads / writes / Auth lookups / publishes / FCM per call, counted at the clients;
+                        the Python and the Node guard (require_session, requireSession) per validated call
   scale              5. validation and listing at 100,000 users vs 1,000
   device_binding     9. a DPoP-bound refresh vs an unbound one, interleaved; proof check, nonce, replay list
 
@@ -82,6 +83,8 @@ class Options:
     list_iterations: int = 15
     scale_samples: int = 100
     binding_iterations: int = 300
+    guard_calls: int = 5
+    guard_iterations: int = 200
 
     @classmethod
     def tiny(cls) -> Options:
@@ -89,7 +92,8 @@ class Options:
         return cls(validation_iterations=20, validation_warmup=2, jwks_iterations=50, firebase_iterations=5,
                    http_seconds=1, http_warmup_seconds=0, http_rounds=1, http_connections=4, cold_runs=1,
                    cold_warmup=False, push_runs=1, revoke_others=6, users=60, small_users=20, scale_iterations=10,
-                   list_iterations=2, scale_samples=4, binding_iterations=5)
+                   list_iterations=2, scale_samples=4, binding_iterations=5,
+                   guard_calls=3, guard_iterations=5)
 
 
 Progress = Callable[[str], None]
@@ -128,7 +132,9 @@ def run_sections(stack: Stack, options: Options, log_dir: Path, *, only: tuple[s
         "cold_start": lambda: cold_start.cold_start(
             signed_in, log_dir, runs=o.cold_runs, warmup=o.cold_warmup, workers=o.workers, threads=o.threads),
         "revoke_to_push": lambda: revoke_to_push.revoke_to_push(stack, o.push_runs),
-        "cost": lambda: cost.cost_table(stack, revoke_others=o.revoke_others),
+        "cost": lambda: cost.cost_table(stack, revoke_others=o.revoke_others, guard_calls=o.guard_calls,
+                                        guard_iterations=o.guard_iterations,
+                                        guard_warmup=max(1, o.guard_iterations // 10)),
         "device_binding": lambda: binding.device_binding(
             stack, o.binding_iterations, max(1, o.binding_iterations // 10)),
         "scale": lambda: scale.scale(

@@ -5,7 +5,10 @@ v2 `onRequest` and its Express `sessionMiddleware` (clients/node/test/server.mjs
 Each case runs once per guard on a new user, and each guard must answer it as the table expects and
 exactly as the Python guard does: the same status, the same JSON body (code, message, reason), a
 fresh `X-Device-Id` or none, and the same effects (a replaced session's token signs the user out
-everywhere, with one security event). The callable adapter (`onCall`) is checked on its own below.
+everywhere, with one security event). The guards read the stack's clock (MYDEVICES_CLOCK_FILE) as
+the product does, so a case can let time pass. App Check is checked apart (the Python guard's
+function with MYDEVICES_APP_CHECK=enforce against the Node guard's `appCheck: "enforce"`), and so is
+the callable adapter (`onCall`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.cloud import firestore
 
+from infra.local import app_check_keys
 from infra.local.stack import REPO_ROOT, Stack, free_port
 from mydevices.config import Settings
 from mydevices.tokens import access, keys
@@ -117,10 +121,13 @@ def run_case(case: dict[str, Any], url: str, api: str, stack: Stack, sign_up: Ca
                     session_id=phone.session_id)
 
     setup = case.get("setup")
+    clock_before = stack.clock.offset
     if setup == "phone closes pixel":
         assert phone.delete(f"/v1/sessions/{pixel.session_id}").status_code == 200
     elif setup == "phone logs in again":
         phone.login(id_token)
+    elif setup == "a quarter of an hour passes on the stack's clock":
+        stack.clock.advance(minutes=15)  # past the access token's 10 minutes and its 30 s of skew
     else:
         assert setup is None, setup
 
@@ -151,7 +158,10 @@ def run_case(case: dict[str, Any], url: str, api: str, stack: Stack, sign_up: Ca
         headers = {"Authorization": f"Bearer {firebase_id_token}"}
     else:
         raise AssertionError(f"unknown present: {present}")
-    answer = requests.get(url, headers=headers, timeout=30)
+    try:
+        answer = requests.get(url, headers=headers, timeout=30)
+    finally:
+        stack.clock.set(clock_before)
 
     left: dict[str, Any] = {"uid": uid, "phone": phone.session_id}
     if case["expect"].get("after"):
@@ -220,3 +230,48 @@ def test_the_callable_adapter_checks_the_firebase_id_token_session(
                                        "details": {"code": "session_revoked"}}
     anonymous = requests.post(call, json={"data": {}}, headers={"Content-Type": "application/json"}, timeout=30)
     assert anonymous.json()["error"]["details"] == {"code": "unauthenticated"}
+
+
+APP_CHECK = "X-Firebase-AppCheck"
+
+
+def test_app_check_is_enforced_by_the_node_guard_as_by_the_python_guard(
+    stack: Stack, api: str, node_guarded: str, sign_up: Callable[..., tuple[str, str]], tmp_path: Path
+) -> None:
+    """App Check in @mydevices/server (`appCheck: "enforce"`, MYDEVICES_APP_CHECK's values), verified by
+    firebase-admin against the stack's local App Check key (infra/local/app_check_keys.py, served by the
+    stand-in, as in tests/api/test_app_check.py): a live session without a valid App Check token is
+    refused by both guards alike, with one it passes both; "report" lets a wrong one through."""
+    python = stack.start_function("orders", "http", {"MYDEVICES_APP_CHECK": "enforce"}, port=free_port(),
+                                  source=GUARDED_APP)
+    try:
+        _, id_token = sign_up()
+        phone = Device(api, dict(IPHONE))
+        phone.login(id_token)
+        app_check_keys.ensure_keys(tmp_path / "other-key")
+        now = int(time.time())
+        wrong = {
+            "missing": None,
+            "garbage": "not-a-token",
+            "expired": stack.mint_app_check_token(iat=now - 7200, exp=now - 3600),
+            "another project": stack.mint_app_check_token(aud=["projects/123", "projects/demo-someone-else"]),
+            "another key, our key id": app_check_keys.mint(tmp_path / "other-key", stack.project),
+        }
+        urls = {"python": python.url, "node": f"{node_guarded}/fn-app-check/orders"}
+        for name, token in wrong.items():
+            shapes = {}
+            for guard, url in urls.items():
+                answer = requests.get(url, headers=phone.headers({APP_CHECK: token} if token else {}), timeout=30)
+                assert (answer.status_code, error_code(answer)) == (401, "app_check_failed"), (guard, name, answer.text)
+                shapes[guard] = shape(answer)
+            assert shapes["node"] == shapes["python"], name
+        good = stack.mint_app_check_token()
+        for guard, url in urls.items():
+            answer = requests.get(url, headers=phone.headers({APP_CHECK: good}), timeout=30)
+            assert answer.status_code == 200, (guard, answer.text)
+            assert answer.json()["sessionId"] == phone.session_id, guard
+        reported = requests.get(f"{node_guarded}/fn-app-check-report/orders",
+                                headers=phone.headers({APP_CHECK: "not-a-token"}), timeout=30)
+        assert reported.status_code == 200, reported.text
+    finally:
+        python.stop()

@@ -3,11 +3,13 @@
 This checks that each section produces its figures and that the JSON and the table can be
 written, not what the figures are (speed is for the benchmark itself). A few counts are exact
 facts about the product, though, and are checked: strict validation reads one document and
-writes none, a login and a refresh each make one Firebase Auth lookup, a refused stale token
-writes nothing but the per-address counter, the JWKS is fetched once however many tokens are
-verified, and revoke-others commits its writes in batches of at most 500 and sends one
-force_logout per closed session. docs/capacity.md must hold what capacity.py makes of these counts.
-The HTTP section runs only where `wrk` is installed (infra/local/bench installs it).
+writes none, and so does each guard for other teams' functions (the Python `require_session` and
+the Node `requireSession`) on every call counted; a login and a refresh each make one Firebase
+Auth lookup, a refused stale token writes nothing but the per-address counter, the JWKS is fetched
+once however many tokens are verified, and revoke-others commits its writes in batches of at most
+500 and sends one force_logout per closed session. docs/capacity.md must hold what capacity.py
+makes of these counts. The HTTP section runs only where `wrk` is installed (infra/local/bench
+installs it).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from typing import Any
 
 import pytest
 
-from infra.bench import capacity, cost, report
-from infra.bench.environment import product_environment
+from infra.bench import capacity, cost, guards, report
+from infra.bench.counting import Counter
+from infra.bench.environment import environment, product_environment
 from infra.bench.http_load import wrk_binary
+from infra.bench.inproc_api import Device, InProcessApi
 from infra.bench.run import SECTIONS, Options, results_document, run_sections
-from infra.local.stack import Stack
+from infra.local.stack import IPHONE, Stack
 
 
 def _number(value: Any) -> bool:
@@ -89,7 +93,9 @@ def test_every_section_has_its_figures(results: dict[str, Any]) -> None:
 def test_the_table_and_the_docs_block_are_written(results: dict[str, Any], tmp_path: Path) -> None:
     block = report.render(results)
     for title in ("1. Strict validation", "2. Local verification", "3. Ours / firebase-admin", "5. Scale",
-                  "7. Cold start", "8. Revoke returned", "GET /v1/sessions/current", "9. Bound refresh"):
+                  "7. Cold start", "8. Revoke returned", "GET /v1/sessions/current", "9. Bound refresh",
+                  guards.PYTHON_GUARD, guards.NODE_GUARD, "6. require_session (Python guard) per validated call",
+                  "6. requireSession (Node guard, @mydevices/server) per validated call"):
         assert title in block
     docs = tmp_path / "benchmarks.md"
     docs.write_text("# Benchmarks\n\nHand-written notes.\n")
@@ -106,6 +112,38 @@ def _api_costs(results: dict[str, Any]) -> dict[str, dict[str, int]]:
 def test_validation_reads_one_document_and_writes_none(results: dict[str, Any]) -> None:
     current = _api_costs(results)[cost.VALIDATE]
     assert (current["reads"], current["writes"], current["authLookups"]) == (1, 0, 0)
+
+
+def test_each_guard_reads_one_document_and_writes_none_on_every_call(results: dict[str, Any]) -> None:
+    """The cost table's two guard rows: every counted call of each guard, not a total or an average."""
+    rows = {row["step"]: row for row in results["sections"]["cost"]["guards"]}
+    assert set(rows) == {guards.PYTHON_GUARD, guards.NODE_GUARD}
+    for name, row in rows.items():
+        assert row["calls"] == len(row["perCall"]) >= 2, name
+        for call in row["perCall"]:
+            assert call["status"] == 200, name  # the live session passed: the row is a validated call
+            assert (call["reads"], call["found"], call["writes"], call["commits"], call["transactions"],
+                    call["queries"]) == (1, 1, 0, 0, 0, 0), (name, call)
+        assert row["settled"] and row["on_session_written"]["invocations"] == 0, name
+        assert _number(row["timing"]["ratio"]) and row["timing"]["guard"]["n"] > 0, name
+
+
+def test_the_guards_counts_see_a_write_when_the_guard_makes_one(stack: Stack) -> None:
+    """The counting behind the guard rows is live on both sides: with `lastActiveAt` written on every
+    call (an interval of 0 s), each guard's count shows that write, in both languages."""
+    with product_environment(stack.env), environment({"MYDEVICES_LAST_ACTIVE_INTERVAL_SECONDS": "0"}):
+        counter = Counter()
+        with counter.installed():
+            device = Device(InProcessApi(), dict(IPHONE))
+            uid, id_token = stack.auth.sign_up()
+            device.login(id_token)
+            document = f"users/{uid}/sessions/{device.session_id}"
+            guards.build_node_guard()
+            python = guards.count_python(counter, device.headers(), document, stack.project, 2, 1, 0)
+            node = guards.count_node(device.headers(), document, 2, 1, 0)
+    for name, measured in (("python", python), ("node", node)):
+        for call in measured["perCall"]:
+            assert (call["status"], call["reads"], call["writes"], call["commits"]) == (200, 1, 1, 1), (name, call)
 
 
 def test_login_and_refresh_make_one_auth_lookup_each(results: dict[str, Any]) -> None:

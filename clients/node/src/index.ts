@@ -8,16 +8,17 @@
 //      device, active. An access token of a session its device has since replaced is a copied token:
 //      the user is signed out (everywhere, by MYDEVICES_REUSE_POLICY) and `token_reused` answered.
 // App Check as MYDEVICES_APP_CHECK says (off, report, enforce); a DPoP proof per request on demand.
+// Time is the product's clock (functions/mydevices/clock.py): on a local stack, MYDEVICES_CLOCK_FILE moves it.
 // Configuration is the product's own environment: MYDEVICES_KEYS_JSON or MYDEVICES_KEYS_FILE (the
 // keyring JSON), MYDEVICES_ISSUER, MYDEVICES_AUDIENCE, MYDEVICES_REUSE_POLICY, ... (README.md).
 
 import { createHash, createHmac, createPrivateKey, createPublicKey, randomBytes, timingSafeEqual,
   verify as verifySignature, type KeyObject } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { getApps, initializeApp } from "firebase-admin/app";
 import { getAuth } from "firebase-admin/auth";
 import { getAppCheck } from "firebase-admin/app-check";
-import { FieldValue, Timestamp, getFirestore, type DocumentReference, type Firestore } from "firebase-admin/firestore";
+import { Timestamp, getFirestore, type DocumentReference, type Firestore } from "firebase-admin/firestore";
 
 // --- errors ---------------------------------------------------------------------------------------
 
@@ -90,6 +91,8 @@ interface Settings {
   ring: Keyring; issuer: string; audience: string; appCheck: "off" | "report" | "enforce"; requireProof: boolean;
   publicUrl: string | null; reusePolicy: "revoke_all" | "revoke_session"; lastActiveInterval: number;
   retentionDays: number; freshSessionHours: number; db: () => Firestore;
+  /** Seconds since the epoch, as the product sees them (productClock). */
+  now: () => number;
 }
 
 const b64url = (data: Buffer | Uint8Array): string => Buffer.from(data).toString("base64url");
@@ -122,6 +125,49 @@ function choice<T extends string>(name: string, allowed: readonly T[], fallback:
   return value;
 }
 
+// --- the clock -------------------------------------------------------------------------------------
+
+const CENTURY = 100 * 365 * 86400; // the farthest a stack's clock may be moved
+const DIGITS = String.raw`\d(?:_?\d)*`; // Python's float() syntax: underscores between digits only
+const DECIMAL = new RegExp(String.raw`^[+-]?(?:${DIGITS}(?:\.(?:${DIGITS})?)?|\.${DIGITS})(?:e[+-]?${DIGITS})?$`, "i");
+let fileOffset: { path: string; ino: bigint; mtimeNs: bigint; size: bigint; offset: number } | null = null;
+
+/** The local stack's offset in seconds from the file MYDEVICES_CLOCK_FILE names, as clock.py reads it:
+ *  again only when the file changed (one stat per reading); a missing or unreadable file is no offset;
+ *  an empty file (a write under way) or text that is no number of seconds within a century keeps the
+ *  last good offset (0 at first). */
+export function clockFileOffset(path: string): number {
+  const known = fileOffset;
+  try {
+    const stat = statSync(path, { bigint: true });
+    if (known && known.path === path && known.ino === stat.ino && known.mtimeNs === stat.mtimeNs
+      && known.size === stat.size) {
+      return known.offset;
+    }
+    const text = readFileSync(path, "ascii").trim();
+    const last = known && known.path === path ? known.offset : 0;
+    if (!DECIMAL.test(text)) return last; // Python's float() also takes inf and nan: refused below anyway
+    const offset = Number(text.replaceAll("_", ""));
+    if (!(Math.abs(offset) <= CENTURY)) return last;
+    fileOffset = { path, ino: stat.ino, mtimeNs: stat.mtimeNs, size: stat.size, offset };
+    return offset;
+  } catch {
+    return 0;
+  }
+}
+
+/** The product's clock: the system clock, plus a local stack's offset when MYDEVICES_CLOCK_FILE is set,
+ *  which only a `demo-` project may do (as the Python settings refuse it elsewhere: a deployed function
+ *  cannot be talked into another time). */
+function productClock(project: string | null): () => number {
+  const path = process.env.MYDEVICES_CLOCK_FILE || null;
+  if (path === null) return () => Date.now() / 1000;
+  if (!project || !project.startsWith("demo-")) {
+    throw new Error("MYDEVICES_CLOCK_FILE moves the clock of a local stack; a demo- project only");
+  }
+  return () => Date.now() / 1000 + clockFileOffset(path);
+}
+
 function settingsFrom(options: GuardOptions): Settings {
   let keyring = options.keyring ?? process.env.MYDEVICES_KEYS_JSON;
   if (!keyring && process.env.MYDEVICES_KEYS_FILE) keyring = readFileSync(process.env.MYDEVICES_KEYS_FILE, "utf8");
@@ -138,6 +184,8 @@ function settingsFrom(options: GuardOptions): Settings {
     retentionDays: envInt("MYDEVICES_REVOKED_RETENTION_DAYS", 30),
     freshSessionHours: envInt("MYDEVICES_FRESH_SESSION_HOURS", 24),
     db: options.firestore ?? (() => getFirestore(getApps()[0] ?? initializeApp())),
+    now: productClock(process.env.GOOGLE_CLOUD_PROJECT || process.env.GCLOUD_PROJECT
+      || getApps()[0]?.options.projectId || null),
   };
 }
 
@@ -173,7 +221,6 @@ function newSignedDeviceId(ring: Keyring): string {
 
 const LEEWAY = 30;
 const MAX_TOKEN_LENGTH = 4096;
-const now = () => Date.now() / 1000;
 
 export interface AccessClaims { uid: string; sid: string; did: string; iat: number; exp: number; jkt: string | null }
 
@@ -191,7 +238,10 @@ const whole = (value: unknown): number => {
   return value;
 };
 
-export function verifyAccessToken(ring: Keyring, token: string, issuer: string, audience: string): AccessClaims {
+/** `at`: the time to check against, in seconds (default the system clock; the guard passes the product's). */
+export function verifyAccessToken(ring: Keyring, token: string, issuer: string, audience: string,
+  at: number = Date.now() / 1000): AccessClaims {
+  const now = () => at;
   const invalid = () => unauthenticated("invalid_token", "access token is invalid");
   if (token.length > MAX_TOKEN_LENGTH) throw unauthenticated("invalid_token", "access token is too long");
   const parts = token.split(".");
@@ -250,7 +300,7 @@ function sameUrl(claimed: unknown, expected: string): boolean {
 
 interface ProofCheck { present: boolean; jkt: string | null; fault: SessionError | null }
 
-function checkProof(proof: string | undefined, htm: string, htu: string, accessToken: string): ProofCheck {
+function checkProof(proof: string | undefined, htm: string, htu: string, accessToken: string, at: number): ProofCheck {
   if (!proof || !proof.trim()) return { present: false, jkt: null, fault: null };
   const nothing = { present: true, jkt: null, fault: null };
   const parts = proof.trim().split(".");
@@ -278,7 +328,7 @@ function checkProof(proof: string | undefined, htm: string, htu: string, accessT
     return fault("jti must be 1 to 64 printable ASCII characters", "bad_jti");
   }
   if (typeof iat !== "number" || !Number.isInteger(iat)) return fault("iat must be a whole number of seconds", "bad_iat");
-  if (Math.abs(Math.floor(now()) - iat) > PROOF_MAX_AGE) {
+  if (Math.abs(Math.floor(at) - iat) > PROOF_MAX_AGE) {
     return fault(`iat is more than ${PROOF_MAX_AGE} seconds from the server's clock`, "stale");
   }
   if (payload.htm !== htm) return fault(`htm must be ${htm}`, "wrong_method");
@@ -348,7 +398,7 @@ class Sessions {
    *  session still in its fresh window), then `token_reused`. */
   private async copied(uid: string, sid: string, did: string, liveSid: string, presented: Record<string, unknown>):
     Promise<never> {
-    const at = Timestamp.now();
+    const at = Timestamp.fromMillis(this.conf.now() * 1000);
     const expireAt = Timestamp.fromMillis(at.toMillis() + this.conf.retentionDays * 86400_000);
     const everywhere = this.conf.reusePolicy === "revoke_all" && this.settledFrom(presented) === null;
     const db = this.conf.db();
@@ -402,16 +452,17 @@ class Sessions {
     const began = session.createdAt;
     if (hours <= 0 || !(began instanceof Timestamp) || (session.confirmedAt ?? null) !== null) return null;
     const allowed = new Date(began.toMillis() + hours * 3600_000);
-    return allowed.getTime() > Date.now() ? allowed : null;
+    return allowed.getTime() > this.conf.now() * 1000 ? allowed : null;
   }
 
   /** `lastActiveAt`, at most once per MYDEVICES_LAST_ACTIVE_INTERVAL_SECONDS: activity is what the list
    *  shows, not what lets the call through, so a failed write is logged and the call goes on. */
   private async touch(uid: string, sid: string, doc: Record<string, unknown>): Promise<void> {
     const last = doc.lastActiveAt;
-    if (last instanceof Timestamp && Date.now() - last.toMillis() < this.conf.lastActiveInterval * 1000) return;
+    const now = Timestamp.fromMillis(this.conf.now() * 1000); // the product's time, as the Python guard writes it
+    if (last instanceof Timestamp && now.toMillis() - last.toMillis() < this.conf.lastActiveInterval * 1000) return;
     try {
-      await this.ref(uid, sid).update({ lastActiveAt: FieldValue.serverTimestamp() });
+      await this.ref(uid, sid).update({ lastActiveAt: now });
     } catch (error) {
       if ((error as { code?: number }).code !== 5) console.warn(`lastActiveAt of session ${sid} not recorded:`, error);
     }
@@ -494,7 +545,7 @@ export class SessionGuard {
     const ring = this.conf.ring;
     if (token && !namesOurKey(ring, token) && isFirebaseIdToken(token)) return this.validateFirebase(token, did);
     if (!token) throw unauthenticated("unauthenticated", "an access token is required");
-    const claims = verifyAccessToken(ring, token, this.conf.issuer, this.conf.audience);
+    const claims = verifyAccessToken(ring, token, this.conf.issuer, this.conf.audience, this.conf.now());
     if (did === null) throw unauthenticated("unknown_device", "this device is not recognised; sign in again");
     if (claims.did !== did) throw unauthenticated("invalid_token", "this token was issued to another device");
     return this.sessions.active(claims.uid, claims.sid, did, true);
@@ -539,7 +590,7 @@ export class SessionGuard {
     const path = (request.originalUrl ?? request.url ?? "/").split("?")[0];
     const host = header(request, "host") ?? "localhost";
     const htu = (this.conf.publicUrl ?? `${request.protocol ?? "http"}://${host}`) + path;
-    const checked = checkProof(header(request, "dpop"), request.method.toUpperCase(), htu, token);
+    const checked = checkProof(header(request, "dpop"), request.method.toUpperCase(), htu, token, this.conf.now());
     if (checked.jkt !== jkt) {
       throw unauthenticated("invalid_dpop_proof", "this endpoint needs a DPoP proof signed by the session's device key",
         { reason: checked.present ? "wrong_key" : "missing" });
