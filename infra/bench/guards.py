@@ -1,5 +1,5 @@
 """The two guards for other teams' functions, side by side in the cost table: what one validated
-call costs through the Python `require_session` (functions/mydevices/guard.py) and through
+call costs through the Python `require_session` (functions/mydevices/http/require_session.py) and through
 @mydevices/server's `requireSession` (clients/node), on the same live session.
 
 The Python guard runs in this process, behind a Flask app of its own, and is counted where the api
@@ -36,7 +36,7 @@ NODE_COST = "test/cost.mjs"
 
 def python_guard() -> Callable[[dict[str, str]], int]:
     """`require_session` around a function of another team, in this process: the status of a GET."""
-    from mydevices.guard import require_session
+    from mydevices.http.require_session import require_session
 
     @require_session
     def orders(request: flask.Request, caller: Any) -> Any:

@@ -1,6 +1,6 @@
 // @mydevices/server: My Devices' session check for Node backends (Cloud Functions v2, Express).
 //
-// The same three steps, errors and codes as the Python `require_session` (functions/mydevices/guard.py):
+// The same three steps, errors and codes as the Python `require_session` (functions/mydevices/http/require_session.py):
 //   1. the device id (`X-Device-Id`): our HMAC over it, under a key of the product's keyring;
 //   2. the access token: an EdDSA (Ed25519) JWT of the keyring, issuer and audience pinned, 30 s of skew;
 //      or, for callables, the Firebase ID token of a My Devices login (its `sid` and `did` claims);
