@@ -188,10 +188,6 @@ def revoke_others_call(call: Call) -> Any:
     return {"revoked": revocation.revoke_others(call.caller)}
 
 
-def reauthenticate_call(call: Call) -> Any:
-    return account_settings.reauthenticate(call.caller, call.arguments(bodies.Reauthenticate).id_token)
-
-
 def logout_call(call: Call) -> Any:
     call.arguments(bodies.NoArguments)
     revocation.logout(call.caller)
@@ -203,7 +199,6 @@ CALLABLES = {
     "sessions_revoke": revoke_call,
     "sessions_revoke_others": revoke_others_call,
     "sessions_logout": logout_call,
-    "sessions_reauthenticate": reauthenticate_call,
 }
 
 
