@@ -12,7 +12,16 @@ from werkzeug.exceptions import HTTPException
 from mydevices import bodies, dbsc, dpop, web_cookies
 from mydevices.config import settings
 from mydevices.errors import Code, Refusal
-from mydevices.flows import alert_answer, listing, login, pending_alerts, push_token, refresh, revocation
+from mydevices.flows import (
+    account_settings,
+    alert_answer,
+    listing,
+    login,
+    pending_alerts,
+    push_token,
+    refresh,
+    revocation,
+)
 from mydevices.http import callables as callable_protocol
 from mydevices.http import render
 from mydevices.http.callables import Call
@@ -35,7 +44,8 @@ def log_in(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     cookies = web and not req.from_cors_origin  # a page on another origin holds bearer tokens
     issued = login.login(req.bearer, req.client_ip(), req.did, req.signed_did, body.device, body.push,
                          firebase_token=wanted, holds=req.cookie(web_cookies.ACCESS),
-                         bound_cookie=req.bound_cookie, device_key=device_key)
+                         bound_cookie=req.bound_cookie, device_key=device_key,
+                         lifetime=body.session_lifetime_seconds)
     response = issued_response(issued, web=cookies, status=201)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the bound session's first refresh
     if cookies and settings().web_cookie == "host":  # a browser without DBSC ignores it (dbsc.py)
@@ -108,6 +118,18 @@ def respond_to_alert(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     return ApiResponse(alert_answer.respond(body.action_token, body.answer))
 
 
+def reauthenticate(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    caller = req.authenticate()
+    body = bodies.decode(req.json(), bodies.Reauthenticate)
+    return ApiResponse(account_settings.reauthenticate(caller, body.id_token))
+
+
+def set_auto_close(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    caller = req.authenticate()
+    body = bodies.decode(req.json(), bodies.AutoClose)
+    return ApiResponse(account_settings.set_auto_close(caller, body.after_days))
+
+
 def list_alerts(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     """The alerts the caller's session may answer: the web page's "Was that you?" (no push there)."""
     return ApiResponse(pending_alerts.pending(req.authenticate()))
@@ -126,6 +148,8 @@ ROUTES = routes(
     ("POST", "/v1/sessions/revoke-others", revoke_others),
     ("POST", "/v1/sessions/logout", logout),
     ("PUT", "/v1/sessions/current/push-token", update_push_token),
+    ("POST", "/v1/sessions/current/reauthenticate", reauthenticate),
+    ("PUT", "/v1/sessions/auto-close", set_auto_close),
     ("DELETE", "/v1/sessions/<sid:sid>", close_session),
     ("GET", "/v1/alerts", list_alerts),
     ("POST", "/v1/alerts/respond", respond_to_alert),

@@ -75,12 +75,29 @@ class Login(Body, frozen=True):
     push: PushTarget | None = None
     firebase_custom_token: bool | msgspec.UnsetType = msgspec.UNSET
     device_public_key: Any = None  # dpop.parse_public_jwk: its faults have codes of their own
+    # "keep me signed in" unticked: this session lives at most this long (never longer than the setting)
+    session_lifetime_seconds: Annotated[int, msgspec.Meta(ge=60, le=10 * 365 * 86400)] | None = None
 
     INVALID: ClassVar[Mapping[str, str]] = {
         "device": _DEVICE, "device.platform": _PLATFORM,
         "firebaseCustomToken": "firebaseCustomToken must be true or false",
+        "sessionLifetimeSeconds": "sessionLifetimeSeconds must be a whole number of seconds from 60 to 10 years",
     }
     ABSENT: ClassVar[Mapping[str, str]] = {"device": _DEVICE, "device.platform": _PLATFORM}
+
+
+class Reauthenticate(Body, frozen=True):
+    id_token: Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
+
+    INVALID: ClassVar[Mapping[str, str]] = {"idToken": "idToken must be a Firebase ID token"}
+    ABSENT: ClassVar[Mapping[str, str]] = {"idToken": "idToken is required"}
+
+
+class AutoClose(Body, frozen=True):
+    after_days: Literal[7, 30, 90, 180] | None
+
+    INVALID: ClassVar[Mapping[str, str]] = {"afterDays": "afterDays must be 7, 30, 90, 180 or null"}
+    ABSENT: ClassVar[Mapping[str, str]] = {"afterDays": "afterDays is required (7, 30, 90, 180 or null)"}
 
 
 class Refresh(Body, frozen=True):

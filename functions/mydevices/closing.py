@@ -16,7 +16,7 @@ from typing import Any
 from google.api_core import exceptions as core_exceptions
 from google.cloud import firestore
 
-from . import account, clock, documents, queries, store
+from . import account, clock, documents, lifetimes, queries, store
 from .documents import ACTIVE, REJECTED_BY_USER, REVOKE_OTHERS, TOKEN_REUSED, USER_REVOKED
 
 NEEDS_FRESH_SIGN_IN = frozenset({USER_REVOKED, REVOKE_OTHERS, REJECTED_BY_USER, TOKEN_REUSED})
@@ -68,7 +68,9 @@ def revoke_where(uid: str, reason: str, keep_sid: str | None, predating: datetim
         batch = client.batch()
         for snap in chunk:
             unchanged = client.write_option(last_update_time=snap.update_time)
-            batch.update(snap.reference, documents.revocation(reason, now), option=unchanged)
+            why = lifetimes.expired(snap.to_dict() or {}, now)  # already over: closed as expired, no push
+            batch.update(snap.reference, documents.revocation(lifetimes.CLOSED_AS[why] if why else reason, now),
+                         option=unchanged)
         try:
             batch.commit()
             revoked += len(chunk)

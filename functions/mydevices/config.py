@@ -13,6 +13,18 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _duration(name: str, default: int | None) -> int | None:
+    """Whole seconds, or `off` (None): a lifetime that is explicitly not limited."""
+    given = (os.environ.get(name) or "").strip().lower()
+    if not given:
+        return default
+    if given == "off":
+        return None
+    if not given.isdigit() or int(given) <= 0:
+        raise ValueError(f"{name} must be a number of seconds or off, not {given!r}")
+    return int(given)
+
+
 @dataclass(frozen=True)
 class Rate:
     """At most `count` requests per fixed window of `seconds`."""
@@ -72,6 +84,13 @@ class Settings:
     dbsc_cookie_seconds: int = 300  # the DBSC-bound cookie's life: how long a copied cookie jar works
     public_api_url: str | None = None  # the API's origin as clients call it: DPoP proofs name it (htu)
     clock_file: str | None = None  # a local stack's moved clock (clock.py); demo- projects only
+    # session lifetimes (lifetimes.py), seconds; None is off. "app" is iOS and Android.
+    idle_timeout_web: int | None = 90 * 86400  # as long as an unused refresh token is kept (IDLE_LIMIT)
+    idle_timeout_app: int | None = 90 * 86400
+    max_session_age_web: int | None = None
+    max_session_age_app: int | None = None
+    # how recent a sign-in closing other sessions and widening auto-close need (None: off)
+    recent_sign_in_seconds: int | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -118,6 +137,11 @@ class Settings:
             dbsc_cookie_seconds=_int("MYDEVICES_DBSC_COOKIE_SECONDS", cls.dbsc_cookie_seconds),
             public_api_url=(os.environ.get("MYDEVICES_PUBLIC_API_URL") or "").rstrip("/") or None,
             clock_file=clock_file,
+            idle_timeout_web=_duration("MYDEVICES_IDLE_TIMEOUT_WEB", cls.idle_timeout_web),
+            idle_timeout_app=_duration("MYDEVICES_IDLE_TIMEOUT_APP", cls.idle_timeout_app),
+            max_session_age_web=_duration("MYDEVICES_MAX_SESSION_AGE_WEB", cls.max_session_age_web),
+            max_session_age_app=_duration("MYDEVICES_MAX_SESSION_AGE_APP", cls.max_session_age_app),
+            recent_sign_in_seconds=_duration("MYDEVICES_RECENT_SIGN_IN_SECONDS", cls.recent_sign_in_seconds),
         )
 
 

@@ -58,6 +58,11 @@ def session(uid: str, did: str, device: DeviceInfo, location: str | None, now: d
         "expireAt": None,
         "deviceBound": jkt is not None,
         "dpopJkt": jkt,
+        # lifetimes.py: login sets them (None: no such limit, no proof time known)
+        "authTime": None,
+        "autoCloseDays": None,
+        "idleExpiresAt": None,
+        "absoluteExpiresAt": None,
     }
 
 

@@ -26,6 +26,7 @@ class Code(enum.StrEnum):
     INVALID_TOKEN = "invalid_token"
     TOKEN_EXPIRED = "token_expired"
     SESSION_REVOKED = "session_revoked"
+    SESSION_EXPIRED = "session_expired"
     TOKEN_REUSED = "token_reused"
     DEVICE_PROOF_FAILED = "device_proof_failed"
     UNKNOWN_DEVICE = "unknown_device"
@@ -39,6 +40,7 @@ class Code(enum.StrEnum):
     # what the caller may do
     FORBIDDEN = "forbidden"
     SESSION_TOO_NEW = "session_too_new"
+    RECENT_SIGN_IN_REQUIRED = "recent_sign_in_required"
     CROSS_SITE_REQUEST = "cross_site_request"
     UNSUPPORTED_UID = "unsupported_uid"
     DBSC_CHALLENGE = "dbsc_challenge"
@@ -62,13 +64,15 @@ class Refusal(Exception):
     - `reason`: more than the code, where a client branches on it (why Firebase Auth ended the
       session, what is wrong with a DPoP proof);
     - `allowed_at` (ISO 8601): from when a session too new for an action may take it;
+    - `max_age`: how recent (seconds) a sign-in an action needs (`recent_sign_in_required`);
     - `retry_after`: seconds until trying again can succeed (rate limits, outages);
     - `nonce`: the DPoP nonce the next proof must carry (RFC 9449 §8);
     - `dbsc_session`: the session whose DBSC challenge the browser must sign.
     """
 
     def __init__(self, code: Code, message: str, *, reason: str | None = None, allowed_at: str | None = None,
-                 retry_after: int | None = None, nonce: str | None = None, dbsc_session: str | None = None) -> None:
+                 retry_after: int | None = None, nonce: str | None = None, dbsc_session: str | None = None,
+                 max_age: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -77,16 +81,18 @@ class Refusal(Exception):
         self.retry_after = retry_after
         self.nonce = nonce
         self.dbsc_session = dbsc_session
+        self.max_age = max_age
 
     def __repr__(self) -> str:
         return f"Refusal({self.code.value!r}, {self.message!r})"
 
-    def wire_facts(self) -> dict[str, str]:
+    def wire_facts(self) -> dict[str, str | int]:
         """The facts every answer carries beside `code` in its body (headers carry the others)."""
-        wire = {"reason": self.reason, "allowedAt": self.allowed_at}
+        wire: dict[str, str | int | None] = {"reason": self.reason, "allowedAt": self.allowed_at,
+                                             "maxAge": self.max_age}
         return {name: value for name, value in wire.items() if value is not None}
 
-    def body(self) -> dict[str, dict[str, str]]:
+    def body(self) -> dict[str, dict[str, str | int]]:
         return {"error": {"code": self.code, "message": self.message, **self.wire_facts()}}
 
 

@@ -172,7 +172,8 @@ def test_the_error_codes_and_answer_types_are_the_documented_ones() -> None:
         assert shapes["interfaces"][name] == schema_props(doc, schema), name
     session_list = shapes["interfaces"]["SessionList"]
     assert session_list == {"sessions": {"optional": False, "type": "ListedSession[]"},
-                            "closeOthersAllowedAt": {"optional": False, "type": "string | null"}}
+                            "closeOthersAllowedAt": {"optional": False, "type": "string | null"},
+                            "autoCloseAfterDays": {"optional": False, "type": "AutoCloseDays | null"}}
     assert set(listing["required"]) == set(session_list)
 
 

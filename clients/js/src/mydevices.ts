@@ -20,9 +20,10 @@ export type ApiErrorCode =
   | "unauthenticated" | "invalid_token" | "token_expired" | "session_revoked" | "token_reused"
   | "device_proof_failed" | "unknown_device" | "reauthentication_required" | "app_check_failed"
   | "use_dpop_nonce" | "invalid_dpop_proof" | "device_binding_required" | "bound_cookie_required"
-  | "invalid_dbsc_proof"
+  | "invalid_dbsc_proof" | "session_expired"
   // 403
-  | "forbidden" | "session_too_new" | "cross_site_request" | "unsupported_uid" | "dbsc_challenge"
+  | "forbidden" | "session_too_new" | "recent_sign_in_required" | "cross_site_request" | "unsupported_uid"
+  | "dbsc_challenge"
   // 409
   | "conflict" | "cannot_revoke_current" | "already_answered" | "session_closed" | "device_limit_reached"
   // 429, 500, 503
@@ -37,7 +38,9 @@ export type ErrorCode = ApiErrorCode | ClientErrorCode;
 /** `error.reason`: why Firebase Auth ended a session, or what is wrong with a DPoP proof. */
 export type ErrorReason =
   | "account_disabled" | "account_deleted" | "credentials_revoked" | "bad_jti" | "bad_iat" | "stale"
-  | "wrong_method" | "wrong_url" | "wrong_ath" | "replayed" | "missing" | "wrong_key";
+  | "wrong_method" | "wrong_url" | "wrong_ath" | "replayed" | "missing" | "wrong_key"
+  // session_expired: which deadline passed
+  | "idle" | "max_age";
 
 export type Platform = "ios" | "android" | "web";
 
@@ -75,7 +78,12 @@ export interface SessionList {
   sessions: ListedSession[];
   /** Null when this session may close others; else from when (ISO 8601) it may. */
   closeOthersAllowedAt: string | null;
+  /** The user's auto-close choice (days without activity), null when off. */
+  autoCloseAfterDays: AutoCloseDays | null;
 }
+
+/** "Close my sessions after 1 week / 1 month / 3 months / 6 months without activity". */
+export type AutoCloseDays = 7 | 30 | 90 | 180;
 
 export interface PendingAlert {
   newSessionId: string;
@@ -415,6 +423,7 @@ export async function dpopProof(key: DeviceKey, htm: string, htu: string,
 export type SignedOutReason =
   | "session_revoked" | "token_reused" | "reauthentication_required" | "invalid_token" | "unknown_device"
   | "unauthenticated" | "token_expired" | "device_proof_failed" | "device_key_lost" | "force_logout" | "logout"
+  | "session_expired"
   | (string & {});
 
 export interface SignedOutDetails {
@@ -805,6 +814,27 @@ export class MyDevicesClient {
     return this._call("DELETE", `/v1/sessions/${encodeURIComponent(sessionId)}`);
   }
   revokeOthers(): Promise<RevokedOthers> { return this._call("POST", "/v1/sessions/revoke-others"); }
+  /** Step-up: renew when this session's user last proved who they are, from the ID token of a new
+   *  Firebase sign-in (e.g. `reauthenticateWithCredential`, then `getIdToken(true)`). Opens no session. */
+  reauthenticate(idToken: string): Promise<{ authTime: string }> {
+    return this._call("POST", "/v1/sessions/current/reauthenticate", { body: { idToken } });
+  }
+  /** Run `action`; if it needs a more recent sign-in (403 `recent_sign_in_required`), ask
+   *  `freshIdToken` for a new Firebase sign-in's ID token, re-verify, and run it once more. */
+  async withRecentSignIn<T>(action: () => Promise<T>, freshIdToken: (maxAge: number) => Promise<string>): Promise<T> {
+    try {
+      return await action();
+    } catch (error) {
+      if (!(error instanceof MyDevicesError) || error.code !== "recent_sign_in_required") throw error;
+      const maxAge = typeof error.details?.maxAge === "number" ? error.details.maxAge : 0;
+      await this.reauthenticate(await freshIdToken(maxAge));
+      return action();
+    }
+  }
+  /** The user's auto-close choice for all their sessions, at once; null: off. */
+  setAutoClose(afterDays: AutoCloseDays | null): Promise<{ autoCloseAfterDays: AutoCloseDays | null; closed: number }> {
+    return this._call("PUT", "/v1/sessions/auto-close", { body: { afterDays } });
+  }
   updatePushToken(token: string, provider: "fcm" = "fcm"): Promise<PushTokenUpdated> {
     return this._call("PUT", "/v1/sessions/current/push-token", { body: { token, provider } });
   }

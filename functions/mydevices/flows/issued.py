@@ -22,8 +22,11 @@ class Issued:
     firebase_custom_token: str | None = None  # login only: see tokens/firebase.py
 
 
-def access_token(uid: str, sid: str, did: str, issued_at: int, jkt: str | None = None) -> tuple[str, int]:
-    """An access token and when it expires. `jkt` binds it to the device key (dpop.py)."""
+def access_token(uid: str, sid: str, did: str, issued_at: int, jkt: str | None = None,
+                 deadline: int | None = None) -> tuple[str, int]:
+    """An access token and when it expires: never after the session's `deadline` (lifetimes.py).
+    `jkt` binds it to the device key (dpop.py)."""
     conf = settings()
-    claims = access.AccessClaims(uid=uid, sid=sid, did=did, iat=issued_at, exp=issued_at + conf.access_ttl, jkt=jkt)
+    exp = issued_at + conf.access_ttl if deadline is None else min(issued_at + conf.access_ttl, deadline)
+    claims = access.AccessClaims(uid=uid, sid=sid, did=did, iat=issued_at, exp=exp, jkt=jkt)
     return access.issue(keyring(), issuer=conf.issuer, audience=conf.audience, claims=claims), claims.exp

@@ -18,7 +18,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from .. import account, clock, closing, dbsc, documents, dpop, geo, queries, rate_limits, store
+from .. import account, clock, closing, dbsc, documents, dpop, geo, lifetimes, queries, rate_limits, store
 from ..bodies import DeviceInfo, PushTarget
 from ..config import settings
 from ..documents import ACTIVE, REPLACED, SELF_ENDED
@@ -33,25 +33,27 @@ CAP_SLACK = 10  # below cap - CAP_SLACK active sessions, concurrent logins canno
 
 def login(bearer: Callable[[], str | None], client_ip: str | None, did: str, signed_device_id: str, device: DeviceInfo,
           push: PushTarget | None, *, firebase_token: bool = True, holds: str | None = None,
-          bound_cookie: str | None = None, device_key: dict[str, str] | None = None) -> Issued:
+          bound_cookie: str | None = None, device_key: dict[str, str] | None = None,
+          lifetime: int | None = None) -> Issued:
     """Open a session for (user, device), replacing the device's previous one.
 
     `holds` is the access token the request carried besides the ID token (a web client's cookie):
     with it a re-login proves it is the device itself coming back (see _alert_reason), unless
     that session is bound to a key: then only a fresh DBSC `bound_cookie` proves it (_proves_session).
     `device_key` (a public JWK, dpop.parse_public_jwk) binds the session to that key: its every
-    refresh must then carry a DPoP proof the key signed (flows/refresh.py)."""
+    refresh must then carry a DPoP proof the key signed (flows/refresh.py). `lifetime` (seconds) makes
+    this session's absolute lifetime shorter than the platform's (lifetimes.py)."""
     rate_limits.login_from_address(client_ip)
     who = sign_in.verify_id_token(bearer() or "")  # after the per-address limit: a flood of made-up tokens is cheap
     rate_limits.login_of_user(who.uid, who.auth_time, client_ip)
     location = geo.locate(client_ip, settings().geoip_db)
     return _open(who, did, signed_device_id, device, push, location, firebase_token=firebase_token, holds=holds,
-                 bound_cookie=bound_cookie, device_key=device_key)
+                 bound_cookie=bound_cookie, device_key=device_key, lifetime=lifetime)
 
 
 def _open(who: sign_in.Identity, did: str, signed_device_id: str, device: DeviceInfo, push: PushTarget | None,
           location: str | None, *, firebase_token: bool, holds: str | None, bound_cookie: str | None,
-          device_key: dict[str, str] | None) -> Issued:
+          device_key: dict[str, str] | None, lifetime: int | None) -> Issued:
     jkt = dpop.thumbprint(device_key) if device_key is not None else None
     uid = who.uid
     sid = device_id.new_device_id()  # same shape: 128 random bits
@@ -74,7 +76,11 @@ def _open(who: sign_in.Identity, did: str, signed_device_id: str, device: Device
 
     def create(transaction: firestore.Transaction) -> None:
         user = user_ref.get(transaction=transaction)
-        _require_fresh_sign_in(who, user.to_dict() if user.exists else None)
+        user_doc = user.to_dict() if user.exists else None
+        _require_fresh_sign_in(who, user_doc)
+        # The user's own auto-close choice comes with the read above: no read of its own.
+        session_doc.update(lifetimes.at_login(device.device_type, now, who.auth_time,
+                                              (user_doc or {}).get("autoCloseDays"), lifetime))
         pointer = device_ref.get(transaction=transaction)
         pointer_doc = pointer.to_dict() if pointer.exists else None
         previous = pointer_doc.get("sessionId") if pointer_doc else None
@@ -93,7 +99,7 @@ def _open(who: sign_in.Identity, did: str, signed_device_id: str, device: Device
         transaction.set(device_ref, {"sessionId": sid, "updatedAt": now}, merge=True)
 
     store.transact(create)
-    token, expires = access_token(uid, sid, did, int(now.timestamp()), jkt)
+    token, expires = access_token(uid, sid, did, int(now.timestamp()), jkt, lifetimes.deadline(session_doc))
     view = device_session(sid, session_doc, sid)
     return Issued(uid, sid, signed_device_id, token, expires, str(first), view, firebase_custom_token=custom_token)
 

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from google.cloud import firestore
 
-from .. import account, clock, closing, dbsc, dpop, rate_limits, store
+from .. import account, clock, closing, dbsc, documents, dpop, lifetimes, rate_limits, store
 from ..config import settings
 from ..documents import ACTIVE, IDLE_LIMIT
 from ..errors import Code, Refusal
@@ -59,6 +59,7 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
     secret_ref = store.secret_ref(presented.sid)
     counted: list[str] = []
     ended: list[account.Ended | None] = []
+    closed_for: list[str] = []  # the session was past a deadline and rotate closed it: why
 
     def count_and_ask_auth(uid: str, began: datetime) -> None:
         """Once per request (a retried transaction is not a new one): the session's refresh
@@ -70,7 +71,9 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
         if ended[0] is not None:
             raise _Ended(uid, ended[0])
 
-    def rotate(transaction: firestore.Transaction) -> tuple[str, refresh_tokens.RefreshToken, int, str | None]:
+    def rotate(transaction: firestore.Transaction) -> tuple[str, refresh_tokens.RefreshToken, int, str | None,
+                                                            int | None]:
+        closed_for.clear()  # a retried transaction decides again
         secret = secret_ref.get(transaction=transaction)
         data = secret.to_dict() or {}  # None when there is no such document
         expire_at = data.get("expireAt")
@@ -93,6 +96,15 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
             # The right secret with another generation number was never issued: someone edited the
             # token (a wrong generation would also defeat the copied-token proof of older ones).
             raise Refusal(Code.INVALID_TOKEN, _INVALID)
+        honoured = active and (presented.hash == current_hash or (
+            presented.hash == data.get("prevRefreshHash")
+            and clock.now() - int(data["rotatedAt"]) <= grace))
+        if honoured and (why := lifetimes.expired(doc)) is not None:
+            # Past a deadline, neither the current token nor the grace window's retry brings it back:
+            # the session is closed here, in this transaction (a racing refresh then finds it closed).
+            transaction.update(session.reference, documents.revocation(lifetimes.CLOSED_AS[why], clock.utcnow()))
+            closed_for.append(why)
+            return uid, presented, 0, None, None
         jkt = doc.get("dpopJkt") if isinstance(doc.get("dpopJkt"), str) else None
         if presented.hash == current_hash and active:
             possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
@@ -108,7 +120,10 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
                 "expireAt": clock.utcnow() + IDLE_LIMIT,
                 **possession,
             })
-            return uid, child, now, jkt
+            # Activity now: the idle deadline moves (the one update of the session a refresh makes).
+            renewed = lifetimes.renewed(doc, datetime.fromtimestamp(now, UTC))
+            transaction.update(session.reference, renewed)
+            return uid, child, now, jkt, lifetimes.deadline({**doc, **renewed})
         if presented.hash == data.get("prevRefreshHash") and active:
             rotated_at = int(data["rotatedAt"])
             child = refresh_tokens.child(key, presented)
@@ -117,7 +132,8 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
                 count_and_ask_auth(uid, began)
                 if possession:
                     transaction.update(secret_ref, possession)
-                return uid, child, rotated_at, jkt  # the same answer as the rotation it repeats
+                # the same answer as the rotation it repeats (the deadline it wrote)
+                return uid, child, rotated_at, jkt, lifetimes.deadline(doc)
             raise _Reused(uid, presented.sid, doc)
         genuine = presented.hash == current_hash or (
             presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current_hash))
@@ -128,17 +144,19 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
         live = copied_token.live_replacement(uid, doc, transaction)
         if live is not None:
             raise _Reused(uid, live, doc)
-        raise Refusal(Code.SESSION_REVOKED, "this session has been closed")
+        raise lifetimes.closed_refusal(doc) or Refusal(Code.SESSION_REVOKED, "this session has been closed")
 
     with _one_refresh_at_a_time(presented.sid):
         try:
-            uid, child, issued_at, jkt = store.transact(rotate)
+            uid, child, issued_at, jkt, deadline = store.transact(rotate)
         except _Reused as reused:
             copied_token.respond(reused.uid, presented.sid, did, reused.live_sid, reused.presented,
                                  why=reused.why, code=reused.code)
         except _Ended as ended:
             _end_for_account(ended.uid, presented.sid, ended.ended)
-    access, expires = access_token(uid, presented.sid, did, issued_at, jkt)
+    if closed_for:
+        raise lifetimes.refusal(closed_for[0])
+    access, expires = access_token(uid, presented.sid, did, issued_at, jkt, deadline)
     return Issued(uid, presented.sid, signed_device_id, access, expires, str(child))
 
 

@@ -1,7 +1,8 @@
 """Validation: the three steps every call takes. Is the device known, is the token valid, does
 this user have this session, active, on this device.
 
-It costs one document read: `lastActiveAt` is written at most once per `last_active_interval`
+It costs one document read, which also carries the session's deadlines (lifetimes.py):
+`lastActiveAt` is written at most once per `last_active_interval`
 per session. A Firebase ID token from a My Devices login (tokens/firebase.py) is accepted in place
 of our access token. An access token of a session its device has since replaced is a copy in use
 (copied_token.py).
@@ -16,7 +17,7 @@ from typing import Any
 
 from google.api_core import exceptions as core_exceptions
 
-from .. import clock, store
+from .. import clock, closing, lifetimes, store
 from ..config import settings
 from ..documents import ACTIVE
 from ..errors import Code, Refusal
@@ -78,7 +79,16 @@ def _active_session(uid: str, sid: str, did: str, *, replaced_means_copied: bool
     if doc.get("status") != ACTIVE:
         if replaced_means_copied and (live := copied_token.live_replacement(uid, doc)) is not None:
             copied_token.respond(uid, sid, did, live, doc, why="access token of a replaced session")
-        raise Refusal(Code.SESSION_REVOKED, "this session has been closed")
+        raise lifetimes.closed_refusal(doc) or Refusal(Code.SESSION_REVOKED, "this session has been closed")
+    if (why := lifetimes.expired(doc)) is not None:
+        # Judged from the document just read: no read of its own. The first call to see it closes
+        # it (once: a closed session never gets here again), so the list and a Firebase ID token
+        # named after it agree at once.
+        try:
+            closing.revoke_session(uid, sid, lifetimes.CLOSED_AS[why])
+        except (core_exceptions.GoogleAPIError, ValueError) as error:  # the deadline refuses it anyway
+            log.warning("expired session %s not closed yet: %s", sid, error)
+        raise lifetimes.refusal(why)
     _touch(uid, sid, doc)
     return Caller(uid, sid, did, doc)
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import flask
 
-from .. import app_check
+from .. import app_check, lifetimes
 from ..errors import Code, Refusal
 from ..flows.validation import Caller
 from .cors import require_same_origin
@@ -44,8 +44,12 @@ Wrapped = Callable[[flask.Request, Caller], Any]
 Guarded = Callable[[flask.Request], Any]
 
 
-def require_session(func: Wrapped | None = None, *, require_proof: bool = False) -> Any:
-    """`@require_session` or `@require_session(require_proof=True)` (see the module's doc)."""
+def require_session(func: Wrapped | None = None, *, require_proof: bool = False,
+                    max_auth_age: int | None = None) -> Any:
+    """`@require_session`, `@require_session(require_proof=True)` (see the module's doc), or
+    `@require_session(max_auth_age=600)`: the session's user must have proved who they are (signed in,
+    or re-verified with POST /v1/sessions/current/reauthenticate) within that many seconds, else 403
+    `recent_sign_in_required` with `maxAge` (lifetimes.py)."""
 
     def decorate(inner: Wrapped) -> Guarded:
         @functools.wraps(inner)
@@ -58,6 +62,7 @@ def require_session(func: Wrapped | None = None, *, require_proof: bool = False)
                 caller = api_request.authenticate()
                 if require_proof:
                     _require_possession(api_request, caller)
+                lifetimes.require_recent_sign_in(caller.session, max_auth_age)
             except Exception as failure:
                 refusal = refusal_for(failure)
                 if refusal is None:  # a bug of ours: the app's function still answers our JSON, no trace

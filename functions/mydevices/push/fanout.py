@@ -34,13 +34,14 @@ from firebase_admin import messaging
 
 from .. import clock, queries, store
 from ..documents import ACTIVE
+from ..lifetimes import EXPIRED
 from ..tokens import action
 from . import alert_copy, claims, fcm
 from .events import NEW_LOGIN, SESSION_REVOKED
 
 log = logging.getLogger(__name__)
 
-SILENT_REASONS = frozenset({"logout", "replaced"})
+SILENT_REASONS = frozenset({"logout", "replaced", *EXPIRED})  # expired: nobody uses it (lifetimes.py)
 READ_CHUNK = 300  # secrets read per get_all call
 
 
