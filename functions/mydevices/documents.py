@@ -61,8 +61,26 @@ def session(uid: str, did: str, device: DeviceInfo, location: str | None, now: d
     }
 
 
+def activity(session: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The one update a sign of activity makes to a session document: `lastActiveAt`, once the
+    recorded one is `last_active_interval` old (an hour by default), else nothing ({}).
+
+    The refresh makes it, in its rotation's transaction (flows/refresh.py): a device in use renews
+    its access token every `access_ttl` anyway, so `lastActiveAt` is behind the true last activity
+    by at most `last_active_interval` + `access_ttl` (70 minutes by default), and validation writes
+    nothing. Only a caller that never renews with us, a Firebase ID token (validation.py), has its
+    activity recorded by validation, with the same interval. Each such write also runs the
+    session trigger once (push/events.py), so the interval prices two things: a write and a run."""
+    last = session.get("lastActiveAt")
+    if isinstance(last, datetime) and (now - last).total_seconds() < settings().last_active_interval:
+        return {}
+    return {"lastActiveAt": now}
+
+
 def secret(uid: str, refresh_hash: str, hmac_kid: str, now: datetime, push: PushTarget | None) -> dict[str, Any]:
-    """A new session's secrets: the first refresh token's hash (never the token) and the push token."""
+    """A new session's secrets: the first refresh token's hash (never the token) and the push token.
+    Each refresh adds the session's refresh budget (rate_limits.refresh_budget: `refreshWindowEnd`,
+    `refreshCount`)."""
     return {
         "uid": uid,
         "refreshHash": refresh_hash,
