@@ -35,7 +35,8 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
             bound_cookie: str | None = None) -> Issued:
     """Rotate a refresh token, in this order: prove the token genuine (current, the one just
     replaced within the grace window, or an ancestor of the current one); only then count it against the
-    user's refresh budget, so a stranger who knows a session id cannot spend it; refuse tokens
+    session's refresh budget (kept in its secret document), so a stranger who knows a session id
+    cannot spend it; refuse tokens
     of closed sessions; treat a genuine old token of a live session as a copy; and before
     anything is written, ask Firebase Auth whether the account may still hold sessions
     (account.py). Asked inside the transaction, so an Auth outage (503) rotates nothing: the
@@ -43,9 +44,17 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
 
     A session bound to a device key also needs a proof (`proof_input`, the request's DPoP
     header), judged only once the token is proven genuine (_proven): a made-up token stays
-    `invalid_token`, so knowing a session id is not enough to set off the copied-token response."""
-    rate_limits.refresh_from_address(client_ip)
-    # After the per-address limit: a flood of proofs costs no signature checks.
+    `invalid_token`, so knowing a session id is not enough to set off the copied-token response.
+
+    Only a refresh that fails is counted per client address (rate_limits.refresh_failures_from_address).
+    The rotation's one update of the session document records its activity (documents.activity)."""
+    with rate_limits.refresh_failures_from_address(client_ip):
+        return _refresh(refresh_token, did, signed_device_id, proof_input, bound_cookie)
+
+
+def _refresh(refresh_token: str | None, did: str | None, signed_device_id: str,
+             proof_input: dpop.DpopInput | None, bound_cookie: str | None) -> Issued:
+    # After an address known to be over its limit is refused: such a flood costs no signature checks.
     proof = proof_input.check() if proof_input is not None else dpop.ABSENT
     if not refresh_token:
         raise Refusal(Code.UNAUTHENTICATED, "a refresh token is required")
@@ -61,15 +70,17 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
     ended: list[account.Ended | None] = []
     closed_for: list[str] = []  # the session was past a deadline and rotate closed it: why
 
-    def count_and_ask_auth(uid: str, began: datetime) -> None:
-        """Once per request (a retried transaction is not a new one): the session's refresh
-        budget, then Firebase Auth's word on the account."""
+    def count_and_ask_auth(data: dict[str, Any], uid: str, began: datetime) -> dict[str, Any]:
+        """The session's refresh budget (429 past it; else the fields that count this refresh, to
+        write with it), then Firebase Auth's word on the account, asked once per request (a
+        retried transaction is not a new request)."""
+        budget = rate_limits.refresh_budget(data)
         if not counted:
             counted.append(uid)
-            rate_limits.refresh_of_session(presented.sid)
             ended.append(account.why_ended(uid, began))
         if ended[0] is not None:
             raise _Ended(uid, ended[0])
+        return budget
 
     def rotate(transaction: firestore.Transaction) -> tuple[str, refresh_tokens.RefreshToken, int, str | None,
                                                             int | None]:
@@ -81,7 +92,8 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
             # Unused for IDLE_LIMIT: gone, whenever Firestore's TTL gets round to deleting it.
             raise Refusal(Code.INVALID_TOKEN, _INVALID)
         uid = data["uid"]
-        session = store.session_ref(uid, presented.sid).get(transaction=transaction)
+        session_ref = store.session_ref(uid, presented.sid)
+        session = session_ref.get(transaction=transaction)
         if not session.exists or session.get("deviceId") != did:
             raise Refusal(Code.INVALID_TOKEN, _INVALID)
         doc = session.to_dict() or {}
@@ -108,7 +120,7 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
         jkt = doc.get("dpopJkt") if isinstance(doc.get("dpopJkt"), str) else None
         if presented.hash == current_hash and active:
             possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
-            count_and_ask_auth(uid, began)
+            budget = count_and_ask_auth(data, uid, began)
             now = clock.seconds()
             child = refresh_tokens.child(ring.current_hmac, presented)
             transaction.update(secret_ref, {
@@ -119,19 +131,22 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
                 "rotatedAt": now,
                 "expireAt": clock.utcnow() + IDLE_LIMIT,
                 **possession,
+                **budget,
             })
-            # Activity now: the idle deadline moves (the one update of the session a refresh makes).
-            renewed = lifetimes.renewed(doc, datetime.fromtimestamp(now, UTC))
-            transaction.update(session.reference, renewed)
-            return uid, child, now, jkt, lifetimes.deadline({**doc, **renewed})
+            # Activity: `lastActiveAt` and the idle deadline, when either is due (the one update of
+            # the session a refresh makes, documents.activity).
+            activity = documents.activity(doc, clock.utcnow())
+            if activity:
+                transaction.update(session_ref, activity)
+            return uid, child, now, jkt, lifetimes.deadline({**doc, **activity})
         if presented.hash == data.get("prevRefreshHash") and active:
             rotated_at = int(data["rotatedAt"])
             child = refresh_tokens.child(key, presented)
             if clock.now() - rotated_at <= grace and child.hash == current_hash:
                 possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
-                count_and_ask_auth(uid, began)
-                if possession:
-                    transaction.update(secret_ref, possession)
+                budget = count_and_ask_auth(data, uid, began)
+                if possession or budget:
+                    transaction.update(secret_ref, {**possession, **budget})
                 # the same answer as the rotation it repeats (the deadline it wrote)
                 return uid, child, rotated_at, jkt, lifetimes.deadline(doc)
             raise _Reused(uid, presented.sid, doc)
@@ -170,7 +185,11 @@ def dbsc_refresh(refresh_token: str | None, sid: str, proof: str | None, client_
     closing nothing, so a stranger who knows a session id cannot sign the owner out."""
     if not store.valid_id(sid):
         raise Refusal(Code.INVALID_TOKEN, f"{dbsc.SESSION_ID_HEADER} must name a session")
-    rate_limits.refresh_from_address(client_ip)
+    with rate_limits.refresh_failures_from_address(client_ip):
+        return _dbsc_refresh(refresh_token, sid, proof)
+
+
+def _dbsc_refresh(refresh_token: str | None, sid: str, proof: str | None) -> str:
     presented = refresh_tokens.parse(refresh_token or "")
     if presented is None or presented.sid != sid:
         raise Refusal(Code.INVALID_TOKEN, _INVALID)
