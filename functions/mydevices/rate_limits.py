@@ -137,8 +137,15 @@ def login_of_user(uid: str, signed_in_at: int, ip: str | None) -> None:
     hit("login-sign-in", f"{uid}\0{signed_in_at}", conf.login_rate_per_user)
 
 
-# Refusals that are no sign of abuse: the client retries as the protocol asks (a DPoP nonce), or we failed.
-_NOT_CHARGED = frozenset({Code.USE_DPOP_NONCE, Code.UNAVAILABLE, Code.CONTENTION, Code.INTERNAL})
+def reauthentication_of_session(sid: str) -> None:
+    """Each re-verification asks Firebase Auth about the account, like a login: bounded per session
+    by the login's per-(user, address) allowance, before the ID token is looked at."""
+    hit("reauth-session", sid, settings().login_rate_per_user_address)
+
+
+# Refusals that are no sign of abuse: we failed. A DPoP nonce challenge is charged: a device that
+# follows the protocol meets one at most once per resume, a replayed nonce-less proof at every try.
+_NOT_CHARGED = frozenset({Code.UNAVAILABLE, Code.CONTENTION, Code.INTERNAL})
 
 
 @contextmanager
@@ -149,8 +156,7 @@ def refresh_failures_from_address(ip: str | None) -> Iterator[None]:
     has seen over the limit is refused from memory before any work (no read, no signature check);
     the failure that takes the count over the limit is answered 429 in place of its own refusal.
     So a flood from one address gets at most `count` + (instances) refreshes worked on per window,
-    each costing one counter write, as before. Our own failures (an outage) and a DPoP nonce
-    challenge are not counted."""
+    each costing one counter write, as before. Our own failures (an outage) are not counted."""
     rate = settings().refresh_rate_per_ip
     key = address_key(ip)
     if rate is not None and key:

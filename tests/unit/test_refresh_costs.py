@@ -60,13 +60,24 @@ def test_a_genuine_refresh_pays_no_counter_write_and_a_failed_one_pays_one(
     assert counted == [("refresh-ip", "203.0.113.7", Rate(120, 60))] * 5
 
 
-def test_our_own_failures_and_a_nonce_challenge_are_not_charged_to_the_address(
+def test_our_own_failures_are_not_charged_to_the_address(
     counted: list[tuple[str, str | None, Rate | None]],
 ) -> None:
-    for code in (Code.UNAVAILABLE, Code.CONTENTION, Code.USE_DPOP_NONCE):
+    for code in (Code.UNAVAILABLE, Code.CONTENTION, Code.INTERNAL):
         with pytest.raises(Refusal), rate_limits.refresh_failures_from_address("203.0.113.7"):
             raise Refusal(code, "not the client's doing")
     assert counted == []
+
+
+def test_a_nonce_challenge_is_charged_so_a_replayed_nonce_less_proof_cannot_flood(
+    counted: list[tuple[str, str | None, Rate | None]],
+) -> None:
+    """A device that follows DPoP meets a nonce challenge once per resume; a script replaying one
+    proof without a nonce meets it at every try, each a signature check and a transaction's reads."""
+    for _ in range(3):
+        with pytest.raises(Refusal), rate_limits.refresh_failures_from_address("203.0.113.7"):
+            raise Refusal(Code.USE_DPOP_NONCE, "use the server's nonce")
+    assert counted == [("refresh-ip", "203.0.113.7", Rate(120, 60))] * 3
 
 
 def test_an_address_this_instance_saw_over_the_limit_is_refused_before_any_work(

@@ -108,12 +108,13 @@ def _refresh(refresh_token: str | None, did: str | None, signed_device_id: str,
             # The right secret with another generation number was never issued: someone edited the
             # token (a wrong generation would also defeat the copied-token proof of older ones).
             raise Refusal(Code.INVALID_TOKEN, _INVALID)
-        honoured = active and (presented.hash == current_hash or (
-            presented.hash == data.get("prevRefreshHash")
-            and clock.now() - int(data["rotatedAt"]) <= grace))
-        if honoured and (why := lifetimes.expired(doc)) is not None:
-            # Past a deadline, neither the current token nor the grace window's retry brings it back:
-            # the session is closed here, in this transaction (a racing refresh then finds it closed).
+        if active and (why := lifetimes.expired(doc)) is not None:
+            # Past a deadline the session is over for every token of it: neither the current one nor
+            # the grace window's retry brings it back, and an older copy no longer signs anyone out
+            # (the session it would prove copied has ended). Closed here, in this transaction (a
+            # racing refresh then finds it closed); a made-up token closes nothing.
+            if not _genuine(presented, current_hash, generation, data.get("prevRefreshHash"), key):
+                raise Refusal(Code.INVALID_TOKEN, _INVALID)
             transaction.update(session.reference, documents.revocation(lifetimes.CLOSED_AS[why], clock.utcnow()))
             closed_for.append(why)
             return uid, presented, 0, None, None
@@ -150,9 +151,7 @@ def _refresh(refresh_token: str | None, did: str | None, signed_device_id: str,
                 # the same answer as the rotation it repeats (the deadline it wrote)
                 return uid, child, rotated_at, jkt, lifetimes.deadline(doc)
             raise _Reused(uid, presented.sid, doc)
-        genuine = presented.hash == current_hash or (
-            presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current_hash))
-        if not genuine:
+        if not _genuine(presented, current_hash, generation, None, key):
             raise Refusal(Code.INVALID_TOKEN, _INVALID)
         if active:
             raise _Reused(uid, presented.sid, doc)
@@ -199,20 +198,29 @@ def _dbsc_refresh(refresh_token: str | None, sid: str, proof: str | None) -> str
         raise Refusal(Code.INVALID_TOKEN, _INVALID)
     key = ring.hmac.get(secret.get("refreshKid") or "", ring.current_hmac)
     current, generation = str(secret.get("refreshHash")), int(secret.get("generation") or 0)
-    genuine = (presented.hash == current and presented.generation == generation) \
-        or presented.hash == secret.get("prevRefreshHash") \
-        or (presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current))
-    if not genuine:
+    if not _genuine(presented, current, generation, secret.get("prevRefreshHash"), key):
         raise Refusal(Code.INVALID_TOKEN, _INVALID)
     uid = str(secret["uid"])
     doc = store.read(store.session_ref(uid, sid))
     if doc is None or doc.get("status") != ACTIVE:
-        raise Refusal(Code.SESSION_REVOKED, "this session has been closed")
+        raise lifetimes.closed_refusal(doc or {}) or Refusal(Code.SESSION_REVOKED, "this session has been closed")
+    if (why := lifetimes.expired(doc)) is not None:  # no bound cookie for a session that is over
+        closing.revoke_session(uid, sid, lifetimes.CLOSED_AS[why])
+        raise lifetimes.refusal(why)
     verdict = dbsc.verify_refresh(doc, sid, proof)
     if verdict == "wrong":
         copied_token.respond(uid, sid, str(doc.get("deviceId")), sid, doc, code=Code.DEVICE_PROOF_FAILED,
                              why="DBSC refresh with a proof its browser key did not sign")
     return verdict
+
+
+def _genuine(presented: refresh_tokens.RefreshToken, current: str, generation: int, previous: object,
+             key: bytes) -> bool:
+    """Whether `presented` is a token this session was really issued: its current one (with its own
+    generation), the one before (`previous`, None where that does not count), or an ancestor."""
+    return (presented.hash == current and presented.generation == generation) \
+        or (previous is not None and presented.hash == previous) \
+        or (presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current))
 
 
 def _end_for_account(uid: str, sid: str, ended: account.Ended) -> NoReturn:
