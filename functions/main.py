@@ -45,7 +45,7 @@ def log_in(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     issued = login.login(req.bearer, req.client_ip(), req.did, req.signed_did, body.device, body.push,
                          firebase_token=wanted, holds=req.cookie(web_cookies.ACCESS),
                          bound_cookie=req.bound_cookie, device_key=device_key,
-                         lifetime=body.session_lifetime_seconds)
+                         lifetime=body.lifetime)
     response = issued_response(issued, web=cookies, status=201)
     response.headers[dpop.NONCE_HEADER] = dpop.nonce()  # for the bound session's first refresh
     if cookies and settings().web_cookie == "host":  # a browser without DBSC ignores it (dbsc.py)

@@ -75,8 +75,9 @@ class Login(Body, frozen=True):
     push: PushTarget | None = None
     firebase_custom_token: bool | msgspec.UnsetType = msgspec.UNSET
     device_public_key: Any = None  # dpop.parse_public_jwk: its faults have codes of their own
-    # "keep me signed in" unticked: this session lives at most this long (never longer than the setting)
-    session_lifetime_seconds: Annotated[int, msgspec.Meta(ge=60, le=10 * 365 * 86400)] | None = None
+    # "keep me signed in" unticked: this session lives at most this long (never longer than the setting).
+    # A whole number, which JSON may also write 4187.0 (JavaScript's numbers): taken as the int it is.
+    session_lifetime_seconds: Annotated[float, msgspec.Meta(ge=60, le=10 * 365 * 86400)] | None = None
 
     INVALID: ClassVar[Mapping[str, str]] = {
         "device": _DEVICE, "device.platform": _PLATFORM,
@@ -84,6 +85,16 @@ class Login(Body, frozen=True):
         "sessionLifetimeSeconds": "sessionLifetimeSeconds must be a whole number of seconds from 60 to 10 years",
     }
     ABSENT: ClassVar[Mapping[str, str]] = {"device": _DEVICE, "device.platform": _PLATFORM}
+
+    def __post_init__(self) -> None:
+        seconds = self.session_lifetime_seconds
+        if isinstance(seconds, float) and not seconds.is_integer():
+            raise Refusal(Code.INVALID_REQUEST, self.INVALID["sessionLifetimeSeconds"])
+
+    @property
+    def lifetime(self) -> int | None:
+        """`sessionLifetimeSeconds` as whole seconds."""
+        return None if self.session_lifetime_seconds is None else int(self.session_lifetime_seconds)
 
 
 class Reauthenticate(Body, frozen=True):

@@ -98,3 +98,19 @@ def test_a_refresh_body_holds_only_its_token() -> None:
 def test_a_push_token_body_is_checked_where_it_was_sent() -> None:
     assert refusal({"token": ""}, bodies.PushTarget, "push") == "push.token must not be empty"
     assert refusal({"token": "t", "extra": 1}, bodies.PushTarget, "push") == "unknown field push.extra"
+
+
+@pytest.mark.parametrize(("sent", "kept"), [(4187, 4187), (4187.0, 4187), (None, None)])
+def test_a_session_lifetime_is_whole_seconds_however_json_writes_them(sent: Any, kept: int | None) -> None:
+    """JSON Schema's integer (docs/openapi.yaml) includes 4187.0, which JavaScript may send."""
+    login = bodies.decode({"device": {"name": "Pixel", "platform": "android"}, "sessionLifetimeSeconds": sent},
+                          bodies.Login)
+    assert login.lifetime == kept and (kept is None or type(login.lifetime) is int)
+
+
+@pytest.mark.parametrize("sent", [4187.5, 59, 59.0, 10 * 365 * 86400 + 1, "4187", True])
+def test_a_session_lifetime_that_is_no_whole_number_in_range_is_refused(sent: Any) -> None:
+    with pytest.raises(Refusal) as refused:
+        bodies.decode({"device": {"name": "Pixel", "platform": "android"}, "sessionLifetimeSeconds": sent},
+                      bodies.Login)
+    assert refused.value.code == Code.INVALID_REQUEST and "sessionLifetimeSeconds" in refused.value.message
