@@ -153,6 +153,27 @@ def test_login_and_refresh_make_one_auth_lookup_each(results: dict[str, Any]) ->
     assert steps[cost.REFRESH]["authLookups"] == 1
 
 
+def test_lifetimes_add_no_read_or_write_to_validation_or_refresh(results: dict[str, Any]) -> None:
+    """A session with both deadlines costs what a session costs: the deadlines ride on the document
+    validation reads anyway, and a refresh moves the idle one in the write it makes anyway."""
+    steps = _api_costs(results)
+    for lifetimes, plain in ((cost.LIFETIMES_VALIDATE, cost.VALIDATE), (cost.LIFETIMES_REFRESH, cost.REFRESH)):
+        counted = ("reads", "writes", "commits", "queries", "aggregations", "authLookups")
+        assert {k: steps[lifetimes][k] for k in counted} == {k: steps[plain][k] for k in counted}, lifetimes
+
+
+def test_step_up_auto_close_and_expiry_cost_what_they_change_and_push_nothing(results: dict[str, Any]) -> None:
+    rows = {row["step"]: row for row in results["sections"]["cost"]["steps"]}
+    reauthenticated = rows[cost.REAUTHENTICATE]["api"]
+    assert (reauthenticated["writes"], reauthenticated["queries"]) == (1, 0)  # the session's authTime only
+    auto_close = rows[cost.AUTO_CLOSE]["api"]
+    assert (auto_close["writes"], auto_close["queries"]) == (3, 1)  # the user's choice, then each of 2 sessions
+    expired = rows[cost.EXPIRED_FIRST_SEEN]["api"]
+    assert expired["writes"] - expired["counterWrites"] == 1 and expired["authLookups"] == 0  # closed, no lookup
+    for name in (cost.REAUTHENTICATE, cost.AUTO_CLOSE, cost.EXPIRED_FIRST_SEEN):
+        assert rows[name]["settled"] and rows[name]["fcmReceived"] == 0, name  # nobody is told to log out
+
+
 def test_refused_requests_write_only_the_per_address_counter(results: dict[str, Any]) -> None:
     steps = _api_costs(results)
     for name in (cost.STALE_REPLAY, cost.MALFORMED_LOGIN):
