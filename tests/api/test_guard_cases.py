@@ -272,6 +272,37 @@ def test_the_callable_adapter_checks_the_firebase_id_token_session(
     assert anonymous.json()["error"]["details"] == {"code": "unauthenticated"}
 
 
+def test_the_callable_adapter_asks_for_a_recent_sign_in_and_refuses_an_expired_session(
+    stack: Stack, api: str, node_guarded: str, sign_up: Callable[..., tuple[str, str]], db: firestore.Client
+) -> None:
+    """onCall(requireCallableSession(..., { maxAuthAge: 600 })): a sign-in older than that is
+    PERMISSION_DENIED recent_sign_in_required with maxAge, as the Python callables answer it; a session
+    past its deadline (its Firebase ID token still valid: the deadlines do not cap it) is
+    UNAUTHENTICATED session_expired, and closed."""
+    uid, id_token = sign_up()
+    phone = Device(api, dict(IPHONE))
+    answer = phone.http.post(f"{api}/v1/sessions", json={"device": phone.device, "sessionLifetimeSeconds": 1200},
+                             headers={"Authorization": f"Bearer {id_token}"}, timeout=30)
+    assert answer.status_code == 201, answer.text
+    sid = answer.json()["session"]["sessionId"]
+    firebase_id_token, _ = sign_in_with_custom_token(stack, answer.json()["firebaseCustomToken"])
+    call = f"{node_guarded}/callable/payments"
+    sent = {"Authorization": f"Bearer {firebase_id_token}", "Content-Type": "application/json"}
+    assert requests.post(call, json={"data": {}}, headers=sent, timeout=30).json() == {
+        "result": {"uid": uid, "sessionId": sid}}
+    stack.clock.advance(minutes=11)
+    stale = requests.post(call, json={"data": {}}, headers=sent, timeout=30)
+    assert stale.status_code == 403, stale.text
+    assert stale.json()["error"]["status"] == "PERMISSION_DENIED"
+    assert stale.json()["error"]["details"] == {"code": "recent_sign_in_required", "maxAge": 600}
+    stack.clock.advance(minutes=10)  # past the 20 minutes the login asked for; the ID token has an hour
+    expired = requests.post(call, json={"data": {}}, headers=sent, timeout=30)
+    assert expired.status_code == 401, expired.text
+    assert expired.json()["error"]["details"] == {"code": "session_expired", "reason": "max_age"}
+    closed = db.collection("users").document(uid).collection("sessions").document(sid).get().to_dict() or {}
+    assert (closed["status"], closed["revokedReason"]) == ("revoked", "expired_max_age")
+
+
 APP_CHECK = "X-Firebase-AppCheck"
 
 

@@ -6,6 +6,7 @@
 //         /express/orders      an Express app with sessionMiddleware()
 //         /express-bound/bound_orders   sessionMiddleware(new SessionGuard({ requireProof: true }))
 //         /fn/payments, /express-payments/payments   the same with { maxAuthAge: 600 } (a recent sign-in)
+//         /callable/payments   the same with { maxAuthAge: 600 }
 //         /callable/orders     firebase-functions v2 onCall(requireCallableSession(...))
 //         /fn-app-check/orders, /fn-app-check-report/orders   onRequest with { appCheck: "enforce" } / "report"
 import http from "node:http";
@@ -48,6 +49,9 @@ const recentGuard = new SessionGuard({ maxAuthAge: 600 });
 const payments = onRequest(requireSession(async (req, res, caller) => answer(res, caller, "/payments"), recentGuard));
 const callable = onCall(requireCallableSession(HttpsError, async (request, caller) => ({ uid: caller.uid, sessionId: caller.sid })));
 
+const callablePayments = onCall(requireCallableSession(HttpsError,
+  async (request, caller) => ({ uid: caller.uid, sessionId: caller.sid }), recentGuard));
+
 const appCheckOrders = onRequest(requireSession(async (req, res, caller) => answer(res, caller, "/orders"),
   new SessionGuard({ appCheck: "enforce" })));
 const appCheckReportOrders = onRequest(requireSession(async (req, res, caller) => answer(res, caller, "/orders"),
@@ -66,5 +70,6 @@ app.use("/express", team);
 app.get("/express-bound/bound_orders", sessionMiddleware(proofGuard), (req, res) => answer(res, req.mydevices, "/bound_orders"));
 app.get("/express-payments/payments", sessionMiddleware(recentGuard), (req, res) => answer(res, req.mydevices, "/payments"));
 app.post("/callable/orders", express.json(), (req, res) => callable(req, res));
+app.post("/callable/payments", express.json(), (req, res) => callablePayments(req, res));
 
 const server = app.listen(Number(process.env.PORT), "127.0.0.1", () => console.log(`listening on ${server.address().port}`));
