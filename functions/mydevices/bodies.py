@@ -134,7 +134,7 @@ _FAULT = re.compile(r"(?:Object contains unknown field `(?P<unknown>.*?)`|Object
 
 
 def decode(value: Any, kind: type[T], where: str = "") -> T:
-    """`value` (decoded JSON) as `kind`, or InvalidRequest saying what is wrong and where (paths
+    """`value` (decoded JSON) as `kind`, or an `invalid_request` Refusal saying what is wrong and where (paths
     from `where`: "data" for a callable's arguments, nothing for a request body)."""
     try:
         return msgspec.convert(value, kind)

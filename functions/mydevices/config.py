@@ -112,7 +112,7 @@ class Settings:
             reuse_policy=policy,
             trusted_proxies=_int("MYDEVICES_TRUSTED_PROXIES", 0),
             geoip_db=os.environ.get("MYDEVICES_GEOIP_DB") or None,
-            last_active_interval=_int("MYDEVICES_LAST_ACTIVE_INTERVAL_SECONDS", 300),
+            last_active_interval=_int("MYDEVICES_LAST_ACTIVE_INTERVAL_SECONDS", 3600),
             revoked_retention_days=_int("MYDEVICES_REVOKED_RETENTION_DAYS", 30),
             firestore_timeout=float(os.environ.get("MYDEVICES_FIRESTORE_TIMEOUT_SECONDS", "5")),
             max_body_bytes=_int("MYDEVICES_MAX_BODY_BYTES", 16 * 1024),

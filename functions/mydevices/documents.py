@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import lifetimes
 from .bodies import DeviceInfo, PushTarget
 from .config import settings
 
@@ -66,8 +67,33 @@ def session(uid: str, did: str, device: DeviceInfo, location: str | None, now: d
     }
 
 
+def activity(session: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The one update a sign of activity makes to a session document: `lastActiveAt` and the idle
+    deadline it moves (lifetimes.renewed), once the recorded activity is `last_active_interval`
+    old (an hour by default) or the idle deadline is near enough to pass before then; else
+    nothing ({}).
+
+    The refresh makes it, in its rotation's transaction (flows/refresh.py): a device in use renews
+    its access token every `access_ttl` anyway, so `lastActiveAt` is behind the true last activity
+    by at most `last_active_interval` + `access_ttl` (70 minutes by default), and validation writes
+    nothing. An idle timeout shorter than that is renewed at every refresh, so a session in use
+    never meets it. Only a caller that never renews with us, a Firebase ID token (validation.py),
+    has its activity recorded by validation, by the same rule. Each such write also runs the
+    session trigger once (push/events.py), so the interval prices two things: a write and a run."""
+    conf = settings()
+    last, idle_deadline = session.get("lastActiveAt"), session.get("idleExpiresAt")
+    recent = isinstance(last, datetime) and (now - last).total_seconds() < conf.last_active_interval
+    near = (isinstance(idle_deadline, datetime)
+            and (idle_deadline - now).total_seconds() < conf.last_active_interval + conf.access_ttl)
+    if recent and not near:
+        return {}
+    return {"lastActiveAt": now, **lifetimes.renewed(session, now)}
+
+
 def secret(uid: str, refresh_hash: str, hmac_kid: str, now: datetime, push: PushTarget | None) -> dict[str, Any]:
-    """A new session's secrets: the first refresh token's hash (never the token) and the push token."""
+    """A new session's secrets: the first refresh token's hash (never the token) and the push token.
+    Each refresh adds the session's refresh budget (rate_limits.refresh_budget: `refreshWindowEnd`,
+    `refreshCount`)."""
     return {
         "uid": uid,
         "refreshHash": refresh_hash,

@@ -14,6 +14,10 @@ Why this shape:
   hash of the key: no IP address or user id is stored.
 - One document sustains about one write per second, so a limit's window should not be expected
   to take much more than `seconds` requests per second; the defaults are far below that.
+
+Refreshes pay no counter write when they succeed (issue 24): the per-address limit counts only
+refreshes that fail (`refresh_failures_from_address`), and the per-session budget is kept in the
+session's secret document, which the rotation writes anyway (`refresh_budget`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ import hashlib
 import ipaddress
 import math
 import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from google.cloud import firestore
 
@@ -130,12 +137,55 @@ def login_of_user(uid: str, signed_in_at: int, ip: str | None) -> None:
     hit("login-sign-in", f"{uid}\0{signed_in_at}", conf.login_rate_per_user)
 
 
-def refresh_from_address(ip: str | None) -> None:
-    hit("refresh-ip", address_key(ip), settings().refresh_rate_per_ip)
+def reauthentication_of_session(sid: str) -> None:
+    """Each re-verification asks Firebase Auth about the account, like a login: bounded per session
+    by the login's per-(user, address) allowance, before the ID token is looked at."""
+    hit("reauth-session", sid, settings().login_rate_per_user_address)
 
 
-def refresh_of_session(sid: str) -> None:
-    """Charged only once the refresh token is proven genuine (flows/refresh.py): anyone can
+# Refusals that are no sign of abuse: we failed. A DPoP nonce challenge is charged: a device that
+# follows the protocol meets one at most once per resume, a replayed nonce-less proof at every try.
+_NOT_CHARGED = frozenset({Code.UNAVAILABLE, Code.CONTENTION, Code.INTERNAL})
+
+
+@contextmanager
+def refresh_failures_from_address(ip: str | None) -> Iterator[None]:
+    """Around a refresh: only a refresh that fails (a made-up, malformed or stale token, a proof
+    its key did not sign, a session over its budget) is counted per client address, which is what
+    the limit exists to stop; a genuine refresh pays no counter write. An address this instance
+    has seen over the limit is refused from memory before any work (no read, no signature check);
+    the failure that takes the count over the limit is answered 429 in place of its own refusal.
+    So a flood from one address gets at most `count` + (instances) refreshes worked on per window,
+    each costing one counter write, as before. Our own failures (an outage) are not counted."""
+    rate = settings().refresh_rate_per_ip
+    key = address_key(ip)
+    if rate is not None and key:
+        now = clock.now()
+        window = int(now // rate.seconds)
+        if _known_over(counter_id("refresh-ip", key, window), now):
+            raise _refuse("refresh-ip", float((window + 1) * rate.seconds), now)
+    try:
+        yield
+    except Refusal as refusal:
+        if refusal.code not in _NOT_CHARGED:
+            hit("refresh-ip", key, rate)
+        raise
+
+
+def refresh_budget(secret: Mapping[str, Any]) -> dict[str, Any]:
+    """The session's refresh budget, kept in its secret document: raise 429 past it, else the
+    fields that count this refresh, to be written with the rotation (one write, no counter
+    document). Asked only once the refresh token is proven genuine (flows/refresh.py): anyone can
     present a made-up secret with a victim's session id, and must not spend the victim's budget.
-    Per session, not per user: an intruder's own genuine session spends only its own."""
-    hit("refresh-session", sid, settings().refresh_rate_per_session)
+    Per session, not per user: an intruder's own genuine session spends only its own. Read and
+    written in the rotation's transaction, so it holds exactly across instances."""
+    rate = settings().refresh_rate_per_session
+    if rate is None:
+        return {}
+    now = clock.now()
+    window_end = (int(now // rate.seconds) + 1) * rate.seconds
+    used = secret.get("refreshCount") if secret.get("refreshWindowEnd") == window_end else 0
+    used = used if isinstance(used, int) else 0
+    if used >= rate.count:
+        raise _refuse("refresh-session", float(window_end), now)
+    return {"refreshWindowEnd": window_end, "refreshCount": used + 1}

@@ -146,21 +146,30 @@ def test_a_refused_client_is_let_in_again_after_retry_after(
 # --- refreshes -----------------------------------------------------------------------------------
 
 
-def test_refreshes_from_one_address_are_limited_and_a_refused_one_rotates_nothing(
+def test_failed_refreshes_from_one_address_are_limited_and_a_refused_one_rotates_nothing(
     limited: Instances, sign_up: Callable[[], tuple[str, str]]
 ) -> None:
+    """Only a refresh that fails is counted per address (issue 24): a genuine one pays no counter
+    write, so an address's genuine refreshes are bounded by each session's own budget."""
     turns = limited.turns()
     data = login(next(turns), sign_up()[1], public_ip()).json()
     device_id, token = data["deviceId"], data["refreshToken"]
+    other = login(next(turns), sign_up()[1], public_ip()).json()
     ip = public_ip()
-    for _ in range(3):
+    for _ in range(4):  # more genuine refreshes than the address's limit (all of the session's budget)
         answer = refresh(next(turns), token, device_id, ip)
         assert answer.status_code == 200, answer.text
         token = answer.json()["refreshToken"]
-    assert_rate_limited(refresh(next(turns), token, device_id, ip))
+    for _ in range(3):
+        assert error_code(refresh(next(turns), "made.0.up", device_id, ip)) == "invalid_token"
+    # The fourth failure is refused; so is the fifth, on the other instance, which then knows too.
     assert_rate_limited(refresh(next(turns), "made.0.up", device_id, ip))
+    assert_rate_limited(refresh(next(turns), f"{data['session']['sessionId']}.0.made-up", device_id, ip))
+    # Now each instance refuses the address from memory, even a genuine token, before any work.
+    for _ in limited.urls:
+        assert_rate_limited(refresh(next(turns), other["refreshToken"], other["deviceId"], ip))
     # The refused refresh changed nothing: the same token still works from elsewhere.
-    assert refresh(next(turns), token, device_id, public_ip()).status_code == 200
+    assert refresh(next(turns), other["refreshToken"], other["deviceId"], public_ip()).status_code == 200
 
 
 def test_refreshes_of_one_session_are_limited_across_addresses_and_spare_the_users_other_sessions(

@@ -18,6 +18,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -561,3 +562,18 @@ def test_a_copied_access_cookie_does_not_prove_a_dpop_bound_web_session(
     thief = Browser(api, jar=dict(owner.jar))
     taken = thief.login(user[1]).json()["session"]["sessionId"]
     assert session_doc(db, user[0], taken)["alertReason"] == "unproven_re_login"
+
+
+def test_the_dbsc_refresh_of_a_session_past_its_deadline_is_session_expired(
+    api: str, user: Any, db: firestore.Client
+) -> None:
+    """No fresh bound cookie for a session that is over (its cookie would also make a re-login of
+    the browser look like the owner's own, and so no news)."""
+    owner, sid, _ = registered_browser(api, user[1])
+    db.document(f"users/{user[0]}/sessions/{sid}").update({"idleExpiresAt": datetime.now(UTC) - timedelta(minutes=1)})
+    owner.jar.pop(BOUND)
+    answer = owner.refresh_bound_cookie(sid)
+    assert (answer.status_code, error_code(answer), answer.json()["error"].get("reason")) == (
+        401, "session_expired", "idle"), answer.text
+    assert BOUND not in owner.jar
+    assert session_doc(db, user[0], sid)["revokedReason"] == "expired_idle"

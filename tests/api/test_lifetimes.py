@@ -338,3 +338,52 @@ def test_widening_auto_close_needs_a_recent_sign_in_and_bad_choices_are_refused(
     for bad in ({"afterDays": 8}, {"afterDays": "7"}, {}, {"afterDays": 7, "x": 1}):
         answer = phone.put("/v1/sessions/auto-close", json=bad)
         assert (answer.status_code, error_code(answer)) == (400, "invalid_request"), bad
+
+
+def test_a_session_past_its_deadline_stays_over_when_auto_close_is_widened(stack: Stack, open_api: str) -> None:
+    """The thief's tablet lay idle past the owner's 7 days, unlisted: widening the choice must not
+    renew it (past either deadline, a session is over)."""
+    email = account(stack)
+    phone, tablet = device(stack, open_api, email), device(stack, open_api, email, IPAD)
+    assert phone.put("/v1/sessions/auto-close", json={"afterDays": 7}).json()["closed"] == 0
+    for _ in range(2):  # the phone is in use; the tablet is not
+        stack.clock.advance(days=4)
+        assert refreshed(phone).status_code == 200
+    fresh = stack.auth.sign_in(email, PASSWORD)[1]
+    assert phone.post("/v1/sessions/current/reauthenticate", json={"idToken": fresh}).status_code == 200
+    for wider in (30, None):
+        answer = phone.put("/v1/sessions/auto-close", json={"afterDays": wider})
+        assert answer.status_code == 200, answer.text
+    assert refused(refreshed(tablet)) == (401, "session_expired", "idle")
+    assert session_doc(stack, email, tablet.session_id)["revokedReason"] == "expired_idle"
+
+
+def test_narrowing_auto_close_so_that_it_closes_another_device_needs_a_recent_sign_in(
+        stack: Stack, open_api: str) -> None:
+    """Whoever holds an old unlocked session without the password cannot close the owner's idle
+    laptop by narrowing auto-close, any more than by closing it."""
+    email = account(stack)
+    holder, laptop = device(stack, open_api, email), device(stack, open_api, email, PIXEL)
+    stack.clock.advance(days=8)
+    assert refreshed(holder).status_code == 200  # its sign-in is 8 days old: no recent one
+    answer = holder.put("/v1/sessions/auto-close", json={"afterDays": 7})
+    assert (answer.status_code, error_code(answer)) == (403, "recent_sign_in_required"), answer.text
+    assert refreshed(laptop).status_code == 200
+    assert holder.put("/v1/sessions/auto-close", json={"afterDays": 30}).json() == {"autoCloseAfterDays": 30,
+                                                                                     "closed": 0}
+
+
+def test_an_old_token_of_an_expired_session_signs_nobody_out(stack: Stack, short: str) -> None:
+    """A copy of a tablet's refresh token, kept from before two rotations, used once the session is
+    over: the session is over, so it proves no copy in use and closes nothing else."""
+    email = account(stack)
+    phone, tablet = device(stack, short, email), device(stack, short, email, IPAD)
+    kept = tablet.refresh_token
+    for _ in range(2):
+        assert refreshed(tablet).status_code == 200
+    stack.clock.advance(minutes=50)
+    assert refreshed(phone).status_code == 200
+    stack.clock.advance(minutes=11)  # the tablet's last activity was 61 minutes ago
+    assert refused(tablet.refresh(kept)) == (401, "session_expired", "idle")
+    assert refreshed(phone).status_code == 200
+    assert session_doc(stack, email, tablet.session_id)["revokedReason"] == "expired_idle"

@@ -71,26 +71,63 @@ def sign_up(stack: Stack) -> tuple[str, str]:
 
 
 def test_a_session_keeps_answering_after_its_activity_interval(life: Stack) -> None:
-    """lastActiveAt is written at most every 5 minutes; the write itself used to raise, so from
-    minute six every validated call answered 500 and the owner could not close an intruder."""
+    """lastActiveAt used to be written by validation every 5 minutes, and that write raised, so
+    from minute six every validated call answered 500 and the owner could not close an intruder.
+    Validation no longer writes it (the refresh does, see the next test): calls past the old
+    interval, and past the new one, still answer."""
     email, id_token = sign_up(life)
     phone = Device(api_url(life), dict(PIXEL))
     phone.login(id_token)
     tablet = Device(api_url(life), dict(IPAD))
     tablet.login(life.auth.sign_in(email, PASSWORD)[1])
-    before = phone.get("/v1/sessions/current").json()["lastActiveAt"]
-    life.clock.advance(minutes=6)
-    for path in ("/v1/sessions", "/v1/sessions/current", "/v1/alerts"):
-        answer = phone.get(path)
-        assert answer.status_code == 200, (path, answer.status_code, answer.text)
-    after = phone.get("/v1/sessions/current").json()["lastActiveAt"]
-    assert datetime.fromisoformat(after).timestamp() - datetime.fromisoformat(before).timestamp() >= 6 * 60
+    for minutes in (6, 55):  # the old interval, then past the new one (an hour)
+        life.clock.advance(minutes=minutes)
+        if minutes * 60 >= ACCESS_TTL:  # the access token has expired meanwhile
+            refreshed = phone.refresh()
+            ok(refreshed)
+            phone.adopt(refreshed)
+        for path in ("/v1/sessions", "/v1/sessions/current", "/v1/alerts"):
+            answer = phone.get(path)
+            assert answer.status_code == 200, (path, answer.status_code, answer.text)
     life.clock.advance(days=1)  # the fresh-session window has passed: the phone may close others
     refreshed = phone.refresh()
     ok(refreshed)
     phone.adopt(refreshed)
     assert ok(phone.delete(f"/v1/sessions/{tablet.session_id}"))["revoked"] is True
     assert ok(phone.post("/v1/sessions/logout"))["loggedOut"] is True
+
+
+def last_active(device: Device) -> float:
+    return datetime.fromisoformat(ok(device.get("/v1/sessions/current"))["lastActiveAt"]).timestamp()
+
+
+def test_activity_is_recorded_by_the_refresh_at_most_once_an_hour_and_never_by_a_validated_call(
+    life: Stack,
+) -> None:
+    """lastActiveAt (the list's "last active", and the idle timeout's signal) comes from the
+    refresh, in its rotation's transaction, once the recorded one is an hour old
+    (MYDEVICES_LAST_ACTIVE_INTERVAL_SECONDS): a validated call writes nothing, so "last active" is
+    behind by at most the interval plus the access token's lifetime."""
+    _, id_token = sign_up(life)
+    phone = Device(api_url(life), dict(PIXEL))
+    phone.login(id_token)
+    logged_in = last_active(phone)
+    life.clock.advance(minutes=9)
+    assert last_active(phone) == logged_in  # a validated call nine minutes on: nothing written
+    for _ in range(5):  # an app in use, refreshing every ten minutes for 50 minutes
+        refreshed = phone.refresh()
+        ok(refreshed)
+        phone.adopt(refreshed)
+        assert last_active(phone) == logged_in  # within the hour: the refresh only rotates
+        life.clock.advance(minutes=10)
+    life.clock.advance(minutes=2)
+    refreshed = phone.refresh()  # 61 minutes after the login: the first refresh past the hour
+    ok(refreshed)
+    phone.adopt(refreshed)
+    recorded = last_active(phone)
+    assert recorded - logged_in >= 61 * 60
+    life.clock.advance(minutes=9)
+    assert last_active(phone) == recorded
 
 
 def test_a_refresh_token_unused_for_ninety_days_is_gone_whenever_ttl_deletes_it(life: Stack) -> None:

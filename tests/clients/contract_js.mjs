@@ -38,7 +38,10 @@ function scriptedFetch(vector) {
 
 const summaries = {
   login: (r) => ({ sessionId: r.session.sessionId }),
-  listSessions: (r) => ({ sessionIds: r.sessions.map((s) => s.sessionId), closeOthersAllowedAt: r.closeOthersAllowedAt }),
+  listSessions: (r) => ({ sessionIds: r.sessions.map((s) => s.sessionId), closeOthersAllowedAt: r.closeOthersAllowedAt,
+    autoCloseAfterDays: r.autoCloseAfterDays }),
+  reauthenticate: (r) => ({ authTime: r.authTime }),
+  setAutoClose: (r) => ({ autoCloseAfterDays: r.autoCloseAfterDays, closed: r.closed }),
   current: (r) => ({ sessionId: r.sessionId }),
   revokeOthers: (r) => ({ revoked: r.revoked }),
   respondToAlert: (r) => ({ answer: r.answer, status: r.status, closedSessionIds: r.closedSessionIds ?? [], advice: r.advice ?? null }),
@@ -50,6 +53,8 @@ function invoke(client, call) {
     case "closeSession": return client.closeSession(call.sessionId);
     case "updatePushToken": return client.updatePushToken(call.token);
     case "respondToAlert": return client.respondToAlert(call.actionToken, call.answer);
+    case "reauthenticate": return client.reauthenticate(call.idToken);
+    case "setAutoClose": return client.setAutoClose(call.afterDays);
     default: return client[call.op]();
   }
 }
@@ -70,6 +75,7 @@ async function runApi(vector) {
     if ("retryAfter" in expect.error) got.retryAfter = error.retryAfter;
     if ("allowedAt" in expect.error) got.allowedAt = error.details?.allowedAt;
     if ("reason" in expect.error) got.reason = error.details?.reason;
+    if ("maxAge" in expect.error) got.maxAge = error.details?.maxAge;
     assert.deepEqual(got, expect.error);
     if (!("retryAfter" in expect.error)) assert.equal(error.retryAfter, null, "retryAfter");
   } else {

@@ -5,7 +5,8 @@ written, not what the figures are (speed is for the benchmark itself). A few cou
 facts about the product, though, and are checked: strict validation reads one document and
 writes none, and so does each guard for other teams' functions (the Python `require_session` and
 the Node `requireSession`) on every call counted; a login and a refresh each make one Firebase
-Auth lookup, a refused stale token writes nothing but the per-address counter, the JWKS is fetched
+Auth lookup, a genuine refresh writes its secret document and no counter (and `lastActiveAt` once
+an interval), a refused stale token writes nothing but the per-address counter, the JWKS is fetched
 once however many tokens are verified, and revoke-others commits its writes in batches of at most
 500 and sends one force_logout per closed session. docs/capacity.md must hold what capacity.py
 makes of these counts. The HTTP section runs only where `wrk` is installed (infra/local/bench
@@ -178,6 +179,21 @@ def test_refused_requests_write_only_the_per_address_counter(results: dict[str, 
     steps = _api_costs(results)
     for name in (cost.STALE_REPLAY, cost.MALFORMED_LOGIN):
         assert (steps[name]["writes"], steps[name]["counterWrites"], steps[name]["authLookups"]) == (1, 1, 0), name
+
+
+def test_a_genuine_refresh_writes_its_secret_document_only_and_records_activity_once_an_interval(
+    results: dict[str, Any],
+) -> None:
+    """Issue 24: no abuse-limit counter on a genuine refresh (the per-address limit counts failures,
+    the session's budget lives in its secret document), and `lastActiveAt` in the rotation's
+    transaction once the recorded activity is an interval old: one more write, one trigger run."""
+    steps = {step["step"]: step for step in results["sections"]["cost"]["steps"]}
+    plain, recording = steps[cost.REFRESH], steps[cost.REFRESH_RECORDING_ACTIVITY]
+    assert (plain["api"]["writes"], plain["api"]["counterWrites"], plain["api"]["commits"]) == (1, 0, 1)
+    assert plain["on_session_written"]["invocations"] == 0
+    assert (recording["api"]["writes"], recording["api"]["counterWrites"], recording["api"]["commits"]) == (2, 0, 1)
+    trigger = recording["on_session_written"]
+    assert (trigger["invocations"], trigger.get("publishes", 0)) == (1, 0)
 
 
 def test_the_capacity_doc_matches_the_measured_counts(results: dict[str, Any]) -> None:

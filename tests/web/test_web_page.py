@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+import requests
 from playwright.sync_api import Browser, Dialog, Locator, Page, Request, Route, expect
 
 from infra.local.stack import REPO_ROOT, HostingServer, Stack, free_port
@@ -82,8 +83,8 @@ def open_device(browser: Browser, user_agent: str, address: str, dialogs: list[s
 
 
 def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
+    page.locator("#signin-form").get_by_label("Email").fill(email)
+    page.locator("#signin-form").get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in", exact=True).click()
 
 
@@ -159,7 +160,7 @@ def test_two_devices_see_each_other_close_each_other_and_get_signed_out(
     expect(pc.locator("#signin-notice")).to_have_text(
         "You were signed out: this device's session was closed from another device.", timeout=NOTICED_WITHIN_MS
     )
-    expect(pc.get_by_label("Email")).to_be_visible()
+    expect(pc.locator("#signin-form").get_by_label("Email")).to_be_visible()
 
     # The HTML-named device signs out by itself: its row leaves the Mac's page without a reload.
     assert intruder.post("/v1/sessions/logout").status_code == 200
@@ -198,7 +199,7 @@ def test_two_devices_see_each_other_close_each_other_and_get_signed_out(
     mac.locator("#logout").click()
     expect(mac.locator("#signin-notice")).to_have_text("You signed out.")
     mac.reload()
-    expect(mac.get_by_label("Email")).to_be_visible()
+    expect(mac.locator("#signin-form").get_by_label("Email")).to_be_visible()
     expect(mac.locator("#signin-notice")).to_be_hidden()
     assert dialogs == []
     mac.context.close()
@@ -377,7 +378,7 @@ def test_a_signed_out_load_shows_the_form_without_a_failed_request(
     page.on("requestfailed", lambda request: noise.append(f"failed {request.url}"))
 
     def settled_signed_out() -> None:
-        expect(page.get_by_label("Email")).to_be_visible()
+        expect(page.locator("#signin-form").get_by_label("Email")).to_be_visible()
         page.wait_for_timeout(1000)  # no poll or late call after the form shows
         assert noise == []
 
@@ -514,3 +515,201 @@ def test_tabs_of_one_browser_refresh_once_per_expiry_however_many_calls_wait(
         assert all(tab.evaluate("async () => (await client.current()).sessionId") == sid for tab in tabs)
     finally:
         context.close()
+
+
+# --- lifetimes and step-up (issue 21) ------------------------------------------------------------------
+# An api whose web sessions end after an hour unused or two hours in all, and whose closing of other
+# sessions (and widening of auto-close) needs a sign-in of the last ten minutes. The stack's clock is
+# moved (the functions and the Auth emulator read it), never waited for; the page keeps polling meanwhile.
+LIFETIMES = {"MYDEVICES_IDLE_TIMEOUT_WEB": "3600", "MYDEVICES_MAX_SESSION_AGE_WEB": "7200",
+             "MYDEVICES_RECENT_SIGN_IN_SECONDS": "600"}
+
+
+@pytest.fixture(scope="module")
+def lifetimes_page(stack: Stack) -> Iterator[tuple[HostingServer, str]]:
+    with serving(stack, "api", LIFETIMES, own_port=True) as server:
+        hosting = stack.start_hosting(server.url, port=free_port())
+        try:
+            yield hosting, server.url
+        finally:
+            hosting.stop()
+
+
+@pytest.fixture
+def clock_put_back(stack: Stack) -> Iterator[None]:
+    """These tests move the shared stack's clock: put it back for the next test."""
+    offset = stack.clock.offset
+    yield
+    stack.clock.set(offset)
+
+
+def refreshed_by_page(page: Page, move: Callable[[], None]) -> None:
+    """Move the clock with `move`, then wait until the page's next poll refreshed its session (200) and
+    a list came back after it: no call of the page is still on its way when the test moves on."""
+    with page.expect_response(lambda r: r.url.endswith("/v1/sessions/refresh"), timeout=NOTICED_WITHIN_MS) as info:
+        move()
+    assert info.value.status == 200
+    with page.expect_response(lambda r: r.url.endswith("/v1/sessions") and r.request.method == "GET",
+                              timeout=NOTICED_WITHIN_MS) as listed:
+        pass
+    assert listed.value.status == 200
+
+
+def listed(device: Device) -> requests.Response:
+    """GET /v1/sessions as `device`, refreshed first (the clock moved past its access token): a closed
+    session's refresh answers 401, which is returned."""
+    answer = device.refresh()
+    if answer.status_code != 200:
+        return answer
+    device.adopt(answer)
+    return device.get("/v1/sessions")
+
+
+@pytest.mark.usefixtures("clock_put_back")
+def test_a_session_unused_past_its_idle_timeout_signs_the_page_out_saying_so(
+    stack: Stack, lifetimes_page: tuple[HostingServer, str], browser: Browser
+) -> None:
+    hosting, _ = lifetimes_page
+    email, _ = new_account(stack, "idle")
+    mac = signed_in_mac(browser, hosting, email)
+    refreshed_by_page(mac, lambda: stack.clock.advance(minutes=50))  # in use: the idle deadline moves on
+    expect(rows(mac)).to_have_count(1)
+    stack.clock.advance(minutes=61)  # then an hour and more with no refresh
+    expect(mac.locator("#signin-notice")).to_have_text(
+        "Your session expired because it was not used for a while. Sign in again.", timeout=NOTICED_WITHIN_MS)
+    expect(mac.locator("#signin-form").get_by_label("Email")).to_be_visible()
+    mac.context.close()
+
+
+@pytest.mark.usefixtures("clock_put_back")
+def test_a_session_past_its_maximum_age_signs_the_page_out_saying_so(
+    stack: Stack, lifetimes_page: tuple[HostingServer, str], browser: Browser
+) -> None:
+    hosting, _ = lifetimes_page
+    email, _ = new_account(stack, "maxage")
+    mac = signed_in_mac(browser, hosting, email)
+    for _ in range(2):  # used all along: never idle for an hour
+        refreshed_by_page(mac, lambda: stack.clock.advance(minutes=50))
+    expect(mac.locator("#signin-notice")).to_be_hidden()
+    stack.clock.advance(minutes=21)  # 2 h 1 min since sign-in, 21 minutes since the last refresh
+    expect(mac.locator("#signin-notice")).to_have_text(
+        "Your session expired: it reached its maximum length. Sign in again.", timeout=NOTICED_WITHIN_MS)
+    mac.context.close()
+
+
+@pytest.mark.usefixtures("clock_put_back")
+def test_closing_sessions_after_an_old_sign_in_asks_for_the_password_again_then_closes(
+    stack: Stack, lifetimes_page: tuple[HostingServer, str], browser: Browser
+) -> None:
+    """403 recent_sign_in_required: the page asks "Confirm it's you" (email kept, password again), signs
+    in to Firebase, re-verifies this session (reauthenticate) and retries; a wrong password or another
+    account is said in the prompt and closes nothing; Cancel closes nothing; no new session is opened."""
+    hosting, api = lifetimes_page
+    email, id_token = new_account(stack, "stepup")
+    mac = signed_in_mac(browser, hosting, email)
+    devices = {name: Device(api, device={"name": name, "platform": "android"})
+               for name in ("Pixel 8", "Galaxy Tab", "Moto G")}
+    for device in devices.values():
+        device.login(id_token)
+    expect(rows(mac)).to_have_count(4, timeout=NOTICED_WITHIN_MS)
+    refreshed_by_page(mac, lambda: stack.clock.advance(minutes=11))  # the page's sign-in is 11 minutes old
+    calls: list[str] = []  # the page's calls that change something (polls and refreshes left out)
+
+    def record(request: Request) -> None:
+        path = request.url.split("?")[0].split("/v1/")[-1]
+        if path.startswith("sessions") and request.method != "GET" and path != "sessions/refresh":
+            calls.append(f"{request.method} {path}")
+
+    mac.on("request", record)
+    prompt = mac.locator("#reverify")
+
+    # Close one: refused, the prompt asks; Cancel closes nothing.
+    pixel = row(mac, "Pixel 8")
+    pixel.locator("button.close").click()
+    pixel.get_by_role("button", name="Close", exact=True).click()
+    expect(prompt).to_be_visible()
+    expect(prompt).to_contain_text("Confirm it's you")
+    expect(prompt.get_by_label("Email")).to_have_value(email)
+    expect(prompt.get_by_label("Password")).to_be_focused()
+    prompt.get_by_role("button", name="Cancel").click()
+    expect(prompt).to_be_hidden()
+    expect(rows(mac)).to_have_count(4)
+    expect(pixel.locator("button.close")).to_be_enabled()
+    assert listed(devices["Pixel 8"]).status_code == 200
+
+    # Again: a wrong password, then another account's, are refused in the prompt; the right one closes it.
+    pixel.locator("button.close").click()
+    pixel.get_by_role("button", name="Close", exact=True).click()
+    prompt.get_by_label("Password").fill("not-the-password")
+    prompt.get_by_role("button", name="Confirm").click()
+    expect(prompt.locator("#reverify-error")).to_have_text("Wrong email or password.")
+    stranger, _ = new_account(stack, "stranger")
+    prompt.get_by_label("Email").fill(stranger)
+    prompt.get_by_label("Password").fill(PASSWORD)
+    prompt.get_by_role("button", name="Confirm").click()
+    expect(prompt.locator("#reverify-error")).to_have_text("That is not the account signed in here.")
+    assert listed(devices["Pixel 8"]).status_code == 200
+    prompt.get_by_label("Email").fill(email)
+    prompt.get_by_label("Password").fill(PASSWORD)
+    prompt.get_by_role("button", name="Confirm").click()
+    expect(prompt).to_be_hidden()
+    expect(rows(mac)).to_have_count(3)
+    assert listed(devices["Pixel 8"]).status_code == 401
+    pixel_path = f"sessions/{devices['Pixel 8'].session_id}"
+    assert calls == [f"DELETE {pixel_path}", f"DELETE {pixel_path}", "POST sessions/current/reauthenticate",
+                     "POST sessions/current/reauthenticate", f"DELETE {pixel_path}"], calls
+
+    # Ten minutes later the proof is old again: "Close all other sessions" asks too, then closes them.
+    refreshed_by_page(mac, lambda: stack.clock.advance(minutes=11))
+    calls.clear()
+    mac.locator("#revoke-others").click()
+    mac.get_by_role("button", name="Close all", exact=True).click()
+    expect(prompt).to_be_visible()
+    prompt.get_by_label("Password").fill(PASSWORD)
+    prompt.get_by_role("button", name="Confirm").click()
+    expect(rows(mac)).to_have_count(1)
+    expect(prompt).to_be_hidden()
+    assert calls == ["POST sessions/revoke-others", "POST sessions/current/reauthenticate",
+                     "POST sessions/revoke-others"], calls
+    assert listed(devices["Moto G"]).status_code == 401
+    expect(mac.locator("#sessions > li.current")).to_have_count(1)  # still this page's own session
+    mac.context.close()
+
+
+@pytest.mark.usefixtures("clock_put_back")
+def test_the_auto_close_choice_shows_saves_asks_to_confirm_when_widened_and_closes_idle_sessions(
+    stack: Stack, lifetimes_page: tuple[HostingServer, str], browser: Browser
+) -> None:
+    hosting, api = lifetimes_page
+    email, id_token = new_account(stack, "autoclose")
+    mac = signed_in_mac(browser, hosting, email)
+    choice = mac.get_by_label("Close my sessions after")
+    expect(choice).to_have_value("")  # never: the platform's own timeout only
+    expect(mac.locator(".auto-close")).to_contain_text("without activity")
+    assert [o.strip() for o in choice.locator("option").all_inner_texts()] == [
+        "1 week", "1 month", "3 months", "6 months", "never"]
+
+    # Narrowing needs no fresh sign-in; another device's page sees the choice on its next poll.
+    choice.select_option(label="1 week")
+    expect(mac.locator("#auto-close-status")).to_have_text("Saved.")
+    phone = Device(api, device={"name": "Pixel 8", "platform": "android"})
+    phone.login(id_token)
+    assert listed(phone).json()["autoCloseAfterDays"] == 7
+    phone.put("/v1/sessions/auto-close", json={"afterDays": 30})  # a fresh sign-in: it may widen
+    expect(choice).to_have_value("30", timeout=NOTICED_WITHIN_MS)
+
+    # Widening after an old sign-in asks first; Cancel leaves the choice as it was.
+    refreshed_by_page(mac, lambda: stack.clock.advance(minutes=11))
+    choice.select_option(label="6 months")
+    prompt = mac.locator("#reverify")
+    expect(prompt).to_be_visible()
+    prompt.get_by_role("button", name="Cancel").click()
+    expect(choice).to_have_value("30")
+    assert listed(phone).json()["autoCloseAfterDays"] == 30
+    choice.select_option(label="never")
+    prompt.get_by_label("Password").fill(PASSWORD)
+    prompt.get_by_role("button", name="Confirm").click()
+    expect(mac.locator("#auto-close-status")).to_have_text("Saved.")
+    expect(choice).to_have_value("")
+    assert listed(phone).json()["autoCloseAfterDays"] is None
+    mac.context.close()

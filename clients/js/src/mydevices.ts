@@ -152,7 +152,7 @@ export class MyDevicesError extends Error {
 const RENEWABLE: ReadonlySet<string> = new Set(["token_expired", "unauthenticated"]);
 // 401 codes that end the session here: clear what is stored and tell the app.
 const SIGNED_OUT: ReadonlySet<string> = new Set(["session_revoked", "token_reused", "reauthentication_required",
-  "invalid_token", "unknown_device", "unauthenticated", "token_expired", "device_proof_failed"]);
+  "invalid_token", "unknown_device", "unauthenticated", "token_expired", "device_proof_failed", "session_expired"]);
 const KEY = "mydevices.state";
 const LOCK = "mydevices-refresh";
 const EARLY_MS = 5000; // refresh this long before the access token's expiry, not after a 401

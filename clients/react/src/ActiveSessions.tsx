@@ -1,13 +1,14 @@
 // <ActiveSessions/>: the sessions screen of the web page (infra/hosting/public) as one React component,
 // built on the hooks: this device first and marked, not closable; every other device with "Close
 // session"; "Sign out from all other sessions" once there is more than one other; a confirmation in
-// place before anything is closed; `session_too_new` shown with its time; the "Was that you?" alerts
-// with both answers. Plain elements with `mydevices-*` class names: style them as you like.
+// place before anything is closed; `session_too_new` shown with its time; `recent_sign_in_required`
+// answered by a fresh sign-in the app provides (`freshIdToken`) and the close retried once; the "Was
+// that you?" alerts with both answers. Plain elements with `mydevices-*` class names: style them as you like.
 
 import { useState } from "react";
 import { MyDevicesError } from "@mydevices/client";
 import type { ListedSession, PendingAlert, AlertAnswer } from "@mydevices/client";
-import { usePendingAlerts, useSessions } from "./hooks.js";
+import { useMyDevicesClient, usePendingAlerts, useSessions } from "./hooks.js";
 
 export interface ActiveSessionsProps {
   /** How often to reload the list and the alerts (ms); the page's 2 s by default, 0 for never. */
@@ -16,13 +17,19 @@ export interface ActiveSessionsProps {
   changePasswordHref?: string;
   /** How a time is shown (default: the browser's locale). */
   formatTime?: (iso: string) => string;
+  /** The ID token of a new Firebase sign-in of this user (ask for the password, sign in), for when
+   *  closing needs a sign-in within the last `maxAge` seconds (`recent_sign_in_required`, with
+   *  MYDEVICES_RECENT_SIGN_IN_SECONDS): the session is re-verified with it and the close retried
+   *  once. Reject to cancel. Without it the component says that a recent sign-in is needed. */
+  freshIdToken?: (maxAge: number) => Promise<string>;
 }
 
 const DEVICE_TYPES: Record<string, string> = { IOS: "iOS", ANDROID: "Android", WEB: "Web browser" };
 const defaultFormat = (iso: string) => new Date(iso).toLocaleString();
 
-export function ActiveSessions({ pollMs = 2000, changePasswordHref = "/account", formatTime = defaultFormat }:
-  ActiveSessionsProps) {
+export function ActiveSessions({ pollMs = 2000, changePasswordHref = "/account", formatTime = defaultFormat,
+  freshIdToken }: ActiveSessionsProps) {
+  const client = useMyDevicesClient();
   const list = useSessions({ pollMs });
   const alerts = usePendingAlerts({ pollMs });
   const [asking, setAsking] = useState<string | null>(null); // a session id, or "others"
@@ -38,12 +45,15 @@ export function ActiveSessions({ pollMs = 2000, changePasswordHref = "/account",
     setBusy(true);
     setFailure(null);
     try {
-      await work();
+      await (freshIdToken ? client.withRecentSignIn(work, freshIdToken) : work());
       setAsking(null);
     } catch (error) {
       if (error instanceof MyDevicesError && error.code === "session_too_new") {
         setTooNewUntil(String(error.details?.allowedAt ?? ""));
         setAsking(null);
+      } else if (error instanceof MyDevicesError && error.code === "recent_sign_in_required") {
+        const minutes = Math.round(Number(error.details?.maxAge ?? 0) / 60);
+        setFailure(`To close sessions, sign in again first (this needs a sign-in within the last ${minutes} minutes).`);
       } else {
         setFailure(error instanceof MyDevicesError ? `The request failed (${error.code}).` : "Something went wrong.");
       }

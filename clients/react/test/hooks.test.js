@@ -134,3 +134,62 @@ test("<ActiveSessions/> marks this device, confirms first, and shows session_too
   assert.equal(notice.find((n) => n.type === "time").props.dateTime, allowedAt);
   await act(async () => root.unmount());
 });
+
+/** A stand-in client whose closes need a recent sign-in until it re-verifies: withRecentSignIn is
+ *  the real client's, over this stand-in's reauthenticate. */
+function stepUpClient() {
+  const row = (sessionId, deviceName, isCurrentDevice) => ({ sessionId, deviceName, deviceType: "ANDROID", model: null,
+    osVersion: null, appVersion: null, location: null, lastActiveAt: "2026-12-01T10:00:00Z", createdAt: "2026-12-01T09:00:00Z",
+    isCurrentDevice, deviceBound: false, canClose: !isCurrentDevice });
+  const client = {
+    calls: [],
+    verified: false,
+    listSessions: async () => ({ sessions: [row("a", "This phone", true), row("b", "Pixel 8", false)],
+      closeOthersAllowedAt: null }),
+    pendingAlerts: async () => [],
+    reauthenticate: async (idToken) => { client.calls.push(`reauthenticate ${idToken}`); client.verified = true; },
+    closeSession: async (sid) => {
+      client.calls.push(`close ${sid}`);
+      if (!client.verified) throw new MyDevicesError(403, "recent_sign_in_required", "sign in again", { details: { maxAge: 600 } });
+      return { sessionId: sid, revoked: true };
+    },
+    onSignedOut: () => () => {},
+  };
+  client.withRecentSignIn = MyDevicesClient.prototype.withRecentSignIn.bind(client);
+  return client;
+}
+
+async function closePixel(root) {
+  const rows = () => root.root.findAll((n) => n.type === "li");
+  await until(() => rows().length === 2);
+  await act(async () => rows()[1].find((n) => n.type === "button").props.onClick());
+  await act(async () => rows()[1].find((n) => n.type === "button" && text(n) === "Close").props.onClick());
+}
+
+test("<ActiveSessions/> answers recent_sign_in_required with the app's fresh sign-in and closes once", async () => {
+  const client = stepUpClient();
+  const asked = [];
+  const freshIdToken = async (maxAge) => { asked.push(maxAge); return "fresh-id-token"; };
+  let root;
+  await act(async () => {
+    root = TestRenderer.create(h(MyDevicesProvider, { client }, h(ActiveSessions, { pollMs: 0, freshIdToken })));
+  });
+  await closePixel(root);
+  assert.deepEqual(asked, [600]);
+  assert.deepEqual(client.calls, ["close b", "reauthenticate fresh-id-token", "close b"]);
+  assert.equal(root.root.findAll((n) => n.props.className === "mydevices-error").length, 0);
+  await act(async () => root.unmount());
+});
+
+test("<ActiveSessions/> without a way to sign in again says a recent sign-in is needed and closes nothing", async () => {
+  const client = stepUpClient();
+  let root;
+  await act(async () => {
+    root = TestRenderer.create(h(MyDevicesProvider, { client }, h(ActiveSessions, { pollMs: 0 })));
+  });
+  await closePixel(root);
+  assert.deepEqual(client.calls, ["close b"]);
+  const error = root.root.find((n) => n.props.className === "mydevices-error");
+  assert.match(text(error), /sign in again first \(this needs a sign-in within the last 10 minutes\)/);
+  await act(async () => root.unmount());
+});

@@ -99,7 +99,10 @@ def _open(who: sign_in.Identity, did: str, signed_device_id: str, device: Device
         proven = _proves_session(holds, bound_cookie, uid, previous, did, old_doc or {})
         session_doc["alertReason"] = _alert_reason(pointer_doc, old_doc, proven)
         if previous_ref is not None and replacing:
-            transaction.update(previous_ref, documents.revocation(REPLACED, now, replacedBy=sid))
+            # An expired one is over, not replaced: its old tokens then prove no copy in use.
+            ended = lifetimes.expired(old_doc or {}, now)
+            transaction.update(previous_ref, documents.revocation(REPLACED, now, replacedBy=sid) if ended is None
+                               else documents.revocation(lifetimes.CLOSED_AS[ended], now))
         transaction.set(store.session_ref(uid, sid), session_doc)
         transaction.set(store.secret_ref(sid), secret_doc)
         transaction.set(device_ref, {"sessionId": sid, "updatedAt": now}, merge=True)

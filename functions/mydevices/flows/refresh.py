@@ -35,7 +35,8 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
             bound_cookie: str | None = None) -> Issued:
     """Rotate a refresh token, in this order: prove the token genuine (current, the one just
     replaced within the grace window, or an ancestor of the current one); only then count it against the
-    user's refresh budget, so a stranger who knows a session id cannot spend it; refuse tokens
+    session's refresh budget (kept in its secret document), so a stranger who knows a session id
+    cannot spend it; refuse tokens
     of closed sessions; treat a genuine old token of a live session as a copy; and before
     anything is written, ask Firebase Auth whether the account may still hold sessions
     (account.py). Asked inside the transaction, so an Auth outage (503) rotates nothing: the
@@ -43,9 +44,17 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
 
     A session bound to a device key also needs a proof (`proof_input`, the request's DPoP
     header), judged only once the token is proven genuine (_proven): a made-up token stays
-    `invalid_token`, so knowing a session id is not enough to set off the copied-token response."""
-    rate_limits.refresh_from_address(client_ip)
-    # After the per-address limit: a flood of proofs costs no signature checks.
+    `invalid_token`, so knowing a session id is not enough to set off the copied-token response.
+
+    Only a refresh that fails is counted per client address (rate_limits.refresh_failures_from_address).
+    The rotation's one update of the session document records its activity (documents.activity)."""
+    with rate_limits.refresh_failures_from_address(client_ip):
+        return _refresh(refresh_token, did, signed_device_id, proof_input, bound_cookie)
+
+
+def _refresh(refresh_token: str | None, did: str | None, signed_device_id: str,
+             proof_input: dpop.DpopInput | None, bound_cookie: str | None) -> Issued:
+    # After an address known to be over its limit is refused: such a flood costs no signature checks.
     proof = proof_input.check() if proof_input is not None else dpop.ABSENT
     if not refresh_token:
         raise Refusal(Code.UNAUTHENTICATED, "a refresh token is required")
@@ -61,15 +70,17 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
     ended: list[account.Ended | None] = []
     closed_for: list[str] = []  # the session was past a deadline and rotate closed it: why
 
-    def count_and_ask_auth(uid: str, began: datetime) -> None:
-        """Once per request (a retried transaction is not a new one): the session's refresh
-        budget, then Firebase Auth's word on the account."""
+    def count_and_ask_auth(data: dict[str, Any], uid: str, began: datetime) -> dict[str, Any]:
+        """The session's refresh budget (429 past it; else the fields that count this refresh, to
+        write with it), then Firebase Auth's word on the account, asked once per request (a
+        retried transaction is not a new request)."""
+        budget = rate_limits.refresh_budget(data)
         if not counted:
             counted.append(uid)
-            rate_limits.refresh_of_session(presented.sid)
             ended.append(account.why_ended(uid, began))
         if ended[0] is not None:
             raise _Ended(uid, ended[0])
+        return budget
 
     def rotate(transaction: firestore.Transaction) -> tuple[str, refresh_tokens.RefreshToken, int, str | None,
                                                             int | None]:
@@ -81,7 +92,8 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
             # Unused for IDLE_LIMIT: gone, whenever Firestore's TTL gets round to deleting it.
             raise Refusal(Code.INVALID_TOKEN, _INVALID)
         uid = data["uid"]
-        session = store.session_ref(uid, presented.sid).get(transaction=transaction)
+        session_ref = store.session_ref(uid, presented.sid)
+        session = session_ref.get(transaction=transaction)
         if not session.exists or session.get("deviceId") != did:
             raise Refusal(Code.INVALID_TOKEN, _INVALID)
         doc = session.to_dict() or {}
@@ -96,19 +108,20 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
             # The right secret with another generation number was never issued: someone edited the
             # token (a wrong generation would also defeat the copied-token proof of older ones).
             raise Refusal(Code.INVALID_TOKEN, _INVALID)
-        honoured = active and (presented.hash == current_hash or (
-            presented.hash == data.get("prevRefreshHash")
-            and clock.now() - int(data["rotatedAt"]) <= grace))
-        if honoured and (why := lifetimes.expired(doc)) is not None:
-            # Past a deadline, neither the current token nor the grace window's retry brings it back:
-            # the session is closed here, in this transaction (a racing refresh then finds it closed).
+        if active and (why := lifetimes.expired(doc)) is not None:
+            # Past a deadline the session is over for every token of it: neither the current one nor
+            # the grace window's retry brings it back, and an older copy no longer signs anyone out
+            # (the session it would prove copied has ended). Closed here, in this transaction (a
+            # racing refresh then finds it closed); a made-up token closes nothing.
+            if not _genuine(presented, current_hash, generation, data.get("prevRefreshHash"), key):
+                raise Refusal(Code.INVALID_TOKEN, _INVALID)
             transaction.update(session.reference, documents.revocation(lifetimes.CLOSED_AS[why], clock.utcnow()))
             closed_for.append(why)
             return uid, presented, 0, None, None
         jkt = doc.get("dpopJkt") if isinstance(doc.get("dpopJkt"), str) else None
         if presented.hash == current_hash and active:
             possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
-            count_and_ask_auth(uid, began)
+            budget = count_and_ask_auth(data, uid, began)
             now = clock.seconds()
             child = refresh_tokens.child(ring.current_hmac, presented)
             transaction.update(secret_ref, {
@@ -119,25 +132,26 @@ def refresh(refresh_token: str | None, did: str | None, signed_device_id: str, c
                 "rotatedAt": now,
                 "expireAt": clock.utcnow() + IDLE_LIMIT,
                 **possession,
+                **budget,
             })
-            # Activity now: the idle deadline moves (the one update of the session a refresh makes).
-            renewed = lifetimes.renewed(doc, datetime.fromtimestamp(now, UTC))
-            transaction.update(session.reference, renewed)
-            return uid, child, now, jkt, lifetimes.deadline({**doc, **renewed})
+            # Activity: `lastActiveAt` and the idle deadline, when either is due (the one update of
+            # the session a refresh makes, documents.activity).
+            activity = documents.activity(doc, clock.utcnow())
+            if activity:
+                transaction.update(session_ref, activity)
+            return uid, child, now, jkt, lifetimes.deadline({**doc, **activity})
         if presented.hash == data.get("prevRefreshHash") and active:
             rotated_at = int(data["rotatedAt"])
             child = refresh_tokens.child(key, presented)
             if clock.now() - rotated_at <= grace and child.hash == current_hash:
                 possession = _proven(data, doc, uid, presented.sid, proof, bound_cookie)
-                count_and_ask_auth(uid, began)
-                if possession:
-                    transaction.update(secret_ref, possession)
+                budget = count_and_ask_auth(data, uid, began)
+                if possession or budget:
+                    transaction.update(secret_ref, {**possession, **budget})
                 # the same answer as the rotation it repeats (the deadline it wrote)
                 return uid, child, rotated_at, jkt, lifetimes.deadline(doc)
             raise _Reused(uid, presented.sid, doc)
-        genuine = presented.hash == current_hash or (
-            presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current_hash))
-        if not genuine:
+        if not _genuine(presented, current_hash, generation, None, key):
             raise Refusal(Code.INVALID_TOKEN, _INVALID)
         if active:
             raise _Reused(uid, presented.sid, doc)
@@ -170,7 +184,11 @@ def dbsc_refresh(refresh_token: str | None, sid: str, proof: str | None, client_
     closing nothing, so a stranger who knows a session id cannot sign the owner out."""
     if not store.valid_id(sid):
         raise Refusal(Code.INVALID_TOKEN, f"{dbsc.SESSION_ID_HEADER} must name a session")
-    rate_limits.refresh_from_address(client_ip)
+    with rate_limits.refresh_failures_from_address(client_ip):
+        return _dbsc_refresh(refresh_token, sid, proof)
+
+
+def _dbsc_refresh(refresh_token: str | None, sid: str, proof: str | None) -> str:
     presented = refresh_tokens.parse(refresh_token or "")
     if presented is None or presented.sid != sid:
         raise Refusal(Code.INVALID_TOKEN, _INVALID)
@@ -180,20 +198,29 @@ def dbsc_refresh(refresh_token: str | None, sid: str, proof: str | None, client_
         raise Refusal(Code.INVALID_TOKEN, _INVALID)
     key = ring.hmac.get(secret.get("refreshKid") or "", ring.current_hmac)
     current, generation = str(secret.get("refreshHash")), int(secret.get("generation") or 0)
-    genuine = (presented.hash == current and presented.generation == generation) \
-        or presented.hash == secret.get("prevRefreshHash") \
-        or (presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current))
-    if not genuine:
+    if not _genuine(presented, current, generation, secret.get("prevRefreshHash"), key):
         raise Refusal(Code.INVALID_TOKEN, _INVALID)
     uid = str(secret["uid"])
     doc = store.read(store.session_ref(uid, sid))
     if doc is None or doc.get("status") != ACTIVE:
-        raise Refusal(Code.SESSION_REVOKED, "this session has been closed")
+        raise lifetimes.closed_refusal(doc or {}) or Refusal(Code.SESSION_REVOKED, "this session has been closed")
+    if (why := lifetimes.expired(doc)) is not None:  # no bound cookie for a session that is over
+        closing.revoke_session(uid, sid, lifetimes.CLOSED_AS[why])
+        raise lifetimes.refusal(why)
     verdict = dbsc.verify_refresh(doc, sid, proof)
     if verdict == "wrong":
         copied_token.respond(uid, sid, str(doc.get("deviceId")), sid, doc, code=Code.DEVICE_PROOF_FAILED,
                              why="DBSC refresh with a proof its browser key did not sign")
     return verdict
+
+
+def _genuine(presented: refresh_tokens.RefreshToken, current: str, generation: int, previous: object,
+             key: bytes) -> bool:
+    """Whether `presented` is a token this session was really issued: its current one (with its own
+    generation), the one before (`previous`, None where that does not count), or an ancestor."""
+    return (presented.hash == current and presented.generation == generation) \
+        or (previous is not None and presented.hash == previous) \
+        or (presented.generation < generation and refresh_tokens.is_ancestor(key, presented, generation, current))
 
 
 def _end_for_account(uid: str, sid: str, ended: account.Ended) -> NoReturn:

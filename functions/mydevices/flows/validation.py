@@ -1,23 +1,24 @@
 """Validation: the three steps every call takes. Is the device known, is the token valid, does
 this user have this session, active, on this device.
 
-It costs one document read, which also carries the session's deadlines (lifetimes.py):
-`lastActiveAt` is written at most once per `last_active_interval`
-per session. A Firebase ID token from a My Devices login (tokens/firebase.py) is accepted in place
-of our access token. An access token of a session its device has since replaced is a copy in use
-(copied_token.py).
+It costs one document read, which also carries the session's deadlines (lifetimes.py), and for
+our access tokens no write: the device's refresh records its activity and moves its idle deadline
+(documents.activity), at most `access_ttl` after the call. A Firebase ID token, which the app's
+Firebase SDK renews with Google and never with us, has its session's activity written by validation
+instead, by the same rule. A Firebase ID token from a My Devices login (tokens/firebase.py) is
+accepted in place of our access token. An access token of a session its device has since replaced
+is a copy in use (copied_token.py).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from google.api_core import exceptions as core_exceptions
 
-from .. import clock, closing, lifetimes, store
+from .. import clock, closing, documents, lifetimes, store
 from ..config import settings
 from ..documents import ACTIVE
 from ..errors import Code, Refusal
@@ -52,7 +53,7 @@ def validate(access_token: str | None, did: str | None) -> Caller:
         raise Refusal(Code.UNKNOWN_DEVICE, "this device is not recognised; sign in again")
     if claims.did != did:
         raise Refusal(Code.INVALID_TOKEN, "this token was issued to another device")
-    return _active_session(claims.uid, claims.sid, did, replaced_means_copied=True)
+    return _active_session(claims.uid, claims.sid, did, replaced_means_copied=True, renewed_with_us=True)
 
 
 def validate_firebase(id_token: str, did: str | None = None) -> Caller:
@@ -68,11 +69,12 @@ def validate_firebase(id_token: str, did: str | None = None) -> Caller:
     claims = firebase.verify(id_token)
     if did is not None and did != claims.did:
         raise Refusal(Code.INVALID_TOKEN, "this token was issued to another device")
-    return _active_session(claims.uid, claims.sid, claims.did, replaced_means_copied=False)
+    return _active_session(claims.uid, claims.sid, claims.did, replaced_means_copied=False, renewed_with_us=False)
 
 
-def _active_session(uid: str, sid: str, did: str, *, replaced_means_copied: bool) -> Caller:
-    """The third step, shared by both kinds of token: the one read, on this device, active."""
+def _active_session(uid: str, sid: str, did: str, *, replaced_means_copied: bool, renewed_with_us: bool) -> Caller:
+    """The third step, shared by both kinds of token: the one read, on this device, active.
+    `renewed_with_us`: the token's refresh records the session's activity, so this call need not."""
     doc = store.read(store.session_ref(uid, sid))
     if doc is None or doc.get("deviceId") != did:
         raise Refusal(Code.INVALID_TOKEN, "no such session")
@@ -89,27 +91,28 @@ def _active_session(uid: str, sid: str, did: str, *, replaced_means_copied: bool
         except (core_exceptions.GoogleAPIError, ValueError) as error:  # the deadline refuses it anyway
             log.warning("expired session %s not closed yet: %s", sid, error)
         raise lifetimes.refusal(why)
-    _touch(uid, sid, doc)
+    if not renewed_with_us:
+        _touch(uid, sid, doc)
     return Caller(uid, sid, did, doc)
 
 
 def _touch(uid: str, sid: str, doc: dict[str, Any]) -> None:
-    """Record activity, at most once per interval: every write is billed and a document sustains
-    about one write a second.
+    """Record the activity of a Firebase ID token's session, at most once per interval
+    (documents.activity): every write is billed, runs the session trigger, and a document
+    sustains about one write a second.
 
     Activity is what the list shows, not what lets the call through: the three steps have passed,
     so a failed write (contention, an outage that began after the read) is logged and the call
     answered. `update` alone needs the document to exist; a session deleted since the read
     (retention) is left deleted."""
-    now = clock.utcnow()
-    last = doc.get("lastActiveAt")
-    if isinstance(last, datetime) and (now - last).total_seconds() < settings().last_active_interval:
+    activity = documents.activity(doc, clock.utcnow())
+    if not activity:
         return
     try:
-        store.session_ref(uid, sid).update({"lastActiveAt": now})
+        store.session_ref(uid, sid).update(activity)
     except core_exceptions.NotFound:
         return
     except core_exceptions.GoogleAPIError as error:  # RetryError too: the bounded retry gave up
         log.warning("lastActiveAt of session %s not recorded: %s", sid, error)
         return
-    doc["lastActiveAt"] = now
+    doc.update(activity)

@@ -44,12 +44,16 @@ def signed_in_at(claims: dict[str, Any]) -> int | None:
     return clock.whole_seconds(claims.get("auth_time"))
 
 
-def verify_id_token(id_token: str) -> Identity:
-    """The identity in a login's Firebase ID token, once Firebase Auth still stands behind it."""
+def verify_id_token(id_token: str, *, of_user: str | None = None) -> Identity:
+    """The identity in a login's Firebase ID token, once Firebase Auth still stands behind it.
+    `of_user`: the token must be this user's, checked before Firebase Auth is asked (a lookup
+    spends the project's Auth quota, so another user's token must not cost one)."""
     from .. import account
 
     claims = verify_claims(id_token)
     uid = uid_of(claims)
+    if of_user is not None and uid != of_user:
+        raise Refusal(Code.FORBIDDEN, "this Firebase ID token is another user's")
     auth_time = signed_in_at(claims)
     if auth_time is None:
         raise Refusal(Code.INVALID_TOKEN, "Firebase ID token has no usable auth_time")

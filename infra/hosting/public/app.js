@@ -4,6 +4,10 @@
 // A change made elsewhere shows up by polling GET /v1/sessions and GET /v1/alerts every 2 s: other
 // devices' rows disappear, alerts appear and go, and when this device's own session is closed the
 // poll's 401 signs it out (the library's onSignedOut).
+// Lifetimes and step-up (docs/concepts/sessions.md): a session past its idle or maximum age gets
+// 401 session_expired and the page says which; closing sessions (and widening auto-close) may answer
+// 403 recent_sign_in_required, and the page then asks for the password again (a fresh Firebase
+// sign-in), re-verifies this session with its ID token (reauthenticate) and retries once.
 
 import { MyDevicesClient, MyDevicesError, memoryStorage } from "./mydevices.js";
 import { AuthError, loadConfig, signIn, signUp } from "./auth.js";
@@ -21,6 +25,9 @@ let alerts = [];
 const answered = new Set(); // alerts this page answered: a poll that raced with the answer must not show them again
 let pollTimer = null;
 let pollTrouble = false; // the banner shows a failed poll (the next good one clears it)
+let autoCloseAfterDays = null; // the user's choice as the server last said it
+let autoCloseBusy = false; // a change is on its way: a poll must not put the old value back
+let signedInEmail = ""; // prefills the re-verification prompt (unknown after a reload)
 // Bumped whenever this page signs in or out: answers to calls made before are dropped.
 let epoch = 0;
 // Sessions this page closed: a poll that raced with the close must not bring them back.
@@ -30,6 +37,17 @@ const SIGNED_OUT = {
   session_revoked: "You were signed out: this device's session was closed from another device.",
   token_reused: "For your security you were signed out on every device. Sign in again.",
 };
+
+// 401 session_expired: which deadline passed (error.details.reason).
+const EXPIRED = {
+  idle: "Your session expired because it was not used for a while. Sign in again.",
+  max_age: "Your session expired: it reached its maximum length. Sign in again.",
+};
+
+function signedOutNotice(error, wasSignedIn) {
+  if (error.code === "session_expired") return EXPIRED[error.details?.reason] ?? "Your session expired. Sign in again.";
+  return SIGNED_OUT[error.code] ?? (wasSignedIn ? "Your session has ended. Sign in again." : "");
+}
 
 function describe(error) {
   if (!(error instanceof MyDevicesError)) return "Something went wrong.";
@@ -49,6 +67,9 @@ function signedOut(notice) {
   alerts = [];
   closed.clear();
   answered.clear();
+  endReverify(false);
+  autoCloseBusy = false;
+  setText("auto-close-status", "");
   forgetSessions();
   forgetAlerts();
   setText("banner", "");
@@ -59,16 +80,122 @@ function signedOut(notice) {
   show("signin");
 }
 
+// The library tells once why it signed this device out (the first 401 that ended the session, e.g.
+// session_expired from its refresh); calls that failed alongside may carry a later, vaguer 401.
+let endedBy = null;
+api.onSignedOut((reason, details) => { endedBy = details.error ?? null; });
+
 function onSignedOut(error) {
-  const wasSignedIn = sessions.length > 0;
-  signedOut(SIGNED_OUT[error.code] ?? (wasSignedIn ? "Your session has ended. Sign in again." : ""));
+  const cause = endedBy ?? error;
+  endedBy = null;
+  signedOut(signedOutNotice(cause, sessions.length > 0));
 }
+
+// --- step-up: "Confirm it's you" ---------------------------------------------------------------
+let reverifying = null; // { resolve } of the open prompt
+
+function endReverify(done) {
+  const open = reverifying;
+  reverifying = null;
+  $("reverify").hidden = true;
+  $("reverify-password").value = "";
+  setText("reverify-error", "");
+  open?.resolve(done);
+}
+
+// Opens the prompt; resolves true once this session is re-verified, false when cancelled.
+function reverify() {
+  endReverify(false);
+  $("reverify-email").value = signedInEmail;
+  $("reverify").hidden = false;
+  (signedInEmail ? $("reverify-password") : $("reverify-email")).focus();
+  return new Promise((resolve) => { reverifying = { resolve }; });
+}
+
+$("reverify").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const mine = epoch;
+  const email = $("reverify-email").value.trim();
+  const password = $("reverify-password").value;
+  if (!email || !password) {
+    setText("reverify-error", "Enter your email and password.");
+    return;
+  }
+  const button = $("reverify-submit");
+  busy(button, "Checking…");
+  try {
+    await api.reauthenticate(await signIn(email, password)); // a new Firebase sign-in's ID token
+    if (mine !== epoch) return;
+    signedInEmail = email;
+    endReverify(true);
+  } catch (error) {
+    if (mine !== epoch) return;
+    if (isSignedOut(error)) return onSignedOut(error);
+    setText("reverify-error", error instanceof AuthError ? error.message
+      : error.code === "forbidden" ? "That is not the account signed in here."
+        : `Couldn't confirm. ${describe(error)}`);
+  } finally {
+    busy(button, null);
+  }
+});
+$("reverify-cancel").addEventListener("click", () => endReverify(false));
+$("reverify").addEventListener("keydown", (event) => { if (event.key === "Escape") endReverify(false); });
+
+class Cancelled extends Error {}
+
+// Runs `action`; on 403 recent_sign_in_required asks the user to confirm it's them, then runs it
+// once more (what the library's withRecentSignIn does, with the prompt's own errors kept in it).
+async function withStepUp(action) {
+  try {
+    return await action();
+  } catch (error) {
+    if (!(error instanceof MyDevicesError) || error.code !== "recent_sign_in_required") throw error;
+    if (!(await reverify())) throw new Cancelled();
+    return action();
+  }
+}
+
+// --- "Close my sessions after … without activity" ----------------------------------------------
+const autoCloseValue = (days) => (days == null ? "" : String(days));
+
+function renderAutoClose() {
+  if (!autoCloseBusy) $("auto-close").value = autoCloseValue(autoCloseAfterDays);
+}
+
+$("auto-close").addEventListener("change", async (event) => {
+  const select = event.currentTarget;
+  const mine = epoch;
+  const days = select.value === "" ? null : Number(select.value);
+  autoCloseBusy = true;
+  select.disabled = true;
+  setText("auto-close-status", "Saving…");
+  try {
+    const result = await withStepUp(() => api.setAutoClose(days));
+    if (mine !== epoch) return;
+    autoCloseAfterDays = result.autoCloseAfterDays;
+    setText("auto-close-status", result.closed > 0
+      ? `Saved. ${result.closed} session${result.closed === 1 ? "" : "s"} unused for longer ${result.closed === 1 ? "was" : "were"} closed.`
+      : "Saved.");
+    if (result.closed > 0) loadSessions();
+  } catch (error) {
+    if (mine !== epoch) return;
+    if (isSignedOut(error)) return onSignedOut(error);
+    setText("auto-close-status", error instanceof Cancelled ? "" : `Couldn't save. ${describe(error)}`);
+  } finally {
+    if (mine === epoch) {
+      autoCloseBusy = false;
+      select.disabled = false;
+      renderAutoClose();
+    }
+  }
+});
 
 function render() {
   sessions = sessions.filter((s) => !closed.has(s.sessionId));
   alerts = alerts.filter((a) => !answered.has(a.newSessionId) && !closed.has(a.newSessionId));
   renderSessions(sessions, closeSession);
   renderAlerts(alerts, answerAlert);
+  renderAutoClose();
 }
 
 async function loadSessions({ initial = false } = {}) {
@@ -78,6 +205,7 @@ async function loadSessions({ initial = false } = {}) {
     const [list, pending] = await Promise.all([api.listSessions(), api.pendingAlerts()]);
     if (mine !== epoch) return;
     sessions = list.sessions;
+    autoCloseAfterDays = list.autoCloseAfterDays ?? null;
     alerts = pending;
     if (pollTrouble) setText("banner", "");
     pollTrouble = false;
@@ -143,10 +271,11 @@ async function closeSession(session, button) {
   const mine = epoch;
   busy(button, "Closing…");
   try {
-    await api.closeSession(session.sessionId);
+    await withStepUp(() => api.closeSession(session.sessionId));
   } catch (error) {
     if (mine !== epoch) return;
     if (isSignedOut(error)) return onSignedOut(error);
+    if (error instanceof Cancelled) return busy(button, null);
     if (error.code !== "not_found") { // not_found: it was closed already, which is what was asked
       busy(button, null);
       setText("banner", `Couldn't close the session on ${session.deviceName}. ${describe(error)}`);
@@ -163,7 +292,7 @@ askFirst($("revoke-others"), null, async (button) => {
   const mine = epoch;
   busy(button, "Closing…");
   try {
-    await api.revokeOthers();
+    await withStepUp(() => api.revokeOthers());
     if (mine !== epoch) return;
     for (const s of sessions) if (!s.isCurrentDevice) closed.add(s.sessionId);
     setText("banner", "");
@@ -171,6 +300,7 @@ askFirst($("revoke-others"), null, async (button) => {
   } catch (error) {
     if (mine !== epoch) return;
     if (isSignedOut(error)) return onSignedOut(error);
+    if (error instanceof Cancelled) return;
     setText("banner", `Couldn't close the other sessions. ${describe(error)}`);
   } finally {
     busy(button, null);
@@ -206,6 +336,8 @@ async function enter(method, button, label) {
     const idToken = await method(email, password);
     await api.login({ idToken, device: { name: browserName(navigator.userAgent), platform: "web", appVersion: APP_VERSION } });
     epoch += 1;
+    endedBy = null;
+    signedInEmail = email;
     closed.clear();
     answered.clear();
     closedNotice(null);

@@ -12,7 +12,11 @@ public struct MyDevicesError: Error, Equatable {
         case invalidDpopProof = "invalid_dpop_proof", deviceBindingRequired = "device_binding_required"
         case boundCookieRequired = "bound_cookie_required", invalidDbscProof = "invalid_dbsc_proof"
         case appCheckFailed = "app_check_failed"
+        /// The session passed its idle timeout or maximum age (`reason` "idle" / "max_age"): sign in again.
+        case sessionExpired = "session_expired"
         case sessionTooNew = "session_too_new", crossSiteRequest = "cross_site_request"
+        /// Re-verify with a fresh Firebase sign-in (`reauthenticate(idToken:)`), then retry; `maxAge` seconds.
+        case recentSignInRequired = "recent_sign_in_required"
         case unsupportedUid = "unsupported_uid", dbscChallenge = "dbsc_challenge"
         case notFound = "not_found", methodNotAllowed = "method_not_allowed"
         case cannotRevokeCurrent = "cannot_revoke_current", deviceLimitReached = "device_limit_reached"
@@ -30,9 +34,11 @@ public struct MyDevicesError: Error, Equatable {
     public let retryAfter: Int?
     public let allowedAt: String?
     public let reason: String?
+    /// 403 recent_sign_in_required: how recent (seconds) the sign-in must be.
+    public let maxAge: Int?
 
     public init(status: Int, rawCode: String, message: String, retryAfter: Int? = nil, allowedAt: String? = nil,
-                reason: String? = nil) {
+                reason: String? = nil, maxAge: Int? = nil) {
         self.status = status
         self.rawCode = rawCode
         self.code = Code(rawValue: rawCode) ?? .other
@@ -40,6 +46,7 @@ public struct MyDevicesError: Error, Equatable {
         self.retryAfter = retryAfter
         self.allowedAt = allowedAt
         self.reason = reason
+        self.maxAge = maxAge
     }
 
     static let notSignedIn = MyDevicesError(status: 401, rawCode: "not_signed_in", message: "Sign in first.")

@@ -54,11 +54,25 @@ public struct DeviceSession: Equatable, Sendable, Identifiable {
 public struct SessionList: Equatable, Sendable {
     public let sessions: [DeviceSession]
     public let closeOthersAllowedAt: String?
+    /// The user's auto-close choice (days without activity: 7, 30, 90 or 180); nil: off.
+    public let autoCloseAfterDays: Int?
 
     init(_ m: [String: Any]) {
         sessions = (m["sessions"] as? [[String: Any]] ?? []).map(DeviceSession.init)
         closeOthersAllowedAt = m["closeOthersAllowedAt"] as? String
+        autoCloseAfterDays = (m["autoCloseAfterDays"] as? NSNumber)?.intValue
     }
+}
+
+/// "Close my sessions after 1 week / 1 month / 3 months / 6 months without activity".
+public enum AutoClose: Int, CaseIterable, Sendable {
+    case week = 7, month = 30, threeMonths = 90, sixMonths = 180
+}
+
+/// PUT /v1/sessions/auto-close: the choice now in force, and how many idle sessions it closed at once.
+public struct AutoCloseResult: Equatable, Sendable {
+    public let autoCloseAfterDays: Int?
+    public let closed: Int
 }
 
 public struct AlertResponse: Equatable, Sendable {

@@ -82,7 +82,8 @@ public actor MyDevicesClient: SessionsAPI {
             status: response.status, rawCode: error["code"] as? String ?? "http_\(response.status)",
             message: error["message"] as? String ?? "The server answered \(response.status).",
             retryAfter: response.headers["retry-after"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) },
-            allowedAt: error["allowedAt"] as? String, reason: error["reason"] as? String)
+            allowedAt: error["allowedAt"] as? String, reason: error["reason"] as? String,
+            maxAge: (error["maxAge"] as? NSNumber)?.intValue)
     }
 
     private func call(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> [String: Any] {
@@ -196,6 +197,34 @@ public actor MyDevicesClient: SessionsAPI {
 
     public func revokeOthers() async throws -> Int {
         (try await call("POST", "/v1/sessions/revoke-others")["revoked"] as? NSNumber)?.intValue ?? 0
+    }
+
+    /// Step-up: renew when this session's user last proved who they are, with the ID token of a new
+    /// Firebase sign-in (`reauthenticate(with:)`, then `getIDTokenForcingRefresh(true)`). Opens no session.
+    @discardableResult
+    public func reauthenticate(idToken: String) async throws -> String? {
+        try await call("POST", "/v1/sessions/current/reauthenticate", body: ["idToken": idToken])["authTime"] as? String
+    }
+
+    /// Run `action`; on 403 recent_sign_in_required ask `freshIdToken` (given `maxAge`) for a new Firebase
+    /// sign-in's ID token, re-verify with it, and run `action` once more.
+    public func withRecentSignIn<T>(_ action: () async throws -> T,
+                                    freshIdToken: (Int?) async throws -> String) async throws -> T {
+        do {
+            return try await action()
+        } catch let error as MyDevicesError where error.code == .recentSignInRequired {
+            try await reauthenticate(idToken: try await freshIdToken(error.maxAge))
+            return try await action()
+        }
+    }
+
+    /// The user's auto-close choice for all their sessions, at once (nil: off). Widening it may answer
+    /// 403 recent_sign_in_required.
+    public func setAutoClose(_ afterDays: AutoClose?) async throws -> AutoCloseResult {
+        let answer = try await call("PUT", "/v1/sessions/auto-close",
+                                    body: ["afterDays": afterDays.map { $0.rawValue as Any } ?? NSNull()])
+        return AutoCloseResult(autoCloseAfterDays: (answer["autoCloseAfterDays"] as? NSNumber)?.intValue,
+                               closed: (answer["closed"] as? NSNumber)?.intValue ?? 0)
     }
 
     public func updatePushToken(_ token: String) async throws {

@@ -138,7 +138,14 @@ final class ContractTests: XCTestCase {
                     result = ["sessionId": session.sessionId]
                 case "listSessions":
                     let list = try await client.listSessions()
-                    result = ["sessionIds": list.sessions.map(\.sessionId), "closeOthersAllowedAt": list.closeOthersAllowedAt as Any]
+                    result = ["sessionIds": list.sessions.map(\.sessionId), "closeOthersAllowedAt": list.closeOthersAllowedAt as Any,
+                              "autoCloseAfterDays": list.autoCloseAfterDays as Any]
+                case "reauthenticate":
+                    result = ["authTime": try await client.reauthenticate(idToken: call["idToken"] as! String) as Any]
+                case "setAutoClose":
+                    let days = (call["afterDays"] as? NSNumber)?.intValue
+                    let r = try await client.setAutoClose(days.flatMap(AutoClose.init(rawValue:)))
+                    result = ["autoCloseAfterDays": r.autoCloseAfterDays as Any, "closed": r.closed]
                 case "current": result = ["sessionId": try await client.current().sessionId]
                 case "closeSession": try await client.closeSession(call["sessionId"] as! String)
                 case "revokeOthers": result = ["revoked": try await client.revokeOthers()]
@@ -162,6 +169,7 @@ final class ContractTests: XCTestCase {
                 XCTAssertEqual(failure?.retryAfter, want["retryAfter"] as? Int, name)
                 XCTAssertEqual(failure?.allowedAt, want["allowedAt"] as? String, name)
                 if want["reason"] != nil { XCTAssertEqual(failure?.reason, want["reason"] as? String, name) }
+                if want["maxAge"] != nil { XCTAssertEqual(failure?.maxAge, want["maxAge"] as? Int, name) }
             } else {
                 XCTAssertNil(failure, "\(name): \(failure?.rawCode ?? "")")
                 if let want = expect["result"], !(want is NSNull) { XCTAssertTrue(same(result, want), name) }

@@ -23,8 +23,11 @@ sealed class MyDevicesException(answer: ErrorAnswer) : Exception(answer.message)
     val details: Map<String, Any?> = answer.details
     /** 403 session_too_new: when this session may close others (ISO 8601). */
     val allowedAt: String? get() = details.str("allowedAt")
-    /** session_revoked: account_disabled, account_deleted, credentials_revoked...; invalid_dpop_proof: stale... */
+    /** session_revoked: account_disabled, account_deleted, credentials_revoked...; invalid_dpop_proof: stale...;
+     *  session_expired: idle or max_age. */
     val reason: String? get() = details.str("reason")
+    /** 403 recent_sign_in_required: how recent (seconds) the sign-in must be. */
+    val maxAge: Long? get() = (details["maxAge"] as? Number)?.toLong()
 
     // 400
     class InvalidRequest(a: ErrorAnswer) : MyDevicesException(a)
@@ -46,8 +49,12 @@ sealed class MyDevicesException(answer: ErrorAnswer) : Exception(answer.message)
     class BoundCookieRequired(a: ErrorAnswer) : MyDevicesException(a)
     class InvalidDbscProof(a: ErrorAnswer) : MyDevicesException(a)
     class AppCheckFailed(a: ErrorAnswer) : MyDevicesException(a)
+    /** The session passed its idle timeout or maximum age ([reason] `idle` / `max_age`): sign in again. */
+    class SessionExpired(a: ErrorAnswer) : MyDevicesException(a)
     // 403
     class SessionTooNew(a: ErrorAnswer) : MyDevicesException(a)
+    /** Re-verify with a fresh Firebase sign-in ([MyDevicesClient.reauthenticate]) and retry; [maxAge] seconds. */
+    class RecentSignInRequired(a: ErrorAnswer) : MyDevicesException(a)
     class CrossSiteRequest(a: ErrorAnswer) : MyDevicesException(a)
     class UnsupportedUid(a: ErrorAnswer) : MyDevicesException(a)
     class DbscChallenge(a: ErrorAnswer) : MyDevicesException(a)
@@ -92,7 +99,9 @@ sealed class MyDevicesException(answer: ErrorAnswer) : Exception(answer.message)
             "bound_cookie_required" -> BoundCookieRequired(a)
             "invalid_dbsc_proof" -> InvalidDbscProof(a)
             "app_check_failed" -> AppCheckFailed(a)
+            "session_expired" -> SessionExpired(a)
             "session_too_new" -> SessionTooNew(a)
+            "recent_sign_in_required" -> RecentSignInRequired(a)
             "cross_site_request" -> CrossSiteRequest(a)
             "unsupported_uid" -> UnsupportedUid(a)
             "dbsc_challenge" -> DbscChallenge(a)

@@ -50,16 +50,34 @@ data class DeviceSession(
     }
 }
 
-/** GET /v1/sessions: current device first. `closeOthersAllowedAt`: when a fresh session may start closing others. */
-data class SessionList(val sessions: List<DeviceSession>, val closeOthersAllowedAt: String?) {
+/** GET /v1/sessions: current device first. `closeOthersAllowedAt`: when a fresh session may start closing others.
+ *  `autoCloseAfterDays`: the user's auto-close choice (7, 30, 90 or 180 days without activity; null: off). */
+data class SessionList(
+    val sessions: List<DeviceSession>,
+    val closeOthersAllowedAt: String?,
+    val autoCloseAfterDays: Int? = null,
+) {
     companion object {
         @Suppress("UNCHECKED_CAST")
         internal fun of(m: Map<String, Any?>) = SessionList(
             (m.list("sessions") ?: emptyList()).map { DeviceSession.of(it as Map<String, Any?>) },
             m.str("closeOthersAllowedAt"),
+            m.long("autoCloseAfterDays")?.toInt(),
         )
     }
 }
+
+/** "Close my sessions after 1 week / 1 month / 3 months / 6 months without activity" ([MyDevicesClient.setAutoClose]). */
+enum class AutoClose(val days: Int) {
+    WEEK(7), MONTH(30), THREE_MONTHS(90), SIX_MONTHS(180);
+
+    companion object {
+        fun of(days: Int?): AutoClose? = entries.firstOrNull { it.days == days }
+    }
+}
+
+/** PUT /v1/sessions/auto-close: the choice now in force, and how many idle sessions it closed at once. */
+data class AutoCloseResult(val autoCloseAfterDays: Int?, val closed: Int)
 
 data class LoginResult(val session: DeviceSession, val firebaseCustomToken: String?)
 

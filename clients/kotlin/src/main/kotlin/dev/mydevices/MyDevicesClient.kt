@@ -215,6 +215,31 @@ class MyDevicesClient(
 
     override suspend fun revokeOthers(): Int = (call("POST", "/v1/sessions/revoke-others").long("revoked") ?: 0).toInt()
 
+    /** Step-up: renew when this session's user last proved who they are, with the ID token of a new
+     *  Firebase sign-in (`reauthenticate(credential)`, then `getIdToken(true)`); opens no session and moves
+     *  no deadline. Returns the session's `authTime` (ISO 8601). */
+    suspend fun reauthenticate(idToken: String): String? {
+        require(idToken.isNotEmpty()) { "reauthenticate needs a Firebase ID token" }
+        return call("POST", "/v1/sessions/current/reauthenticate", mapOf("idToken" to idToken)).str("authTime")
+    }
+
+    /** Run [action]; on 403 recent_sign_in_required ask [freshIdToken] (given `maxAge`, seconds) for a new
+     *  Firebase sign-in's ID token, [reauthenticate] with it, and run [action] once more. */
+    suspend fun <T> withRecentSignIn(action: suspend () -> T, freshIdToken: suspend (maxAge: Long?) -> String): T =
+        try {
+            action()
+        } catch (e: MyDevicesException.RecentSignInRequired) {
+            reauthenticate(freshIdToken(e.maxAge))
+            action()
+        }
+
+    /** The user's auto-close choice for all their sessions, at once (null: off). Widening it may answer
+     *  403 recent_sign_in_required; a session too new to close others gets session_too_new. */
+    suspend fun setAutoClose(afterDays: AutoClose?): AutoCloseResult {
+        val answer = call("PUT", "/v1/sessions/auto-close", mapOf("afterDays" to afterDays?.days?.toLong()))
+        return AutoCloseResult(answer.long("autoCloseAfterDays")?.toInt(), (answer.long("closed") ?: 0).toInt())
+    }
+
     suspend fun updatePushToken(token: String, provider: String = "fcm") {
         call("PUT", "/v1/sessions/current/push-token", PushRegistration(token, provider).toJson())
     }

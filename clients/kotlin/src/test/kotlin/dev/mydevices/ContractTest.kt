@@ -88,7 +88,12 @@ private class ScriptedTransport(val base: String, val exchanges: List<Map<String
 private fun summary(op: String, result: Any?): Any? = when (op) {
     "login" -> mapOf("sessionId" to (result as LoginResult).session.sessionId)
     "listSessions" -> (result as SessionList).let {
-        mapOf("sessionIds" to it.sessions.map(DeviceSession::sessionId), "closeOthersAllowedAt" to it.closeOthersAllowedAt)
+        mapOf("sessionIds" to it.sessions.map(DeviceSession::sessionId), "closeOthersAllowedAt" to it.closeOthersAllowedAt,
+            "autoCloseAfterDays" to it.autoCloseAfterDays?.toLong())
+    }
+    "reauthenticate" -> mapOf("authTime" to result)
+    "setAutoClose" -> (result as AutoCloseResult).let {
+        mapOf("autoCloseAfterDays" to it.autoCloseAfterDays?.toLong(), "closed" to it.closed.toLong())
     }
     "current" -> mapOf("sessionId" to (result as DeviceSession).sessionId)
     "revokeOthers" -> mapOf("revoked" to (result as Int).toLong())
@@ -122,6 +127,8 @@ private fun runApi(contract: Map<String, Any?>, vector: Map<String, Any?>) = run
             "closeSession" -> client.closeSession(call["sessionId"] as String)
             "revokeOthers" -> client.revokeOthers()
             "updatePushToken" -> client.updatePushToken(call["token"] as String)
+            "reauthenticate" -> client.reauthenticate(call["idToken"] as String)
+            "setAutoClose" -> client.setAutoClose(AutoClose.of((call["afterDays"] as Long?)?.toInt()))
             "logout" -> client.logout()
             "respondToAlert" -> client.respondToAlert(call["actionToken"] as String,
                 if (call["answer"] == "no") AlertAnswer.NO else AlertAnswer.YES)
@@ -138,6 +145,7 @@ private fun runApi(contract: Map<String, Any?>, vector: Map<String, Any?>) = run
         if ("retryAfter" in wantError) got["retryAfter"] = error.retryAfter
         if ("allowedAt" in wantError) got["allowedAt"] = error.allowedAt
         if ("reason" in wantError) got["reason"] = error.reason
+        if ("maxAge" in wantError) got["maxAge"] = error.maxAge
         assertEquals(wantError, got)
         if ("retryAfter" !in wantError) assertNull(error.retryAfter)
     } else {
