@@ -55,7 +55,7 @@ COPIED_TOKEN = "POST /v1/sessions/refresh (a copied token two rotations old: 401
 STALE_REPLAY = "POST /v1/sessions/refresh (the stale token replayed after the incident: 401 session_revoked)"
 # Session lifetimes and step-up (lifetimes.py): the deadlines ride on the session document.
 LIFETIMES_VALIDATE = "GET /v1/sessions/current (lifetimes on: idle timeout, and 4 h asked at login)"
-LIFETIMES_REFRESH = "POST /v1/sessions/refresh (lifetimes on: the idle deadline moves in the rotation's write)"
+LIFETIMES_REFRESH = "POST /v1/sessions/refresh (lifetimes on: idle timeout, and 4 h asked at login)"
 REAUTHENTICATE = "POST /v1/sessions/current/reauthenticate (a fresh sign-in's ID token)"
 AUTO_CLOSE = "PUT /v1/sessions/auto-close (7 days, 2 active)"
 EXPIRED_FIRST_SEEN = "POST /v1/sessions/refresh (idle past its deadline, first seen: 401 session_expired, closes it)"

@@ -95,6 +95,7 @@ export interface GuardOptions {
 interface Settings {
   ring: Keyring; issuer: string; audience: string; appCheck: "off" | "report" | "enforce"; requireProof: boolean;
   publicUrl: string | null; reusePolicy: "revoke_all" | "revoke_session"; lastActiveInterval: number;
+  accessTtl: number; idleTimeoutWeb: number | null; idleTimeoutApp: number | null;
   retentionDays: number; freshSessionHours: number; maxAuthAge: number | null; db: () => Firestore;
   /** Seconds since the epoch, as the product sees them (productClock). */
   now: () => number;
@@ -122,6 +123,15 @@ export function parseKeyring(doc: KeyringJson): Keyring {
 function envInt(name: string, fallback: number): number {
   const value = Number(process.env[name] ?? "");
   return process.env[name] && Number.isInteger(value) ? value : fallback;
+}
+
+/** Whole seconds, or `off` (null), as functions/mydevices/config.py reads a lifetime. */
+function duration(name: string, fallback: number | null): number | null {
+  const given = (process.env[name] ?? "").trim().toLowerCase();
+  if (!given) return fallback;
+  if (given === "off") return null;
+  if (!/^\d+$/.test(given) || Number(given) <= 0) throw new Error(`${name} must be a number of seconds or off, not ${given}`);
+  return Number(given);
 }
 
 function maxAuthAge(seconds: number | undefined): number | null {
@@ -191,7 +201,10 @@ function settingsFrom(options: GuardOptions): Settings {
     requireProof: options.requireProof ?? false,
     publicUrl: (options.publicUrl ?? process.env.MYDEVICES_PUBLIC_API_URL ?? "").replace(/\/+$/, "") || null,
     reusePolicy: options.reusePolicy ?? choice("MYDEVICES_REUSE_POLICY", ["revoke_all", "revoke_session"] as const, "revoke_all"),
-    lastActiveInterval: envInt("MYDEVICES_LAST_ACTIVE_INTERVAL_SECONDS", 300),
+    lastActiveInterval: envInt("MYDEVICES_LAST_ACTIVE_INTERVAL_SECONDS", 3600),
+    accessTtl: envInt("MYDEVICES_ACCESS_TTL_SECONDS", 600),
+    idleTimeoutWeb: duration("MYDEVICES_IDLE_TIMEOUT_WEB", 90 * 86400),
+    idleTimeoutApp: duration("MYDEVICES_IDLE_TIMEOUT_APP", 90 * 86400),
     retentionDays: envInt("MYDEVICES_REVOKED_RETENTION_DAYS", 30),
     freshSessionHours: envInt("MYDEVICES_FRESH_SESSION_HOURS", 24),
     maxAuthAge: maxAuthAge(options.maxAuthAge),
@@ -366,6 +379,7 @@ const NEEDS_FRESH_SIGN_IN = new Set(["user_revoked", "revoke_others", "rejected_
 const CLOSED_AS: Record<"idle" | "max_age", string> = { idle: "expired_idle", max_age: "expired_max_age" };
 const REASON_OF: Record<string, "idle" | "max_age" | undefined> = { expired_idle: "idle", expired_max_age: "max_age" };
 
+const AUTO_CLOSE_DAYS = [7, 30, 90, 180]; // the user's choices (lifetimes.AUTO_CLOSE_DAYS)
 const seconds = (moment: unknown): number | null => (moment instanceof Timestamp ? moment.toMillis() / 1000 : null);
 
 /** Why the session is over at `now` (`idle` or `max_age`), or null while it is not (lifetimes.expired). */
@@ -409,6 +423,8 @@ class Sessions {
     return this.conf.db().collection("users").doc(uid).collection("sessions").doc(sid);
   }
 
+  /** `replacedMeansCopied`: our access token (renewed with us, so its refresh records the session's activity);
+   *  false for a Firebase ID token, whose activity this call records (functions/mydevices/flows/validation.py). */
   async active(uid: string, sid: string, did: string, replacedMeansCopied: boolean): Promise<Caller> {
     const snapshot = await store(() => this.ref(uid, sid).get());
     const doc = snapshot.exists ? snapshot.data() ?? {} : null;
@@ -430,7 +446,7 @@ class Sessions {
       }
       throw sessionExpired(why);
     }
-    await this.touch(uid, sid, doc);
+    if (!replacedMeansCopied) await this.touch(uid, sid, doc);
     return { uid, sid, did, session: doc };
   }
 
@@ -507,6 +523,15 @@ class Sessions {
     });
   }
 
+  /** lifetimes.idle_seconds: the platform's idle timeout or the user's shorter auto-close choice; null: none. */
+  private idleSeconds(doc: Record<string, unknown>): number | null {
+    const limits = [doc.deviceType === "WEB" ? this.conf.idleTimeoutWeb : this.conf.idleTimeoutApp];
+    const days = doc.autoCloseDays;
+    if (typeof days === "number" && AUTO_CLOSE_DAYS.includes(days)) limits.push(days * 86400);
+    const given = limits.filter((limit): limit is number => limit !== null);
+    return given.length ? Math.min(...given) : null;
+  }
+
   private settledFrom(session: Record<string, unknown>): Date | null {
     const hours = this.conf.freshSessionHours;
     const began = session.createdAt;
@@ -515,14 +540,23 @@ class Sessions {
     return allowed.getTime() > this.conf.now() * 1000 ? allowed : null;
   }
 
-  /** `lastActiveAt`, at most once per MYDEVICES_LAST_ACTIVE_INTERVAL_SECONDS: activity is what the list
-   *  shows, not what lets the call through, so a failed write is logged and the call goes on. */
+  /** A Firebase ID token's session activity, as documents.activity makes it: `lastActiveAt` and the idle
+   *  deadline it moves, once the recorded activity is MYDEVICES_LAST_ACTIVE_INTERVAL_SECONDS old or the idle
+   *  deadline could pass before then. Activity is what the list shows, not what lets the call through, so a
+   *  failed write is logged and the call goes on. */
   private async touch(uid: string, sid: string, doc: Record<string, unknown>): Promise<void> {
-    const last = doc.lastActiveAt;
-    const now = Timestamp.fromMillis(this.conf.now() * 1000); // the product's time, as the Python guard writes it
-    if (last instanceof Timestamp && now.toMillis() - last.toMillis() < this.conf.lastActiveInterval * 1000) return;
+    const now = this.conf.now(); // the product's time, as the Python guard writes it
+    const last = seconds(doc.lastActiveAt);
+    const idleDeadline = seconds(doc.idleExpiresAt);
+    const recent = last !== null && now - last < this.conf.lastActiveInterval;
+    const near = idleDeadline !== null && idleDeadline - now < this.conf.lastActiveInterval + this.conf.accessTtl;
+    if (recent && !near) return;
+    const idle = this.idleSeconds(doc);
+    const activity = { lastActiveAt: Timestamp.fromMillis(now * 1000),
+      idleExpiresAt: idle === null ? null : Timestamp.fromMillis((now + idle) * 1000) };
     try {
-      await this.ref(uid, sid).update({ lastActiveAt: now });
+      await this.ref(uid, sid).update(activity);
+      Object.assign(doc, activity);
     } catch (error) {
       if ((error as { code?: number }).code !== 5) console.warn(`lastActiveAt of session ${sid} not recorded:`, error);
     }
