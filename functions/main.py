@@ -170,7 +170,7 @@ def api(request: flask.Request) -> flask.Response:
 
 # --- Firebase callables (the protocol: mydevices/http/callables.py), for apps that sign in to Firebase
 # with the custom token of their login. One function per name, as the Firebase SDK calls
-# https://<region>-<project>.cloudfunctions.net/<name>; `callables` serves all four by name.
+# https://<region>-<project>.cloudfunctions.net/<name>; `callables` serves them all by name.
 
 def list_call(call: Call) -> Any:
     call.arguments(bodies.NoArguments)
@@ -194,11 +194,23 @@ def logout_call(call: Call) -> Any:
     return {"loggedOut": True}
 
 
+def reauthenticate_call(call: Call) -> Any:
+    """Re-verification for a Firebase-native app: the callables answer `recent_sign_in_required`
+    (PERMISSION_DENIED), and this is its answer in the same protocol (`data.idToken`: a fresh sign-in's)."""
+    return account_settings.reauthenticate(call.caller, call.arguments(bodies.Reauthenticate).id_token)
+
+
+def auto_close_call(call: Call) -> Any:
+    return account_settings.set_auto_close(call.caller, call.arguments(bodies.AutoClose).after_days)
+
+
 CALLABLES = {
     "sessions_list": list_call,
     "sessions_revoke": revoke_call,
     "sessions_revoke_others": revoke_others_call,
     "sessions_logout": logout_call,
+    "sessions_reauthenticate": reauthenticate_call,
+    "sessions_auto_close": auto_close_call,
 }
 
 
@@ -223,8 +235,18 @@ def sessions_logout(request: flask.Request) -> flask.Response:
 
 
 @functions_framework.http
+def sessions_reauthenticate(request: flask.Request) -> flask.Response:
+    return callable_protocol.serve(request, reauthenticate_call)
+
+
+@functions_framework.http
+def sessions_auto_close(request: flask.Request) -> flask.Response:
+    return callable_protocol.serve(request, auto_close_call)
+
+
+@functions_framework.http
 def callables(request: flask.Request) -> flask.Response:
-    """All four, by the last path segment: `/<name>`, or `/<project>/<region>/<name>` where the
+    """All of them, by the last path segment: `/<name>`, or `/<project>/<region>/<name>` where the
     SDK's connectFunctionsEmulator sends them (the local stack serves this one function)."""
     return callable_protocol.serve(request, CALLABLES.get(request.path.rstrip("/").rpartition("/")[2]))
 

@@ -100,15 +100,18 @@ class Login(Body, frozen=True):
 class Reauthenticate(Body, frozen=True):
     id_token: Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
 
-    INVALID: ClassVar[Mapping[str, str]] = {"idToken": "idToken must be a Firebase ID token"}
-    ABSENT: ClassVar[Mapping[str, str]] = {"idToken": "idToken is required"}
+    INVALID: ClassVar[Mapping[str, str]] = {"idToken": "idToken must be a Firebase ID token",
+                                            "data.idToken": "data.idToken must be a Firebase ID token"}
+    ABSENT: ClassVar[Mapping[str, str]] = {"idToken": "idToken is required", "data.idToken": "data.idToken is required"}
 
 
 class AutoClose(Body, frozen=True):
     after_days: Literal[7, 30, 90, 180] | None
 
-    INVALID: ClassVar[Mapping[str, str]] = {"afterDays": "afterDays must be 7, 30, 90, 180 or null"}
-    ABSENT: ClassVar[Mapping[str, str]] = {"afterDays": "afterDays is required (7, 30, 90, 180 or null)"}
+    INVALID: ClassVar[Mapping[str, str]] = {"afterDays": "afterDays must be 7, 30, 90, 180 or null",
+                                            "data.afterDays": "data.afterDays must be 7, 30, 90, 180 or null"}
+    ABSENT: ClassVar[Mapping[str, str]] = {"afterDays": "afterDays is required (7, 30, 90, 180 or null)",
+                                           "data.afterDays": "data.afterDays is required (7, 30, 90, 180 or null)"}
 
 
 class Refresh(Body, frozen=True):

@@ -49,10 +49,8 @@ def revoke_where(uid: str, reason: str, keep_sid: str | None, predating: datetim
 
     The account's fresh-sign-in mark is written before the sessions are even read: a login that
     commits before the read is among them, and one after it meets the mark, so no login can slip
-    between the two. Each write carries the update time it was read at, so a session changed in
-    between (closed elsewhere) is left as that change made it rather than overwritten.
+    between the two.
     """
-    client = store.db()
     now = clock.utcnow()
     mark_reauthentication(None, uid, reason, now)
 
@@ -62,18 +60,37 @@ def revoke_where(uid: str, reason: str, keep_sid: str | None, predating: datetim
 
     targets = [snap for snap in queries.active_sessions_by_activity(uid).stream()
                if snap.id != keep_sid and targeted(snap.to_dict() or {})]
+    return _close(uid, targets, reason, now)
+
+
+def close_expired(uid: str) -> int:
+    """Close the account's active sessions already past a deadline (lifetimes.py), each as what ended
+    it (`expired_idle`, `expired_max_age`: no push, no fresh-sign-in mark). The device cap's rare path
+    (flows/login.py): sessions nobody used since they expired must not keep a new device out."""
+    now = clock.utcnow()
+    targets = [snap for snap in queries.active_sessions(uid).stream()
+               if lifetimes.expired(snap.to_dict() or {}, now) is not None]
+    return _close(uid, targets, lifetimes.EXPIRED_IDLE, now)
+
+
+def _close(uid: str, targets: list[Any], reason: str, now: datetime) -> int:
+    """Close `targets` (snapshots of active sessions) as `reason`, or as expired when one is already
+    past a deadline, at most BATCH_LIMIT writes per commit. Each write carries the update time it was
+    read at, so a session changed in between (closed elsewhere) is left as that change made it."""
+    client = store.db()
     revoked = 0
     for start in range(0, len(targets), BATCH_LIMIT):
         chunk = targets[start:start + BATCH_LIMIT]
         batch = client.batch()
+        closed_as = {}
         for snap in chunk:
-            unchanged = client.write_option(last_update_time=snap.update_time)
             why = lifetimes.expired(snap.to_dict() or {}, now)  # already over: closed as expired, no push
-            batch.update(snap.reference, documents.revocation(lifetimes.CLOSED_AS[why] if why else reason, now),
-                         option=unchanged)
+            closed_as[snap.id] = lifetimes.CLOSED_AS[why] if why else reason
+            unchanged = client.write_option(last_update_time=snap.update_time)
+            batch.update(snap.reference, documents.revocation(closed_as[snap.id], now), option=unchanged)
         try:
             batch.commit()
             revoked += len(chunk)
         except (core_exceptions.FailedPrecondition, core_exceptions.NotFound):
-            revoked += sum(revoke_session(uid, snap.id, reason) for snap in chunk)
+            revoked += sum(revoke_session(uid, snap.id, closed_as[snap.id]) for snap in chunk)
     return revoked

@@ -53,6 +53,12 @@ LOGOUT = "POST /v1/sessions/logout"
 MALFORMED_LOGIN = "POST /v1/sessions (a malformed ID token: 401 invalid_token)"
 COPIED_TOKEN = "POST /v1/sessions/refresh (a copied token two rotations old: 401 token_reused, closes all 1)"
 STALE_REPLAY = "POST /v1/sessions/refresh (the stale token replayed after the incident: 401 session_revoked)"
+# Session lifetimes and step-up (lifetimes.py): the deadlines ride on the session document.
+LIFETIMES_VALIDATE = "GET /v1/sessions/current (lifetimes on: idle timeout, and 4 h asked at login)"
+LIFETIMES_REFRESH = "POST /v1/sessions/refresh (lifetimes on: idle timeout, and 4 h asked at login)"
+REAUTHENTICATE = "POST /v1/sessions/current/reauthenticate (a fresh sign-in's ID token)"
+AUTO_CLOSE = "PUT /v1/sessions/auto-close (7 days, 2 active)"
+EXPIRED_FIRST_SEEN = "POST /v1/sessions/refresh (idle past its deadline, first seen: 401 session_expired, closes it)"
 
 
 class Scenario:
@@ -154,6 +160,7 @@ class Scenario:
         self.step(MALFORMED_LOGIN,
                   lambda: Device(self.api, dict(IPHONE)).login("not-an-id-token", expect=401, code="invalid_token"))
         self.copied_token_incident()
+        self.lifetimes()
 
     def copied_token_incident(self) -> None:
         """A refresh token copied off a device and used after the device has rotated past it (the
@@ -171,6 +178,28 @@ class Scenario:
         self.setup(two_rotations)
         self.step(COPIED_TOKEN, lambda: laptop.refresh(copied[0], expect=401, code="token_reused"))
         self.step(STALE_REPLAY, lambda: laptop.refresh(copied[0], expect=401, code="session_revoked"))
+
+    def lifetimes(self) -> None:
+        """A session with both deadlines (the platform's idle timeout, and an absolute lifetime its
+        login asked for), re-verification, the user's auto-close choice, and the first call to see a
+        session past its idle deadline: 8 days pass on this process's clock (clock.shift), not waited."""
+        from mydevices import clock  # imported where used, as binding.py does: after the environment is set
+
+        email = f"bench-{secrets.token_hex(6)}@example.com"
+        _, id_token = self.stack.auth.sign_up(email)
+        phone = Device(self.api, dict(IPHONE))
+        drawer = Device(self.api, dict(IPAD))
+        self.setup(lambda: (phone.login(id_token, sessionLifetimeSeconds=4 * 3600), drawer.login(id_token)))
+        self.step(LIFETIMES_VALIDATE, lambda: phone.call("GET", "/v1/sessions/current"))
+        self.step(LIFETIMES_REFRESH, phone.refresh)
+        fresh = self.fresh_sign_in(email)
+        self.step(REAUTHENTICATE, lambda: phone.call("POST", "/v1/sessions/current/reauthenticate", {"idToken": fresh}))
+        self.step(AUTO_CLOSE, lambda: phone.call("PUT", "/v1/sessions/auto-close", {"afterDays": 7}))
+        clock.shift(8 * 86400)
+        try:
+            self.step(EXPIRED_FIRST_SEEN, lambda: drawer.refresh(expect=401, code="session_expired"))
+        finally:
+            clock.shift(-8 * 86400)
 
     def revoke_others_at_scale(self, others: int) -> dict[str, Any]:
         """revoke-others for a user with `others` other active sessions, each with a push token."""

@@ -64,9 +64,10 @@ class Device:
         return {"X-Device-Id": self.device_id, "Authorization": f"Bearer {self.access_token}"}
 
     def login(self, id_token: str, push_token: str | None = None, *, expect: int = 201,
-              code: str | None = None) -> Answer:
-        """Sign in; a refused login (`expect` other than 201) leaves the device as it was."""
-        body: dict[str, Any] = {"device": self.info}
+              code: str | None = None, **extra: Any) -> Answer:
+        """Sign in (`extra`: more of the login body); a refused login (`expect` other than 201) leaves the
+        device as it was."""
+        body: dict[str, Any] = {"device": self.info, **extra}
         if push_token:
             body["push"] = {"token": push_token, "provider": "fcm"}
         headers = {"Authorization": f"Bearer {id_token}"}

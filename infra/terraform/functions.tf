@@ -6,10 +6,12 @@ locals {
   # The Firebase callables, one function per name: the Firebase SDK calls
   # https://REGION-PROJECT.cloudfunctions.net/<name>, so the deployed name is the entry point's.
   callables = {
-    "sessions_list"          = "sessions_list"
-    "sessions_revoke"        = "sessions_revoke"
-    "sessions_revoke_others" = "sessions_revoke_others"
-    "sessions_logout"        = "sessions_logout"
+    "sessions_list"           = "sessions_list"
+    "sessions_revoke"         = "sessions_revoke"
+    "sessions_revoke_others"  = "sessions_revoke_others"
+    "sessions_logout"         = "sessions_logout"
+    "sessions_reauthenticate" = "sessions_reauthenticate"
+    "sessions_auto_close"     = "sessions_auto_close"
   }
 
   # Every deployed function: name => entry point.
@@ -24,7 +26,7 @@ locals {
 
   # Entry points of main.py that exist for the local stack only.
   local_only_entry_points = [
-    "callables", # serves all four callables by path, for the emulator's URL scheme
+    "callables", # serves all the callables by path, for the emulator's URL scheme
   ]
 
   session_document_pattern = "users/{uid}/sessions/{sid}"

@@ -76,11 +76,12 @@ def public_ip() -> str:
 
 
 def login(base: str, id_token: str, ip: str, spec: dict[str, Any] = IPHONE,
-          device_id: str | None = None) -> requests.Response:
+          device_id: str | None = None, **extra: Any) -> requests.Response:
+    """`extra`: what the login body asks for besides its device (e.g. sessionLifetimeSeconds)."""
     headers = {"Authorization": f"Bearer {id_token}", "X-Forwarded-For": ip}
     if device_id:
         headers["X-Device-Id"] = device_id
-    return requests.post(f"{base}/v1/sessions", json={"device": spec}, headers=headers, timeout=30)
+    return requests.post(f"{base}/v1/sessions", json={"device": spec, **extra}, headers=headers, timeout=30)
 
 
 def refresh(base: str, token: str, device_id: str, ip: str) -> requests.Response:
@@ -237,6 +238,31 @@ def test_a_new_device_past_the_cap_is_refused_and_nothing_is_dropped(
     next_second(stack)  # a closure asks for a sign-in made after it
     _, fresh_token = stack.auth.sign_in(email)
     assert login(capped, fresh_token, public_ip(), LAPTOP).status_code == 201
+
+
+def test_sessions_that_expired_but_were_never_closed_do_not_keep_a_new_device_out(
+    capped: str, sign_up: Callable[[str], tuple[str, str]], stack: Stack, db: firestore.Client
+) -> None:
+    """A session past its deadline that no call has seen since is still `active` on its document, so
+    the cap's count includes it: a login at the cap closes those first, each as what ended it, and
+    counts again. Live sessions still count."""
+    email = f"capped-expired-{time.time_ns()}@example.com"
+    uid, id_token = sign_up(email)
+    kept = login(capped, id_token, public_ip(), IPHONE).json()["session"]["sessionId"]
+    brief = [login(capped, id_token, public_ip(), spec, sessionLifetimeSeconds=3600).json()["session"]["sessionId"]
+             for spec in (PIXEL, IPAD)]  # "keep me signed in" unticked: an hour
+    assert error_code(login(capped, id_token, public_ip(), LAPTOP)) == "device_limit_reached"  # all three live
+    stack.clock.advance(hours=2)  # both brief sessions past their absolute deadline; no call has seen them
+    _, fresh_token = stack.auth.sign_in(email)
+    answer = login(capped, fresh_token, public_ip(), LAPTOP)
+    assert answer.status_code == 201, answer.text
+    sessions = db.collection("users").document(uid).collection("sessions")
+    closed = {sid: (sessions.document(sid).get().to_dict() or {}) for sid in [kept, *brief]}
+    assert [(doc["status"], doc["revokedReason"]) for doc in closed.values()] == [
+        ("active", None), ("revoked", "expired_max_age"), ("revoked", "expired_max_age")]
+    # the cap still holds for live sessions: the kept one and the new one, plus one more, fill it again
+    assert login(capped, fresh_token, public_ip(), PIXEL).status_code == 201
+    assert error_code(login(capped, fresh_token, public_ip(), IPAD)) == "device_limit_reached"
 
 
 def test_concurrent_new_devices_cannot_pass_the_cap_together(

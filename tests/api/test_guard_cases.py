@@ -43,6 +43,7 @@ CASES = json.loads((TESTS / "guard_cases.json").read_text())["cases"]
 GUARDS = ("python", "node onRequest", "node express")
 
 bound_orders = function_url("bound_orders", {}, signature_type="http", source=GUARDED_APP)
+payments = function_url("payments", {}, signature_type="http", source=GUARDED_APP)  # max_auth_age=600
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +77,10 @@ def node_guarded(stack: Stack) -> Iterator[str]:
 
 def route(guard: str, name: str, urls: dict[str, str]) -> str:
     if guard == "python":
-        return f"{urls['python' if name == 'orders' else 'python bound']}/{name}"
-    prefix = {"node onRequest": "/fn", "node express": "/express" if name == "orders" else "/express-bound"}[guard]
+        python = {"orders": "python", "bound_orders": "python bound", "payments": "python payments"}[name]
+        return f"{urls[python]}/{name}"
+    express = {"orders": "/express", "bound_orders": "/express-bound", "payments": "/express-payments"}[name]
+    prefix = {"node onRequest": "/fn", "node express": express}[guard]
     return f"{urls['node']}{prefix}/{name}"
 
 
@@ -99,14 +102,34 @@ def expired_token(stack: Stack, real: str) -> str:
         uid=claims["sub"], sid=claims["sid"], did=claims["did"], iat=past - 600, exp=past))
 
 
+def token_at_stack_time(stack: Stack, real: str) -> str:
+    """Our own signature over the same session, issued now on the stack's clock: a credential still valid
+    when the session no longer is (as a Firebase ID token of the session, which its deadlines do not cap)."""
+    claims = jwt.decode(real, options={"verify_signature": False})
+    conf = Settings.from_env()
+    ring = keys.parse_keyring(json.loads(Path(str(stack.keys_file)).read_text()))
+    now = int(stack.clock.now())
+    return access.issue(ring, issuer=conf.issuer, audience=conf.audience, claims=access.AccessClaims(
+        uid=claims["sub"], sid=claims["sid"], did=claims["did"], iat=now, exp=now + 600))
+
+
+def move_past(stack: Stack, db: firestore.Client, uid: str, sid: str, deadline: str) -> None:
+    """Move the stack's clock a minute past the session's stored `deadline` (idleExpiresAt, absoluteExpiresAt)."""
+    moment = (db.collection("users").document(uid).collection("sessions").document(sid).get().to_dict() or {})[deadline]
+    assert moment is not None, f"the session has no {deadline}"
+    stack.clock.advance(moment.timestamp() - stack.clock.now() + 60)
+
+
 def run_case(case: dict[str, Any], url: str, api: str, stack: Stack, sign_up: Callable[..., tuple[str, str]],
              db: firestore.Client) -> tuple[requests.Response, dict[str, Any]]:
     """Set the case up on a new user, send its request to `url`; the answer and what the case left."""
     uid, id_token = sign_up()
     key = DeviceKey()
     phone = Device(api, dict(IPHONE))
-    if case.get("bound"):
-        answer = phone.http.post(f"{api}/v1/sessions", json={"device": phone.device, "devicePublicKey": key.public_jwk},
+    # what the phone's login asks for besides its device: a device key (`bound`), or the case's `login`
+    extra = {"devicePublicKey": key.public_jwk} if case.get("bound") else case.get("login")
+    if extra:
+        answer = phone.http.post(f"{api}/v1/sessions", json={"device": phone.device, **extra},
                                  headers={"Authorization": f"Bearer {id_token}"}, timeout=30)
         assert answer.status_code == 201, answer.text
         data = answer.json()
@@ -128,6 +151,12 @@ def run_case(case: dict[str, Any], url: str, api: str, stack: Stack, sign_up: Ca
         phone.login(id_token)
     elif setup == "a quarter of an hour passes on the stack's clock":
         stack.clock.advance(minutes=15)  # past the access token's 10 minutes and its 30 s of skew
+    elif setup == "the stack's clock passes the phone's idle deadline":
+        move_past(stack, db, uid, phone.session_id, "idleExpiresAt")
+    elif setup == "the stack's clock passes the phone's absolute deadline":
+        move_past(stack, db, uid, phone.session_id, "absoluteExpiresAt")
+    elif setup == "eleven minutes pass on the stack's clock":
+        stack.clock.advance(minutes=11)  # past the 600 s of max_auth_age / maxAuthAge
     else:
         assert setup is None, setup
 
@@ -153,17 +182,23 @@ def run_case(case: dict[str, Any], url: str, api: str, stack: Stack, sign_up: Ca
         headers = phone.headers({"X-Device-Id": pixel.device_id})
     elif present == "expired token":
         headers = phone.headers({"Authorization": f"Bearer {expired_token(stack, phone.access_token)}"})
+    elif present == "phone, a token issued at the stack's time":
+        headers = phone.headers({"Authorization": f"Bearer {token_at_stack_time(stack, phone.access_token)}"})
     elif present == "firebase id token":
         firebase_id_token, _ = sign_in_with_custom_token(stack, custom)
         headers = {"Authorization": f"Bearer {firebase_id_token}"}
     else:
         raise AssertionError(f"unknown present: {present}")
+    left: dict[str, Any] = {"uid": uid, "phone": phone.session_id}
     try:
         answer = requests.get(url, headers=headers, timeout=30)
+        if case["expect"].get("closedAs"):  # the first sight closed it: what it left, and the next sight
+            closed = db.collection("users").document(uid).collection("sessions").document(phone.session_id).get()
+            left["closed as"] = (closed.to_dict() or {}).get("revokedReason")
+            left["again"] = requests.get(url, headers=headers, timeout=30)
     finally:
         stack.clock.set(clock_before)
 
-    left: dict[str, Any] = {"uid": uid, "phone": phone.session_id}
     if case["expect"].get("after"):
         left["still open"] = [s.id for s in db.collection("users").document(uid).collection("sessions")
                               .where(filter=firestore.FieldFilter("status", "==", "active")).stream()]
@@ -184,10 +219,11 @@ def shape(answer: requests.Response) -> dict[str, Any]:
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_every_guard_answers_the_case_alike(
-    case: dict[str, Any], stack: Stack, api: str, guarded_url: str, bound_orders: str, node_guarded: str,
+    case: dict[str, Any], stack: Stack, api: str, guarded_url: str, bound_orders: str, payments: str,
+    node_guarded: str,
     sign_up: Callable[..., tuple[str, str]], db: firestore.Client,
 ) -> None:
-    urls = {"python": guarded_url, "python bound": bound_orders, "node": node_guarded}
+    urls = {"python": guarded_url, "python bound": bound_orders, "python payments": payments, "node": node_guarded}
     expect = case["expect"]
     shapes = {}
     for guard in GUARDS:
@@ -198,10 +234,14 @@ def test_every_guard_answers_the_case_alike(
         else:
             assert error_code(answer) == expect["code"], (guard, answer.text)
             assert answer.json()["error"].get("reason") == expect.get("reason"), (guard, answer.text)
+            assert answer.json()["error"].get("maxAge") == expect.get("maxAge"), (guard, answer.text)
             assert ("X-Device-Id" in answer.headers) == bool(expect.get("freshDeviceId")), guard
         if expect.get("after"):
             assert left["still open"] == [], guard  # every session of the user closed
             assert left["security events"] == [f"token_reused-{left['replaced']}"], guard
+        if expect.get("closedAs"):
+            assert left["closed as"] == expect["closedAs"], guard
+            assert shape(left["again"]) == shape(answer), (guard, left["again"].text)  # closed as expired: the same
         shapes[guard] = shape(answer)
         if answer.status_code == 200:
             shapes[guard]["body"] = dict.fromkeys(shapes[guard]["body"], "<of this run>")
@@ -230,6 +270,37 @@ def test_the_callable_adapter_checks_the_firebase_id_token_session(
                                        "details": {"code": "session_revoked"}}
     anonymous = requests.post(call, json={"data": {}}, headers={"Content-Type": "application/json"}, timeout=30)
     assert anonymous.json()["error"]["details"] == {"code": "unauthenticated"}
+
+
+def test_the_callable_adapter_asks_for_a_recent_sign_in_and_refuses_an_expired_session(
+    stack: Stack, api: str, node_guarded: str, sign_up: Callable[..., tuple[str, str]], db: firestore.Client
+) -> None:
+    """onCall(requireCallableSession(..., { maxAuthAge: 600 })): a sign-in older than that is
+    PERMISSION_DENIED recent_sign_in_required with maxAge, as the Python callables answer it; a session
+    past its deadline (its Firebase ID token still valid: the deadlines do not cap it) is
+    UNAUTHENTICATED session_expired, and closed."""
+    uid, id_token = sign_up()
+    phone = Device(api, dict(IPHONE))
+    answer = phone.http.post(f"{api}/v1/sessions", json={"device": phone.device, "sessionLifetimeSeconds": 1200},
+                             headers={"Authorization": f"Bearer {id_token}"}, timeout=30)
+    assert answer.status_code == 201, answer.text
+    sid = answer.json()["session"]["sessionId"]
+    firebase_id_token, _ = sign_in_with_custom_token(stack, answer.json()["firebaseCustomToken"])
+    call = f"{node_guarded}/callable/payments"
+    sent = {"Authorization": f"Bearer {firebase_id_token}", "Content-Type": "application/json"}
+    assert requests.post(call, json={"data": {}}, headers=sent, timeout=30).json() == {
+        "result": {"uid": uid, "sessionId": sid}}
+    stack.clock.advance(minutes=11)
+    stale = requests.post(call, json={"data": {}}, headers=sent, timeout=30)
+    assert stale.status_code == 403, stale.text
+    assert stale.json()["error"]["status"] == "PERMISSION_DENIED"
+    assert stale.json()["error"]["details"] == {"code": "recent_sign_in_required", "maxAge": 600}
+    stack.clock.advance(minutes=10)  # past the 20 minutes the login asked for; the ID token has an hour
+    expired = requests.post(call, json={"data": {}}, headers=sent, timeout=30)
+    assert expired.status_code == 401, expired.text
+    assert expired.json()["error"]["details"] == {"code": "session_expired", "reason": "max_age"}
+    closed = db.collection("users").document(uid).collection("sessions").document(sid).get().to_dict() or {}
+    assert (closed["status"], closed["revokedReason"]) == ("revoked", "expired_max_age")
 
 
 APP_CHECK = "X-Firebase-AppCheck"

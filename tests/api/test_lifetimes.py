@@ -271,6 +271,38 @@ def test_closing_other_sessions_needs_a_recent_sign_in_on_the_api_and_the_callab
     assert phone.post("/v1/sessions/revoke-others").json() == {"revoked": 1}
 
 
+def test_a_firebase_native_app_reverifies_and_sets_auto_close_through_the_callables(
+        stack: Stack, short: str, callables_url: str) -> None:
+    """The callables refuse a stale proof with PERMISSION_DENIED `recent_sign_in_required`; the app
+    answers in the same protocol: sessions_reauthenticate with a fresh sign-in's ID token (its session's
+    own Firebase ID token proves nothing new), then the action again; sessions_auto_close beside it."""
+    email = account(stack)
+    phone, _ = device(stack, short, email, PIXEL), device(stack, short, email, IPAD)
+    session_token = sign_in_with_custom_token(stack, phone.login_body["firebaseCustomToken"])[0]
+
+    def call(name: str, data: Any) -> requests.Response:
+        return requests.post(f"{callables_url}/{name}", json={"data": data},
+                             headers={"Authorization": f"Bearer {session_token}"}, timeout=30)
+
+    stack.clock.advance(minutes=11)
+    stale = {"code": "recent_sign_in_required", "maxAge": 600}
+    assert call("sessions_revoke_others", None).json()["error"]["details"] == stale
+    call("sessions_reauthenticate", {"idToken": session_token})  # no sign-in made since: still stale
+    assert call("sessions_revoke_others", None).json()["error"]["details"] == stale
+    bad = call("sessions_reauthenticate", {"idToken": ""})
+    assert (bad.status_code, bad.json()["error"]["status"], bad.json()["error"]["message"]) == (
+        400, "INVALID_ARGUMENT", "data.idToken must be a Firebase ID token")
+    fresh = stack.auth.sign_in(email, PASSWORD)[1]
+    renewed = call("sessions_reauthenticate", {"idToken": fresh})
+    assert renewed.status_code == 200, renewed.text
+    assert set(renewed.json()["result"]) == {"authTime"}
+    assert call("sessions_revoke_others", None).json() == {"result": {"revoked": 1}}
+    assert call("sessions_auto_close", {"afterDays": 7}).json() == {"result": {"autoCloseAfterDays": 7, "closed": 0}}
+    assert session_doc(stack, email, phone.session_id)["autoCloseDays"] == 7
+    bad = call("sessions_auto_close", {"afterDays": 8})
+    assert (bad.status_code, bad.json()["error"]["message"]) == (400, "data.afterDays must be 7, 30, 90, 180 or null")
+
+
 # --- the user's own auto-close -------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.cloud import firestore
 
 from infra.bench import capacity, cost, guards, report
 from infra.bench.counting import Counter
@@ -31,6 +32,7 @@ from infra.bench.http_load import wrk_binary
 from infra.bench.inproc_api import Device, InProcessApi
 from infra.bench.run import SECTIONS, Options, results_document, run_sections
 from infra.local.stack import IPHONE, Stack
+from support.devices import sign_in_with_custom_token
 
 
 def _number(value: Any) -> bool:
@@ -130,21 +132,29 @@ def test_each_guard_reads_one_document_and_writes_none_on_every_call(results: di
 
 
 def test_the_guards_counts_see_a_write_when_the_guard_makes_one(stack: Stack) -> None:
-    """The counting behind the guard rows is live on both sides: with `lastActiveAt` written on every
-    call (an interval of 0 s), each guard's count shows that write, in both languages."""
+    """The counting behind the guard rows is live on both sides: a Firebase ID token, whose session's
+    activity the guard records (our access tokens' refresh records theirs), with activity written on every
+    call (an interval of 0 s): each guard's count shows that write, in both languages, and it moves the
+    session's idle deadline as a refresh does (documents.activity)."""
     with product_environment(stack.env), environment({"MYDEVICES_LAST_ACTIVE_INTERVAL_SECONDS": "0"}):
         counter = Counter()
         with counter.installed():
             device = Device(InProcessApi(), dict(IPHONE))
             uid, id_token = stack.auth.sign_up()
-            device.login(id_token)
+            custom = device.login(id_token).body["firebaseCustomToken"]
+            firebase_id_token, _ = sign_in_with_custom_token(stack, custom)
+            headers = {"Authorization": f"Bearer {firebase_id_token}"}
             document = f"users/{uid}/sessions/{device.session_id}"
+            reference = firestore.Client(project=stack.project).document(document)
             guards.build_node_guard()
-            python = guards.count_python(counter, device.headers(), document, stack.project, 2, 1, 0)
-            node = guards.count_node(device.headers(), document, 2, 1, 0)
+            python = guards.count_python(counter, headers, document, stack.project, 2, 1, 0)
+            before = (reference.get().to_dict() or {})["idleExpiresAt"]
+            node = guards.count_node(headers, document, 2, 1, 0)
+            after = (reference.get().to_dict() or {})["idleExpiresAt"]
     for name, measured in (("python", python), ("node", node)):
         for call in measured["perCall"]:
             assert (call["status"], call["reads"], call["writes"], call["commits"]) == (200, 1, 1, 1), (name, call)
+    assert after > before  # the Node guard's write moved the idle deadline too
 
 
 def test_login_and_refresh_make_one_auth_lookup_each(results: dict[str, Any]) -> None:
@@ -152,6 +162,28 @@ def test_login_and_refresh_make_one_auth_lookup_each(results: dict[str, Any]) ->
     assert steps[cost.NEW_DEVICE_LOGIN]["authLookups"] == 1
     assert steps[cost.LOGIN_AFTER_CLOSURE]["authLookups"] == 1
     assert steps[cost.REFRESH]["authLookups"] == 1
+
+
+def test_lifetimes_add_no_read_or_write_to_validation_or_refresh(results: dict[str, Any]) -> None:
+    """A session with both deadlines costs what a session costs: the deadlines ride on the document
+    validation reads anyway, and a refresh moves the idle one in the write it makes anyway."""
+    steps = _api_costs(results)
+    for lifetimes, plain in ((cost.LIFETIMES_VALIDATE, cost.VALIDATE), (cost.LIFETIMES_REFRESH, cost.REFRESH)):
+        counted = ("reads", "writes", "commits", "queries", "aggregations", "authLookups")
+        assert {k: steps[lifetimes][k] for k in counted} == {k: steps[plain][k] for k in counted}, lifetimes
+
+
+def test_step_up_auto_close_and_expiry_cost_what_they_change_and_push_nothing(results: dict[str, Any]) -> None:
+    rows = {row["step"]: row for row in results["sections"]["cost"]["steps"]}
+    reauthenticated = rows[cost.REAUTHENTICATE]["api"]
+    # the session's authTime, besides its abuse-limit counter; no query
+    assert (reauthenticated["writes"] - reauthenticated["counterWrites"], reauthenticated["queries"]) == (1, 0)
+    auto_close = rows[cost.AUTO_CLOSE]["api"]
+    assert auto_close["writes"] - auto_close["counterWrites"] == 3  # the user's choice, then each of 2 sessions
+    expired = rows[cost.EXPIRED_FIRST_SEEN]["api"]
+    assert expired["writes"] - expired["counterWrites"] == 1 and expired["authLookups"] == 0  # closed, no lookup
+    for name in (cost.REAUTHENTICATE, cost.AUTO_CLOSE, cost.EXPIRED_FIRST_SEEN):
+        assert rows[name]["settled"] and rows[name]["fcmReceived"] == 0, name  # nobody is told to log out
 
 
 def test_refused_requests_write_only_the_per_address_counter(results: dict[str, Any]) -> None:

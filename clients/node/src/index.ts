@@ -24,23 +24,24 @@ import { Timestamp, getFirestore, type DocumentReference, type Firestore } from 
 
 export type GuardErrorCode =
   | "unauthenticated" | "invalid_token" | "token_expired" | "session_revoked" | "token_reused" | "unknown_device"
-  | "app_check_failed" | "invalid_dpop_proof" | "device_binding_required" | "unavailable" | "internal";
+  | "app_check_failed" | "invalid_dpop_proof" | "device_binding_required" | "session_expired"
+  | "recent_sign_in_required" | "unavailable" | "internal";
 
 const HTTP_STATUS: Record<GuardErrorCode, number> = {
   unauthenticated: 401, invalid_token: 401, token_expired: 401, session_revoked: 401, token_reused: 401,
   unknown_device: 401, app_check_failed: 401, invalid_dpop_proof: 401, device_binding_required: 401,
-  unavailable: 503, internal: 500,
+  session_expired: 401, recent_sign_in_required: 403, unavailable: 503, internal: 500,
 };
 
 /** A refusal, as the API and the Python guard answer it: `{"error": {"code", "message", ...facts}}`. */
 export class SessionError extends Error {
   readonly code: GuardErrorCode;
   readonly status: number;
-  readonly facts: Record<string, string>;
+  readonly facts: Record<string, string | number>;
   readonly headers: Record<string, string>;
 
   constructor(code: GuardErrorCode, message: string, { facts = {}, headers = {} }:
-    { facts?: Record<string, string>; headers?: Record<string, string> } = {}) {
+    { facts?: Record<string, string | number>; headers?: Record<string, string> } = {}) {
     super(message);
     this.name = "SessionError";
     this.code = code;
@@ -49,12 +50,12 @@ export class SessionError extends Error {
     this.headers = headers;
   }
 
-  body(): { error: { code: GuardErrorCode; message: string; [fact: string]: string } } {
+  body(): { error: { code: GuardErrorCode; message: string; [fact: string]: string | number } } {
     return { error: { code: this.code, message: this.message, ...this.facts } };
   }
 }
 
-const unauthenticated = (code: GuardErrorCode, message: string, facts: Record<string, string> = {}) =>
+const unauthenticated = (code: GuardErrorCode, message: string, facts: Record<string, string | number> = {}) =>
   new SessionError(code, message, { facts });
 const unavailable = () => new SessionError("unavailable", "a backing service is unavailable, retry shortly",
   { headers: { "Retry-After": "2" } });
@@ -84,13 +85,18 @@ export interface GuardOptions {
   /** The URL clients call this function at, for DPoP `htu` (MYDEVICES_PUBLIC_API_URL style); default the request's. */
   publicUrl?: string;
   reusePolicy?: "revoke_all" | "revoke_session"; // MYDEVICES_REUSE_POLICY
+  /** A sensitive function: the session's user must have proved who they are (signed in, or re-verified with
+   *  POST /v1/sessions/current/reauthenticate) within this many seconds, else 403 `recent_sign_in_required`
+   *  with `maxAge`, as the Python `require_session(max_auth_age=...)`. Default: no limit. */
+  maxAuthAge?: number;
   firestore?: () => Firestore;
 }
 
 interface Settings {
   ring: Keyring; issuer: string; audience: string; appCheck: "off" | "report" | "enforce"; requireProof: boolean;
   publicUrl: string | null; reusePolicy: "revoke_all" | "revoke_session"; lastActiveInterval: number;
-  retentionDays: number; freshSessionHours: number; db: () => Firestore;
+  accessTtl: number; idleTimeoutWeb: number | null; idleTimeoutApp: number | null;
+  retentionDays: number; freshSessionHours: number; maxAuthAge: number | null; db: () => Firestore;
   /** Seconds since the epoch, as the product sees them (productClock). */
   now: () => number;
 }
@@ -117,6 +123,21 @@ export function parseKeyring(doc: KeyringJson): Keyring {
 function envInt(name: string, fallback: number): number {
   const value = Number(process.env[name] ?? "");
   return process.env[name] && Number.isInteger(value) ? value : fallback;
+}
+
+/** Whole seconds, or `off` (null), as functions/mydevices/config.py reads a lifetime. */
+function duration(name: string, fallback: number | null): number | null {
+  const given = (process.env[name] ?? "").trim().toLowerCase();
+  if (!given) return fallback;
+  if (given === "off") return null;
+  if (!/^\d+$/.test(given) || Number(given) <= 0) throw new Error(`${name} must be a number of seconds or off, not ${given}`);
+  return Number(given);
+}
+
+function maxAuthAge(seconds: number | undefined): number | null {
+  if (seconds === undefined) return null;
+  if (!Number.isInteger(seconds) || seconds < 0) throw new Error("maxAuthAge must be a whole number of seconds");
+  return seconds;
 }
 
 function choice<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
@@ -180,9 +201,13 @@ function settingsFrom(options: GuardOptions): Settings {
     requireProof: options.requireProof ?? false,
     publicUrl: (options.publicUrl ?? process.env.MYDEVICES_PUBLIC_API_URL ?? "").replace(/\/+$/, "") || null,
     reusePolicy: options.reusePolicy ?? choice("MYDEVICES_REUSE_POLICY", ["revoke_all", "revoke_session"] as const, "revoke_all"),
-    lastActiveInterval: envInt("MYDEVICES_LAST_ACTIVE_INTERVAL_SECONDS", 300),
+    lastActiveInterval: envInt("MYDEVICES_LAST_ACTIVE_INTERVAL_SECONDS", 3600),
+    accessTtl: envInt("MYDEVICES_ACCESS_TTL_SECONDS", 600),
+    idleTimeoutWeb: duration("MYDEVICES_IDLE_TIMEOUT_WEB", 90 * 86400),
+    idleTimeoutApp: duration("MYDEVICES_IDLE_TIMEOUT_APP", 90 * 86400),
     retentionDays: envInt("MYDEVICES_REVOKED_RETENTION_DAYS", 30),
     freshSessionHours: envInt("MYDEVICES_FRESH_SESSION_HOURS", 24),
+    maxAuthAge: maxAuthAge(options.maxAuthAge),
     db: options.firestore ?? (() => getFirestore(getApps()[0] ?? initializeApp())),
     now: productClock(process.env.GOOGLE_CLOUD_PROJECT || process.env.GCLOUD_PROJECT
       || getApps()[0]?.options.projectId || null),
@@ -349,6 +374,37 @@ const REPLACED = "replaced";
 const TOKEN_REUSED = "token_reused";
 const NEEDS_FRESH_SIGN_IN = new Set(["user_revoked", "revoke_others", "rejected_by_user", TOKEN_REUSED]);
 
+// Session lifetimes (functions/mydevices/lifetimes.py): deadlines stored on the session document, so the
+// one read judges them; `authTime` is when the session's user last proved who they are.
+const CLOSED_AS: Record<"idle" | "max_age", string> = { idle: "expired_idle", max_age: "expired_max_age" };
+const REASON_OF: Record<string, "idle" | "max_age" | undefined> = { expired_idle: "idle", expired_max_age: "max_age" };
+
+const AUTO_CLOSE_DAYS = [7, 30, 90, 180]; // the user's choices (lifetimes.AUTO_CLOSE_DAYS)
+const seconds = (moment: unknown): number | null => (moment instanceof Timestamp ? moment.toMillis() / 1000 : null);
+
+/** Why the session is over at `now` (`idle` or `max_age`), or null while it is not (lifetimes.expired). */
+export function expiredNow(doc: Record<string, unknown>, now: number): "idle" | "max_age" | null {
+  const absolute = seconds(doc.absoluteExpiresAt);
+  if (absolute !== null && absolute <= now) return "max_age";
+  const idle = seconds(doc.idleExpiresAt);
+  if (idle !== null && idle <= now) return "idle";
+  return null;
+}
+
+function sessionExpired(reason: "idle" | "max_age"): SessionError {
+  const what = reason === "idle" ? "it was not used for too long" : "it reached its maximum lifetime";
+  return unauthenticated("session_expired", `this session has expired (${what}); sign in again`, { reason });
+}
+
+/** lifetimes.require_recent_sign_in: refuse unless the user proved who they are within `maxAge` seconds. */
+function requireRecentSignIn(doc: Record<string, unknown>, maxAge: number | null, now: number): void {
+  if (maxAge === null) return;
+  const proved = seconds(doc.authTime);
+  if (proved !== null && now - proved <= maxAge) return;
+  throw new SessionError("recent_sign_in_required",
+    `sign in again to do this: it needs a sign-in within the last ${maxAge} seconds`, { facts: { maxAge } });
+}
+
 /** Firestore errors are an outage of a dependency: 503 `unavailable`, as the Python guard answers. */
 async function store<T>(work: () => Promise<T>): Promise<T> {
   try {
@@ -367,6 +423,8 @@ class Sessions {
     return this.conf.db().collection("users").doc(uid).collection("sessions").doc(sid);
   }
 
+  /** `replacedMeansCopied`: our access token (renewed with us, so its refresh records the session's activity);
+   *  false for a Firebase ID token, whose activity this call records (functions/mydevices/flows/validation.py). */
   async active(uid: string, sid: string, did: string, replacedMeansCopied: boolean): Promise<Caller> {
     const snapshot = await store(() => this.ref(uid, sid).get());
     const doc = snapshot.exists ? snapshot.data() ?? {} : null;
@@ -374,9 +432,21 @@ class Sessions {
     if (doc.status !== ACTIVE) {
       const live = replacedMeansCopied ? await store(() => this.liveReplacement(uid, doc)) : null;
       if (live !== null) await this.copied(uid, sid, did, live, doc);
-      throw unauthenticated("session_revoked", "this session has been closed");
+      const expiredAs = REASON_OF[String(doc.revokedReason)];
+      throw expiredAs ? sessionExpired(expiredAs) : unauthenticated("session_revoked", "this session has been closed");
     }
-    await this.touch(uid, sid, doc);
+    const why = expiredNow(doc, this.conf.now());
+    if (why !== null) {
+      // Judged from the document just read (functions/mydevices/flows/validation.py): the first call to see
+      // it closes it, as expired (no force_logout push), so the list and the API agree at once.
+      try {
+        await this.revokeOne(uid, sid, this.closing(CLOSED_AS[why]));
+      } catch (error) {
+        console.warn(`expired session ${sid} not closed yet:`, error); // the deadline refuses it anyway
+      }
+      throw sessionExpired(why);
+    }
+    if (!replacedMeansCopied) await this.touch(uid, sid, doc);
     return { uid, sid, did, session: doc };
   }
 
@@ -398,8 +468,8 @@ class Sessions {
    *  session still in its fresh window), then `token_reused`. */
   private async copied(uid: string, sid: string, did: string, liveSid: string, presented: Record<string, unknown>):
     Promise<never> {
-    const at = Timestamp.fromMillis(this.conf.now() * 1000);
-    const expireAt = Timestamp.fromMillis(at.toMillis() + this.conf.retentionDays * 86400_000);
+    const closing = this.closing(TOKEN_REUSED);
+    const { revokedAt: at, expireAt } = closing;
     const everywhere = this.conf.reusePolicy === "revoke_all" && this.settledFrom(presented) === null;
     const db = this.conf.db();
     await store(async () => {
@@ -411,7 +481,6 @@ class Sessions {
       } catch (error) {
         if ((error as { code?: number }).code !== 6) throw error; // ALREADY_EXISTS: a concurrent replay recorded it
       }
-      const closing = { status: "revoked", revokedAt: at, revokedReason: TOKEN_REUSED, expireAt };
       const user = db.collection("users").doc(uid);
       if (everywhere) {
         await user.set({ reauthAfter: at }, { merge: true });
@@ -435,6 +504,13 @@ class Sessions {
     throw unauthenticated("token_reused", `this token was used after it had been replaced; ${closed}`);
   }
 
+  /** The fields that close a session now (documents.revocation). */
+  private closing(reason: string): { status: string; revokedAt: Timestamp; revokedReason: string; expireAt: Timestamp } {
+    const revokedAt = Timestamp.fromMillis(this.conf.now() * 1000);
+    const expireAt = Timestamp.fromMillis(revokedAt.toMillis() + this.conf.retentionDays * 86400_000);
+    return { status: "revoked", revokedAt, revokedReason: reason, expireAt };
+  }
+
   private async revokeOne(uid: string, sid: string, closing: Record<string, unknown>): Promise<void> {
     const db = this.conf.db();
     await db.runTransaction(async (transaction) => {
@@ -447,6 +523,15 @@ class Sessions {
     });
   }
 
+  /** lifetimes.idle_seconds: the platform's idle timeout or the user's shorter auto-close choice; null: none. */
+  private idleSeconds(doc: Record<string, unknown>): number | null {
+    const limits = [doc.deviceType === "WEB" ? this.conf.idleTimeoutWeb : this.conf.idleTimeoutApp];
+    const days = doc.autoCloseDays;
+    if (typeof days === "number" && AUTO_CLOSE_DAYS.includes(days)) limits.push(days * 86400);
+    const given = limits.filter((limit): limit is number => limit !== null);
+    return given.length ? Math.min(...given) : null;
+  }
+
   private settledFrom(session: Record<string, unknown>): Date | null {
     const hours = this.conf.freshSessionHours;
     const began = session.createdAt;
@@ -455,14 +540,23 @@ class Sessions {
     return allowed.getTime() > this.conf.now() * 1000 ? allowed : null;
   }
 
-  /** `lastActiveAt`, at most once per MYDEVICES_LAST_ACTIVE_INTERVAL_SECONDS: activity is what the list
-   *  shows, not what lets the call through, so a failed write is logged and the call goes on. */
+  /** A Firebase ID token's session activity, as documents.activity makes it: `lastActiveAt` and the idle
+   *  deadline it moves, once the recorded activity is MYDEVICES_LAST_ACTIVE_INTERVAL_SECONDS old or the idle
+   *  deadline could pass before then. Activity is what the list shows, not what lets the call through, so a
+   *  failed write is logged and the call goes on. */
   private async touch(uid: string, sid: string, doc: Record<string, unknown>): Promise<void> {
-    const last = doc.lastActiveAt;
-    const now = Timestamp.fromMillis(this.conf.now() * 1000); // the product's time, as the Python guard writes it
-    if (last instanceof Timestamp && now.toMillis() - last.toMillis() < this.conf.lastActiveInterval * 1000) return;
+    const now = this.conf.now(); // the product's time, as the Python guard writes it
+    const last = seconds(doc.lastActiveAt);
+    const idleDeadline = seconds(doc.idleExpiresAt);
+    const recent = last !== null && now - last < this.conf.lastActiveInterval;
+    const near = idleDeadline !== null && idleDeadline - now < this.conf.lastActiveInterval + this.conf.accessTtl;
+    if (recent && !near) return;
+    const idle = this.idleSeconds(doc);
+    const activity = { lastActiveAt: Timestamp.fromMillis(now * 1000),
+      idleExpiresAt: idle === null ? null : Timestamp.fromMillis((now + idle) * 1000) };
     try {
-      await this.ref(uid, sid).update({ lastActiveAt: now });
+      await this.ref(uid, sid).update(activity);
+      Object.assign(doc, activity);
     } catch (error) {
       if ((error as { code?: number }).code !== 5) console.warn(`lastActiveAt of session ${sid} not recorded:`, error);
     }
@@ -506,6 +600,7 @@ export class SessionGuard {
       const token = this.bearer(header(request, "authorization"));
       const caller = await this.validate(token, did);
       if (this.conf.requireProof) this.requirePossession(request, token ?? "", caller);
+      requireRecentSignIn(caller.session, this.conf.maxAuthAge, this.conf.now()); // after the proof, as in Python
       return caller;
     } catch (error) {
       const refusal = error instanceof SessionError ? error : internal(error);
@@ -527,7 +622,9 @@ export class SessionGuard {
     if (!usable(sid) || !usable(did)) {
       throw unauthenticated("invalid_token", "this Firebase ID token does not come from a My Devices login");
     }
-    return this.sessions.active(auth.uid, sid, did, false);
+    const caller = await this.sessions.active(auth.uid, sid, did, false);
+    requireRecentSignIn(caller.session, this.conf.maxAuthAge, this.conf.now());
+    return caller;
   }
 
   private bearer(value: string | undefined): string | null {
@@ -681,7 +778,7 @@ export interface CallableRequestLike {
 
 /** A callable's errors as firebase-functions' HttpsError makes them: `{"status", "message",
  *  "details": {"code"}}` (the Python callables' shape). Pass `HttpsError` from "firebase-functions/v2/https". */
-export type HttpsErrorClass = new (code: "unauthenticated" | "unavailable" | "internal", message: string,
+export type HttpsErrorClass = new (code: "unauthenticated" | "permission-denied" | "unavailable" | "internal", message: string,
   details?: unknown) => Error;
 
 /** For `onCall`: the Firebase ID token of a My Devices login (its `sid`, `did`), one session read.
@@ -698,7 +795,8 @@ export function requireCallableSession<Req extends CallableRequestLike, T>(
       caller = await guardFor(options).checkCallable(request.auth, request.app);
     } catch (error) {
       const refusal = error instanceof SessionError ? error : internal(error);
-      const status = refusal.status === 503 ? "unavailable" : refusal.status === 500 ? "internal" : "unauthenticated";
+      const status = refusal.status === 503 ? "unavailable" : refusal.status === 500 ? "internal"
+        : refusal.status === 403 ? "permission-denied" : "unauthenticated";
       throw new HttpsError(status, refusal.message, { code: refusal.code, ...refusal.facts });
     }
     return handler(request, caller);

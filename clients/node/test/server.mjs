@@ -5,6 +5,8 @@
 //         /fn/bound_orders     the same with { requireProof: true }
 //         /express/orders      an Express app with sessionMiddleware()
 //         /express-bound/bound_orders   sessionMiddleware(new SessionGuard({ requireProof: true }))
+//         /fn/payments, /express-payments/payments   the same with { maxAuthAge: 600 } (a recent sign-in)
+//         /callable/payments   the same with { maxAuthAge: 600 }
 //         /callable/orders     firebase-functions v2 onCall(requireCallableSession(...))
 //         /fn-app-check/orders, /fn-app-check-report/orders   onRequest with { appCheck: "enforce" } / "report"
 import http from "node:http";
@@ -43,7 +45,12 @@ const answer = (res, caller, path) => res.json({ uid: caller.uid, sessionId: cal
 const orders = onRequest(requireSession(async (req, res, caller) => answer(res, caller, "/orders")));
 const proofGuard = new SessionGuard({ requireProof: true });
 const boundOrders = onRequest(requireSession(async (req, res, caller) => answer(res, caller, "/bound_orders"), proofGuard));
+const recentGuard = new SessionGuard({ maxAuthAge: 600 });
+const payments = onRequest(requireSession(async (req, res, caller) => answer(res, caller, "/payments"), recentGuard));
 const callable = onCall(requireCallableSession(HttpsError, async (request, caller) => ({ uid: caller.uid, sessionId: caller.sid })));
+
+const callablePayments = onCall(requireCallableSession(HttpsError,
+  async (request, caller) => ({ uid: caller.uid, sessionId: caller.sid }), recentGuard));
 
 const appCheckOrders = onRequest(requireSession(async (req, res, caller) => answer(res, caller, "/orders"),
   new SessionGuard({ appCheck: "enforce" })));
@@ -55,11 +62,14 @@ app.all("/fn-app-check/orders", (req, res) => appCheckOrders(req, res));
 app.all("/fn-app-check-report/orders", (req, res) => appCheckReportOrders(req, res));
 app.all("/fn/orders", (req, res) => orders(req, res));
 app.all("/fn/bound_orders", (req, res) => boundOrders(req, res));
+app.all("/fn/payments", (req, res) => payments(req, res));
 const team = express.Router();
 team.use(sessionMiddleware());
 team.get("/orders", (req, res) => answer(res, req.mydevices, "/orders"));
 app.use("/express", team);
 app.get("/express-bound/bound_orders", sessionMiddleware(proofGuard), (req, res) => answer(res, req.mydevices, "/bound_orders"));
+app.get("/express-payments/payments", sessionMiddleware(recentGuard), (req, res) => answer(res, req.mydevices, "/payments"));
 app.post("/callable/orders", express.json(), (req, res) => callable(req, res));
+app.post("/callable/payments", express.json(), (req, res) => callablePayments(req, res));
 
 const server = app.listen(Number(process.env.PORT), "127.0.0.1", () => console.log(`listening on ${server.address().port}`));

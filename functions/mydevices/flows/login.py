@@ -68,11 +68,17 @@ def _open(who: sign_in.Identity, did: str, signed_device_id: str, device: Device
 
     # Far below the cap, it is not counted in the transaction: that count reads the whole range of
     # the user's sessions, so every concurrent login of the user would collide with it.
-    near_cap = _active_count(queries.active_sessions(uid)) + CAP_SLACK >= settings().max_active_sessions
+    active = _active_count(queries.active_sessions(uid))
+    near_cap = active + CAP_SLACK >= settings().max_active_sessions
     if near_cap and who.credentials_valid_after is not None:
         # After a password reset, sessions of lost devices that never refresh must not keep the
         # owner's new device out: end those that began before it now, not at their next refresh.
         closing.revoke_where(uid, account.CREDENTIALS_REVOKED, keep_sid=None, predating=who.credentials_valid_after)
+    if active >= settings().max_active_sessions:
+        # At the cap, sessions that expired but nobody closed (no call has seen them since) still
+        # count: close them now, as expired, and let the transaction count again. Only on this
+        # rare path: a login below the cap costs nothing more.
+        closing.close_expired(uid)
 
     def create(transaction: firestore.Transaction) -> None:
         user = user_ref.get(transaction=transaction)

@@ -57,7 +57,7 @@ class Ports:
     api: int
     trigger: int  # the Firestore emulator's --functions_emulator (on_session_written)
     push: int  # the push subscription's endpoint (send_session_push)
-    callables: int  # the Firebase callables (`callables` serves all four by name)
+    callables: int  # the Firebase callables (`callables` serves them all by name)
     fcm: int
     hosting: int  # the web page (infra/local/hosting.py, Firebase Hosting's stand-in)
     firestore_websocket: int  # firebase-tools' Firestore only (--firebase-emulators): the Emulator UI's feed

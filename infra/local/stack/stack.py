@@ -47,7 +47,7 @@ ENTRY_POINTS: dict[str, tuple[str, str]] = {
     "api": ("http", "api"),
     "on_session_written": ("cloudevent", "trigger"),
     "send_session_push": ("cloudevent", "push"),
-    "callables": ("http", "callables"),  # the four Firebase callables, by name (sessions_list, ...)
+    "callables": ("http", "callables"),  # the six Firebase callables, by name (sessions_list, ...)
 }
 
 # Roles nothing else delivers to, so their functions may move when the reserved port is taken: a
