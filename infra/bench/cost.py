@@ -87,14 +87,20 @@ class Scenario:
         self.rows.append(row)
         return row
 
-    def setup(self, action: Callable[[], object], *, quiet: bool = False) -> None:
+    def setup(self, action: Callable[[], object], *, quiet: bool = False, deliveries: int = 0) -> None:
         """Calls that a later row needs but that are no row's cost: counted apart (scope `setup`),
-        their fan-out awaited; `quiet` answers their deliveries without running the event functions."""
+        their fan-out awaited; `quiet` answers their deliveries without running the event functions,
+        and waits for `deliveries` of them first (a delivery the emulator makes after the pause ends
+        would run the trigger in the next row)."""
         self.events.step = "setup"
         self.events.paused = quiet
+        answered = self.events.answered_paused
         try:
             with self.counter.scope("setup"):
                 action()
+            deadline = time.monotonic() + 60
+            while self.events.answered_paused < answered + deliveries and time.monotonic() < deadline:
+                time.sleep(0.02)
             self.events.settle(60)
         finally:
             self.events.paused = False
@@ -139,7 +145,7 @@ class Scenario:
         self.step("POST /v1/sessions/refresh (retry within the grace window)", lambda: phone.refresh(previous_refresh))
         # A refresh records activity once the recorded one is an interval old: the scenario's calls
         # are seconds apart, so the phone's lastActiveAt is set back an interval first (no row's cost).
-        self.setup(lambda: self.set_back_activity(phone), quiet=True)
+        self.setup(lambda: self.set_back_activity(phone), quiet=True, deliveries=1)
         self.step(REFRESH_RECORDING_ACTIVITY, phone.refresh)
         self.step(PUSH_TOKEN,
                   lambda: phone.call("PUT", "/v1/sessions/current/push-token",

@@ -44,6 +44,7 @@ class EventServers:
         self._in_flight = 0
         self._last_activity = time.monotonic()
         self.handled: dict[str, int] = {TRIGGER: 0, PUSH: 0}
+        self.answered_paused = 0  # deliveries answered without running the function
         self.failed: dict[str, int] = {TRIGGER: 0, PUSH: 0}
         self._servers: list[tuple[BaseWSGIServer, threading.Thread]] = []
 
@@ -63,6 +64,8 @@ class EventServers:
 
             try:
                 if self.paused:
+                    with self._lock:
+                        self.answered_paused += 1
                     start_response("204 No Content", [("Content-Length", "0")])
                     return [b""]
                 with self.counter.scope(f"{self.step}|{target}"):
