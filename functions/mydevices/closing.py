@@ -34,16 +34,18 @@ def mark_reauthentication(transaction: firestore.Transaction | None, uid: str, r
         transaction.set(ref, fields, merge=True)
 
 
-def revoke_session(uid: str, sid: str, reason: str) -> bool:
-    """Close one session; False when it was not active (or not this user's)."""
+def revoke_session(uid: str, sid: str, reason: str, by: str | None = None) -> bool:
+    """Close one session; False when it was not active (or not this user's). `by` is the session
+    that acted (recorded as `revokedBy` for the app's backend: app_events/envelope.py)."""
     return store.update_if(
         store.session_ref(uid, sid),
-        lambda doc: documents.revocation(reason, clock.utcnow()) if doc.get("status") == ACTIVE else None,
+        lambda doc: documents.revocation(reason, clock.utcnow(), by) if doc.get("status") == ACTIVE else None,
         then=lambda transaction, _, closed: mark_reauthentication(transaction, uid, reason, closed["revokedAt"]),
     )
 
 
-def revoke_where(uid: str, reason: str, keep_sid: str | None, predating: datetime | None = None) -> int:
+def revoke_where(uid: str, reason: str, keep_sid: str | None, predating: datetime | None = None,
+                 by: str | None = None) -> int:
     """Revoke every active session but `keep_sid` (and, if given, only those that may predate
     `predating`, a credential revocation: account.predates), at most BATCH_LIMIT writes per commit.
 
@@ -69,11 +71,12 @@ def revoke_where(uid: str, reason: str, keep_sid: str | None, predating: datetim
         for snap in chunk:
             unchanged = client.write_option(last_update_time=snap.update_time)
             why = lifetimes.expired(snap.to_dict() or {}, now)  # already over: closed as expired, no push
-            batch.update(snap.reference, documents.revocation(lifetimes.CLOSED_AS[why] if why else reason, now),
-                         option=unchanged)
+            closed = (documents.revocation(lifetimes.CLOSED_AS[why], now) if why
+                      else documents.revocation(reason, now, by))
+            batch.update(snap.reference, closed, option=unchanged)
         try:
             batch.commit()
             revoked += len(chunk)
         except (core_exceptions.FailedPrecondition, core_exceptions.NotFound):
-            revoked += sum(revoke_session(uid, snap.id, reason) for snap in chunk)
+            revoked += sum(revoke_session(uid, snap.id, reason, by) for snap in chunk)
     return revoked
