@@ -27,6 +27,8 @@ from infra.local.stack.emulators import (
 )
 from mydevices import documents, store
 from mydevices.bodies import DeviceInfo
+from support.devices import IPHONE, signed_in
+from support.devices import PIXEL as PIXEL_SPEC
 from support.push import EventFunctions
 from support.serving import serving
 from support.waiting import wait_for
@@ -232,3 +234,19 @@ def test_a_delivery_that_keeps_failing_is_kept_and_logged_as_dead(pipeline: Any,
     assert len([e for e, _ in verified(receivers["dead"], user.uid)]) == DEAD_AFTER
     logged = f"webhook dead: event {event['id']} is dead after {DEAD_AFTER} attempts"
     assert logged in Path(webhook.log_path).read_text()
+
+
+def test_a_close_from_another_device_names_that_devices_session(pipeline: Any, api: str, sign_up: Any) -> None:
+    backend, _ = pipeline
+    uid, id_token = sign_up()
+    phone = signed_in(api, id_token, IPHONE)
+    pixel = signed_in(api, id_token, PIXEL_SPEC)
+    assert phone.delete(f"/v1/sessions/{pixel.session_id}").status_code == 200
+
+    def closure() -> list[dict[str, Any]]:
+        backend.pull()
+        return [e for e in backend.of(uid) if e["type"] == "session.closed"]
+
+    [event] = wait_for(closure, 30)
+    assert event["data"]["sessionId"] == pixel.session_id
+    assert event["data"]["closedBy"] == {"kind": "user", "sessionId": phone.session_id}
