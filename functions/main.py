@@ -289,3 +289,20 @@ def send_session_push(event: CloudEvent) -> None:
     from mydevices.push import fanout
 
     fanout.handle(event.data)
+
+
+@functions_framework.cloud_event
+def publish_app_events(event: CloudEvent) -> None:
+    """Pub/Sub trigger (a second subscription on session-events): the app's own events topic."""
+    from mydevices.app_events import relay
+
+    relay.handle(event.data)
+
+
+@functions_framework.http
+def deliver_webhook(request: flask.Request) -> flask.Response:
+    """Pub/Sub push target of each `webhook-<name>` subscription: one signed POST to that endpoint.
+    A 204 acknowledges the message; a 503 has Pub/Sub retry it with back-off (app_events/webhooks.py)."""
+    from mydevices.app_events import webhooks
+
+    return flask.Response(status=204 if webhooks.handle(request.get_json(silent=True)) else 503)

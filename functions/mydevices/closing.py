@@ -34,16 +34,18 @@ def mark_reauthentication(transaction: firestore.Transaction | None, uid: str, r
         transaction.set(ref, fields, merge=True)
 
 
-def revoke_session(uid: str, sid: str, reason: str) -> bool:
-    """Close one session; False when it was not active (or not this user's)."""
+def revoke_session(uid: str, sid: str, reason: str, by: str | None = None) -> bool:
+    """Close one session; False when it was not active (or not this user's). `by` is the session
+    that acted (recorded as `revokedBy` for the app's backend: app_events/envelope.py)."""
     return store.update_if(
         store.session_ref(uid, sid),
-        lambda doc: documents.revocation(reason, clock.utcnow()) if doc.get("status") == ACTIVE else None,
+        lambda doc: documents.revocation(reason, clock.utcnow(), by) if doc.get("status") == ACTIVE else None,
         then=lambda transaction, _, closed: mark_reauthentication(transaction, uid, reason, closed["revokedAt"]),
     )
 
 
-def revoke_where(uid: str, reason: str, keep_sid: str | None, predating: datetime | None = None) -> int:
+def revoke_where(uid: str, reason: str, keep_sid: str | None, predating: datetime | None = None,
+                 by: str | None = None) -> int:
     """Revoke every active session but `keep_sid` (and, if given, only those that may predate
     `predating`, a credential revocation: account.predates), at most BATCH_LIMIT writes per commit.
 
@@ -60,7 +62,7 @@ def revoke_where(uid: str, reason: str, keep_sid: str | None, predating: datetim
 
     targets = [snap for snap in queries.active_sessions_by_activity(uid).stream()
                if snap.id != keep_sid and targeted(snap.to_dict() or {})]
-    return _close(uid, targets, reason, now)
+    return _close(uid, targets, reason, now, by)
 
 
 def close_expired(uid: str) -> int:
@@ -73,7 +75,7 @@ def close_expired(uid: str) -> int:
     return _close(uid, targets, lifetimes.EXPIRED_IDLE, now)
 
 
-def _close(uid: str, targets: list[Any], reason: str, now: datetime) -> int:
+def _close(uid: str, targets: list[Any], reason: str, now: datetime, by: str | None = None) -> int:
     """Close `targets` (snapshots of active sessions) as `reason`, or as expired when one is already
     past a deadline, at most BATCH_LIMIT writes per commit. Each write carries the update time it was
     read at, so a session changed in between (closed elsewhere) is left as that change made it."""
@@ -87,10 +89,12 @@ def _close(uid: str, targets: list[Any], reason: str, now: datetime) -> int:
             why = lifetimes.expired(snap.to_dict() or {}, now)  # already over: closed as expired, no push
             closed_as[snap.id] = lifetimes.CLOSED_AS[why] if why else reason
             unchanged = client.write_option(last_update_time=snap.update_time)
-            batch.update(snap.reference, documents.revocation(closed_as[snap.id], now), option=unchanged)
+            batch.update(snap.reference, documents.revocation(closed_as[snap.id], now, None if why else by),
+                         option=unchanged)
         try:
             batch.commit()
             revoked += len(chunk)
         except (core_exceptions.FailedPrecondition, core_exceptions.NotFound):
-            revoked += sum(revoke_session(uid, snap.id, closed_as[snap.id]) for snap in chunk)
+            revoked += sum(revoke_session(uid, snap.id, closed_as[snap.id],
+                                          by if closed_as[snap.id] == reason else None) for snap in chunk)
     return revoked

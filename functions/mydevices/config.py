@@ -64,6 +64,11 @@ class Settings:
     firestore_timeout: float
     max_body_bytes: int
     session_events_topic: str = "session-events"
+    # session events for the app's backend (app_events/): its topic, and the webhooks' delivery
+    events_topic: str = "mydevices-events"
+    webhooks_json: str | None = None  # {"name": {"url": ..., "secret": "whsec_..."}}, from a secret
+    webhook_timeout: float = 10.0
+    webhook_max_attempts: int = 20  # as the subscription's dead-letter policy says (infra/terraform)
     action_token_ttl: int = 24 * 3600
     # abuse limits (rate_limits.py): None is no limit
     login_rate_per_ip: Rate | None = Rate(20, 60)
@@ -117,6 +122,10 @@ class Settings:
             firestore_timeout=float(os.environ.get("MYDEVICES_FIRESTORE_TIMEOUT_SECONDS", "5")),
             max_body_bytes=_int("MYDEVICES_MAX_BODY_BYTES", 16 * 1024),
             session_events_topic=os.environ.get("MYDEVICES_SESSION_EVENTS_TOPIC") or cls.session_events_topic,
+            events_topic=os.environ.get("MYDEVICES_EVENTS_TOPIC") or cls.events_topic,
+            webhooks_json=os.environ.get("MYDEVICES_WEBHOOKS_JSON") or None,
+            webhook_timeout=float(os.environ.get("MYDEVICES_WEBHOOK_TIMEOUT_SECONDS") or cls.webhook_timeout),
+            webhook_max_attempts=_int("MYDEVICES_WEBHOOK_MAX_ATTEMPTS", cls.webhook_max_attempts),
             action_token_ttl=_int("MYDEVICES_ACTION_TOKEN_TTL_SECONDS", cls.action_token_ttl),
             login_rate_per_ip=_rate("MYDEVICES_LOGIN_RATE_PER_IP", cls.login_rate_per_ip),
             login_rate_per_user_address=_rate("MYDEVICES_LOGIN_RATE_PER_USER_ADDRESS",

@@ -107,7 +107,11 @@ def secret(uid: str, refresh_hash: str, hmac_kid: str, now: datetime, push: Push
     }
 
 
-def revocation(reason: str, now: datetime, **extra: Any) -> dict[str, Any]:
-    """The fields that close a session."""
+def revocation(reason: str, now: datetime, by: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The fields that close a session. `revokedBy` is the session that acted, when one did (the
+    user's from another device; for a copied token, the session whose old token was replayed; for a
+    "No", the session the alert asked about), so
+    the app's backend can be told who closed it (app_events/envelope.py)."""
     retention = timedelta(days=settings().revoked_retention_days)
-    return {"status": REVOKED, "revokedAt": now, "revokedReason": reason, "expireAt": now + retention, **extra}
+    return {"status": REVOKED, "revokedAt": now, "revokedReason": reason, "revokedBy": by,
+            "expireAt": now + retention, **extra}

@@ -20,6 +20,8 @@ locals {
       "api"                = "api"
       "on-session-written" = "on_session_written"
       "send-session-push"  = "send_session_push"
+      "publish-app-events" = "publish_app_events" # events.tf
+      "deliver-webhook"    = "deliver_webhook"    # events.tf
     },
     local.callables,
   )
@@ -36,6 +38,7 @@ locals {
     {
       GOOGLE_CLOUD_PROJECT           = var.project_id # the code's project; 2nd gen does not set it
       MYDEVICES_SESSION_EVENTS_TOPIC = local.session_events_topic
+      MYDEVICES_EVENTS_TOPIC         = var.events_topic
       MYDEVICES_APP_CHECK            = var.app_check # read by the api and the callables
     },
     var.extra_environment,

@@ -16,6 +16,8 @@ locals {
       "api"                = ["roles/datastore.user", "roles/firebaseauth.viewer"]
       "on-session-written" = ["roles/datastore.user", "roles/eventarc.eventReceiver"]
       "send-session-push"  = ["roles/datastore.user", "roles/firebasecloudmessaging.admin"]
+      "publish-app-events" = ["roles/datastore.user"] # reads a copied-token incident's record
+      "deliver-webhook"    = ["roles/datastore.user"] # counts failures, keeps dead deliveries
     },
     { for name, _ in local.callables : name => ["roles/datastore.user"] },
   )

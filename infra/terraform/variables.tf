@@ -94,3 +94,26 @@ variable "extra_environment" {
   type        = map(string)
   default     = {}
 }
+
+variable "events_topic" {
+  description = "The Pub/Sub topic of session events for the app's backend (MYDEVICES_EVENTS_TOPIC; docs/events.md)."
+  type        = string
+  default     = "mydevices-events"
+}
+
+variable "webhook_endpoints" {
+  description = "Names of the webhook endpoints, one ordered push subscription each (webhook-<name>). Their URLs and secrets are in the webhooks secret (MYDEVICES_WEBHOOKS_JSON), never here."
+  type        = set(string)
+  default     = []
+}
+
+variable "webhook_max_attempts" {
+  description = "Failed attempts of one webhook delivery before it is dead (kept in deadWebhooks; 5-100)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.webhook_max_attempts == floor(var.webhook_max_attempts) && var.webhook_max_attempts >= 5 && var.webhook_max_attempts <= 100
+    error_message = "webhook_max_attempts must be a whole number from 5 to 100."
+  }
+}

@@ -281,9 +281,12 @@ def test_event_functions_are_cloud_event_functions_and_only_http_ones_are_public
         for body in resources("google_cloud_run_service_iam_member").values()
         if body["member"] == "allUsers"
     }
+    # pushed to by subscriptions of pubsub.tf and events.tf; deliver_webhook reads the raw push (its
+    # subscription names the endpoint), so it is an HTTP function that only Pub/Sub may call
+    pushed_to = {"send_session_push": "cloud_event", "publish_app_events": "cloud_event", "deliver_webhook": "http"}
     for name, (entry, body) in deployed_functions().items():
-        event_driven = "event_trigger" in body or entry == "send_session_push"  # pushed to by pubsub.tf
-        assert kinds[entry] == ("cloud_event" if event_driven else "http"), name
+        event_driven = "event_trigger" in body or entry in pushed_to
+        assert kinds[entry] == pushed_to.get(entry, "cloud_event" if event_driven else "http"), name
         is_public = any(f"{FUNCTION}.{_resource_name(body)}" in service for service in public)
         assert is_public == (not event_driven), f"{name}: public={is_public}"
         ingress = block(body, "service_config")["ingress_settings"]

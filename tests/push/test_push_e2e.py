@@ -190,7 +190,9 @@ def test_published_events_carry_the_emulator_event_id_and_the_uid_as_ordering_ke
     collected.extend(pull(tap))
     events = [json.loads(base64.b64decode(m["data"])) for m in collected]
     assert [e["type"] for e in events] == ["new_login", "session_revoked"]
-    assert events[1] == {"type": "session_revoked", "uid": uid, "sessionId": phone.session_id, "reason": "logout"}
+    assert {k: events[1][k] for k in ("type", "uid", "sessionId", "reason", "by", "deviceName")} == {
+        "type": "session_revoked", "uid": uid, "sessionId": phone.session_id, "reason": "logout", "by": None,
+        "deviceName": IPHONE["name"]}  # the by and device fields are for the app's backend (app_events/)
     assert {m["orderingKey"] for m in collected} == {uid}
     assert all(uuid.UUID(m["attributes"]["eventId"]) for m in collected)
     assert fcm.messages() == []  # a logout the device made itself pushes nothing

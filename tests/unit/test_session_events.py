@@ -72,7 +72,20 @@ def test_decode_of_nothing_is_an_empty_change_and_classifies_as_nothing() -> Non
 def test_a_new_active_session_is_a_new_login() -> None:
     event = events.classify(change(session_doc("alice", "sNew"), None))
     assert event == {"type": "new_login", "uid": "alice", "sessionId": "sNew", "deviceName": "Pixel 8",
-                     "location": "London, United Kingdom"}
+                     "location": "London, United Kingdom", "alertReason": "new_device",
+                     "at": "2026-11-22T00:00:00Z", "deviceId": "d-sNew", "deviceType": "ANDROID"}
+
+
+def test_a_device_coming_back_is_a_session_opened_that_alerts_nobody() -> None:
+    event = events.classify(change(session_doc(alertReason=None), None))
+    assert event is not None and event["type"] == "session_opened" and event["alertReason"] is None
+
+
+def test_a_yes_is_an_alert_confirmed() -> None:
+    confirmed = datetime(2026, 11, 22, 2, tzinfo=UTC)
+    event = events.classify(change(session_doc(confirmedAt=confirmed), session_doc()))
+    assert event is not None and (event["type"], event["at"]) == ("alert_confirmed", "2026-11-22T02:00:00Z")
+    assert events.classify(change(session_doc(confirmedAt=confirmed), session_doc(confirmedAt=confirmed))) is None
 
 
 def test_a_new_login_with_unknown_location_carries_null() -> None:
@@ -83,13 +96,16 @@ def test_a_new_login_with_unknown_location_carries_null() -> None:
 @pytest.mark.parametrize("reason", ["user_revoked", "revoke_others", "logout", "replaced", "token_reused",
                                     "rejected_by_user"])
 def test_active_to_revoked_is_session_revoked_with_its_reason(reason: str) -> None:
-    event = events.classify(change(session_doc(status="revoked", revokedReason=reason), session_doc()))
-    assert event == {"type": "session_revoked", "uid": "u1", "sessionId": "s1", "reason": reason}
+    closed = datetime(2026, 11, 23, tzinfo=UTC)
+    event = events.classify(change(session_doc(status="revoked", revokedReason=reason, revokedAt=closed,
+                                               revokedBy="s0"), session_doc()))
+    assert event == {"type": "session_revoked", "uid": "u1", "sessionId": "s1", "reason": reason, "by": "s0",
+                     "replacedBy": None, "deviceName": "Pixel 8", "at": "2026-11-23T00:00:00Z",
+                     "deviceId": "d-s1", "deviceType": "ANDROID"}
 
 
 @pytest.mark.parametrize("new, old", [
     (session_doc(lastActiveAt=datetime(2026, 11, 22, 1, tzinfo=UTC)), session_doc()),  # activity bump
-    (session_doc(confirmedAt=datetime(2026, 11, 22, 2, tzinfo=UTC)), session_doc()),  # "yes, it was me"
     (session_doc(status="revoked", revokedReason="user_revoked", expireAt=datetime(2027, 1, 1, tzinfo=UTC)),
      session_doc(status="revoked", revokedReason="user_revoked")),  # an already revoked session changes
     (None, session_doc(status="revoked")),  # TTL deletion

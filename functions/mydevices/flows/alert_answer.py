@@ -96,7 +96,7 @@ def reject(uid: str, sid: str) -> list[str]:
         now = clock.utcnow()
         closed = [target for target, found in targets.items() if found.get("status") == ACTIVE]
         for target in closed:
-            transaction.update(store.session_ref(uid, target), documents.revocation(REJECTED_BY_USER, now))
+            transaction.update(store.session_ref(uid, target), documents.revocation(REJECTED_BY_USER, now, sid))
         if device_ref is not None:
             transaction.set(device_ref, {"untrustedAt": now}, merge=True)
         closing.mark_reauthentication(transaction, uid, REJECTED_BY_USER, now)

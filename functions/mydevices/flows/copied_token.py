@@ -73,9 +73,9 @@ def respond(uid: str, sid: str, did: str, live_sid: str, presented: dict[str, An
     except core_exceptions.AlreadyExists:
         pass  # a concurrent replay of the same token got here first; closing again closes nothing
     if everywhere:
-        closing.revoke_where(uid, TOKEN_REUSED, keep_sid=None)
+        closing.revoke_where(uid, TOKEN_REUSED, keep_sid=None, by=sid)
     else:
-        closing.revoke_session(uid, live_sid, TOKEN_REUSED)
+        closing.revoke_session(uid, live_sid, TOKEN_REUSED, sid)
     closed = "all sessions were closed" if everywhere else "its device was signed out"
     if code == Code.DEVICE_PROOF_FAILED:
         raise Refusal(code, f"this session is bound to its device's key and the refresh carried no proof "

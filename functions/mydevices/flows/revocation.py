@@ -24,17 +24,17 @@ def close_other(caller: Caller, sid: str) -> None:
     require_sensitive(caller)
     if not store.valid_id(sid):
         raise Refusal(Code.NOT_FOUND, "no such active session")
-    if closing.revoke_session(caller.uid, sid, USER_REVOKED):
+    if closing.revoke_session(caller.uid, sid, USER_REVOKED, caller.sid):
         return
     doc = store.read(store.session_ref(caller.uid, sid))
     live = copied_token.live_replacement(caller.uid, doc) if doc is not None else None
-    if live is None or live == caller.sid or not closing.revoke_session(caller.uid, live, USER_REVOKED):
+    if live is None or live == caller.sid or not closing.revoke_session(caller.uid, live, USER_REVOKED, caller.sid):
         raise Refusal(Code.NOT_FOUND, "no such active session")
 
 
 def revoke_others(caller: Caller) -> int:
     require_sensitive(caller)
-    return closing.revoke_where(caller.uid, REVOKE_OTHERS, keep_sid=caller.sid)
+    return closing.revoke_where(caller.uid, REVOKE_OTHERS, keep_sid=caller.sid, by=caller.sid)
 
 
 def logout(caller: Caller) -> None:

@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 
 NEW_LOGIN = "new_login"
 SESSION_REVOKED = "session_revoked"
+# Kinds only the app's backend hears of (app_events/): the push function acknowledges them unsent.
+SESSION_OPENED = "session_opened"  # a login that is no news (the device came back): nobody is asked
+ALERT_CONFIRMED = "alert_confirmed"  # "Yes, that was me" (confirmedAt set)
+KINDS = frozenset({NEW_LOGIN, SESSION_REVOKED, SESSION_OPENED, ALERT_CONFIRMED})
 
 _publisher_lock = threading.Lock()
 _publisher: PublisherClient | None = None
@@ -68,6 +72,17 @@ def _field(doc: Document, name: str) -> Any:
     return _plain(doc.fields[name]) if name in doc.fields else None
 
 
+def _when(doc: Document, name: str) -> str | None:
+    """A timestamp field as RFC 3339 text (events travel as JSON)."""
+    value = _field(doc, name)
+    return value.isoformat().replace("+00:00", "Z") if hasattr(value, "isoformat") else None
+
+
+def _device(doc: Document) -> dict[str, Any]:
+    """What the app's backend is told about the device (app_events/envelope.py)."""
+    return {"deviceId": _field(doc, "deviceId"), "deviceType": _field(doc, "deviceType")}
+
+
 def _path_ids(name: str) -> tuple[str, str] | None:
     """(uid, sid) from `projects/P/databases/D/documents/users/{uid}/sessions/{sid}`."""
     _, sep, path = name.partition("/documents/")
@@ -80,10 +95,12 @@ def _path_ids(name: str) -> tuple[str, str] | None:
 def classify(change: DocumentEventData) -> dict[str, Any] | None:
     """The event a session change means, or None for changes nobody needs to hear about.
 
-    Only two transitions matter: a session document coming into existence active (a login that
-    is news for the other devices: login records why in `alertReason`, null when the device is
-    coming back), and a session going from active to revoked. Everything else (lastActiveAt
-    bumps, confirmedAt, TTL deletion) is None.
+    Three transitions matter: a session document coming into existence active (`new_login` when
+    the login is news for the other devices: login records why in `alertReason`; `session_opened`
+    when it is null, the device coming back), a session going from active to revoked, and an
+    active session's `confirmedAt` being set (`alert_confirmed`, "Yes, that was me"). The last two
+    kinds and the extra fields serve the app's backend (app_events/); the push ignores them.
+    Everything else (lastActiveAt bumps, TTL deletion) is None.
     """
     new, old = change.value, change.old_value
     new_exists = bool(new.name)
@@ -98,17 +115,24 @@ def classify(change: DocumentEventData) -> dict[str, Any] | None:
     new_status = _field(new, "status")
     old_status = _field(old, "status") if old_exists else None
     if not old_exists and new_status == ACTIVE:
-        if "alertReason" in new.fields and _field(new, "alertReason") is None:
-            return None  # the device came back (flows/login.py): nothing new to ask about
+        quiet = "alertReason" in new.fields and _field(new, "alertReason") is None  # the device came back
         return {
-            "type": NEW_LOGIN,
+            "type": SESSION_OPENED if quiet else NEW_LOGIN,
             "uid": uid,
             "sessionId": sid,
             "deviceName": _field(new, "deviceName"),
             "location": _field(new, "location"),
+            "alertReason": _field(new, "alertReason"),
+            "at": _when(new, "createdAt"),
+            **_device(new),
         }
     if old_status == ACTIVE and new_status == REVOKED:
-        return {"type": SESSION_REVOKED, "uid": uid, "sessionId": sid, "reason": _field(new, "revokedReason")}
+        return {"type": SESSION_REVOKED, "uid": uid, "sessionId": sid, "reason": _field(new, "revokedReason"),
+                "by": _field(new, "revokedBy"), "replacedBy": _field(new, "replacedBy"),
+                "deviceName": _field(new, "deviceName"), "at": _when(new, "revokedAt"), **_device(new)}
+    if old_status == ACTIVE == new_status and _field(old, "confirmedAt") is None and _field(new, "confirmedAt"):
+        return {"type": ALERT_CONFIRMED, "uid": uid, "sessionId": sid, "deviceName": _field(new, "deviceName"),
+                "at": _when(new, "confirmedAt"), **_device(new)}
     return None
 
 

@@ -37,7 +37,7 @@ from ..documents import ACTIVE
 from ..lifetimes import EXPIRED
 from ..tokens import action
 from . import alert_copy, claims, fcm
-from .events import NEW_LOGIN, SESSION_REVOKED
+from .events import KINDS, NEW_LOGIN, SESSION_REVOKED
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def parse(data: Any) -> tuple[str, dict[str, Any]] | None:
         return None
     if not isinstance(event, dict) or not isinstance(event_id, str) or not event_id:
         return None
-    if event.get("type") not in (NEW_LOGIN, SESSION_REVOKED):
+    if event.get("type") not in KINDS:
         return None
     if not all(isinstance(event.get(name), str) and event[name] for name in ("uid", "sessionId")):
         return None
@@ -193,6 +193,8 @@ def handle(data: Any) -> dict[str, int]:
         log.error("dropping a malformed session event: %.500r", data)
         return {"malformed": 1}
     event_id, event = parsed
+    if event["type"] not in (NEW_LOGIN, SESSION_REVOKED):
+        return {"ignored": 1}  # a kind for the app's backend only (app_events/): no push, no claim
     claim = claims.claim(event_id)
     if claim is None:
         log.info("event %s was handled already; nothing to send", event_id)

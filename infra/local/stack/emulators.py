@@ -44,6 +44,8 @@ SESSION_EVENTS_PUSH_SUBSCRIPTION = "session-events-push"
 SESSION_EVENTS_DEAD_TOPIC = "session-events-dead"
 SESSION_EVENTS_DEAD_SUBSCRIPTION = "session-events-dead-pull"  # keeps dead letters for inspection
 MAX_DELIVERY_ATTEMPTS = 5
+APP_EVENTS_TOPIC = "mydevices-events"  # session events for the app's backend (MYDEVICES_EVENTS_TOPIC)
+APP_EVENTS_DEAD_TOPIC = "mydevices-events-dead"  # what a webhook subscription could not hand over at all
 FIRESTORE_TRIGGER_ID = "on_session_written"
 FIRESTORE_WRITTEN = "google.cloud.firestore.document.v1.written"
 SESSION_DOCUMENT_PATTERN = "users/{uid}/sessions/{sid}"
@@ -180,7 +182,8 @@ class PubSubEmulator(ManagedProcess):
         try:
             topic = publisher.topic_path(project, SESSION_EVENTS_TOPIC)
             dead_topic = publisher.topic_path(project, SESSION_EVENTS_DEAD_TOPIC)
-            for name in (topic, dead_topic):
+            app_topics = [publisher.topic_path(project, name) for name in (APP_EVENTS_TOPIC, APP_EVENTS_DEAD_TOPIC)]
+            for name in (topic, dead_topic, *app_topics):
                 with contextlib.suppress(AlreadyExists):
                     publisher.create_topic(name=name)
             push = pubsub_v1.types.Subscription(
@@ -206,6 +209,32 @@ class PubSubEmulator(ManagedProcess):
         finally:
             subscriber.close()
             publisher.transport.close()
+
+
+def ordered_push_subscription(host: str, project: str, topic: str, name: str, endpoint: str, *,
+                               dead_topic: str, max_attempts: int = MAX_DELIVERY_ATTEMPTS,
+                               backoff: tuple[float, float] = (1, 10)) -> None:
+    """An ordered push subscription with back-off and a dead-letter topic, as infra/terraform
+    declares them: the app events' relay (on session-events) and each webhook endpoint (on
+    mydevices-events, named `webhook-<endpoint>`)."""
+    from google.api_core.exceptions import AlreadyExists
+    from google.cloud import pubsub_v1
+
+    with environ({"PUBSUB_EMULATOR_HOST": host}):
+        subscriber = pubsub_v1.SubscriberClient()
+    try:
+        with contextlib.suppress(AlreadyExists):
+            subscriber.create_subscription(request=pubsub_v1.types.Subscription(
+                name=subscriber.subscription_path(project, name), topic=f"projects/{project}/topics/{topic}",
+                push_config=pubsub_v1.types.PushConfig(push_endpoint=endpoint), enable_message_ordering=True,
+                ack_deadline_seconds=30,
+                dead_letter_policy=pubsub_v1.types.DeadLetterPolicy(
+                    dead_letter_topic=f"projects/{project}/topics/{dead_topic}", max_delivery_attempts=max_attempts),
+                retry_policy=pubsub_v1.types.RetryPolicy(minimum_backoff=datetime.timedelta(seconds=backoff[0]),
+                                                         maximum_backoff=datetime.timedelta(seconds=backoff[1])),
+            ))
+    finally:
+        subscriber.close()
 
 
 class FirebaseCli(ManagedProcess):

@@ -18,6 +18,7 @@ from typing import Any
 from infra.local.stack import pidfile
 from infra.local.stack.clock import StackClock
 from infra.local.stack.emulators import (
+    APP_EVENTS_TOPIC,
     FIRESTORE_TRIGGER_ID,
     SESSION_DOCUMENT_PATTERN,
     SESSION_EVENTS_TOPIC,
@@ -165,6 +166,7 @@ class Stack:
             "MYDEVICES_FCM_URL": self.fcm.send_url,
             "MYDEVICES_APP_CHECK_JWKS_URL": self.fcm.jwks_url,
             "MYDEVICES_SESSION_EVENTS_TOPIC": SESSION_EVENTS_TOPIC,
+            "MYDEVICES_EVENTS_TOPIC": APP_EVENTS_TOPIC,
             "MYDEVICES_CLOCK_FILE": str(self.clock.path),
         }
         if self.keys_file is not None:
