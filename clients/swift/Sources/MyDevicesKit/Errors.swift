@@ -14,7 +14,7 @@ public struct MyDevicesError: Error, Equatable {
         case appCheckFailed = "app_check_failed"
         /// The session passed its idle timeout or maximum age (`reason` "idle" / "max_age"): sign in again.
         case sessionExpired = "session_expired"
-        case sessionTooNew = "session_too_new", crossSiteRequest = "cross_site_request"
+        case forbidden, sessionTooNew = "session_too_new", crossSiteRequest = "cross_site_request"
         /// Re-verify with a fresh Firebase sign-in (`reauthenticate(idToken:)`), then retry; `maxAge` seconds.
         case recentSignInRequired = "recent_sign_in_required"
         case unsupportedUid = "unsupported_uid", dbscChallenge = "dbsc_challenge"

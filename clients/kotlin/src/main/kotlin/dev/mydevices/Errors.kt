@@ -52,6 +52,8 @@ sealed class MyDevicesException(answer: ErrorAnswer) : Exception(answer.message)
     /** The session passed its idle timeout or maximum age ([reason] `idle` / `max_age`): sign in again. */
     class SessionExpired(a: ErrorAnswer) : MyDevicesException(a)
     // 403
+    /** Not this caller's to do (re-verification with another user's ID token). */
+    class Forbidden(a: ErrorAnswer) : MyDevicesException(a)
     class SessionTooNew(a: ErrorAnswer) : MyDevicesException(a)
     /** Re-verify with a fresh Firebase sign-in ([MyDevicesClient.reauthenticate]) and retry; [maxAge] seconds. */
     class RecentSignInRequired(a: ErrorAnswer) : MyDevicesException(a)
@@ -100,6 +102,7 @@ sealed class MyDevicesException(answer: ErrorAnswer) : Exception(answer.message)
             "invalid_dbsc_proof" -> InvalidDbscProof(a)
             "app_check_failed" -> AppCheckFailed(a)
             "session_expired" -> SessionExpired(a)
+            "forbidden" -> Forbidden(a)
             "session_too_new" -> SessionTooNew(a)
             "recent_sign_in_required" -> RecentSignInRequired(a)
             "cross_site_request" -> CrossSiteRequest(a)
