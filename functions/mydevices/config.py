@@ -6,7 +6,6 @@ import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 
 def _int(name: str, default: int) -> int:
@@ -101,7 +100,7 @@ class Settings:
     alert_email: str = "off"
     smtp_url: str | None = None  # smtp://, smtp+starttls:// or smtps://[user:password@]host[:port] (a secret)
     email_from: str | None = None  # the From header, e.g. `My Devices <no-reply@example.com>`
-    email_page_url: str | None = None  # the page the email links to: <api origin>/v1/alerts/email
+    email_page_url: str | None = None  # the page the email links to (else public_api_url + /v1/alerts/email)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -157,8 +156,31 @@ class Settings:
             max_session_age_web=_duration("MYDEVICES_MAX_SESSION_AGE_WEB", cls.max_session_age_web),
             max_session_age_app=_duration("MYDEVICES_MAX_SESSION_AGE_APP", cls.max_session_age_app),
             recent_sign_in_seconds=_duration("MYDEVICES_RECENT_SIGN_IN_SECONDS", cls.recent_sign_in_seconds),
-            **_alert_email(),
+            alert_email=_alert_email_mode("MYDEVICES_ALERT_EMAIL", bool(os.environ.get("MYDEVICES_SMTP_URL"))),
+            smtp_url=os.environ.get("MYDEVICES_SMTP_URL") or None,
+            email_from=os.environ.get("MYDEVICES_EMAIL_FROM") or None,
+            email_page_url=os.environ.get("MYDEVICES_EMAIL_PAGE_URL") or None,
         )
+
+    def __post_init__(self) -> None:
+        """Asking for the alert email without a relay, a sender or the page's URL stops the
+        function from starting, instead of every alert failing later."""
+        if self.alert_email == "off":
+            return
+        missing = [name for name, value in (("MYDEVICES_SMTP_URL", self.smtp_url),
+                                            ("MYDEVICES_EMAIL_FROM", self.email_from),
+                                            ("MYDEVICES_EMAIL_PAGE_URL", self.email_page or None)) if value is None]
+        if missing:
+            raise ValueError(f"MYDEVICES_ALERT_EMAIL={self.alert_email} needs {', '.join(missing)}")
+        if not re.fullmatch(r"https?://[^\s?#]+", self.email_page):
+            raise ValueError(f"MYDEVICES_EMAIL_PAGE_URL must be an http(s) URL without a query: {self.email_page!r}")
+
+    @property
+    def email_page(self) -> str:
+        """Where the alert email links: MYDEVICES_EMAIL_PAGE_URL, else the public API URL's page."""
+        if self.email_page_url is not None:
+            return self.email_page_url
+        return f"{self.public_api_url}/v1/alerts/email" if self.public_api_url else ""
 
 
 def _origins(name: str) -> frozenset[str]:
@@ -172,26 +194,10 @@ def _origins(name: str) -> frozenset[str]:
     return origins
 
 
-def _alert_email() -> dict[str, Any]:
-    """MYDEVICES_ALERT_EMAIL and what it needs. Without a setting it is `fallback` when an SMTP
-    relay is configured and `off` otherwise; asking for email without a relay, a sender or the
-    page's URL stops the function from starting, instead of every alert failing later."""
-    smtp_url = os.environ.get("MYDEVICES_SMTP_URL") or None
-    sender = os.environ.get("MYDEVICES_EMAIL_FROM") or None
-    page = os.environ.get("MYDEVICES_EMAIL_PAGE_URL") or None
-    if page is None and os.environ.get("MYDEVICES_PUBLIC_API_URL"):
-        page = os.environ["MYDEVICES_PUBLIC_API_URL"].rstrip("/") + "/v1/alerts/email"
-    mode = os.environ.get("MYDEVICES_ALERT_EMAIL") or ("fallback" if smtp_url else "off")
-    if mode not in ("off", "fallback", "always"):
-        raise ValueError(f"MYDEVICES_ALERT_EMAIL must be one of off, fallback, always, not {mode!r}")
-    if mode != "off":
-        missing = [name for name, value in (("MYDEVICES_SMTP_URL", smtp_url), ("MYDEVICES_EMAIL_FROM", sender),
-                                            ("MYDEVICES_EMAIL_PAGE_URL", page)) if value is None]
-        if missing:
-            raise ValueError(f"MYDEVICES_ALERT_EMAIL={mode} needs {', '.join(missing)}")
-        if page is not None and not re.fullmatch(r"https?://[^\s?#]+", page):
-            raise ValueError(f"MYDEVICES_EMAIL_PAGE_URL must be an http(s) URL without query, not {page!r}")
-    return {"alert_email": mode, "smtp_url": smtp_url, "email_from": sender, "email_page_url": page}
+def _alert_email_mode(name: str, relay: bool) -> str:
+    """MYDEVICES_ALERT_EMAIL: without a setting, `fallback` when an SMTP relay is configured and
+    `off` otherwise (Settings.__post_init__ then checks that the rest it needs is there)."""
+    return _choice(name, ("fallback", "off", "always") if relay else ("off", "fallback", "always"))
 
 
 def _choice(name: str, allowed: tuple[str, ...]) -> str:

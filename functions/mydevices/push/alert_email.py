@@ -102,8 +102,7 @@ def _address(uid: str) -> str | None:
 
 
 def link(token: str) -> str:
-    page = settings().email_page_url or ""
-    return f"{page}?token={quote(token, safe='')}"
+    return f"{settings().email_page}?token={quote(token, safe='')}"
 
 
 def compose(to: str, event: dict[str, Any], token: str, expires_at: int, event_id: str) -> EmailMessage:
