@@ -26,7 +26,9 @@ from mydevices import store
 from mydevices.firebase_app import app
 from mydevices.push import claims, fanout
 from mydevices.tokens import action
-from support.push import put_session
+from support.devices import GALAXY, PIXEL, error_code, signed_in
+from support.push import EventFunctions, put_session
+from support.waiting import wait_for
 
 _ids = count(1)
 LINK = re.compile(r"https?://\S+")
@@ -265,3 +267,29 @@ def test_a_bad_link_gets_a_page_saying_so(emailed: tuple[str, str, str]) -> None
     _, _, api = emailed
     page = requests.get(f"{api}/v1/alerts/email", params={"token": "<b>forged</b>"}, timeout=30)
     assert page.status_code == 401 and "not valid" in page.text and "<b>forged" not in page.text
+
+
+# --- end to end: a real login through the api, the trigger, Pub/Sub, the push function, SMTP ----
+
+
+def test_a_login_through_the_pipeline_emails_and_the_emailed_button_signs_the_intruder_out(
+        api: str, stack: Stack, event_functions: EventFunctions, sign_up: Any) -> None:
+    stack.smtp.clear()
+    uid, id_token = sign_up()
+    auth.update_user(uid, email_verified=True, app=app())
+    email = auth.get_user(uid, app=app()).email
+    signed_in(api, id_token, PIXEL)  # the owner's only device: no push token
+    intruder = signed_in(api, id_token, GALAXY)
+    [message] = wait_for(lambda: mails(stack), timeout=30)
+    assert message["To"] == email
+    assert body(message).startswith(f"Signed in on “{GALAXY['name']}” from ")
+    [link] = LINK.findall(body(message))
+    assert intruder.get("/v1/sessions/current").status_code == 200
+    page = requests.get(link, timeout=30)
+    assert page.status_code == 200 and intruder.get("/v1/sessions/current").status_code == 200  # GET did nothing
+    token = parse_qs(urlsplit(link).query)["token"][0]
+    answer = requests.post(f"{api}/v1/alerts/email", data={"token": token, "answer": "no"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    closed = intruder.get("/v1/sessions/current")
+    assert (closed.status_code, error_code(closed)) == (401, "session_revoked")
+    assert len(mails(stack)) == 1
