@@ -18,6 +18,7 @@ import pytest
 import requests
 from firebase_admin import auth
 from google.cloud import firestore
+from playwright.sync_api import Dialog
 
 from infra.bench.environment import environment
 from infra.local.fcm_standin import FcmStandin
@@ -26,6 +27,7 @@ from mydevices import store
 from mydevices.firebase_app import app
 from mydevices.push import claims, fanout
 from mydevices.tokens import action
+from support.browser import chromium
 from support.devices import GALAXY, PIXEL, error_code, signed_in
 from support.push import EventFunctions, put_session
 from support.waiting import wait_for
@@ -293,3 +295,28 @@ def test_a_login_through_the_pipeline_emails_and_the_emailed_button_signs_the_in
     closed = intruder.get("/v1/sessions/current")
     assert (closed.status_code, error_code(closed)) == (401, "session_revoked")
     assert len(mails(stack)) == 1
+
+
+def test_in_chromium_the_page_runs_no_script_and_its_button_closes_the_session(
+        emailed: tuple[str, str, str]) -> None:
+    """A real browser: the page's CSP and escaping hold (the hostile name's script never runs),
+    and pressing the button posts the form that closes the session."""
+    uid, link, _ = emailed
+    with chromium() as browser:
+        page = browser.new_page()
+        dialogs: list[str] = []
+
+        def seen(dialog: Dialog) -> None:  # a script that ran would open alert(1)
+            dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", seen)
+        page.goto(link)
+        assert "<script>alert(1)</script>" in page.inner_text("#alert-text")  # shown as text
+        assert status(uid, "new") == "active"
+        page.get_by_role("button", name="No, close this session").click()
+        page.wait_for_selector("#outcome")
+        assert "The session has been closed" in page.inner_text("#outcome")
+        browser_dialogs = list(dialogs)
+    assert browser_dialogs == []
+    assert status(uid, "new") == "revoked"
