@@ -23,7 +23,7 @@ from mydevices.flows import (
     revocation,
 )
 from mydevices.http import callables as callable_protocol
-from mydevices.http import render
+from mydevices.http import email_page, render
 from mydevices.http.callables import Call
 from mydevices.http.render import ApiResponse, issued_response, signed_out
 from mydevices.http.request import ApiRequest
@@ -118,6 +118,16 @@ def respond_to_alert(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     return ApiResponse(alert_answer.respond(body.action_token, body.answer))
 
 
+def show_email_alert(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    """The new-login email's link: the question and a form (HTML); acts on nothing."""
+    return email_page.show(req)
+
+
+def answer_email_alert(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    """The email page's form: "No, close this session" or "Yes" (HTML)."""
+    return email_page.answer(req)
+
+
 def reauthenticate(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     caller = req.authenticate()
     body = bodies.decode(req.json(), bodies.Reauthenticate)
@@ -153,6 +163,8 @@ ROUTES = routes(
     ("DELETE", "/v1/sessions/<sid:sid>", close_session),
     ("GET", "/v1/alerts", list_alerts),
     ("POST", "/v1/alerts/respond", respond_to_alert),
+    ("GET", email_page.PATH, show_email_alert),
+    ("POST", email_page.PATH, answer_email_alert),
     ("GET", "/.well-known/jwks.json", jwks),
     ("POST", dbsc.REGISTER_PATH, dbsc_register),
     ("POST", dbsc.REFRESH_PATH, dbsc_refresh),
@@ -160,7 +172,8 @@ ROUTES = routes(
 
 
 # The JWKS is for other backends, not our app: it carries no App Check token (mydevices/app_check.py).
-WITHOUT_APP_CHECK = frozenset({jwks})
+# Nor do the email link's page and its form: a mail client's browser runs no app.
+WITHOUT_APP_CHECK = frozenset({jwks, show_email_alert, answer_email_alert})
 
 
 @functions_framework.http

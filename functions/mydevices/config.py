@@ -96,6 +96,11 @@ class Settings:
     max_session_age_app: int | None = None
     # how recent a sign-in closing other sessions and widening auto-close need (None: off)
     recent_sign_in_seconds: int | None = None
+    # the "Was that you?" email (push/alert_email.py): off, fallback (when no push reached) or always
+    alert_email: str = "off"
+    smtp_url: str | None = None  # smtp://, smtp+starttls:// or smtps://[user:password@]host[:port] (a secret)
+    email_from: str | None = None  # the From header, e.g. `My Devices <no-reply@example.com>`
+    email_page_url: str | None = None  # the page the email links to (else public_api_url + /v1/alerts/email)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -151,7 +156,31 @@ class Settings:
             max_session_age_web=_duration("MYDEVICES_MAX_SESSION_AGE_WEB", cls.max_session_age_web),
             max_session_age_app=_duration("MYDEVICES_MAX_SESSION_AGE_APP", cls.max_session_age_app),
             recent_sign_in_seconds=_duration("MYDEVICES_RECENT_SIGN_IN_SECONDS", cls.recent_sign_in_seconds),
+            alert_email=_alert_email_mode("MYDEVICES_ALERT_EMAIL", bool(os.environ.get("MYDEVICES_SMTP_URL"))),
+            smtp_url=os.environ.get("MYDEVICES_SMTP_URL") or None,
+            email_from=os.environ.get("MYDEVICES_EMAIL_FROM") or None,
+            email_page_url=os.environ.get("MYDEVICES_EMAIL_PAGE_URL") or None,
         )
+
+    def __post_init__(self) -> None:
+        """Asking for the alert email without a relay, a sender or the page's URL stops the
+        function from starting, instead of every alert failing later."""
+        if self.alert_email == "off":
+            return
+        missing = [name for name, value in (("MYDEVICES_SMTP_URL", self.smtp_url),
+                                            ("MYDEVICES_EMAIL_FROM", self.email_from),
+                                            ("MYDEVICES_EMAIL_PAGE_URL", self.email_page or None)) if value is None]
+        if missing:
+            raise ValueError(f"MYDEVICES_ALERT_EMAIL={self.alert_email} needs {', '.join(missing)}")
+        if not re.fullmatch(r"https?://[^\s?#]+", self.email_page):
+            raise ValueError(f"MYDEVICES_EMAIL_PAGE_URL must be an http(s) URL without a query: {self.email_page!r}")
+
+    @property
+    def email_page(self) -> str:
+        """Where the alert email links: MYDEVICES_EMAIL_PAGE_URL, else the public API URL's page."""
+        if self.email_page_url is not None:
+            return self.email_page_url
+        return f"{self.public_api_url}/v1/alerts/email" if self.public_api_url else ""
 
 
 def _origins(name: str) -> frozenset[str]:
@@ -163,6 +192,12 @@ def _origins(name: str) -> frozenset[str]:
             raise ValueError(f"{name} must list origins like https://app.example.com (lowercase, no path), "
                              f"not {origin!r}")
     return origins
+
+
+def _alert_email_mode(name: str, relay: bool) -> str:
+    """MYDEVICES_ALERT_EMAIL: without a setting, `fallback` when an SMTP relay is configured and
+    `off` otherwise (Settings.__post_init__ then checks that the rest it needs is there)."""
+    return _choice(name, ("fallback", "off", "always") if relay else ("off", "fallback", "always"))
 
 
 def _choice(name: str, allowed: tuple[str, ...]) -> str:

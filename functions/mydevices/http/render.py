@@ -115,6 +115,14 @@ def json_text(body: Any) -> str:
     return text if text.isascii() or is_utf8(text) else json.dumps(body)
 
 
+@dataclass(frozen=True)
+class Page:
+    """An HTML answer instead of JSON: only the email link's page (http/email_page.py), which a
+    person opens from a mail client, where no app of ours runs to read JSON."""
+
+    html: str
+
+
 @dataclass
 class ApiResponse:
     body: Any
@@ -159,7 +167,10 @@ def signed_out(body: Any) -> ApiResponse:
 
 
 def render(api_request: ApiRequest | None, response: ApiResponse) -> flask.Response:
-    out = flask.Response(json_text(response.body), status=response.status, mimetype="application/json")
+    if isinstance(response.body, Page):
+        out = flask.Response(response.body.html, status=response.status, mimetype="text/html")
+    else:
+        out = flask.Response(json_text(response.body), status=response.status, mimetype="application/json")
     declared = flask.request.content_length
     if response.status == WIRE[Code.PAYLOAD_TOO_LARGE].http and (declared is None or declared > DRAIN_LIMIT):
         # functions-framework reads the whole request body after every response that is not

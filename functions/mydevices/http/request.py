@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import flask
 from gunicorn.http.errors import ParseException
@@ -60,6 +61,10 @@ class ApiRequest:
     def cookies(self) -> Mapping[str, str]:
         return self._request.cookies
 
+    def query(self, name: str) -> str | None:
+        """One query parameter (its first value): the email link's token (http/email_page.py)."""
+        return self._request.args.get(name)
+
     def cookie(self, part: str) -> str | None:
         """One part of the web session (web_cookies: DEVICE, ACCESS, REFRESH), in either layout."""
         return web_cookies.read(self._request.cookies, part)
@@ -92,18 +97,37 @@ class ApiRequest:
             return token.strip()
         return self.cookie(web_cookies.ACCESS)
 
-    def json(self, *, required: bool = True) -> dict[str, Any]:
+    def _body(self) -> bytes:
         raw = self._request
         limit = settings().max_body_bytes
         if raw.content_length is not None and raw.content_length > limit:
             raise too_large(limit)
         try:
-            data = raw.stream.read(limit + 1)
+            data: bytes = raw.stream.read(limit + 1)
         except UNREADABLE_BODY:
             raise Refusal(Code.INVALID_REQUEST, "request body could not be read: malformed chunked encoding, "
                           "or the body was cut off") from None
         if len(data) > limit:
             raise too_large(limit)
+        return data
+
+    def form(self) -> dict[str, str]:
+        """An HTML form's fields: the email link's page posts its button as one (http/email_page.py),
+        since a page that runs no script cannot send JSON. A repeated field keeps its first value."""
+        if self._request.mimetype != "application/x-www-form-urlencoded":
+            raise Refusal(Code.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/x-www-form-urlencoded")
+        try:
+            pairs = parse_qsl(self._body().decode("utf-8"), max_num_fields=20, errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            raise Refusal(Code.INVALID_REQUEST, "request body is not a valid form") from None
+        fields: dict[str, str] = {}
+        for name, value in pairs:
+            fields.setdefault(name, value)
+        return fields
+
+    def json(self, *, required: bool = True) -> dict[str, Any]:
+        raw = self._request
+        data = self._body()
         if not data.strip():
             if required:
                 raise Refusal(Code.INVALID_REQUEST, "a JSON body is required")

@@ -10,7 +10,8 @@
   (`new_login_alert`: an APNs alert with the "No, close this session" category, an Android data
   message the app turns into a notification with both actions; docs/push-messages.md).
   Nothing is sent if the new session is no longer active by the time the event is handled
-  (already rejected or replaced).
+  (already rejected or replaced). When no push reaches anyone (or always, as configured), the
+  same question goes by email (alert_email.py), recorded in the claim as one more served target.
 
 Delivery is at least once; claims.py makes the effects once per recipient. A transient FCM
 failure raises `RetryLater` after recording who was served, so Pub/Sub redelivers and only the
@@ -36,7 +37,7 @@ from .. import clock, queries, store
 from ..documents import ACTIVE
 from ..lifetimes import EXPIRED
 from ..tokens import action
-from . import alert_copy, claims, fcm
+from . import alert_copy, alert_email, claims, fcm
 from .events import KINDS, NEW_LOGIN, SESSION_REVOKED
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,15 @@ def handle(data: Any) -> dict[str, int]:
         pending = [item for item in targets(event) if item.key not in claim.already_sent]
         outcome = fcm.send(pending)
         served = [item.key for item in outcome.sent]
-        if outcome.dead or outcome.transient:
+        emailed, email_failure = False, None
+        reached = bool(served) or bool(claim.already_sent - {alert_email.KEY})
+        if alert_email.due(event, claim.already_sent, reached=reached, waiting=bool(outcome.transient)):
+            try:
+                emailed = alert_email.send(event, event_id)
+                served.append(alert_email.KEY)  # sent, or nothing to send: either way done
+            except alert_email.NotYet as failure:
+                email_failure = failure
+        if outcome.dead or outcome.transient or email_failure:
             claims.record_sent(claim, served)
         for item in outcome.dead:
             removed = forget_token(item.key, item.token)
@@ -212,11 +221,15 @@ def handle(data: Any) -> dict[str, int]:
             first = outcome.transient[0][1]
             raise RetryLater(f"{len(outcome.transient)} of {len(pending)} pushes for event {event_id} failed "
                              f"transiently ({type(first).__name__}: {first})")
+        if email_failure is not None:
+            raise RetryLater(f"the new-login email for event {event_id} could not be sent ({email_failure})")
         claims.finish(claim, served)
     except Exception:
         claims.release(claim)
         raise
     counts = {"sent": len(outcome.sent), "dead": len(outcome.dead), "failed": len(outcome.failed),
               "servedEarlier": len(claim.already_sent)}
+    if alert_email.KEY in served:
+        counts["emailed"] = int(emailed)
     log.info("%s %s for session %s: %s", event["type"], event_id, event["sessionId"], counts)
     return counts

@@ -202,6 +202,7 @@ def _listening(stack: Stack) -> str:
         ("Pub/Sub emulator", f"{HOST}:{p.pubsub}", f"topic {SESSION_EVENTS_TOPIC} -> push {stack.push_endpoint}"),
         ("Auth emulator", f"{HOST}:{p.auth}", f"project {stack.project}"),
         ("FCM stand-in", f"{HOST}:{p.fcm}", "GET /_standin/messages"),
+        ("SMTP stand-in", f"{HOST}:{p.smtp}", f"the alert emails, as .eml files in {stack.smtp.maildir}"),
     ]
     for target in ENTRY_POINTS:
         server = stack.function(target)

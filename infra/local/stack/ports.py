@@ -12,6 +12,7 @@ from infra.local.stack.layout import FIREBASE_JSON, HOST
 # Ports firebase-tools knows nothing about (the rest live in firebase.json's "emulators" block).
 FUNCTION_PORTS = {"api": 8080, "trigger": 8081, "push": 8082, "callables": 8083}
 FCM_PORT = 9199
+SMTP_PORT = 2525  # the SMTP stand-in (infra/local/smtp_standin.py): the "Was that you?" email
 
 
 def free_ports(count: int) -> list[int]:
@@ -61,6 +62,7 @@ class Ports:
     fcm: int
     hosting: int  # the web page (infra/local/hosting.py, Firebase Hosting's stand-in)
     firestore_websocket: int  # firebase-tools' Firestore only (--firebase-emulators): the Emulator UI's feed
+    smtp: int  # the SMTP stand-in (push/alert_email.py sends to it)
 
     @classmethod
     def dev(cls, firebase_json: Path = FIREBASE_JSON) -> Ports:
@@ -83,6 +85,7 @@ class Ports:
             fcm=FCM_PORT,
             hosting=port("hosting", 5000),
             firestore_websocket=int(emulators.get("firestore", {}).get("websocketPort", 9150)),
+            smtp=SMTP_PORT,
         )
 
     @classmethod

@@ -10,6 +10,8 @@ import os
 import socket
 import sys
 from collections.abc import Mapping
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from infra.local.stack.layout import (
     MAIN_PY,
     PROJECT_ID,
     REPO_ROOT,
+    SMTP_STANDIN,
     VENV_PYTHON,
 )
 from infra.local.stack.processes import ManagedProcess, request_json
@@ -127,6 +130,41 @@ class FcmStandin(ManagedProcess):
     def jwks_fetches(self) -> int:
         """How often the functions fetched App Check's JWKS (firebase-admin caches it)."""
         return int(request_json("GET", f"{self.url}/_standin/jwks-fetches", timeout=30)["count"])
+
+
+class SmtpStandin(ManagedProcess):
+    """infra/local/smtp_standin.py (a real SMTP server, aiosmtpd, on loopback), and the reader of the
+    messages it keeps: one `.eml` file each in `maildir`. Stopping it is "SMTP down"."""
+
+    def __init__(self, port: int, log_dir: Path, *, quiet: bool = True) -> None:
+        super().__init__("smtp", port, log_dir, cwd=REPO_ROOT, env={"PYTHONUNBUFFERED": "1"})
+        self.quiet = quiet
+        self.maildir = self.log_dir / "mail"
+
+    def argv(self) -> list[str]:
+        argv = [_python(), str(SMTP_STANDIN), "--host", HOST, "--port", str(self.port), "--maildir", str(self.maildir)]
+        return [*argv, "--quiet"] if self.quiet else argv
+
+    def is_ready(self) -> bool:
+        try:  # SMTP, not HTTP: its greeting is enough
+            with socket.create_connection((HOST, self.port), timeout=2) as conn:
+                return conn.recv(3) == b"220"
+        except OSError:
+            return False
+
+    @property
+    def url(self) -> str:
+        """The MYDEVICES_SMTP_URL value."""
+        return f"smtp://{HOST}:{self.port}"
+
+    def messages(self) -> list[EmailMessage]:
+        """Every message it accepted since the last clear(), oldest first."""
+        found = sorted(self.maildir.glob("*.eml")) if self.maildir.exists() else []
+        return [message_from_bytes(path.read_bytes(), policy=policy.default) for path in found]
+
+    def clear(self) -> None:
+        for path in self.maildir.glob("*.eml") if self.maildir.exists() else []:
+            path.unlink(missing_ok=True)
 
 
 class HostingServer(ManagedProcess):

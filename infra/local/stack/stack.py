@@ -38,7 +38,7 @@ from infra.local.stack.layout import (
 )
 from infra.local.stack.ports import Ports, bindable, free_port, port_in_use
 from infra.local.stack.processes import ManagedProcess, StackError, wait_all_ready
-from infra.local.stack.servers import FcmStandin, FunctionServer, HostingServer
+from infra.local.stack.servers import FcmStandin, FunctionServer, HostingServer, SmtpStandin
 from infra.local.tls import ensure_certificate
 
 HTTPS_HOSTING_PORT = 5443  # the page over HTTPS, for DBSC (Stack.start_https_hosting)
@@ -134,6 +134,8 @@ class Stack:
         for proc in self.emulators:
             proc.on_change = self._record
         self.fcm.on_change = self._record
+        self.smtp = SmtpStandin(ports.smtp, self.log_dir, quiet=fcm_quiet)
+        self.smtp.on_change = self._record
 
     # --- what runs
 
@@ -145,7 +147,7 @@ class Stack:
         return [self.firestore, self.pubsub, self.auth]
 
     def processes(self) -> list[ManagedProcess]:
-        return [*self.emulators, self.fcm, *self.functions, *self._extra_processes]
+        return [*self.emulators, self.fcm, self.smtp, *self.functions, *self._extra_processes]
 
     def mint_app_check_token(self, **options: Any) -> str:
         """An App Check token the functions accept (signed with the stand-in's key): see
@@ -168,6 +170,9 @@ class Stack:
             "MYDEVICES_SESSION_EVENTS_TOPIC": SESSION_EVENTS_TOPIC,
             "MYDEVICES_EVENTS_TOPIC": APP_EVENTS_TOPIC,
             "MYDEVICES_CLOCK_FILE": str(self.clock.path),
+            "MYDEVICES_SMTP_URL": self.smtp.url,
+            "MYDEVICES_EMAIL_FROM": "My Devices <no-reply@mydevices.localhost>",
+            "MYDEVICES_EMAIL_PAGE_URL": f"http://{HOST}:{self.ports.api}/v1/alerts/email",
         }
         if self.keys_file is not None:
             env["MYDEVICES_KEYS_FILE"] = str(self.keys_file)
@@ -190,7 +195,7 @@ class Stack:
         self.fcm.app_check_jwks = app_check_keys.ensure_keys(self.log_dir)
         # The slow one starts first; plumbing needs Firestore and Pub/Sub, which the suite runs.
         slow: list[ManagedProcess] = [self.suite] if self.suite is not None else [self.auth]
-        quick = [self.fcm] if self.suite is not None else [self.firestore, self.pubsub, self.fcm]
+        quick = [self.fcm, self.smtp] if self.suite is not None else [self.firestore, self.pubsub, self.fcm, self.smtp]
         try:
             for proc in [*slow, *quick]:  # Popen from this thread (pdeathsig follows the starting thread)
                 proc.start()
@@ -335,7 +340,7 @@ class Stack:
         stopped: list[str] = []
         tiers: list[list[ManagedProcess]] = [
             self.functions + self._extra_processes,
-            [self.fcm],
+            [self.fcm, self.smtp],
             self.emulators,
         ]
         for tier in tiers:
