@@ -41,10 +41,22 @@ def _user(uid: str) -> Any | None:
         raise unavailable() from None
 
 
+# Firebase stamps tokensValidAfterTime when it creates a user, a moment after the sign-up's own
+# sign-in time: across a second boundary, the first sign-in would look older than it. A stamp
+# within a second of creation is that one (a revocation then could only end the sign-up's own).
+CREATION_STAMP_SECONDS = 1
+
+
 def _valid_after(user: Any) -> datetime | None:
-    """tokensValidAfterTime, which Firebase keeps in whole seconds (as milliseconds)."""
+    """tokensValidAfterTime, which Firebase keeps in whole seconds (as milliseconds); None while
+    it is still the stamp of the account's creation, which revoked nothing."""
     valid_after_ms = user.tokens_valid_after_timestamp  # 0 or None when never revoked
-    return datetime.fromtimestamp(valid_after_ms / 1000, UTC) if valid_after_ms else None
+    if not valid_after_ms:
+        return None
+    created_ms = getattr(user.user_metadata, "creation_timestamp", None) if user.user_metadata else None
+    if created_ms and valid_after_ms - created_ms < CREATION_STAMP_SECONDS * 1000:
+        return None
+    return datetime.fromtimestamp(valid_after_ms / 1000, UTC)
 
 
 def predates(moment: float, valid_after: datetime | None) -> bool:

@@ -22,6 +22,7 @@ import requests
 from google.cloud import firestore
 
 from infra.local.stack import RATE_LIMITS_OFF, Stack
+from mydevices.account import CREATION_STAMP_SECONDS
 from mydevices.firebase_app import app
 from support.devices import CHROME, GALAXY, IPAD, IPHONE, PIXEL, Device, error_code, signed_in
 from support.push import EventFunctions, StackFcm, sent
@@ -65,6 +66,16 @@ class Account:
             data={"grant_type": "refresh_token", "refresh_token": self.refresh_token}, timeout=10)
         response.raise_for_status()
         return str(response.json()["id_token"])
+
+
+def revoke_credentials(account: Account) -> None:
+    """What a password reset does to the account. revoke_refresh_tokens stamps tokensValidAfterTime
+    in whole seconds of this process's clock: wait so that the stamp is a later second than every
+    sign-in so far, and more than the creation stamp's second after the account was made
+    (account.CREATION_STAMP_SECONDS)."""
+    created = _admin_auth().get_user(account.uid, app=app()).user_metadata.creation_timestamp / 1000
+    time.sleep(max(1.05, created + CREATION_STAMP_SECONDS + 1.05 - time.time()))
+    _admin_auth().revoke_refresh_tokens(account.uid, app=app())
 
 
 def _auth(stack: Stack, method: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -145,8 +156,7 @@ def test_a_password_reset_ends_every_session_that_began_before_it_and_only_those
     """The lost-device recovery path: revoke_refresh_tokens is what a password reset does."""
     lost_phone = signed_in(api, account.id_token, IPHONE)
     lost_tablet = signed_in(api, account.id_token, IPAD)
-    time.sleep(1.05)  # revoke_refresh_tokens stamps tokensValidAfterTime in whole seconds of this process's clock
-    _admin_auth().revoke_refresh_tokens(account.uid, app=app())
+    revoke_credentials(account)
     # The owner signs in again on a new laptop, after the reset.
     laptop = signed_in(api, account.sign_in(), PIXEL)
     assert laptop.refresh().status_code == 200
@@ -480,8 +490,7 @@ def test_lost_devices_that_never_refresh_do_not_keep_the_owner_out_after_a_reset
 ) -> None:
     lost = [signed_in(capped_api, account.id_token, spec) for spec in (IPHONE, IPAD, GALAXY)]
     assert error_code(Device(capped_api, dict(PIXEL)).login(account.id_token, expect=409)) == "device_limit_reached"
-    time.sleep(1.05)  # revoke_refresh_tokens stamps tokensValidAfterTime in whole seconds of this process's clock
-    _admin_auth().revoke_refresh_tokens(account.uid, app=app())
+    revoke_credentials(account)
     laptop = Device(capped_api, dict(PIXEL))
     assert laptop.login(account.sign_in()).status_code == 201
     assert {session_doc(db, account.uid, d.session_id)["revokedReason"] for d in lost} == {"credentials_revoked"}
