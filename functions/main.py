@@ -15,6 +15,7 @@ from mydevices.errors import Code, Refusal
 from mydevices.flows import (
     account_settings,
     alert_answer,
+    export,
     listing,
     login,
     pending_alerts,
@@ -145,6 +146,11 @@ def list_alerts(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     return ApiResponse(pending_alerts.pending(req.authenticate()))
 
 
+def export_account(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    """Everything we keep about the caller, secrets left out (docs/data-rights.md); a recent sign-in."""
+    return ApiResponse(export.export(req.authenticate()), headers={"Cache-Control": "no-store"})
+
+
 def jwks(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     return ApiResponse(keyring().jwks(), headers={"Cache-Control": "public, max-age=300"})
 
@@ -166,6 +172,7 @@ ROUTES = routes(
     ("GET", email_page.PATH, show_email_alert),
     ("POST", email_page.PATH, answer_email_alert),
     ("GET", "/.well-known/jwks.json", jwks),
+    ("GET", "/v1/account/export", export_account),
     ("POST", dbsc.REGISTER_PATH, dbsc_register),
     ("POST", dbsc.REFRESH_PATH, dbsc_refresh),
 )
@@ -217,6 +224,11 @@ def auto_close_call(call: Call) -> Any:
     return account_settings.set_auto_close(call.caller, call.arguments(bodies.AutoClose).after_days)
 
 
+def export_call(call: Call) -> Any:
+    call.arguments(bodies.NoArguments)
+    return export.export(call.caller)
+
+
 CALLABLES = {
     "sessions_list": list_call,
     "sessions_revoke": revoke_call,
@@ -224,6 +236,7 @@ CALLABLES = {
     "sessions_logout": logout_call,
     "sessions_reauthenticate": reauthenticate_call,
     "sessions_auto_close": auto_close_call,
+    "account_export": export_call,
 }
 
 
@@ -255,6 +268,11 @@ def sessions_reauthenticate(request: flask.Request) -> flask.Response:
 @functions_framework.http
 def sessions_auto_close(request: flask.Request) -> flask.Response:
     return callable_protocol.serve(request, auto_close_call)
+
+
+@functions_framework.http
+def account_export(request: flask.Request) -> flask.Response:
+    return callable_protocol.serve(request, export_call)
 
 
 @functions_framework.http
@@ -319,3 +337,22 @@ def deliver_webhook(request: flask.Request) -> flask.Response:
     from mydevices.app_events import webhooks
 
     return flask.Response(status=204 if webhooks.handle(request.get_json(silent=True)) else 503)
+
+
+@functions_framework.http
+def sweep_deleted_users(request: flask.Request) -> flask.Response:
+    """Cloud Scheduler's target (private): erase the data of deleted Firebase users (deleted_users.py).
+    200 with the counts; 503 with Retry-After when Auth or Firestore failed (an Auth failure erases
+    nothing), so the job's retry policy tries again. POST only, as Cloud Scheduler sends it: a GET
+    (a health check, a crawler) runs nothing."""
+    from mydevices import deleted_users
+
+    if request.method != "POST":
+        return render.render(None, render.refused(Refusal(Code.METHOD_NOT_ALLOWED, "POST runs the sweep")))
+    try:
+        return render.render(None, ApiResponse(deleted_users.sweep().as_dict()))
+    except Exception as failure:
+        refusal = render.refusal_for(failure)
+        if refusal is None:
+            raise
+        return render.render(None, render.refused(refusal))
