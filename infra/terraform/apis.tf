@@ -6,6 +6,7 @@ locals {
     "cloudbuild.googleapis.com",       # builds the functions from source
     "cloudfunctions.googleapis.com",   # Cloud Functions (2nd gen)
     "cloudresourcemanager.googleapis.com",
+    "cloudscheduler.googleapis.com",  # the deleted-users sweep (deleted_users.tf)
     "eventarc.googleapis.com",        # the Firestore trigger
     "fcm.googleapis.com",             # pushes (firebase-admin messaging)
     "firebase.googleapis.com",        # the Firebase project

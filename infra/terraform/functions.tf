@@ -12,6 +12,7 @@ locals {
     "sessions_logout"         = "sessions_logout"
     "sessions_reauthenticate" = "sessions_reauthenticate"
     "sessions_auto_close"     = "sessions_auto_close"
+    "account_export"          = "account_export"
   }
 
   # Every deployed function: name => entry point.
@@ -24,6 +25,7 @@ locals {
       "deliver-webhook"    = "deliver_webhook"    # events.tf
     },
     local.callables,
+    { "sweep-deleted-users" = "sweep_deleted_users" }, # deleted_users.tf
   )
 
   # Entry points of main.py that exist for the local stack only.

@@ -20,6 +20,7 @@ locals {
       "deliver-webhook"    = ["roles/datastore.user"] # counts failures, keeps dead deliveries
     },
     { for name, _ in local.callables : name => ["roles/datastore.user"] },
+    { "sweep-deleted-users" = ["roles/datastore.user", "roles/firebaseauth.viewer"] }, # lists users, asks Auth, erases
   )
 
   keyring_readers = concat(["api", "send-session-push"], keys(local.callables))

@@ -117,3 +117,9 @@ variable "webhook_max_attempts" {
     error_message = "webhook_max_attempts must be a whole number from 5 to 100."
   }
 }
+
+variable "deleted_users_sweep_schedule" {
+  description = "When Cloud Scheduler runs the deleted-users sweep (cron, UTC; docs/data-rights.md)."
+  type        = string
+  default     = "30 3 * * *"
+}

@@ -284,7 +284,14 @@ def test_event_functions_are_cloud_event_functions_and_only_http_ones_are_public
     # pushed to by subscriptions of pubsub.tf and events.tf; deliver_webhook reads the raw push (its
     # subscription names the endpoint), so it is an HTTP function that only Pub/Sub may call
     pushed_to = {"send_session_push": "cloud_event", "publish_app_events": "cloud_event", "deliver_webhook": "http"}
+    # called by Cloud Scheduler from outside the VPC (so ALLOW_ALL), with an OIDC token of the one
+    # account that may invoke it (infra/terraform/deleted_users.tf): HTTP, and not public
+    scheduled = {"sweep_deleted_users"}
     for name, (entry, body) in deployed_functions().items():
+        if entry in scheduled:
+            assert kinds[entry] == "http" and block(body, "service_config")["ingress_settings"] == "ALLOW_ALL"
+            assert not any(f"{FUNCTION}.{_resource_name(body)}" in service for service in public), name
+            continue
         event_driven = "event_trigger" in body or entry in pushed_to
         assert kinds[entry] == pushed_to.get(entry, "cloud_event" if event_driven else "http"), name
         is_public = any(f"{FUNCTION}.{_resource_name(body)}" in service for service in public)

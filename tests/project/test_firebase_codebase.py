@@ -42,6 +42,9 @@ LOCAL_ONLY = {"callables"}
 # ... and those only Terraform deploys: a manifest cannot declare the push subscription per webhook
 # endpoint that deliver_webhook serves (infra/terraform/events.tf).
 TERRAFORM_ONLY = {"deliver_webhook"}
+# ... and the deleted-users sweep, whose Cloud Scheduler job and private invoker Terraform declares
+# (infra/terraform/deleted_users.tf; docs/data-rights.md gives the gcloud commands for the CLI's users).
+TERRAFORM_ONLY |= {"sweep_deleted_users"}
 
 
 def entry_points() -> dict[str, str]:
