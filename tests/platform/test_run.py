@@ -106,3 +106,44 @@ def test_the_walkthrough_runs_as_printed_on_the_products_defaults(run: tuple[int
     # is not believed, so the Pixel has no location.
     assert '"location": null' in out and "London" not in out, out
     assert (LOCAL_DIR / "logs" / "clock").read_text().strip() == "+90000"
+
+
+def test_run_relays_session_events_to_the_apps_topic_and_serves_the_sweep(run: tuple[int, str]) -> None:
+    """The app-event relay and the webhook function run as the test stack runs them: a session
+    written reaches the app's topic; the deleted-users sweep answers the POST `run` prints."""
+    from datetime import UTC, datetime
+
+    from google.cloud import firestore, pubsub_v1
+
+    from infra.local.stack.emulators import APP_EVENTS_TOPIC
+    from infra.local.stack.processes import environ
+    from infra.local.stack.stack import PROJECT_ID
+    from mydevices import documents
+    from mydevices.bodies import DeviceInfo
+
+    offset, printed = run
+    assert "function publish_app_events" in printed and "function deliver_webhook" in printed
+    sweep = re.search(r"curl -X POST (http://127\.0\.0\.1:\d+)", printed)
+    assert sweep, printed
+    ports = Ports.dev()
+    hosts = {"PUBSUB_EMULATOR_HOST": f"127.0.0.1:{ports.pubsub + offset}",
+             "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{ports.firestore + offset}"}
+    with environ(hosts):
+        subscriber = pubsub_v1.SubscriberClient()
+        db = firestore.Client(project=PROJECT_ID)
+    pull = subscriber.subscription_path(PROJECT_ID, "test-run-backend")
+    subscriber.create_subscription(name=pull, topic=f"projects/{PROJECT_ID}/topics/{APP_EVENTS_TOPIC}")
+    try:
+        uid = f"run-events-{random.randrange(10**9)}"
+        db.document(f"users/{uid}/sessions/s1").set(documents.session(
+            uid, "d1", DeviceInfo("Pixel 8", "android"), None, datetime.now(UTC)))
+        deadline, seen = time.monotonic() + 60, []
+        while time.monotonic() < deadline and not seen:
+            answer = subscriber.pull(subscription=pull, max_messages=10, timeout=10)
+            seen = [m for m in answer.received_messages if uid.encode() in m.message.data]
+        assert seen, "no app event reached the app's topic"
+    finally:
+        subscriber.delete_subscription(subscription=pull)
+        subscriber.close()
+    swept = requests.post(sweep.group(1), timeout=60)
+    assert swept.status_code == 200 and swept.json()["finished"] is True, swept.text

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
 
-from infra.local.stack import pidfile
+from infra.local.stack import delivery, pidfile
 from infra.local.stack.emulators import SESSION_EVENTS_TOPIC
 from infra.local.stack.layout import (
     DEV_KEYS_FILE,
@@ -139,8 +139,10 @@ def _run(args: argparse.Namespace) -> int:
         stack.start(functions=ENTRY_POINTS)
         stack.start_hosting()
         stack.start_https_hosting(HTTPS_HOSTING_PORT + args.port_offset)
+        served = delivery.start(stack)  # the app events, the webhooks and the deleted-users sweep
         started = time.monotonic() - t0
         print(_listening(stack))
+        print(delivery.describe(served))
         print(walkthrough(ports), end="")
         print(f"stack: up in {started:.1f} s. Logs in {DEV_LOG_DIR}. Ctrl-C stops everything.", flush=True)
         fcm_log_offset = stack.fcm.log_path.stat().st_size
