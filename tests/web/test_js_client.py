@@ -68,7 +68,7 @@ def test_the_library_suite_passes_in_node_against_the_stack(
                          env=node_env(stack, api, MYDEVICES_SHORT_TTL_API_URL=short_ttl_api,
                                       MYDEVICES_BOUND_ORDERS_URL=bound_orders))
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
-    assert "ℹ fail 0" in run.stdout and "ℹ pass 12" in run.stdout, run.stdout[-3000:]  # the spec reporter
+    assert "ℹ fail 0" in run.stdout and "ℹ pass 13" in run.stdout, run.stdout[-3000:]  # the spec reporter
 
 
 def test_the_page_runs_the_library_verbatim() -> None:
@@ -167,6 +167,8 @@ def test_the_error_codes_and_answer_types_are_the_documented_ones() -> None:
         "ClosedSession": answer(doc, "delete", "/v1/sessions/{sessionId}"),
         "RevokedOthers": answer(doc, "post", "/v1/sessions/revoke-others"),
         "PushTokenUpdated": answer(doc, "put", "/v1/sessions/current/push-token"),
+        "AccountExport": answer(doc, "get", "/v1/account/export"),
+        "ExportedDocument": {"$ref": "#/components/schemas/ExportedDocument"},
     }
     for name, schema in expected.items():
         assert shapes["interfaces"][name] == schema_props(doc, schema), name

@@ -110,6 +110,17 @@ export interface AlertAnswer {
 export interface ClosedSession { sessionId: string; revoked: true }
 export interface RevokedOthers { revoked: number }
 export interface PushTokenUpdated { updated: true }
+/** `exportAccount()`: everything My Devices keeps about the user (docs/data-rights.md). */
+export interface AccountExport {
+  format: 1;
+  uid: string;
+  exportedAt: string;
+  documents: ExportedDocument[];
+  removedFields: string[];
+}
+/** One stored document: its Firestore path and its fields (times as ISO 8601 text, secrets left out). */
+export interface ExportedDocument { path: string; data: DocumentFields }
+export interface DocumentFields { [field: string]: unknown }
 
 /** The public half of the device's key (EC P-256), as login sends it. */
 export interface DevicePublicKey { kty: "EC"; crv: "P-256"; x: string; y: string }
@@ -834,6 +845,11 @@ export class MyDevicesClient {
   /** The user's auto-close choice for all their sessions, at once; null: off. */
   setAutoClose(afterDays: AutoCloseDays | null): Promise<{ autoCloseAfterDays: AutoCloseDays | null; closed: number }> {
     return this._call("PUT", "/v1/sessions/auto-close", { body: { afterDays } });
+  }
+  /** The user's copy of everything My Devices keeps about them, as JSON (a data-access request).
+   *  Needs a recent sign-in: wrap it in `withRecentSignIn` to re-verify on 403 `recent_sign_in_required`. */
+  exportAccount(): Promise<AccountExport> {
+    return this._call("GET", "/v1/account/export");
   }
   updatePushToken(token: string, provider: "fcm" = "fcm"): Promise<PushTokenUpdated> {
     return this._call("PUT", "/v1/sessions/current/push-token", { body: { token, provider } });

@@ -179,3 +179,17 @@ test("the React Native adapter wraps an AsyncStorage", async () => {
   assert.deepEqual(Object.keys(JSON.parse(items.get("mydevices.state"))), ["deviceId"]);
   assert.deepEqual(phone.signedOut.map(([reason]) => reason), ["logout"]);
 });
+
+test("exportAccount gives the user's own documents without secrets, after a recent sign-in", async () => {
+  const phone = device();
+  const { session } = await phone.client.login({ idToken: await signUp(), device: IPHONE,
+                                                 push: { token: `push-${randomUUID()}`, provider: "fcm" } });
+  const exported = await phone.client.exportAccount();
+  assert.equal(exported.format, 1);
+  const paths = exported.documents.map((doc) => doc.path);
+  assert.ok(paths.includes(`users/${exported.uid}/sessions/${session.sessionId}`), paths.join(", "));
+  assert.ok(paths.includes(`sessionSecrets/${session.sessionId}`));
+  assert.ok(exported.removedFields.includes("refreshHash"));
+  const text = JSON.stringify(exported.documents);
+  for (const secret of ["refreshHash", "prevRefreshHash", "pushToken"]) assert.ok(!text.includes(`"${secret}"`), secret);
+});
