@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -116,8 +117,8 @@ def test_run_relays_session_events_to_the_apps_topic_and_serves_the_sweep(run: t
     from google.cloud import firestore, pubsub_v1
 
     from infra.local.stack.emulators import APP_EVENTS_TOPIC
+    from infra.local.stack.layout import PROJECT_ID
     from infra.local.stack.processes import environ
-    from infra.local.stack.stack import PROJECT_ID
     from mydevices import documents
     from mydevices.bodies import DeviceInfo
 
@@ -137,7 +138,7 @@ def test_run_relays_session_events_to_the_apps_topic_and_serves_the_sweep(run: t
         uid = f"run-events-{random.randrange(10**9)}"
         db.document(f"users/{uid}/sessions/s1").set(documents.session(
             uid, "d1", DeviceInfo("Pixel 8", "android"), None, datetime.now(UTC)))
-        deadline, seen = time.monotonic() + 60, []
+        deadline, seen = time.monotonic() + 60, list[Any]()
         while time.monotonic() < deadline and not seen:
             answer = subscriber.pull(subscription=pull, max_messages=10, timeout=10)
             seen = [m for m in answer.received_messages if uid.encode() in m.message.data]
