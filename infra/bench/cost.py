@@ -59,6 +59,9 @@ LIFETIMES_REFRESH = "POST /v1/sessions/refresh (lifetimes on: idle timeout, and 
 REAUTHENTICATE = "POST /v1/sessions/current/reauthenticate (a fresh sign-in's ID token)"
 AUTO_CLOSE = "PUT /v1/sessions/auto-close (7 days, 2 active)"
 EXPIRED_FIRST_SEEN = "POST /v1/sessions/refresh (idle past its deadline, first seen: 401 session_expired, closes it)"
+EXPORT = "GET /v1/account/export (2 sessions, 2 devices, their secrets, 1 closure)"
+SWEEP = "sweep_deleted_users (one run over every user; 100 seeded here, 1 of them deleted: 1 session)"
+SWEPT_USERS = 100
 
 
 class Scenario:
@@ -167,6 +170,7 @@ class Scenario:
                   lambda: Device(self.api, dict(IPHONE)).login("not-an-id-token", expect=401, code="invalid_token"))
         self.copied_token_incident()
         self.lifetimes()
+        self.data_rights()
 
     def copied_token_incident(self) -> None:
         """A refresh token copied off a device and used after the device has rotated past it (the
@@ -206,6 +210,40 @@ class Scenario:
             self.step(EXPIRED_FIRST_SEEN, lambda: drawer.refresh(expect=401, code="session_expired"))
         finally:
             clock.shift(-8 * 86400)
+
+    def data_rights(self) -> None:
+        """The export of a user with two devices, one closed, and one run of the deleted-users sweep
+        over every user of the stack: SWEPT_USERS seeded here (in Auth, one session and its secret
+        each), one of them deleted from Auth first. The row's `checked` says how many users it walked."""
+        from firebase_admin import auth
+
+        from mydevices import deleted_users
+        from mydevices.firebase_app import app
+
+        _, id_token = self.stack.auth.sign_up()
+        phone, pixel = Device(self.api, dict(IPHONE)), Device(self.api, dict(PIXEL))
+        self.setup(lambda: (phone.login(id_token, "tok-export-phone"), pixel.login(id_token, "tok-export-pixel"),
+                            phone.call("DELETE", f"/v1/sessions/{pixel.session_id}")))
+        self.step(EXPORT, lambda: phone.call("GET", "/v1/account/export"))
+        uids: list[str] = []
+
+        def seed() -> None:
+            now = datetime.now(UTC)
+            uids.extend(self.stack.auth.sign_up()[0] for _ in range(SWEPT_USERS))
+            documents = []
+            for number, uid in enumerate(uids):
+                fields = seeding.session_fields(number, 0, now)
+                fields["uid"] = {"stringValue": uid}
+                sid = f"sweep{number:05d}{uid[:6]}"
+                documents.append((f"users/{uid}/sessions/{sid}", fields))
+                documents.append((f"sessionSecrets/{sid}", seeding.secret_fields(uid, "t", now)))
+            seeding.Seeder(self.stack.firestore.host, self.stack.project).seed(iter(documents))
+            auth.delete_user(uids[0], app=app())
+
+        self.setup(seed, quiet=True)
+        swept: list[dict[str, Any]] = []
+        row = self.step(SWEEP, lambda: swept.append(deleted_users.sweep().as_dict()))
+        row.update(swept[0])
 
     def revoke_others_at_scale(self, others: int) -> dict[str, Any]:
         """revoke-others for a user with `others` other active sessions, each with a push token."""

@@ -246,6 +246,41 @@ class Counter:
         patch(PublisherClient, "publish", counted_publish)
         patch(messaging, "send_each", counted_send_each)
         patch(_user_mgt.UserManager, "get_user", counted_get_user)
+
+        # The data-rights calls (user_data.py, deleted_users.py): ListCollectionIds is billed as one
+        # read; ListDocuments one read per document listed, at least one; a batch `get_users` (up to
+        # 100 accounts) is one accounts:lookup request.
+        list_collection_ids = FirestoreClient.list_collection_ids
+        list_documents = FirestoreClient.list_documents
+        get_users = _user_mgt.UserManager.get_users
+
+        def counted_list_collection_ids(client: Any, *args: Any, **kwargs: Any) -> Any:
+            counter.add("queries")
+            counter.add("reads")
+            return list_collection_ids(client, *args, **kwargs)
+
+        def counted_list_documents(client: Any, *args: Any, **kwargs: Any) -> Any:
+            counter.add("queries")
+            seen = [0]
+
+            def on_end() -> None:
+                if seen[0] == 0:
+                    counter.add("emptyQueries")
+                    counter.add("reads")
+
+            def on_document(_: Any) -> None:
+                seen[0] += 1
+                counter.add("reads")
+
+            return counter._counted_stream(list_documents(client, *args, **kwargs), on_document, on_end)
+
+        def counted_get_users(manager: Any, *args: Any, **kwargs: Any) -> Any:
+            counter.add("authLookups")
+            return get_users(manager, *args, **kwargs)
+
+        patch(FirestoreClient, "list_collection_ids", counted_list_collection_ids)
+        patch(FirestoreClient, "list_documents", counted_list_documents)
+        patch(_user_mgt.UserManager, "get_users", counted_get_users)
         try:
             yield self
         finally:
