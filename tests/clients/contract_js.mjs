@@ -43,6 +43,7 @@ const summaries = {
   reauthenticate: (r) => ({ authTime: r.authTime }),
   setAutoClose: (r) => ({ autoCloseAfterDays: r.autoCloseAfterDays, closed: r.closed }),
   current: (r) => ({ sessionId: r.sessionId }),
+  exportAccount: (r) => ({ uid: r.uid, documentPaths: r.documents.map((d) => d.path) }),
   revokeOthers: (r) => ({ revoked: r.revoked }),
   respondToAlert: (r) => ({ answer: r.answer, status: r.status, closedSessionIds: r.closedSessionIds ?? [], advice: r.advice ?? null }),
 };

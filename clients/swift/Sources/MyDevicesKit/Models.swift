@@ -75,6 +75,20 @@ public struct AutoCloseResult: Equatable, Sendable {
     public let closed: Int
 }
 
+/// GET /v1/account/export: everything My Devices keeps about the user, secret fields left out
+/// (`removedFields` names them). Each document is its Firestore path and its fields as JSON values.
+public struct AccountExport: @unchecked Sendable {
+    public let uid: String
+    public let exportedAt: String?
+    public let documents: [ExportedDocument]
+    public let removedFields: [String]
+}
+
+public struct ExportedDocument: @unchecked Sendable {
+    public let path: String
+    public let data: [String: Any]
+}
+
 public struct AlertResponse: Equatable, Sendable {
     public let answer: String
     public let status: String?

@@ -227,6 +227,17 @@ public actor MyDevicesClient: SessionsAPI {
                                closed: (answer["closed"] as? NSNumber)?.intValue ?? 0)
     }
 
+    /// The user's copy of everything My Devices keeps about them (a data-access request). Needs a recent
+    /// sign-in: wrap it in `withRecentSignIn` to re-verify on 403 recent_sign_in_required.
+    public func exportAccount() async throws -> AccountExport {
+        let answer = try await call("GET", "/v1/account/export")
+        let documents = (answer["documents"] as? [[String: Any]] ?? []).map {
+            ExportedDocument(path: $0["path"] as? String ?? "", data: $0["data"] as? [String: Any] ?? [:])
+        }
+        return AccountExport(uid: answer["uid"] as? String ?? "", exportedAt: answer["exportedAt"] as? String,
+                             documents: documents, removedFields: answer["removedFields"] as? [String] ?? [])
+    }
+
     public func updatePushToken(_ token: String) async throws {
         _ = try await call("PUT", "/v1/sessions/current/push-token", body: ["token": token, "provider": "fcm"])
     }

@@ -151,6 +151,9 @@ final class ContractTests: XCTestCase {
                 case "revokeOthers": result = ["revoked": try await client.revokeOthers()]
                 case "updatePushToken": try await client.updatePushToken(call["token"] as! String)
                 case "logout": try await client.logout()
+                case "exportAccount":
+                    let r = try await client.exportAccount()
+                    result = ["uid": r.uid, "documentPaths": r.documents.map(\.path)]
                 case "respondToAlert":
                     let r = try await client.respond(toAlert: call["actionToken"] as! String,
                                                      answer: AlertAnswer(rawValue: call["answer"] as! String)!)

@@ -79,6 +79,13 @@ enum class AutoClose(val days: Int) {
 /** PUT /v1/sessions/auto-close: the choice now in force, and how many idle sessions it closed at once. */
 data class AutoCloseResult(val autoCloseAfterDays: Int?, val closed: Int)
 
+/** GET /v1/account/export: everything My Devices keeps about the user, secret fields left out
+ *  (`removedFields` names them). Each document is its Firestore path and its fields as JSON values. */
+data class AccountExport(val uid: String, val exportedAt: String?, val documents: List<ExportedDocument>,
+                         val removedFields: List<String>)
+
+data class ExportedDocument(val path: String, val data: Map<String, Any?>)
+
 data class LoginResult(val session: DeviceSession, val firebaseCustomToken: String?)
 
 enum class AlertAnswer(val wire: String) { YES("yes"), NO("no") }

@@ -240,6 +240,18 @@ class MyDevicesClient(
         return AutoCloseResult(answer.long("autoCloseAfterDays")?.toInt(), (answer.long("closed") ?: 0).toInt())
     }
 
+    /** The user's copy of everything My Devices keeps about them (a data-access request). Needs a recent
+     *  sign-in: wrap it in [withRecentSignIn] to re-verify on 403 recent_sign_in_required. */
+    suspend fun exportAccount(): AccountExport {
+        val answer = call("GET", "/v1/account/export")
+        val documents = (answer["documents"] as? List<*>).orEmpty().filterIsInstance<Map<*, *>>().map { doc ->
+            val fields = (doc["data"] as? Map<*, *>).orEmpty().entries.associate { (k, v) -> k.toString() to v }
+            ExportedDocument(doc["path"].toString(), fields)
+        }
+        return AccountExport(answer.str("uid") ?: "", answer.str("exportedAt"), documents,
+                             (answer["removedFields"] as? List<*>).orEmpty().filterIsInstance<String>())
+    }
+
     suspend fun updatePushToken(token: String, provider: String = "fcm") {
         call("PUT", "/v1/sessions/current/push-token", PushRegistration(token, provider).toJson())
     }

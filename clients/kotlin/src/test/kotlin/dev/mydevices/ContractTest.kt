@@ -96,6 +96,9 @@ private fun summary(op: String, result: Any?): Any? = when (op) {
         mapOf("autoCloseAfterDays" to it.autoCloseAfterDays?.toLong(), "closed" to it.closed.toLong())
     }
     "current" -> mapOf("sessionId" to (result as DeviceSession).sessionId)
+    "exportAccount" -> (result as AccountExport).let {
+        mapOf("uid" to it.uid, "documentPaths" to it.documents.map { doc -> doc.path })
+    }
     "revokeOthers" -> mapOf("revoked" to (result as Int).toLong())
     "respondToAlert" -> (result as AlertResponse).let {
         mapOf("answer" to it.answer, "status" to it.status, "closedSessionIds" to it.closedSessionIds, "advice" to it.advice)
@@ -130,6 +133,7 @@ private fun runApi(contract: Map<String, Any?>, vector: Map<String, Any?>) = run
             "reauthenticate" -> client.reauthenticate(call["idToken"] as String)
             "setAutoClose" -> client.setAutoClose(AutoClose.of((call["afterDays"] as Long?)?.toInt()))
             "logout" -> client.logout()
+            "exportAccount" -> client.exportAccount()
             "respondToAlert" -> client.respondToAlert(call["actionToken"] as String,
                 if (call["answer"] == "no") AlertAnswer.NO else AlertAnswer.YES)
             else -> fail("unknown op $op")
