@@ -11,10 +11,13 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 import requests
+import yaml
 from google.cloud import firestore
 
 from infra.local.stack import Stack
@@ -27,6 +30,9 @@ from support.devices import IPHONE, PIXEL, Device, error_code, sign_in_with_cust
 from support.serving import function_url, serving
 
 PASSWORD = "correct-horse-9"
+_SPEC = yaml.safe_load((Path(__file__).parents[2] / "docs" / "openapi.yaml").read_text(encoding="utf-8"))
+EXPORT_SCHEMA = jsonschema_rs.validator_for({"$ref": "#/components/schemas/AccountExport",
+                                             "components": _SPEC["components"]})
 callables_url = function_url("callables", {}, own_port=True)
 
 
@@ -109,6 +115,7 @@ def test_the_export_has_every_document_of_the_user_and_no_secret(
     assert answer.status_code == 200, answer.text
     assert answer.headers["Cache-Control"] == "no-store"
     body = answer.json()
+    EXPORT_SCHEMA.validate(body)  # the documented answer (docs/openapi.yaml)
     exported = {doc["path"] for doc in body["documents"]}
     assert exported == all_paths(db, alice.uid)
     kinds = {path.split("/")[2] if path.startswith("users/") and path.count("/") > 1 else path.split("/")[0]
