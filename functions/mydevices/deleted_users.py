@@ -74,12 +74,18 @@ def gone(uids: list[str]) -> set[str]:
     return missing - found
 
 
+MAX_UID_LENGTH = 128  # Firebase Auth's limit: a longer id names no Firebase user, and get_users refuses it
+
+
 def _pages(after: str | None) -> Any:
     """The ids under users/ (documents or not, as long as they hold a collection), in name order,
-    in pages of BATCH, after `after`."""
+    in pages of BATCH, after `after`. An id no Firebase user can have is left alone: it would make
+    every run fail at the same page."""
     page: list[str] = []
     for ref in store.db().collection(store.USERS).list_documents(page_size=BATCH):
         if after is not None and ref.id <= after:
+            continue
+        if len(ref.id) > MAX_UID_LENGTH:
             continue
         page.append(ref.id)
         if len(page) == BATCH:

@@ -224,6 +224,8 @@ def test_the_sweep_refuses_when_auth_reports_most_users_gone(
     strangers = [f"never-in-auth-{uuid.uuid4().hex[:6]}-{n}" for n in range(deleted_users.MIN_PAGE_FOR_SHARE * 2)]
     for uid in strangers:
         db.document(f"users/{uid}/sessions/s").set({"uid": uid, "status": "active"})
+    no_firebase_uid = "x" * (deleted_users.MAX_UID_LENGTH + 1)  # get_users refuses it: it must not stop every run
+    db.document(f"users/{no_firebase_uid}/sessions/s").set({"status": "active"})
     kept = all_paths(db, alice.uid)
     refused = deleted_users.sweep()
     assert refused.stopped == "mass_deletion" and refused.erased_users == 0
@@ -233,6 +235,7 @@ def test_the_sweep_refuses_when_auth_reports_most_users_gone(
     assert trusted.erased_users >= len(strangers) and trusted.finished
     assert not any(all_paths(db, uid) for uid in strangers)
     assert all_paths(db, alice.uid) == kept
+    assert all_paths(db, no_firebase_uid)  # left alone: no Firebase user can have that id
 
 
 def _closed_port() -> int:
