@@ -1,8 +1,9 @@
 """Everything the product keeps about one user, found in one place: what the export hands the user
 (flows/export.py) and what the erasure of a deleted Firebase user removes (deleted_users.py).
 
-- `users/{uid}` and every collection under it, found with `list_collections` (recursively), so a
-  collection added later (the security activity, say) is exported and erased with no change here.
+- `users/{uid}` and every collection under it, found by listing its collections (ListCollectionIds)
+  and querying all their descendants, so a collection added later (the security activity, say) is
+  exported and erased with no change here.
 - The top-level collections that name the user in a field (`KEYED`): a session's secrets, used
   alert-answer tokens, dead webhook deliveries, events parked in the outbox.
 - Not here: `rateLimits` (keyed by a hash of the user or address, holding a count only),
@@ -84,8 +85,8 @@ def _entry(snapshot: firestore.DocumentSnapshot[Any]) -> dict[str, Any]:
 
 def export(uid: str) -> list[dict[str, Any]]:
     """Every document of the user, secrets left out: `[{"path", "data"}]`, the account's first."""
-    account = store.user_ref(uid).get()
-    found = [_entry(account)] if account.exists else []
+    account = store.read(store.user_ref(uid))
+    found = [{"path": store.user_ref(uid).path, "data": plain(account)}] if account is not None else []
     found += sorted((_entry(snap) for snap in _tree(uid)), key=lambda doc: str(doc["path"]))
     return found + [_entry(snap) for snap in keyed_documents(uid)]
 
