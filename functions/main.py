@@ -344,13 +344,16 @@ def sweep_deleted_users(request: flask.Request) -> flask.Response:
     """Cloud Scheduler's target (private): erase the data of deleted Firebase users (deleted_users.py).
     200 with the counts; 503 with Retry-After when Auth or Firestore failed (an Auth failure erases
     nothing), so the job's retry policy tries again. POST only, as Cloud Scheduler sends it: a GET
-    (a health check, a crawler) runs nothing."""
+    (a health check, a crawler) runs nothing. A body `{"uids": [...]}` checks and erases those users
+    only (an app's own Node onDelete trigger forwarding a deletion)."""
     from mydevices import deleted_users
 
     if request.method != "POST":
         return render.render(None, render.refused(Refusal(Code.METHOD_NOT_ALLOWED, "POST runs the sweep")))
     try:
-        return render.render(None, ApiResponse(deleted_users.sweep().as_dict()))
+        named = deleted_users.requested(request.get_data())  # {"uids": [...]}: those only, at once
+        swept = deleted_users.sweep() if named is None else deleted_users.erase_named(named)
+        return render.render(None, ApiResponse(swept.as_dict()))
     except Exception as failure:
         refusal = render.refusal_for(failure)
         if refusal is None:

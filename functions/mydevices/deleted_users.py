@@ -24,6 +24,7 @@ end. Logs carry counts only, never ids.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import clock, store, user_data
-from .errors import unavailable
+from .errors import Code, Refusal, unavailable
 from .firebase_app import app
 
 log = logging.getLogger(__name__)
@@ -123,4 +124,32 @@ def sweep(budget_seconds: float = 480.0) -> Swept:
         result.finished = True
         _cursor().delete()
     log.info("deleted-users sweep: %s", result.as_dict())
+    return result
+
+
+def requested(body: bytes) -> list[str] | None:
+    """The uids a caller named (`{"uids": [...]}`, at most BATCH), or None for an empty body (the whole
+    sweep, as Cloud Scheduler sends it). Anything else is refused: 400 `invalid_request`."""
+    if not body.strip():
+        return None
+    try:
+        uids = json.loads(body)["uids"]
+    except (ValueError, TypeError, KeyError):
+        uids = None
+    if (not isinstance(uids, list) or not 0 < len(uids) <= BATCH
+            or not all(isinstance(uid, str) and 0 < len(uid) <= MAX_UID_LENGTH for uid in uids)):
+        raise Refusal(Code.INVALID_REQUEST, f'expected {{"uids": [1 to {BATCH} Firebase uids]}} or no body')
+    return list(dict.fromkeys(uids))
+
+
+def erase_named(uids: list[str]) -> Swept:
+    """Erase at once the data of the named users that Auth reports as not found (one Auth lookup): for
+    an app whose own Node `onDelete` trigger forwards each deletion. A live user named is left alone,
+    and an Auth failure erases nothing, exactly as in the sweep."""
+    result = Swept(checked=len(uids), finished=True)
+    storable = [uid for uid in uids if store.valid_id(uid)]  # no other id can have data here (unsupported_uid)
+    for uid in sorted(gone(storable) if storable else ()):
+        result.erased_documents += user_data.erase(uid)
+        result.erased_users += 1
+    log.info("deleted-users erasure on request: %s", result.as_dict())
     return result

@@ -201,6 +201,23 @@ def test_the_sweep_erases_a_deleted_users_data_keeps_a_live_ones_and_a_second_ru
     assert carol.uid not in log and carol.email not in log  # counts only
 
 
+def test_an_apps_ondelete_trigger_has_one_deleted_user_erased_at_once_and_never_a_live_one(
+        stack: Stack, api: str, db: firestore.Client, alice: User) -> None:
+    erin = User(stack, api, db)
+    kept = all_paths(db, alice.uid)
+    _delete_user(erin.uid)
+    with serving(stack, "sweep_deleted_users", signature_type="http", own_port=True) as sweeper:
+        for bad in ('{"uids": "x"}', '{"uids": []}', "not json", json.dumps({"uids": ["u"] * 101})):
+            refused = requests.post(sweeper.url, data=bad, timeout=60)
+            assert (refused.status_code, error_code(refused)) == (400, "invalid_request"), bad
+        assert all_paths(db, erin.uid)
+        named = requests.post(sweeper.url, json={"uids": [erin.uid, alice.uid, "a/b", "__x__"]}, timeout=60)
+        assert named.status_code == 200, named.text
+        assert named.json()["erasedUsers"] == 1
+    assert all_paths(db, erin.uid) == set()
+    assert all_paths(db, alice.uid) == kept
+
+
 def test_the_sweep_erases_nothing_when_auth_cannot_be_asked(
         stack: Stack, api: str, db: firestore.Client) -> None:
     dave = User(stack, api, db)
@@ -212,6 +229,11 @@ def test_the_sweep_erases_nothing_when_auth_cannot_be_asked(
         down = requests.post(sweeper.url, timeout=120)
     assert down.status_code == 503, down.text
     assert error_code(down) == "unavailable" and down.headers["Retry-After"]
+    assert all_paths(db, dave.uid) == before
+    with serving(stack, "sweep_deleted_users", {"FIREBASE_AUTH_EMULATOR_HOST": closed_port},
+                 signature_type="http", own_port=True) as sweeper:
+        named = requests.post(sweeper.url, json={"uids": [dave.uid]}, timeout=120)
+    assert named.status_code == 503, named.text
     assert all_paths(db, dave.uid) == before
 
 
