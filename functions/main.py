@@ -14,6 +14,7 @@ from mydevices.config import settings
 from mydevices.errors import Code, Refusal
 from mydevices.flows import (
     account_settings,
+    activity,
     alert_answer,
     listing,
     login,
@@ -145,6 +146,13 @@ def list_alerts(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     return ApiResponse(pending_alerts.pending(req.authenticate()))
 
 
+def list_activity(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    """The user's security activity of the last 30 days, newest first (flows/activity.py)."""
+    caller = req.authenticate()
+    return ApiResponse(activity.list_activity(caller, activity.page_size(req.query("limit")),
+                                              activity.cursor_of(req.query("cursor"))))
+
+
 def jwks(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     return ApiResponse(keyring().jwks(), headers={"Cache-Control": "public, max-age=300"})
 
@@ -166,6 +174,7 @@ ROUTES = routes(
     ("GET", email_page.PATH, show_email_alert),
     ("POST", email_page.PATH, answer_email_alert),
     ("GET", "/.well-known/jwks.json", jwks),
+    ("GET", "/v1/activity", list_activity),
     ("POST", dbsc.REGISTER_PATH, dbsc_register),
     ("POST", dbsc.REFRESH_PATH, dbsc_refresh),
 )
@@ -217,6 +226,11 @@ def auto_close_call(call: Call) -> Any:
     return account_settings.set_auto_close(call.caller, call.arguments(bodies.AutoClose).after_days)
 
 
+def activity_call(call: Call) -> Any:
+    arguments = bodies.decode({} if call.data is None else call.data, bodies.ActivityArguments, "data")
+    return activity.list_activity(call.caller, arguments.limit, activity.cursor_of(arguments.cursor))
+
+
 CALLABLES = {
     "sessions_list": list_call,
     "sessions_revoke": revoke_call,
@@ -224,6 +238,7 @@ CALLABLES = {
     "sessions_logout": logout_call,
     "sessions_reauthenticate": reauthenticate_call,
     "sessions_auto_close": auto_close_call,
+    "sessions_activity": activity_call,
 }
 
 
@@ -255,6 +270,11 @@ def sessions_reauthenticate(request: flask.Request) -> flask.Response:
 @functions_framework.http
 def sessions_auto_close(request: flask.Request) -> flask.Response:
     return callable_protocol.serve(request, auto_close_call)
+
+
+@functions_framework.http
+def sessions_activity(request: flask.Request) -> flask.Response:
+    return callable_protocol.serve(request, activity_call)
 
 
 @functions_framework.http

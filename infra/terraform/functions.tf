@@ -12,6 +12,7 @@ locals {
     "sessions_logout"         = "sessions_logout"
     "sessions_reauthenticate" = "sessions_reauthenticate"
     "sessions_auto_close"     = "sessions_auto_close"
+    "sessions_activity"       = "sessions_activity"
   }
 
   # Every deployed function: name => entry point.
