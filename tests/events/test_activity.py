@@ -68,7 +68,8 @@ class Account:
 
 
 def entries(uid: str) -> list[dict[str, Any]]:
-    return [(snap.to_dict() or {}) | {"id": snap.id} for snap in store.db().collection(f"users/{uid}/activity").stream()]
+    found = store.db().collection(f"users/{uid}/activity").stream()
+    return [(snap.to_dict() or {}) | {"id": snap.id} for snap in found]
 
 
 def settled(uid: str, count: int) -> list[dict[str, Any]]:
