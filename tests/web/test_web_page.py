@@ -15,6 +15,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -730,14 +731,15 @@ def test_recent_security_activity_shows_the_servers_sentences_as_text(
     uid, _ = stack.auth.sign_up(email, PASSWORD)
     now = datetime.fromtimestamp(stack.clock.now(), UTC)
     entries = firestore.Client(project=stack.project).collection(f"users/{uid}/activity")
-    for n, (age, fields) in enumerate([
+    seeded: list[tuple[timedelta, dict[str, Any]]] = [
         (timedelta(days=31), {"kind": "signed_in", "deviceName": "Old phone", "alerted": False}),
         (timedelta(hours=2), {"kind": "signed_in", "deviceName": XSS_NAME, "location": "Paris, France",
                               "alerted": True}),
         (timedelta(hours=1), {"kind": "closed", "deviceName": XSS_NAME, "reason": "closed_by_support",
                               "closedBy": {"kind": "support", "sessionId": None, "deviceName": None,
                                            "note": "<b>Reported stolen</b> \u202eevil"}}),
-    ]):
+    ]
+    for n, (age, fields) in enumerate(seeded):
         at = now - age
         entries.document(f"e{n}").set({**fields, "at": at, "expireAt": at + timedelta(days=30), "sessionId": f"s{n}",
                                        "platform": "android",
