@@ -1,9 +1,9 @@
 // "Recent security activity": the last 30 days of sign-ins, closures (and who closed them),
 // copied-token incidents and alert answers (GET /v1/activity, docs/activity.md). Each line is the
 // server's sentence, set with textContent: the device names and support notes in it are other
-// people's text. Read on entering the page, after this page closes or answers something, and at
-// most every 30 s while polling: a read costs `limit + 1` document reads, the device list's poll
-// is every 2 s.
+// people's text. Read with the device list (one answer, one render) on entering the page, a moment
+// after this page closes or answers something, and at most every 30 s while polling: a read costs
+// `limit + 1` document reads, the device list's poll is every 2 s.
 
 import { formatDate, timeAgo } from "./format.js";
 
@@ -42,9 +42,8 @@ export function forgetActivity() {
   $("activity-empty").hidden = true;
 }
 
-// Loads and shows the first page; a failure keeps what is shown (the device list reports trouble).
-export async function loadActivity(api) {
-  const page = await api.listActivity({ limit: LIMIT });
-  renderActivity(page.activity);
-  return page;
+// The first page, or null when it could not be read (what is shown stays; the device list, read
+// alongside, reports trouble and sign-outs).
+export function readActivity(api) {
+  return api.listActivity({ limit: LIMIT }).catch(() => null);
 }

@@ -12,7 +12,7 @@
 import { MyDevicesClient, MyDevicesError, memoryStorage } from "./mydevices.js";
 import { AuthError, loadConfig, signIn, signUp } from "./auth.js";
 import { browserName } from "./format.js";
-import { ACTIVITY_EVERY_MS, forgetActivity, loadActivity } from "./activity.js";
+import { ACTIVITY_EVERY_MS, forgetActivity, readActivity, renderActivity } from "./activity.js";
 import { askFirst, busy, closedNotice, forgetAlerts, forgetSessions, renderAlerts, renderSessions, setText, show } from "./view.js";
 
 const api = new MyDevicesClient({ credentials: "cookie", storage: memoryStorage() });
@@ -206,19 +206,20 @@ async function loadSessions({ initial = false } = {}) {
   const mine = epoch;
   clearTimeout(pollTimer);
   try {
-    const [list, pending] = await Promise.all([api.listSessions(), api.pendingAlerts()]);
+    const due = Date.now() - activityAt >= ACTIVITY_EVERY_MS;
+    if (due) activityAt = Date.now();
+    const [list, pending, activity] = await Promise.all([api.listSessions(), api.pendingAlerts(),
+      due ? readActivity(api) : null]);
     if (mine !== epoch) return;
+    if (due && !activity) activityAt = 0; // not read: the next poll tries again
     sessions = list.sessions;
     autoCloseAfterDays = list.autoCloseAfterDays ?? null;
     alerts = pending;
     if (pollTrouble) setText("banner", "");
     pollTrouble = false;
     render();
+    if (activity) renderActivity(activity.activity);
     show("devices");
-    if (Date.now() - activityAt >= ACTIVITY_EVERY_MS) {
-      activityAt = Date.now();
-      loadActivity(api).catch(() => { activityAt = 0; }); // kept as shown; the next poll tries again
-    }
   } catch (error) {
     if (mine !== epoch) return;
     if (isSignedOut(error)) return onSignedOut(error);
