@@ -14,6 +14,7 @@ from mydevices.config import settings
 from mydevices.errors import Code, Refusal
 from mydevices.flows import (
     account_settings,
+    activity,
     alert_answer,
     export,
     listing,
@@ -149,6 +150,11 @@ def list_alerts(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 def export_account(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     """Everything we keep about the caller, secrets left out (docs/data-rights.md); a recent sign-in."""
     return ApiResponse(export.export(req.authenticate()), headers={"Cache-Control": "no-store"})
+def list_activity(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    """The user's security activity of the last 30 days, newest first (flows/activity.py)."""
+    caller = req.authenticate()
+    return ApiResponse(activity.list_activity(caller, activity.page_size(req.query("limit")),
+                                              activity.cursor_of(req.query("cursor"))))
 
 
 def jwks(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
@@ -173,6 +179,7 @@ ROUTES = routes(
     ("POST", email_page.PATH, answer_email_alert),
     ("GET", "/.well-known/jwks.json", jwks),
     ("GET", "/v1/account/export", export_account),
+    ("GET", "/v1/activity", list_activity),
     ("POST", dbsc.REGISTER_PATH, dbsc_register),
     ("POST", dbsc.REFRESH_PATH, dbsc_refresh),
 )
@@ -227,6 +234,9 @@ def auto_close_call(call: Call) -> Any:
 def export_call(call: Call) -> Any:
     call.arguments(bodies.NoArguments)
     return export.export(call.caller)
+def activity_call(call: Call) -> Any:
+    arguments = bodies.decode({} if call.data is None else call.data, bodies.ActivityArguments, "data")
+    return activity.list_activity(call.caller, arguments.limit, activity.cursor_of(arguments.cursor))
 
 
 CALLABLES = {
@@ -237,6 +247,7 @@ CALLABLES = {
     "sessions_reauthenticate": reauthenticate_call,
     "sessions_auto_close": auto_close_call,
     "account_export": export_call,
+    "sessions_activity": activity_call,
 }
 
 
@@ -273,6 +284,8 @@ def sessions_auto_close(request: flask.Request) -> flask.Response:
 @functions_framework.http
 def account_export(request: flask.Request) -> flask.Response:
     return callable_protocol.serve(request, export_call)
+def sessions_activity(request: flask.Request) -> flask.Response:
+    return callable_protocol.serve(request, activity_call)
 
 
 @functions_framework.http

@@ -137,6 +137,17 @@ class RevokeArguments(Body, frozen=True):
                                             "data.sessionId": "data.sessionId is not valid"}
 
 
+class ActivityArguments(Body, frozen=True):
+    """sessions_activity's `data`: the same paging as GET /v1/activity (flows/activity.py)."""
+
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
+    cursor: str | None = None
+
+    INVALID: ClassVar[Mapping[str, str]] = {"data": "data must be an object",
+                                            "data.limit": "data.limit must be a whole number from 1 to 100",
+                                            "data.cursor": "data.cursor is not valid"}
+
+
 T = TypeVar("T", bound=Body)
 # DOTALL: a field name is the client's, newlines and backticks included.
 _FAULT = re.compile(r"(?:Object contains unknown field `(?P<unknown>.*?)`|Object missing required field "

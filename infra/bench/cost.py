@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from infra.bench import guards, seeding
+from infra.bench.activity_cost import ActivityCost
 from infra.bench.counting import Counter
 from infra.bench.environment import environment
 from infra.bench.event_servers import PUSH, TRIGGER, EventServers
@@ -71,6 +72,7 @@ class Scenario:
         self.events = events
         self.api = InProcessApi()
         self.rows: list[dict[str, Any]] = []
+        self.activity: ActivityCost | None = None  # collects each step's session events (activity_cost.py)
 
     def _fcm_received(self) -> int:
         return len(self.stack.fcm.messages())
@@ -83,6 +85,8 @@ class Scenario:
             action()
         self.events.touch()
         settled = self.events.settle(settle_timeout)
+        if self.activity is not None:
+            self.activity.collect(name)
         tallies = self.counter.snapshot()
         row: dict[str, Any] = {"step": name, "settled": settled, "fcmReceived": self._fcm_received() - received}
         for function in FUNCTIONS:
@@ -105,6 +109,8 @@ class Scenario:
             while self.events.answered_paused < answered + deliveries and time.monotonic() < deadline:
                 time.sleep(0.02)
             self.events.settle(60)
+            if self.activity is not None:
+                self.activity.collect("setup")  # no row's cost
         finally:
             self.events.paused = False
 
@@ -307,14 +313,17 @@ def cost_table(stack: Stack, *, revoke_others: int, guard_calls: int = 5, guard_
     counter = Counter()
     events = EventServers(stack, counter)
     limits_on = {**dict.fromkeys(RATE_LIMITS_OFF), **FRESH_SESSION_WINDOW_OFF}
-    with environment(limits_on), counter.installed(), events.serving():
+    activity = ActivityCost(stack, counter)
+    with environment(limits_on), counter.installed(), events.serving(), activity.subscribed():
         events.step = "(earlier deliveries)"
         events.settle(10)
         stack.fcm.clear()
         scenario = Scenario(stack, counter, events)
+        scenario.activity = activity
         scenario.play()
         at_scale = scenario.revoke_others_at_scale(revoke_others)
         guard_rows = scenario.guards(guard_calls, guard_iterations, guard_warmup)
+        activity_rows = activity.measure({row["step"] for row in scenario.rows})
     unattributed = counter.snapshot().get("unattributed")
     return {"steps": scenario.rows, "revokeOthersAtScale": at_scale, "guards": guard_rows,
-            "unattributed": unattributed}
+            "unattributed": unattributed, "activity": activity_rows}

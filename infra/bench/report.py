@@ -210,6 +210,18 @@ def cost_rows(results: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def activity_rows(results: dict[str, Any]) -> list[Row]:
+    """What recording the security activity adds to the steps that publish session events (activity_cost.py)."""
+    section = _section(results, "cost")
+    rows: list[Row] = []
+    for step in (section or {}).get("activity", []):
+        relay, activity = step["publish_app_events"], step["activity"]
+        rows.append([step["step"], f"{step['events']} / {step['entries']}",
+                     _calls(relay) + " / " + _rw(relay) + f" / {relay.get('publishes', 0)}",
+                     _rw(activity) + f", {activity.get('commits', 0)} commits", "0"])
+    return rows
+
+
 def _rw(tally: dict[str, int]) -> str:
     return f"{tally.get('reads', 0)} R, {tally.get('writes', 0)} W"
 
@@ -236,6 +248,8 @@ def table(header: Row, rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+ACTIVITY_HEADER = ["call", "session events / activity entries", "publish_app_events: runs / R, W / publishes",
+                   "of which the activity: R, W", "function runs added"]
 SUMMARY_HEADER = ["measurement", "ours", "baseline", "ratio", "target", ""]
 COST_HEADER = ["call", "api: reads, writes", "api: Auth lookups", "api: detail",
                "on_session_written: runs / R, W / publishes", "send_session_push: runs / R, W", "FCM messages"]
@@ -258,6 +272,11 @@ def render(results: dict[str, Any]) -> str:
         parts += ["", "Cost per call, counted at the clients (R = document reads, W = document writes, of which "
                   "\"W to counters\" are abuse-limit counters; Auth lookups = firebase-admin account lookups; FCM "
                   "counted at firebase-admin's send_each and at the stand-in):", "", table(COST_HEADER, costs)]
+    activity = activity_rows(results)
+    if activity:
+        parts += ["", "What recording the security activity adds (docs/activity.md), per step of the cost scenario "
+                  "that publishes session events; counted running the relay on that step's own events:", "",
+                  table(ACTIVITY_HEADER, activity)]
     parts += ["", f"All figures: `{meta['json']}`."]
     return "\n".join(parts)
 

@@ -13,6 +13,7 @@ locals {
     "sessions_reauthenticate" = "sessions_reauthenticate"
     "sessions_auto_close"     = "sessions_auto_close"
     "account_export"          = "account_export"
+    "sessions_activity"       = "sessions_activity"
   }
 
   # Every deployed function: name => entry point.

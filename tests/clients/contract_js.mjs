@@ -46,6 +46,8 @@ const summaries = {
   exportAccount: (r) => ({ uid: r.uid, documentPaths: r.documents.map((d) => d.path) }),
   revokeOthers: (r) => ({ revoked: r.revoked }),
   respondToAlert: (r) => ({ answer: r.answer, status: r.status, closedSessionIds: r.closedSessionIds ?? [], advice: r.advice ?? null }),
+  listActivity: (r) => ({ ids: r.activity.map((e) => e.id), texts: r.activity.map((e) => e.text),
+    closedByKinds: r.activity.map((e) => e.closedBy?.kind ?? null), nextCursor: r.nextCursor }),
 };
 
 function invoke(client, call) {
@@ -56,6 +58,7 @@ function invoke(client, call) {
     case "respondToAlert": return client.respondToAlert(call.actionToken, call.answer);
     case "reauthenticate": return client.reauthenticate(call.idToken);
     case "setAutoClose": return client.setAutoClose(call.afterDays);
+    case "listActivity": return client.listActivity({ limit: call.limit, cursor: call.cursor });
     default: return client[call.op]();
   }
 }

@@ -229,3 +229,22 @@ def test_revoke_others_commits_in_batches_and_pushes_each_closed_session(results
     assert at_scale["api"]["commits"] == math.ceil(others / 500) + 1
     assert at_scale["fcmReceived"] == others
     assert at_scale["send_session_push"]["fcmMessages"] == others
+
+
+def test_recording_the_activity_adds_one_write_per_entry_and_no_function_run(results: dict[str, Any]) -> None:
+    """The security activity (docs/activity.md) rides on the relay: per login 1 write, per closure 1
+    (2 with its "No" or its copied-token incident), 1 read more for a closure by the user (the acting
+    device's name), nothing on the request path and no function run of its own. Per delivered event:
+    Firestore may deliver a change twice, and the second run rewrites the same documents."""
+    rows = {row["step"]: row for row in results["sections"]["cost"]["activity"]}
+    expected = {cost.NEW_DEVICE_LOGIN: (1, 0, 1), cost.CLOSE: (1, 1, 1), cost.ALERT_NO: (2, 0, 2),
+                cost.COPIED_TOKEN: (2, 0, 2), cost.LOGOUT: (1, 0, 1), cost.EXPIRED_FIRST_SEEN: (1, 0, 1)}
+    for step, (entries, reads, writes) in expected.items():
+        row = rows[step]
+        activity, relay, events = row["activity"], row["publish_app_events"], row["events"]
+        assert row["entries"] == entries, step
+        assert (activity["reads"], activity["writes"]) == (reads * events, writes * events), step
+        assert relay["invocations"] == events, step  # the relay's one run per event, as before
+        assert relay["writes"] == activity["writes"], step  # the relay writes nothing else
+    copied = rows[cost.COPIED_TOKEN]
+    assert copied["publish_app_events"]["reads"] == copied["events"]  # the incident's record, as before

@@ -24,7 +24,8 @@ NPM = shutil.which("npm") or "npm"
 PACKAGES = {
     "client": (REPO_ROOT / "clients" / "js", ["dist/mydevices.d.ts", "dist/mydevices.js"]),
     "server": (REPO_ROOT / "clients" / "node", ["dist/index.d.ts", "dist/index.js"]),
-    "react": (REPO_ROOT / "clients" / "react", [f"dist/{name}.{ext}" for name in ("ActiveSessions", "hooks", "index")
+    "react": (REPO_ROOT / "clients" / "react", [f"dist/{name}.{ext}" for name in ("ActiveSessions", "SecurityActivity",
+                                                                                 "hooks", "index")
                                                 for ext in ("d.ts", "js")]),
 }
 # What the scratch app installs besides the tarballs: the peers, at the versions the packages are tested with
@@ -35,7 +36,7 @@ PEERS = ["react@19.2.3", "react-dom@19.2.3", "@types/react@19.2.7", "firebase-ad
 # The whole sessions screen of a React app (clients/react/README.md): what an app writes.
 SCREEN = """\
 import { MyDevicesClient, browserStorage } from "@mydevices/client";
-import { ActiveSessions, MyDevicesProvider, useSignedOut } from "@mydevices/react";
+import { ActiveSessions, MyDevicesProvider, SecurityActivity, useSignedOut } from "@mydevices/react";
 
 const client = new MyDevicesClient({ baseUrl: "https://api.example.com", storage: browserStorage() });
 
@@ -46,6 +47,7 @@ export function DevicesScreen() {
     <MyDevicesProvider client={client}>
       <SignedOutWatcher />
       <ActiveSessions />
+      <SecurityActivity />
     </MyDevicesProvider>
   );
 }
@@ -56,7 +58,7 @@ TYPED = """\
 import express from "express";
 import { MyDevicesClient, memoryKeyStore, type ListedSession } from "@mydevices/client";
 import { SessionGuard, requireSession, sessionMiddleware, type Caller } from "@mydevices/server";
-import { useCurrentSession, usePendingAlerts, useSessions } from "@mydevices/react";
+import { useCurrentSession, usePendingAlerts, useSecurityActivity, useSessions } from "@mydevices/react";
 
 declare const onRequestLike: (handler: (req: express.Request, res: express.Response) => Promise<void>) => unknown;
 export const orders = onRequestLike(requireSession(async (req, res, caller: Caller) => {
@@ -69,10 +71,11 @@ export function useScreen(): string[] {
   const { sessions, closeOthersAllowedAt, close } = useSessions({ pollMs: 2000 });
   const { session } = useCurrentSession();
   const { alerts, answer } = usePendingAlerts();
+  const { entries, loadMore } = useSecurityActivity({ limit: 10 });
   const others: ListedSession[] = sessions.filter((s) => !s.isCurrentDevice);
-  void close; void answer;
+  void close; void answer; void loadMore;
   return [session?.deviceName ?? "", closeOthersAllowedAt ?? "", ...others.map((s) => s.sessionId),
-          ...alerts.map((a) => a.text)];
+          ...alerts.map((a) => a.text), ...entries.map((e) => e.text)];
 }
 export const bound = new MyDevicesClient({ deviceKeys: memoryKeyStore() });
 """

@@ -15,6 +15,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -712,4 +713,49 @@ def test_the_auto_close_choice_shows_saves_asks_to_confirm_when_widened_and_clos
     expect(mac.locator("#auto-close-status")).to_have_text("Saved.")
     expect(choice).to_have_value("")
     assert listed(phone).json()["autoCloseAfterDays"] is None
+    mac.context.close()
+
+
+def test_recent_security_activity_shows_the_servers_sentences_as_text(
+    stack: Stack, web_api: str, hosting: HostingServer, browser: Browser
+) -> None:
+    """The "Recent security activity" section lists the user's entries of the last 30 days (GET
+    /v1/activity), newest first; a hostile device name and a support note are shown as text, and
+    what is older than 30 days is not listed. The entries are written here as the relay writes them
+    (tests/events/test_activity.py runs the relay itself)."""
+    from datetime import UTC, datetime, timedelta
+
+    from google.cloud import firestore
+
+    email = f"activity-{secrets.token_hex(4)}@example.com"
+    uid, _ = stack.auth.sign_up(email, PASSWORD)
+    now = datetime.fromtimestamp(stack.clock.now(), UTC)
+    entries = firestore.Client(project=stack.project).collection(f"users/{uid}/activity")
+    seeded: list[tuple[timedelta, dict[str, Any]]] = [
+        (timedelta(days=31), {"kind": "signed_in", "deviceName": "Old phone", "alerted": False}),
+        (timedelta(hours=2), {"kind": "signed_in", "deviceName": XSS_NAME, "location": "Paris, France",
+                              "alerted": True}),
+        (timedelta(hours=1), {"kind": "closed", "deviceName": XSS_NAME, "reason": "closed_by_support",
+                              "closedBy": {"kind": "support", "sessionId": None, "deviceName": None,
+                                           "note": "<b>Reported stolen</b> \u202eevil"}}),
+    ]
+    for n, (age, fields) in enumerate(seeded):
+        at = now - age
+        entries.document(f"e{n}").set({**fields, "at": at, "expireAt": at + timedelta(days=30), "sessionId": f"s{n}",
+                                       "platform": "android",
+                                       "order": f"{at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{int(n == 2)}#e{n}"})
+    dialogs: list[str] = []
+    mac = open_device(browser, MAC_CHROME, LONDON_IP, dialogs)
+    mac.goto(hosting.page_url)
+    sign_in(mac, email)
+    section = mac.get_by_role("region", name="Recent security activity")
+    listed = section.locator("li .activity-text")
+    expect(listed).to_have_count(2)  # the page's own sign-in is recorded by the relay, not running here
+    expect(listed.nth(0)).to_have_text(
+        "Session on \u201c<img src=x onerror=alert(1)>\u201d ended. Closed by support: <b>Reported stolen</b> evil")
+    expect(listed.nth(1)).to_have_text(
+        "Signed in on \u201c<img src=x onerror=alert(1)>\u201d from Paris, France. "
+        "Your other devices were asked \u201cWas that you?\u201d")
+    assert section.locator("img, b").count() == 0
+    assert dialogs == []
     mac.context.close()

@@ -99,6 +99,38 @@ export interface PendingAlert {
   actionToken: string;
 }
 
+/** Who closed a session, in the security activity (docs/activity.md). `text` is the server's words. */
+export interface ClosedBy {
+  kind: string | null;
+  sessionId: string | null;
+  deviceName: string | null;
+  note: string | null;
+  text: string;
+}
+
+/** One entry of the user's security activity (GET /v1/activity): show `text` as text, never HTML. */
+export interface ActivityEntry {
+  id: string;
+  kind: "signed_in" | "closed" | "copied_token" | "alert_answered";
+  at: string;
+  sessionId: string | null;
+  deviceName: string | null;
+  platform: string | null;
+  isCurrentDevice: boolean;
+  text: string;
+  location?: string | null;
+  alerted?: boolean;
+  reason?: string | null;
+  closedBy?: ClosedBy;
+  liveSessionId?: string | null;
+  answer?: "yes" | "no";
+}
+
+export interface ActivityPage {
+  activity: ActivityEntry[];
+  nextCursor: string | null;
+}
+
 export interface AlertAnswer {
   answer: "yes" | "no";
   sessionId: string;
@@ -873,6 +905,16 @@ export class MyDevicesClient {
 
   /** Whether this device's session is bound to its key (DPoP): what login answered as `deviceBound`. */
   async deviceBound(): Promise<boolean> { return Boolean((await this._load()).jkt); }
+
+  /** The user's security activity of the last 30 days, newest first; pass `nextCursor` back as
+   *  `cursor` for the next page (docs/activity.md). */
+  listActivity(options: { limit?: number; cursor?: string | null } = {}): Promise<ActivityPage> {
+    const query = new URLSearchParams();
+    if (options.limit !== undefined) query.set("limit", String(options.limit));
+    if (options.cursor) query.set("cursor", options.cursor);
+    const text = query.toString();
+    return this._call("GET", text ? `/v1/activity?${text}` : "/v1/activity");
+  }
 
   /** The "Was that you?" alerts this session may answer (what the push would carry). */
   async pendingAlerts(): Promise<PendingAlert[]> {

@@ -3,7 +3,7 @@
 
 import { createContext, createElement, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from "react";
 import { MyDevicesError } from "@mydevices/client";
-import type { AlertAnswer, ClosedSession, DeviceSession, ListedSession, MyDevicesClient, PendingAlert, RevokedOthers,
+import type { ActivityEntry, ActivityPage, AlertAnswer, ClosedSession, DeviceSession, ListedSession, MyDevicesClient, PendingAlert, RevokedOthers,
   SignedOutListener } from "@mydevices/client";
 
 const ClientContext = createContext<MyDevicesClient | null>(null);
@@ -113,6 +113,37 @@ export function usePendingAlerts({ pollMs = 0 }: { pollMs?: number } = {}): Aler
     }
   }, [client, refresh]);
   return { ...loaded, alerts: loaded.data ?? [], answer };
+}
+
+export interface SecurityActivityState extends Loaded<ActivityPage> {
+  /** The user's security activity of the last 30 days, newest first: the first page, then what
+   *  `loadMore()` added (each entry once). Show `entry.text` as text. */
+  entries: ActivityEntry[];
+  /** Whether older entries remain for `loadMore()`. */
+  hasMore: boolean;
+  /** Load the next older page. */
+  loadMore: () => Promise<void>;
+}
+
+/** The user's security activity (`GET /v1/activity`, docs/activity.md): `limit` entries a page,
+ *  the first page polled every `pollMs` if given (each read costs `limit + 1` document reads: poll
+ *  slowly, say every 30 s). */
+export function useSecurityActivity({ limit = 20, pollMs = 0 }: { limit?: number; pollMs?: number } = {}):
+  SecurityActivityState {
+  const client = useMyDevicesClient();
+  const loaded = useLoaded(() => client.listActivity({ limit }), pollMs);
+  const [older, setOlder] = useState<{ entries: ActivityEntry[]; next: string | null | undefined }>(
+    { entries: [], next: undefined });
+  const first = loaded.data;
+  const next = older.next === undefined ? first?.nextCursor ?? null : older.next;
+  const loadMore = useCallback(async () => {
+    if (!next) return;
+    const page = await client.listActivity({ limit, cursor: next });
+    setOlder((o) => ({ entries: [...o.entries, ...page.activity], next: page.nextCursor }));
+  }, [client, limit, next]);
+  const seen = new Set<string>();
+  const entries = [...(first?.activity ?? []), ...older.entries].filter((e) => !seen.has(e.id) && seen.add(e.id));
+  return { ...loaded, entries, hasMore: Boolean(next), loadMore };
 }
 
 /** Calls `callback(reason, details)` when this device is signed out (closed elsewhere, a copied token,

@@ -9,6 +9,7 @@ import TestRenderer from "react-test-renderer";
 import { MyDevicesClient, MyDevicesError, memoryStorage } from "@mydevices/client";
 import { ActiveSessions, MyDevicesProvider, useCurrentSession, usePendingAlerts, useSessions, useSignedOut }
   from "../dist/index.js";
+import { SecurityActivity, useSecurityActivity } from "../dist/index.js";
 import { env, signUp } from "../../js/test/stack.js";
 
 globalThis.IS_REACT_ACT_ENVIRONMENT = true;
@@ -193,3 +194,51 @@ test("<ActiveSessions/> without a way to sign in again says a recent sign-in is 
   assert.match(text(error), /sign in again first \(this needs a sign-in within the last 10 minutes\)/);
   await act(async () => root.unmount());
 });
+
+/** A stand-in client with five activity entries, served two a page as GET /v1/activity pages them. */
+function activityClient() {
+  const entries = ["e5", "e4", "e3", "e2", "e1"].map((id, n) => ({ id, kind: n === 0 ? "closed" : "signed_in",
+    at: `2026-12-0${5 - n}T09:00:00.000Z`, sessionId: `s${n}`, deviceName: "<img src=x onerror=alert(1)>",
+    platform: "android", isCurrentDevice: false,
+    text: n === 0 ? "Session on “<img src=x onerror=alert(1)>” ended. Closed by support: lost phone" : `Signed in ${id}` }));
+  const client = {
+    calls: [],
+    listActivity: async ({ limit, cursor } = {}) => {
+      client.calls.push(cursor ?? null);
+      const start = cursor ? entries.findIndex((e) => e.id === cursor) + 1 : 0;
+      const page = entries.slice(start, start + limit);
+      return { activity: page, nextCursor: start + limit < entries.length ? page.at(-1).id : null };
+    },
+    onSignedOut: () => () => {},
+  };
+  return client;
+}
+
+test("useSecurityActivity pages with the cursor and <SecurityActivity/> shows the server's sentences as text", async () => {
+  const client = activityClient();
+  const seen = {};
+  function Probe() {
+    seen.activity = useSecurityActivity({ limit: 2 });
+    return h(SecurityActivity, { limit: 2, pollMs: 0, formatTime: (iso) => `at ${iso}` });
+  }
+  let root;
+  await act(async () => { root = TestRenderer.create(h(MyDevicesProvider, { client }, h(Probe))); });
+  await until(() => seen.activity.data);
+  assert.deepEqual(seen.activity.entries.map((e) => e.id), ["e5", "e4"]);
+  assert.equal(seen.activity.hasMore, true);
+  await act(async () => { await seen.activity.loadMore(); });
+  await act(async () => { await seen.activity.loadMore(); });
+  assert.deepEqual(seen.activity.entries.map((e) => e.id), ["e5", "e4", "e3", "e2", "e1"]);
+  assert.equal(seen.activity.hasMore, false);
+  const rows = () => root.root.findAll((n) => n.type === "li");
+  await until(() => rows().length === 2);
+  const first = rows()[0].find((n) => n.props.className === "mydevices-activity-text");
+  assert.deepEqual(first.children, ["Session on “<img src=x onerror=alert(1)>” ended. Closed by support: lost phone"]);
+  assert.equal(root.root.findAll((n) => n.type === "img").length, 0);
+  const more = root.root.find((n) => n.type === "button");
+  await act(async () => more.props.onClick());
+  await until(() => rows().length === 4);
+  assert.deepEqual(client.calls.filter(Boolean), ["e4", "e2", "e4"]);
+  await act(async () => root.unmount());
+});
+

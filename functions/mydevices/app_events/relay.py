@@ -9,6 +9,9 @@ that outage handling, and logins and closures pay nothing more on their request 
 Delivery is at least once: a failed publish fails this function, and Pub/Sub redelivers the
 internal event (in order: its subscription is ordered), so an app event may be published twice,
 always under the same `id` (envelope.py); receivers drop an id they have seen.
+
+Before publishing, it also keeps the user's own copy: the security activity (activity/record.py,
+one document per app event, its id the event's, so a redelivery rewrites rather than adds).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import logging
 from typing import Any
 
 from .. import store
+from ..activity import record as activity
 from ..config import settings
 from ..documents import TOKEN_REUSED
 from ..push import events
@@ -78,7 +82,9 @@ def handle(data: Any) -> list[str]:
         return []
     event_id, event = parsed
     published = []
-    for app_event in envelope.app_events(event_id, event, incident):
+    derived = envelope.app_events(event_id, event, incident)
+    activity.record(event, derived)  # the user's own copy first: a failed publish redelivers, this repeats
+    for app_event in derived:
         publish(app_event)
         published.append(app_event["id"])
     log.info("app events: %s published for session event %s", published, event_id)

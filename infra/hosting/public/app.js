@@ -12,6 +12,7 @@
 import { MyDevicesClient, MyDevicesError, memoryStorage } from "./mydevices.js";
 import { AuthError, loadConfig, signIn, signUp } from "./auth.js";
 import { browserName } from "./format.js";
+import { ACTIVITY_EVERY_MS, forgetActivity, readActivity, renderActivity } from "./activity.js";
 import { askFirst, busy, closedNotice, forgetAlerts, forgetSessions, renderAlerts, renderSessions, setText, show } from "./view.js";
 
 const api = new MyDevicesClient({ credentials: "cookie", storage: memoryStorage() });
@@ -28,6 +29,7 @@ let pollTrouble = false; // the banner shows a failed poll (the next good one cl
 let autoCloseAfterDays = null; // the user's choice as the server last said it
 let autoCloseBusy = false; // a change is on its way: a poll must not put the old value back
 let signedInEmail = ""; // prefills the re-verification prompt (unknown after a reload)
+let activityAt = 0; // when "Recent security activity" was last read (0: read it at the next load)
 // Bumped whenever this page signs in or out: answers to calls made before are dropped.
 let epoch = 0;
 // Sessions this page closed: a poll that raced with the close must not bring them back.
@@ -72,6 +74,8 @@ function signedOut(notice) {
   setText("auto-close-status", "");
   forgetSessions();
   forgetAlerts();
+  forgetActivity();
+  activityAt = 0;
   setText("banner", "");
   closedNotice(null);
   setText("signin-notice", notice);
@@ -202,14 +206,19 @@ async function loadSessions({ initial = false } = {}) {
   const mine = epoch;
   clearTimeout(pollTimer);
   try {
-    const [list, pending] = await Promise.all([api.listSessions(), api.pendingAlerts()]);
+    const due = Date.now() - activityAt >= ACTIVITY_EVERY_MS;
+    if (due) activityAt = Date.now();
+    const [list, pending, activity] = await Promise.all([api.listSessions(), api.pendingAlerts(),
+      due ? readActivity(api) : null]);
     if (mine !== epoch) return;
+    if (due && !activity) activityAt = 0; // not read: the next poll tries again
     sessions = list.sessions;
     autoCloseAfterDays = list.autoCloseAfterDays ?? null;
     alerts = pending;
     if (pollTrouble) setText("banner", "");
     pollTrouble = false;
     render();
+    if (activity) renderActivity(activity.activity);
     show("devices");
   } catch (error) {
     if (mine !== epoch) return;
@@ -264,6 +273,7 @@ async function answerAlert(alert, answer, button) {
     }
   }
   setText("banner", "");
+  activityAt = Date.now() - ACTIVITY_EVERY_MS + 3000; // its entry is written a moment later
   render();
 }
 
@@ -285,6 +295,7 @@ async function closeSession(session, button) {
   if (mine !== epoch) return;
   closed.add(session.sessionId);
   setText("banner", "");
+  activityAt = Date.now() - ACTIVITY_EVERY_MS + 3000; // its entry is written a moment later
   render();
 }
 

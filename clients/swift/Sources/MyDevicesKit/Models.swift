@@ -64,6 +64,71 @@ public struct SessionList: Equatable, Sendable {
     }
 }
 
+/// Who closed a session, in the security activity: `kind` user, alert_answer, support, account, copied_token,
+/// expiry, same_device or logout (docs/activity.md); `text` is the server's words ("Closed by support: <note>").
+public struct ClosedBy: Equatable, Sendable {
+    public let kind: String?
+    public let sessionId: String?
+    public let deviceName: String?
+    public let note: String?
+    public let text: String
+
+    init(_ m: [String: Any]) {
+        kind = m["kind"] as? String
+        sessionId = m["sessionId"] as? String
+        deviceName = m["deviceName"] as? String
+        note = m["note"] as? String
+        text = m["text"] as? String ?? "Closed"
+    }
+}
+
+/// One entry of the user's security activity (GET /v1/activity). `kind`: signed_in, closed, copied_token or
+/// alert_answered. Show `text` with `Text(verbatim:)`: the device names and notes in it are other people's words.
+public struct ActivityEntry: Equatable, Sendable, Identifiable {
+    public let id: String
+    public let kind: String
+    public let at: String?
+    public let sessionId: String?
+    public let deviceName: String?
+    public let platform: String?
+    public let isCurrentDevice: Bool
+    public let text: String
+    public let location: String?
+    public let alerted: Bool?
+    public let reason: String?
+    public let closedBy: ClosedBy?
+    public let liveSessionId: String?
+    public let answer: String?
+
+    init(_ m: [String: Any]) {
+        id = m["id"] as? String ?? ""
+        kind = m["kind"] as? String ?? ""
+        at = m["at"] as? String
+        sessionId = m["sessionId"] as? String
+        deviceName = m["deviceName"] as? String
+        platform = m["platform"] as? String
+        isCurrentDevice = m["isCurrentDevice"] as? Bool ?? false
+        text = m["text"] as? String ?? ""
+        location = m["location"] as? String
+        alerted = m["alerted"] as? Bool
+        reason = m["reason"] as? String
+        closedBy = (m["closedBy"] as? [String: Any]).map(ClosedBy.init)
+        liveSessionId = m["liveSessionId"] as? String
+        answer = m["answer"] as? String
+    }
+}
+
+/// A page of the security activity, newest first; pass `nextCursor` back for the next (nil: the last page).
+public struct ActivityPage: Equatable, Sendable {
+    public let activity: [ActivityEntry]
+    public let nextCursor: String?
+
+    init(_ m: [String: Any]) {
+        activity = (m["activity"] as? [[String: Any]] ?? []).map(ActivityEntry.init)
+        nextCursor = m["nextCursor"] as? String
+    }
+}
+
 /// "Close my sessions after 1 week / 1 month / 3 months / 6 months without activity".
 public enum AutoClose: Int, CaseIterable, Sendable {
     case week = 7, month = 30, threeMonths = 90, sixMonths = 180

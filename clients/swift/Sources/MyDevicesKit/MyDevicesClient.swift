@@ -242,6 +242,18 @@ public actor MyDevicesClient: SessionsAPI {
         _ = try await call("PUT", "/v1/sessions/current/push-token", body: ["token": token, "provider": "fcm"])
     }
 
+    /// The user's security activity of the last 30 days, newest first (`limit` 1-100 a page); pass the page's
+    /// `nextCursor` as `cursor` for the next one (docs/activity.md). The cursor is percent-encoded as the
+    /// JS and Kotlin clients encode it (everything but letters, digits and `-._~`).
+    public func listActivity(limit: Int = 20, cursor: String? = nil) async throws -> ActivityPage {
+        var query = "?limit=\(limit)"
+        if let cursor {
+            let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+            query += "&cursor=" + (cursor.addingPercentEncoding(withAllowedCharacters: unreserved) ?? cursor)
+        }
+        return ActivityPage(try await call("GET", "/v1/activity\(query)"))
+    }
+
     public func respond(toAlert actionToken: String, answer: AlertAnswer) async throws -> AlertResponse {
         let m = try await send("POST", "/v1/alerts/respond", body: ["actionToken": actionToken, "answer": answer.rawValue])
         return AlertResponse(answer: m["answer"] as? String ?? "", status: m["status"] as? String,

@@ -159,6 +159,12 @@ final class ContractTests: XCTestCase {
                                                      answer: AlertAnswer(rawValue: call["answer"] as! String)!)
                     result = ["answer": r.answer, "status": r.status as Any, "closedSessionIds": r.closedSessionIds,
                               "advice": r.advice as Any]
+                case "listActivity":
+                    let page = try await client.listActivity(limit: (call["limit"] as? NSNumber)?.intValue ?? 20,
+                                                             cursor: call["cursor"] as? String)
+                    result = ["ids": page.activity.map(\.id), "texts": page.activity.map(\.text),
+                              "closedByKinds": page.activity.map { $0.closedBy?.kind as Any },
+                              "nextCursor": page.nextCursor as Any]
                 default: XCTFail("\(name): unknown op")
                 }
             } catch let error as MyDevicesError {

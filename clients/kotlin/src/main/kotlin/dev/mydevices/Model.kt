@@ -108,3 +108,61 @@ data class AlertResponse(
 
 /** Why this device is signed out: an API code (session_revoked, token_reused...), force_logout or logout. */
 data class SignedOut(val reason: String, val error: MyDevicesException? = null)
+
+/** Who closed a session, in the security activity: `kind` user, alert_answer, support, account, copied_token,
+ *  expiry, same_device or logout (docs/activity.md); `text` is the server's words ("Closed by support: <note>"). */
+data class ClosedBy(
+    val kind: String?,
+    val sessionId: String?,
+    val deviceName: String?,
+    val note: String?,
+    val text: String,
+) {
+    companion object {
+        internal fun of(m: Map<String, Any?>) = ClosedBy(
+            m.str("kind"), m.str("sessionId"), m.str("deviceName"), m.str("note"), m.str("text") ?: "Closed",
+        )
+    }
+}
+
+/** One entry of the user's security activity (GET /v1/activity). `kind`: signed_in, closed, copied_token or
+ *  alert_answered. Show [text] as plain text: the device names and notes in it are other people's words. */
+data class ActivityEntry(
+    val id: String,
+    val kind: String,
+    val at: String?,
+    val sessionId: String?,
+    val deviceName: String?,
+    val platform: String?,
+    val isCurrentDevice: Boolean,
+    val text: String,
+    val location: String? = null,
+    val alerted: Boolean? = null,
+    val reason: String? = null,
+    val closedBy: ClosedBy? = null,
+    val liveSessionId: String? = null,
+    val answer: String? = null,
+) {
+    companion object {
+        internal fun of(m: Map<String, Any?>) = ActivityEntry(
+            id = m.str("id") ?: throw Json.ParseException("an activity entry without id"),
+            kind = m.str("kind") ?: "", at = m.str("at"), sessionId = m.str("sessionId"),
+            deviceName = m.str("deviceName"), platform = m.str("platform"),
+            isCurrentDevice = m.bool("isCurrentDevice") ?: false, text = m.str("text") ?: "",
+            location = m.str("location"), alerted = m.bool("alerted"), reason = m.str("reason"),
+            closedBy = m.obj("closedBy")?.let(ClosedBy::of), liveSessionId = m.str("liveSessionId"),
+            answer = m.str("answer"),
+        )
+    }
+}
+
+/** A page of the security activity, newest first; pass [nextCursor] back for the next (null: the last page). */
+data class ActivityPage(val activity: List<ActivityEntry>, val nextCursor: String?) {
+    companion object {
+        @Suppress("UNCHECKED_CAST")
+        internal fun of(m: Map<String, Any?>) = ActivityPage(
+            (m.list("activity") ?: emptyList()).map { ActivityEntry.of(it as Map<String, Any?>) },
+            m.str("nextCursor"),
+        )
+    }
+}

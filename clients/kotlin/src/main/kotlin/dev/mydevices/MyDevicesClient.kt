@@ -256,6 +256,16 @@ class MyDevicesClient(
         call("PUT", "/v1/sessions/current/push-token", PushRegistration(token, provider).toJson())
     }
 
+    /** The user's security activity of the last 30 days, newest first ([limit] 1-100 a page); pass the page's
+     *  `nextCursor` as [cursor] for the next one (docs/activity.md). */
+    suspend fun listActivity(limit: Int = 20, cursor: String? = null): ActivityPage {
+        val query = buildString {
+            append("?limit=").append(limit)
+            cursor?.let { append("&cursor=").append(URLEncoder.encode(it, "UTF-8")) }
+        }
+        return ActivityPage.of(call("GET", "/v1/activity$query"))
+    }
+
     /** Answer a "Was that you?" alert with its action token. NO closes the new session and whatever its
      *  device opened since; offer to change the password after it (`advice`). */
     suspend fun respondToAlert(actionToken: String, answer: AlertAnswer): AlertResponse =

@@ -103,6 +103,10 @@ private fun summary(op: String, result: Any?): Any? = when (op) {
     "respondToAlert" -> (result as AlertResponse).let {
         mapOf("answer" to it.answer, "status" to it.status, "closedSessionIds" to it.closedSessionIds, "advice" to it.advice)
     }
+    "listActivity" -> (result as ActivityPage).let {
+        mapOf("ids" to it.activity.map(ActivityEntry::id), "texts" to it.activity.map(ActivityEntry::text),
+            "closedByKinds" to it.activity.map { e -> e.closedBy?.kind }, "nextCursor" to it.nextCursor)
+    }
     else -> null
 }
 
@@ -134,6 +138,7 @@ private fun runApi(contract: Map<String, Any?>, vector: Map<String, Any?>) = run
             "setAutoClose" -> client.setAutoClose(AutoClose.of((call["afterDays"] as Long?)?.toInt()))
             "logout" -> client.logout()
             "exportAccount" -> client.exportAccount()
+            "listActivity" -> client.listActivity((call["limit"] as Long?)?.toInt() ?: 20, call["cursor"] as String?)
             "respondToAlert" -> client.respondToAlert(call["actionToken"] as String,
                 if (call["answer"] == "no") AlertAnswer.NO else AlertAnswer.YES)
             else -> fail("unknown op $op")
