@@ -150,6 +150,8 @@ def list_alerts(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
 def export_account(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     """Everything we keep about the caller, secrets left out (docs/data-rights.md); a recent sign-in."""
     return ApiResponse(export.export(req.authenticate()), headers={"Cache-Control": "no-store"})
+
+
 def list_activity(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
     """The user's security activity of the last 30 days, newest first (flows/activity.py)."""
     caller = req.authenticate()
@@ -234,6 +236,8 @@ def auto_close_call(call: Call) -> Any:
 def export_call(call: Call) -> Any:
     call.arguments(bodies.NoArguments)
     return export.export(call.caller)
+
+
 def activity_call(call: Call) -> Any:
     arguments = bodies.decode({} if call.data is None else call.data, bodies.ActivityArguments, "data")
     return activity.list_activity(call.caller, arguments.limit, activity.cursor_of(arguments.cursor))
@@ -284,6 +288,9 @@ def sessions_auto_close(request: flask.Request) -> flask.Response:
 @functions_framework.http
 def account_export(request: flask.Request) -> flask.Response:
     return callable_protocol.serve(request, export_call)
+
+
+@functions_framework.http
 def sessions_activity(request: flask.Request) -> flask.Response:
     return callable_protocol.serve(request, activity_call)
 

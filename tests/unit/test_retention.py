@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 
 from mydevices import rate_limits, store
+from mydevices.activity import record as activity_record
 from mydevices.app_events import webhooks
 from mydevices.flows import alert_answer
 from mydevices.push import claims, outbox
 from support import ROOT
 
 GROWING = {store.SESSIONS, store.SECRETS, store.SECURITY_EVENTS, claims.COLLECTION, alert_answer.USED_TOKENS,
-           rate_limits.COLLECTION, outbox.COLLECTION, webhooks.DEAD, webhooks.FAILURES}
+           rate_limits.COLLECTION, outbox.COLLECTION, webhooks.DEAD, webhooks.FAILURES, activity_record.COLLECTION}
 
 
 def test_every_growing_collection_has_a_ttl_policy_on_expire_at() -> None:
