@@ -28,7 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from infra.bench import guards, seeding
+from infra.bench import guards, seeding, session_events
 from infra.bench.counting import Counter
 from infra.bench.environment import environment
 from infra.bench.event_servers import PUSH, TRIGGER, EventServers
@@ -275,8 +275,9 @@ def cost_table(stack: Stack, *, revoke_others: int, guard_calls: int = 5, guard_
         stack.fcm.clear()
         scenario = Scenario(stack, counter, events)
         scenario.play()
+        events_rows = session_events.rows(scenario)
         at_scale = scenario.revoke_others_at_scale(revoke_others)
         guard_rows = scenario.guards(guard_calls, guard_iterations, guard_warmup)
     unattributed = counter.snapshot().get("unattributed")
     return {"steps": scenario.rows, "revokeOthersAtScale": at_scale, "guards": guard_rows,
-            "unattributed": unattributed}
+            "unattributed": unattributed, "sessionEvents": events_rows}

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 
-from infra.bench import capacity, cost, guards, report
+from infra.bench import capacity, cost, guards, report, session_events
 from infra.bench.counting import Counter
 from infra.bench.environment import environment, product_environment
 from infra.bench.http_load import wrk_binary
@@ -229,3 +229,36 @@ def test_revoke_others_commits_in_batches_and_pushes_each_closed_session(results
     assert at_scale["api"]["commits"] == math.ceil(others / 500) + 1
     assert at_scale["fcmReceived"] == others
     assert at_scale["send_session_push"]["fcmMessages"] == others
+
+
+def test_session_events_cost_one_relay_run_and_one_post_per_endpoint_per_event_and_no_firestore(
+        results: dict[str, Any]) -> None:
+    """What session events add, measured: per session change, one relay run publishing one app event,
+    then one webhook run and one POST per endpoint, with no read or write while receivers answer 2xx."""
+    rows = {row["step"]: row for row in results["sections"]["cost"]["sessionEvents"]}
+    assert set(rows) == set(session_events.ROWS)
+    for name, row in rows.items():
+        relay, webhook = row["publish_app_events"], row["deliver_webhook"]
+        assert row["settled"], name
+        assert row["on_session_written"]["publishes"] == relay["invocations"] == 1, name
+        assert relay["publishes"] == relay["appEventPublishes"] == 1, name
+        assert webhook["invocations"] == row["webhookPosts"] == row["endpoints"] == 2, name
+        for tally in (relay, webhook):
+            assert (tally["reads"], tally["writes"], tally["authLookups"]) == (0, 0, 0), name
+
+
+def test_a_mailed_login_adds_one_auth_lookup_one_query_one_read_and_one_smtp_send(results: dict[str, Any]) -> None:
+    """Against the same login whose alert a push carries (the second device's row): the address from
+    Firebase Auth, the active sessions queried again for the oldest one, the new session read again."""
+    rows = {row["step"]: row for row in results["sections"]["cost"]["sessionEvents"]}
+    mailed = rows[session_events.EMAILED_LOGIN]["send_session_push"]
+    pushed = {row["step"]: row for row in results["sections"]["cost"]["steps"]}[cost.NEW_DEVICE_LOGIN]
+    by_push = pushed["send_session_push"]
+    assert (mailed["authLookups"], mailed["smtpSends"], mailed["fcmMessages"]) == (1, 1, 0), mailed
+    assert (by_push["authLookups"], by_push["smtpSends"], by_push["fcmMessages"]) == (0, 0, 1), by_push
+    assert mailed["queries"] == by_push["queries"] + 1, (mailed, by_push)
+    assert mailed["writes"] == by_push["writes"], (mailed, by_push)
+    assert rows[session_events.EMAILED_LOGIN]["smtpReceived"] == 1
+    for name in (session_events.FIRST_LOGIN, session_events.CLOSE):
+        push = rows[name]["send_session_push"]
+        assert (push["authLookups"], push["smtpSends"], rows[name]["smtpReceived"]) == (0, 0, 0), name
