@@ -29,10 +29,11 @@ import json
 import logging
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from google.cloud import firestore
 from standardwebhooks import Webhook
@@ -49,12 +50,29 @@ FAILURES = "webhookFailures"
 DEAD_RETENTION = timedelta(days=30)
 
 
+class Destination(Protocol):
+    """Where one subscription's events go: a webhook endpoint here, a CAEP receiver (caep.py)."""
+
+    @property
+    def name(self) -> str: ...  # names its failure counts and dead deliveries
+
+    @property
+    def max_attempts(self) -> int | None: ...  # its own limit (its subscription's), else the setting
+
+    def deliver(self, event_id: str, payload: str) -> str | None:
+        """Hand over one event; None when taken (or nothing to send), else what went wrong."""
+        ...
+
+
 @dataclass(frozen=True)
 class Endpoint:
     name: str
     url: str
     secret: str
     max_attempts: int | None = None  # this endpoint's own limit (its subscription's), else the setting
+
+    def deliver(self, event_id: str, payload: str) -> str | None:
+        return post(self, event_id, payload)
 
 
 @lru_cache(maxsize=4)
@@ -82,6 +100,14 @@ def endpoint_for(subscription: str) -> Endpoint | None:
     return endpoints().get(short[len(SUBSCRIPTION_PREFIX):]) if short.startswith(SUBSCRIPTION_PREFIX) else None
 
 
+def destination_for(subscription: str) -> Destination | None:
+    """A `webhook-<name>` subscription's endpoint, or a `caep-<name>` one's CAEP receiver (caep.py):
+    both are served by this one function."""
+    from . import caep  # it builds on this module
+
+    return endpoint_for(subscription) or caep.receiver_for(subscription)
+
+
 def headers(endpoint: Endpoint, event_id: str, payload: str) -> dict[str, str]:
     """The three Standard Webhooks headers; `webhook-timestamp` is the time of this attempt."""
     now = clock.utcnow()
@@ -92,8 +118,12 @@ def headers(endpoint: Endpoint, event_id: str, payload: str) -> dict[str, str]:
 
 def post(endpoint: Endpoint, event_id: str, payload: str) -> str | None:
     """POST one event; None when the receiver took it (2xx), else what went wrong."""
-    request = urllib.request.Request(endpoint.url, data=payload.encode(), method="POST",  # noqa: S310 - configured URL
-                                     headers=headers(endpoint, event_id, payload))
+    return send(endpoint.url, payload.encode(), headers(endpoint, event_id, payload))
+
+
+def send(url: str, body: bytes, with_headers: dict[str, str]) -> str | None:
+    """One POST to a configured URL; None on a 2xx answer within the timeout, else what went wrong."""
+    request = urllib.request.Request(url, data=body, method="POST", headers=with_headers)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=settings().webhook_timeout) as answer:  # noqa: S310
             return None if 200 <= answer.status < 300 else f"HTTP {answer.status}"
@@ -103,7 +133,7 @@ def post(endpoint: Endpoint, event_id: str, payload: str) -> str | None:
         return f"{type(failure).__name__}: {failure}"
 
 
-def failed(endpoint: Endpoint, event_id: str, error: str, delivery_attempt: int) -> int:
+def failed(endpoint: Destination, event_id: str, error: str, delivery_attempt: int) -> int:
     """Count one more failed attempt; returns how many there have been. One endpoint's deliveries
     of one user's events are sequential (ordering key), so the count is not contended."""
     now = clock.utcnow()
@@ -114,7 +144,7 @@ def failed(endpoint: Endpoint, event_id: str, error: str, delivery_attempt: int)
     return max(delivery_attempt, counted if isinstance(counted, int) else 1)
 
 
-def bury(endpoint: Endpoint, event_id: str, payload: str, attempts: int, error: str) -> None:
+def bury(endpoint: Destination, event_id: str, payload: str, attempts: int, error: str) -> None:
     """Keep a dead delivery where operators look (deadWebhooks) and say so in the log."""
     now = clock.utcnow()
     event = json.loads(payload)
@@ -127,7 +157,7 @@ def bury(endpoint: Endpoint, event_id: str, payload: str, attempts: int, error: 
               attempts, error, DEAD)
 
 
-def handle(body: Any) -> bool:
+def handle(body: Any, resolve: Callable[[str], Destination | None] = destination_for) -> bool:
     """One Pub/Sub push; True acknowledges it (delivered, dead, or malformed), False asks again."""
     try:
         message, subscription = body["message"], str(body["subscription"])
@@ -137,11 +167,11 @@ def handle(body: Any) -> bool:
     except (KeyError, TypeError, AttributeError, ValueError, binascii.Error, UnicodeDecodeError):
         log.error("webhook: dropping a malformed push: %.500r", body)
         return True
-    endpoint = endpoint_for(subscription)
+    endpoint = resolve(subscription)
     if endpoint is None:
-        log.error("webhook: no endpoint configured for subscription %s; event %s waits", subscription, event_id)
+        log.error("webhook: nothing configured for subscription %s; event %s waits", subscription, event_id)
         return False
-    error = post(endpoint, event_id, payload)
+    error = endpoint.deliver(event_id, payload)
     if error is None:
         log.info("webhook %s: delivered %s (attempt %d)", endpoint.name, event_id, attempt)
         return True

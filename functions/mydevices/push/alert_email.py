@@ -80,7 +80,7 @@ def inert_name(device_name: Any) -> str | None:
     return name.translate(_LINK_PARTS) if name is not None else None
 
 
-def _address(uid: str) -> str | None:
+def verified_address(uid: str) -> str | None:
     """The user's verified email address in Firebase Auth, or None."""
     from firebase_admin import auth, exceptions
     from google.auth.exceptions import GoogleAuthError
@@ -126,7 +126,7 @@ def send(event: dict[str, Any], event_id: str, alerted: Alerted) -> bool:
     nothing to send (no verified address, or the relay refused it for good).
     Raises NotYet when it should be tried again."""
     uid, new_sid = event["uid"], event["sessionId"]
-    to = _address(uid)
+    to = verified_address(uid)
     if to is None:
         log.info("no verified email address for user %s: the new-login email is not sent", uid)
         return False
