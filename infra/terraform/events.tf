@@ -39,6 +39,22 @@ resource "google_secret_manager_secret_iam_member" "webhooks_reader" {
   member    = google_service_account.fn["deliver-webhook"].member
 }
 
+resource "google_secret_manager_secret" "caep_receivers" {
+  secret_id = "mydevices-caep-receivers"
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_secret_manager_secret_iam_member" "caep_receivers_reader" {
+  secret_id = google_secret_manager_secret.caep_receivers.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.fn["deliver-webhook"].member
+}
+
 resource "google_pubsub_topic_iam_member" "relay_publishes" {
   topic  = google_pubsub_topic.app_events.id
   role   = "roles/pubsub.publisher"
@@ -107,9 +123,23 @@ resource "google_cloudfunctions2_function" "deliver_webhook" {
       secret     = google_secret_manager_secret.webhooks.secret_id
       version    = "latest"
     }
+    # CAEP receivers (caep-<name> subscriptions): their URLs and audiences, and the keyring that signs the SETs
+    secret_environment_variables {
+      key        = "MYDEVICES_CAEP_RECEIVERS_JSON"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.caep_receivers.secret_id
+      version    = "latest"
+    }
+    secret_environment_variables {
+      key        = "MYDEVICES_KEYS_JSON"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.keyring.secret_id
+      version    = var.keyring_version
+    }
   }
 
-  depends_on = [google_project_iam_member.build, google_secret_manager_secret_iam_member.webhooks_reader]
+  depends_on = [google_project_iam_member.build, google_secret_manager_secret_iam_member.webhooks_reader,
+  google_secret_manager_secret_iam_member.caep_receivers_reader]
 }
 
 resource "google_cloud_run_service_iam_member" "events_invoke_themselves" {
@@ -202,6 +232,44 @@ resource "google_pubsub_subscription" "webhook" {
   depends_on = [google_cloud_run_service_iam_member.events_invoke_themselves]
 }
 
+# CAEP session-revoked SETs (app_events/caep.py): one ordered subscription per receiver, caep-<name>,
+# delivered by deliver_webhook like a webhook. Their URLs and audiences are in the caep-receivers secret.
+resource "google_pubsub_subscription" "caep" {
+  for_each = var.caep_receivers
+
+  name   = "caep-${each.value}"
+  topic  = google_pubsub_topic.app_events.id
+  filter = "attributes.type = \"session.closed\"" # the only kind a receiver gets (checked again in code)
+
+  enable_message_ordering = true
+  ack_deadline_seconds    = local.webhook_timeout_seconds + 30
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.deliver_webhook.service_config[0].uri
+
+    oidc_token {
+      service_account_email = google_service_account.fn["deliver-webhook"].email
+      audience              = google_cloudfunctions2_function.deliver_webhook.service_config[0].uri
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.app_events_dead.id
+    max_delivery_attempts = 100
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [google_cloud_run_service_iam_member.events_invoke_themselves]
+}
+
 # Pub/Sub's service agent moves undeliverable messages to the dead-letter topic and acks them.
 resource "google_pubsub_topic_iam_member" "pubsub_publishes_app_dead_letters" {
   topic  = google_pubsub_topic.app_events_dead.id
@@ -211,7 +279,8 @@ resource "google_pubsub_topic_iam_member" "pubsub_publishes_app_dead_letters" {
 
 resource "google_pubsub_subscription_iam_member" "pubsub_acks_app_dead_letters" {
   for_each = merge({ relay = google_pubsub_subscription.app_events_relay.id },
-  { for name, sub in google_pubsub_subscription.webhook : name => sub.id })
+    { for name, sub in google_pubsub_subscription.webhook : name => sub.id },
+  { for name, sub in google_pubsub_subscription.caep : "caep-${name}" => sub.id })
 
   subscription = each.value
   role         = "roles/pubsub.subscriber"

@@ -22,7 +22,7 @@ locals {
     { for name, _ in local.callables : name => ["roles/datastore.user"] },
   )
 
-  keyring_readers = concat(["api", "send-session-push"], keys(local.callables))
+  keyring_readers = concat(["api", "send-session-push", "deliver-webhook"], keys(local.callables)) # deliver-webhook: CAEP SETs
 
   project_role_grants = {
     for grant in flatten([

@@ -117,3 +117,9 @@ variable "webhook_max_attempts" {
     error_message = "webhook_max_attempts must be a whole number from 5 to 100."
   }
 }
+
+variable "caep_receivers" {
+  description = "Names of the CAEP receivers (Shared Signals Framework push), one ordered push subscription each (caep-<name>) getting a session-revoked SET per closed session. Their URLs and audiences are in the caep-receivers secret (MYDEVICES_CAEP_RECEIVERS_JSON), never here."
+  type        = set(string)
+  default     = []
+}

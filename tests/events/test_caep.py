@@ -16,16 +16,10 @@ import jwt
 import pytest
 
 from infra.local.stack import Stack
-from infra.local.stack.emulators import (
-    APP_EVENTS_DEAD_TOPIC,
-    APP_EVENTS_TOPIC,
-    SESSION_EVENTS_TOPIC,
-    ordered_push_subscription,
-)
 from mydevices.config import settings
-from support.devices import IPAD, IPHONE, signed_in
+from support.app_event_pipeline import delivering
+from support.devices import IPAD, IPHONE, Device, signed_in
 from support.push import EventFunctions
-from support.serving import serving
 from support.waiting import wait_for
 
 SESSION_REVOKED = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
@@ -78,15 +72,7 @@ def receivers(stack: Stack, event_functions: EventFunctions) -> Iterator[dict[st
     found = {"idp": SsfReceiver("https://idp.example/ssf"), "flaky": SsfReceiver("https://proxy.example", 2)}
     config = {name: {"url": r.url, "audience": r.audience} for name, r in found.items()}
     env = {"MYDEVICES_CAEP_RECEIVERS_JSON": json.dumps(config), "MYDEVICES_WEBHOOK_TIMEOUT_SECONDS": "2"}
-    host, project = stack.pubsub.host, stack.project
-    with serving(stack, "publish_app_events", signature_type="cloudevent", own_port=True) as relay, \
-            serving(stack, "deliver_webhook", env, signature_type="http", own_port=True) as deliver:
-        ordered_push_subscription(host, project, SESSION_EVENTS_TOPIC, "session-events-app-caep",
-                                  f"{relay.url}/projects/{project}/topics/{SESSION_EVENTS_TOPIC}",
-                                  dead_topic=APP_EVENTS_DEAD_TOPIC, backoff=(0.5, 2))
-        for name in found:
-            ordered_push_subscription(host, project, APP_EVENTS_TOPIC, f"caep-{name}", deliver.url,
-                                      dead_topic=APP_EVENTS_DEAD_TOPIC, max_attempts=100, backoff=(0.5, 2))
+    with delivering(stack, env, "session-events-app-caep", {f"caep-{name}": 100 for name in found}):
         yield found
     for receiver in found.values():
         receiver.server.shutdown()
@@ -108,13 +94,19 @@ def verified(api: str, receiver: SsfReceiver, uid: str) -> list[tuple[dict[str, 
     return out
 
 
-def test_each_closed_session_reaches_every_receiver_as_a_signed_session_revoked_set(
-        api: str, receivers: dict[str, SsfReceiver], sign_up: Callable[..., tuple[str, str]]) -> None:
+def two_closures(api: str, sign_up: Callable[..., tuple[str, str]]) -> tuple[str, Device, Device]:
+    """A user whose phone closes the tablet's session, then logs out: (uid, phone, tablet)."""
     uid, id_token = sign_up()
     phone = signed_in(api, id_token, IPHONE)
     tablet = signed_in(api, id_token, IPAD)
     assert phone.delete(f"/v1/sessions/{tablet.session_id}").status_code == 200
     assert phone.post("/v1/sessions/logout").status_code == 200
+    return uid, phone, tablet
+
+
+def test_each_closed_session_reaches_every_receiver_as_a_signed_session_revoked_set(
+        api: str, receivers: dict[str, SsfReceiver], sign_up: Callable[..., tuple[str, str]]) -> None:
+    uid, phone, tablet = two_closures(api, sign_up)
     idp = receivers["idp"]
     assert wait_for(lambda: len(verified(api, idp, uid)) >= 2, 60)
     sets = verified(api, idp, uid)
@@ -136,11 +128,7 @@ def test_each_closed_session_reaches_every_receiver_as_a_signed_session_revoked_
 
 def test_a_receiver_that_fails_gets_the_same_sets_in_order_with_the_same_jti_once_it_answers_202(
         api: str, receivers: dict[str, SsfReceiver], sign_up: Callable[..., tuple[str, str]]) -> None:
-    uid, id_token = sign_up()
-    phone = signed_in(api, id_token, IPHONE)
-    tablet = signed_in(api, id_token, IPAD)
-    assert phone.delete(f"/v1/sessions/{tablet.session_id}").status_code == 200
-    assert phone.post("/v1/sessions/logout").status_code == 200
+    uid, phone, tablet = two_closures(api, sign_up)
     flaky, idp = receivers["flaky"], receivers["idp"]
     assert wait_for(lambda: sum(status == 202 for _, _, status in verified(api, flaky, uid)) >= 2, 90)
     attempts = [(claims["jti"], claims["sub_id"]["session"]["id"], status)

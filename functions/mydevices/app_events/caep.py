@@ -71,27 +71,14 @@ class Receiver:
 
 @lru_cache(maxsize=4)
 def _receivers(raw: str | None) -> dict[str, Receiver]:
-    found = json.loads(raw) if raw else {}
-    if not isinstance(found, dict):
-        raise ValueError("MYDEVICES_CAEP_RECEIVERS_JSON must be an object of name -> {url, audience}")
-    out = {}
-    for name, spec in found.items():
-        if not (isinstance(spec, dict) and isinstance(spec.get("url"), str) and isinstance(spec.get("audience"), str)):
-            raise ValueError(f"CAEP receiver {name!r} needs a url and an audience")
-        limit = spec.get("maxAttempts")
-        out[name] = Receiver(f"{SUBSCRIPTION_PREFIX}{name}", spec["url"], spec["audience"],
-                             spec.get("subjectEmail") is True, limit if isinstance(limit, int) else None)
-    return out
-
-
-def receivers() -> dict[str, Receiver]:
-    return _receivers(settings().caep_receivers_json)
+    return {name: Receiver(f"{SUBSCRIPTION_PREFIX}{name}", spec["url"], spec["audience"],
+                           spec.get("subjectEmail") is True, spec["maxAttempts"])
+            for name, spec in webhooks.configured(raw, "MYDEVICES_CAEP_RECEIVERS_JSON", ("url", "audience")).items()}
 
 
 def receiver_for(subscription: str) -> Receiver | None:
     """`projects/P/subscriptions/caep-<name>` -> the receiver named <name>."""
-    short = subscription.rsplit("/", 1)[-1]
-    return receivers().get(short[len(SUBSCRIPTION_PREFIX):]) if short.startswith(SUBSCRIPTION_PREFIX) else None
+    return _receivers(settings().caep_receivers_json).get(webhooks.configured_name(subscription, SUBSCRIPTION_PREFIX))
 
 
 def jti(event_id: str, receiver: Receiver) -> str:

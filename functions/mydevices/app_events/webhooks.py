@@ -75,18 +75,26 @@ class Endpoint:
         return post(self, event_id, payload)
 
 
-@lru_cache(maxsize=4)
-def _endpoints(raw: str | None) -> dict[str, Endpoint]:
+def configured(raw: str | None, setting: str, needs: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """`{"<name>": {...}}` from a setting, each with the text fields it `needs`; maxAttempts, when
+    given, a whole number (else None)."""
     found = json.loads(raw) if raw else {}
     if not isinstance(found, dict):
-        raise ValueError("MYDEVICES_WEBHOOKS_JSON must be an object of name -> {url, secret}")
-    out = {}
+        raise ValueError(f"{setting} must be an object of name -> {{{', '.join(needs)}}}")
     for name, spec in found.items():
-        if not (isinstance(spec, dict) and isinstance(spec.get("url"), str) and isinstance(spec.get("secret"), str)):
-            raise ValueError(f"webhook {name!r} needs a url and a secret")
+        if not (isinstance(spec, dict) and all(isinstance(spec.get(field), str) for field in needs)):
+            raise ValueError(f"{setting}: {name!r} needs {' and '.join(needs)}")
+        if not isinstance(spec.get("maxAttempts"), int):
+            spec["maxAttempts"] = None
+    return found
+
+
+@lru_cache(maxsize=4)
+def _endpoints(raw: str | None) -> dict[str, Endpoint]:
+    out = {}
+    for name, spec in configured(raw, "MYDEVICES_WEBHOOKS_JSON", ("url", "secret")).items():
         Webhook(spec["secret"])  # a malformed secret stops the function here, not at the first event
-        limit = spec.get("maxAttempts")
-        out[name] = Endpoint(name, spec["url"], spec["secret"], limit if isinstance(limit, int) else None)
+        out[name] = Endpoint(name, spec["url"], spec["secret"], spec["maxAttempts"])
     return out
 
 
@@ -94,10 +102,15 @@ def endpoints() -> dict[str, Endpoint]:
     return _endpoints(settings().webhooks_json)
 
 
+def configured_name(subscription: str, prefix: str) -> str:
+    """`projects/P/subscriptions/<prefix><name>` -> <name>; "" for a subscription of another kind."""
+    short = subscription.rsplit("/", 1)[-1]
+    return short[len(prefix):] if short.startswith(prefix) else ""
+
+
 def endpoint_for(subscription: str) -> Endpoint | None:
     """`projects/P/subscriptions/webhook-<name>` -> the endpoint named <name>."""
-    short = subscription.rsplit("/", 1)[-1]
-    return endpoints().get(short[len(SUBSCRIPTION_PREFIX):]) if short.startswith(SUBSCRIPTION_PREFIX) else None
+    return endpoints().get(configured_name(subscription, SUBSCRIPTION_PREFIX))
 
 
 def destination_for(subscription: str) -> Destination | None:
