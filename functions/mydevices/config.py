@@ -69,6 +69,7 @@ class Settings:
     webhooks_json: str | None = None  # {"name": {"url": ..., "secret": "whsec_..."}}, from a secret
     webhook_timeout: float = 10.0
     webhook_max_attempts: int = 20  # as the subscription's dead-letter policy says (infra/terraform)
+    caep_receivers_json: str | None = None  # {"name": {"url", "audience"}}: CAEP SETs (app_events/caep.py)
     action_token_ttl: int = 24 * 3600
     # abuse limits (rate_limits.py): None is no limit
     login_rate_per_ip: Rate | None = Rate(20, 60)
@@ -131,6 +132,7 @@ class Settings:
             webhooks_json=os.environ.get("MYDEVICES_WEBHOOKS_JSON") or None,
             webhook_timeout=float(os.environ.get("MYDEVICES_WEBHOOK_TIMEOUT_SECONDS") or cls.webhook_timeout),
             webhook_max_attempts=_int("MYDEVICES_WEBHOOK_MAX_ATTEMPTS", cls.webhook_max_attempts),
+            caep_receivers_json=os.environ.get("MYDEVICES_CAEP_RECEIVERS_JSON") or None,
             action_token_ttl=_int("MYDEVICES_ACTION_TOKEN_TTL_SECONDS", cls.action_token_ttl),
             login_rate_per_ip=_rate("MYDEVICES_LOGIN_RATE_PER_IP", cls.login_rate_per_ip),
             login_rate_per_user_address=_rate("MYDEVICES_LOGIN_RATE_PER_USER_ADDRESS",

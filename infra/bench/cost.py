@@ -28,7 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from infra.bench import guards, seeding
+from infra.bench import guards, seeding, session_events
 from infra.bench.activity_cost import ActivityCost
 from infra.bench.counting import Counter
 from infra.bench.environment import environment
@@ -321,9 +321,10 @@ def cost_table(stack: Stack, *, revoke_others: int, guard_calls: int = 5, guard_
         scenario = Scenario(stack, counter, events)
         scenario.activity = activity
         scenario.play()
+        events_rows = session_events.rows(scenario)
         at_scale = scenario.revoke_others_at_scale(revoke_others)
         guard_rows = scenario.guards(guard_calls, guard_iterations, guard_warmup)
         activity_rows = activity.measure({row["step"] for row in scenario.rows})
     unattributed = counter.snapshot().get("unattributed")
     return {"steps": scenario.rows, "revokeOthersAtScale": at_scale, "guards": guard_rows,
-            "unattributed": unattributed, "activity": activity_rows}
+            "unattributed": unattributed, "activity": activity_rows, "sessionEvents": events_rows}

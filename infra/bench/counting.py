@@ -53,6 +53,8 @@ class Tally:
     fcmCalls: int = 0  # noqa: N815 - send_each calls
     fcmMessages: int = 0  # noqa: N815
     authLookups: int = 0  # noqa: N815 - Firebase Auth accounts:lookup requests
+    appEventPublishes: int = 0  # noqa: N815 - of `publishes`: to the app's events topic (app_events/relay.py)
+    smtpSends: int = 0  # noqa: N815 - messages handed to an SMTP relay (push/smtp.py)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -132,10 +134,13 @@ class Counter:
     @contextlib.contextmanager
     def installed(self) -> Iterator[Counter]:
         """Patch the clients for as long as the block runs; everything is put back afterwards."""
+        import smtplib
+
         from firebase_admin import _user_mgt, messaging
         from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
         from google.cloud.pubsub_v1.publisher.client import Client as PublisherClient
 
+        from mydevices.config import settings
         from mydevices.rate_limits import COLLECTION as COUNTERS
 
         counter = self
@@ -160,6 +165,7 @@ class Counter:
         # the revocation check of `verify_id_token(check_revoked=True)` included, is one
         # `accounts:lookup` request made here. Re-check the name when firebase-admin is upgraded.
         get_user = _user_mgt.UserManager.get_user
+        send_message = smtplib.SMTP.send_message
         counter_path = f"/documents/{COUNTERS}/"
 
         def on_get(response: Any) -> None:
@@ -225,7 +231,15 @@ class Counter:
 
         def counted_publish(client: Any, *args: Any, **kwargs: Any) -> Any:
             counter.add("publishes")
+            topic = str(kwargs.get("topic", args[0] if args else ""))
+            if topic.endswith(f"/topics/{settings().events_topic}"):
+                counter.add("appEventPublishes")
             return publish(client, *args, **kwargs)
+
+        def counted_send_message(client: Any, *args: Any, **kwargs: Any) -> Any:
+            answer = send_message(client, *args, **kwargs)
+            counter.add("smtpSends")  # after: only what the relay accepted
+            return answer
 
         def counted_send_each(messages: list[Any], *args: Any, **kwargs: Any) -> Any:
             counter.add("fcmCalls")
@@ -281,6 +295,8 @@ class Counter:
         patch(FirestoreClient, "list_collection_ids", counted_list_collection_ids)
         patch(FirestoreClient, "list_documents", counted_list_documents)
         patch(_user_mgt.UserManager, "get_users", counted_get_users)
+
+        patch(smtplib.SMTP, "send_message", counted_send_message)
         try:
             yield self
         finally:

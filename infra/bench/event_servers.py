@@ -29,6 +29,8 @@ from infra.local.stack import HOST, MAIN_PY, Stack
 
 TRIGGER = "on_session_written"
 PUSH = "send_session_push"
+RELAY = "publish_app_events"  # session events for the app's backend (app_events/relay.py)
+WEBHOOK = "deliver_webhook"  # one signed POST per event and endpoint (app_events/webhooks.py)
 
 StartResponse = Callable[..., Any]
 
@@ -43,14 +45,19 @@ class EventServers:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._last_activity = time.monotonic()
-        self.handled: dict[str, int] = {TRIGGER: 0, PUSH: 0}
+        self.handled: dict[str, int] = {TRIGGER: 0, PUSH: 0, RELAY: 0, WEBHOOK: 0}
         self.answered_paused = 0  # deliveries answered without running the function
-        self.failed: dict[str, int] = {TRIGGER: 0, PUSH: 0}
+        self.failed: dict[str, int] = {TRIGGER: 0, PUSH: 0, RELAY: 0, WEBHOOK: 0}
         self._servers: list[tuple[BaseWSGIServer, threading.Thread]] = []
+        # While session events are served (serving_app_events): the session-events publishes made
+        # before their subscription existed, and how many webhook endpoints each app event goes to.
+        self.app_events_from: int | None = None
+        self.endpoints = 0
 
-    def _app(self, target: str) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    def _app(self, target: str, signature_type: str = "cloudevent") -> Callable[[dict[str, Any], StartResponse],
+                                                                               Iterable[bytes]]:
         app = functions_framework.create_app(  # type: ignore[no-untyped-call]
-            target=target, source=str(MAIN_PY), signature_type="cloudevent")
+            target=target, source=str(MAIN_PY), signature_type=signature_type)
 
         def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
             with self._lock:
@@ -91,21 +98,51 @@ class EventServers:
         while time.monotonic() < deadline:
             with self._lock:
                 idle = self._in_flight == 0 and time.monotonic() - self._last_activity >= self.quiet_seconds
-                pushed = self.handled[PUSH]
-            if idle and (self.paused or pushed >= self.counter.total("publishes")):
+                handled = dict(self.handled)
+            app_published = self.counter.total("appEventPublishes")
+            session_published = self.counter.total("publishes") - app_published
+            done = handled[PUSH] >= session_published
+            if self.app_events_from is not None:
+                done = done and handled[RELAY] >= session_published - self.app_events_from
+                done = done and handled[WEBHOOK] >= app_published * self.endpoints
+            if idle and (self.paused or done):
                 return True
             time.sleep(0.02)
         return False
+
+    @contextlib.contextmanager
+    def serving_app_events(self, relay_port: int, webhook_port: int, endpoints: int) -> Iterator[None]:
+        """Also serve the relay and the webhook function (their subscriptions are the caller's);
+        `settle` then waits for their deliveries too: one relay run per session event published
+        from now on, one webhook run per app event and endpoint."""
+        self.settle(60)
+        started = len(self._servers)
+        for target, port, signature in ((RELAY, relay_port, "cloudevent"), (WEBHOOK, webhook_port, "http")):
+            self._serve(target, port, signature)
+        self.app_events_from = self.counter.total("publishes") - self.counter.total("appEventPublishes")
+        self.endpoints = endpoints
+        try:
+            yield
+        finally:
+            self.app_events_from, self.endpoints = None, 0
+            for server, thread in self._servers[started:]:
+                server.shutdown()
+                server.server_close()
+                thread.join(timeout=10)
+            del self._servers[started:]
+
+    def _serve(self, target: str, port: int, signature_type: str = "cloudevent") -> None:
+        server = _bind(port, self._app(target, signature_type))
+        thread = threading.Thread(target=server.serve_forever, name=f"bench-{target}", daemon=True)
+        thread.start()
+        self._servers.append((server, thread))
 
     @contextlib.contextmanager
     def serving(self) -> Iterator[EventServers]:
         ports = {TRIGGER: self.stack.ports.trigger, PUSH: self.stack.ports.push}
         try:
             for target, port in ports.items():
-                server = _bind(port, self._app(target))
-                thread = threading.Thread(target=server.serve_forever, name=f"bench-{target}", daemon=True)
-                thread.start()
-                self._servers.append((server, thread))
+                self._serve(target, port)
             yield self
         finally:
             for server, thread in self._servers:

@@ -222,6 +222,27 @@ def activity_rows(results: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def session_event_rows(results: dict[str, Any]) -> list[Row]:
+    """What session events (the relay, one webhook delivery per endpoint) and the alert email add."""
+    section = _section(results, "cost")
+    if section is None:
+        return []
+    rows: list[Row] = []
+    for step in section.get("sessionEvents", []):
+        trigger, push = step["on_session_written"], step["send_session_push"]
+        relay, webhook = step["publish_app_events"], step["deliver_webhook"]
+        name = step["step"] + ("" if step.get("settled", True) else " (fan-out still running at timeout)")
+        rows.append([
+            name, _rw(step["api"]), _calls(trigger) + f" / {trigger.get('publishes', 0)}",
+            _calls(relay) + " / " + _rw(relay) + f" / {relay.get('publishes', 0)}",
+            _calls(webhook) + " / " + _rw(webhook) + f" / receivers got {step['webhookPosts']}",
+            f"{push.get('authLookups', 0)} / {push.get('queries', 0)} / {push.get('smtpSends', 0)}; "
+            f"stand-in got {step['smtpReceived']}",
+            _calls(push) + " / " + _rw(push),
+        ])
+    return rows
+
+
 def _rw(tally: dict[str, int]) -> str:
     return f"{tally.get('reads', 0)} R, {tally.get('writes', 0)} W"
 
@@ -250,6 +271,9 @@ def table(header: Row, rows: list[Row]) -> str:
 
 ACTIVITY_HEADER = ["call", "session events / activity entries", "publish_app_events: runs / R, W / publishes",
                    "of which the activity: R, W", "function runs added"]
+EVENTS_HEADER = ["call", "api: reads, writes", "on_session_written: runs / publishes",
+                 "publish_app_events: runs / R, W / publishes", "deliver_webhook: runs / R, W / POSTs",
+                 "send_session_push: Auth lookups / queries / SMTP sends", "send_session_push: runs / R, W"]
 SUMMARY_HEADER = ["measurement", "ours", "baseline", "ratio", "target", ""]
 COST_HEADER = ["call", "api: reads, writes", "api: Auth lookups", "api: detail",
                "on_session_written: runs / R, W / publishes", "send_session_push: runs / R, W", "FCM messages"]
@@ -277,6 +301,11 @@ def render(results: dict[str, Any]) -> str:
         parts += ["", "What recording the security activity adds (docs/activity.md), per step of the cost scenario "
                   "that publishes session events; counted running the relay on that step's own events:", "",
                   table(ACTIVITY_HEADER, activity)]
+    events = session_event_rows(results)
+    if events:
+        parts += ["", "What session events and the alert email add (the relay and one webhook delivery per endpoint, "
+                  "here 2 endpoints; the email counted at smtplib and at the SMTP stand-in):", "",
+                  table(EVENTS_HEADER, events)]
     parts += ["", f"All figures: `{meta['json']}`."]
     return "\n".join(parts)
 

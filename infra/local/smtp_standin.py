@@ -7,7 +7,9 @@ this wraps it to keep every message it accepted as one file, `<n>.eml` in `--mai
 under a temporary name and renamed, so a reader never sees half a message. The files are the
 control API: tests and the stack read them back (`infra/local/stack/servers.py` SmtpStandin) and
 delete them to start afresh. "SMTP down" is this process stopped; "up" is it started again on
-the same port.
+the same port. A relay that answers but refuses is `fault.json` in `--maildir`: `{"MAIL": "421 ..."}`
+answers that reply to every MAIL FROM (likewise RCPT, DATA, and QUIT, whose reply comes after the
+message was accepted); deleting the file ends the fault.
 
     python infra/local/smtp_standin.py --port P --maildir DIR [--quiet]
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import signal
 import sys
@@ -38,7 +41,35 @@ class Maildir:
         self._numbers = itertools.count(start)
         self._lock = threading.Lock()
 
+    def _fault(self, stage: str) -> str | None:
+        try:
+            reply = json.loads((self.directory / "fault.json").read_text()).get(stage)
+        except (OSError, ValueError):
+            return None
+        return reply if isinstance(reply, str) else None
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          options: list[str]) -> str:
+        if (fault := self._fault("MAIL")) is not None:
+            return fault
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          options: list[str]) -> str:
+        if (fault := self._fault("RCPT")) is not None:
+            return fault
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        return self._fault("QUIT") or "221 Bye"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+        if (fault := self._fault("DATA")) is not None:
+            return fault
         with self._lock:
             number = next(self._numbers)
         path = self.directory / f"{number:06d}.eml"

@@ -7,6 +7,7 @@
 locals {
   webhook_timeout_seconds = 10
   webhooks_secret_id      = "mydevices-webhooks"
+  events_secrets          = { webhooks = local.webhooks_secret_id, caep_receivers = "mydevices-caep-receivers" }
   events_functions        = toset(["publish-app-events", "deliver-webhook"])
 }
 
@@ -23,8 +24,12 @@ resource "google_pubsub_topic" "app_events_dead" {
   depends_on = [google_project_service.enabled]
 }
 
-resource "google_secret_manager_secret" "webhooks" {
-  secret_id = local.webhooks_secret_id
+# The webhooks' endpoints (MYDEVICES_WEBHOOKS_JSON) and the CAEP receivers (MYDEVICES_CAEP_RECEIVERS_JSON),
+# each a secret only deliver_webhook reads.
+resource "google_secret_manager_secret" "events" {
+  for_each = local.events_secrets
+
+  secret_id = each.value
 
   replication {
     auto {}
@@ -33,10 +38,22 @@ resource "google_secret_manager_secret" "webhooks" {
   depends_on = [google_project_service.enabled]
 }
 
-resource "google_secret_manager_secret_iam_member" "webhooks_reader" {
-  secret_id = google_secret_manager_secret.webhooks.id
+moved {
+  from = google_secret_manager_secret.webhooks
+  to   = google_secret_manager_secret.events["webhooks"]
+}
+
+resource "google_secret_manager_secret_iam_member" "events_secret_reader" {
+  for_each = google_secret_manager_secret.events
+
+  secret_id = each.value.id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.fn["deliver-webhook"].member
+}
+
+moved {
+  from = google_secret_manager_secret_iam_member.webhooks_reader
+  to   = google_secret_manager_secret_iam_member.events_secret_reader["webhooks"]
 }
 
 resource "google_pubsub_topic_iam_member" "relay_publishes" {
@@ -104,12 +121,25 @@ resource "google_cloudfunctions2_function" "deliver_webhook" {
     secret_environment_variables {
       key        = "MYDEVICES_WEBHOOKS_JSON"
       project_id = var.project_id
-      secret     = google_secret_manager_secret.webhooks.secret_id
+      secret     = google_secret_manager_secret.events["webhooks"].secret_id
       version    = "latest"
+    }
+    # CAEP receivers (caep-<name> subscriptions): their URLs and audiences, and the keyring that signs the SETs
+    secret_environment_variables {
+      key        = "MYDEVICES_CAEP_RECEIVERS_JSON"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.events["caep_receivers"].secret_id
+      version    = "latest"
+    }
+    secret_environment_variables {
+      key        = "MYDEVICES_KEYS_JSON"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.keyring.secret_id
+      version    = var.keyring_version
     }
   }
 
-  depends_on = [google_project_iam_member.build, google_secret_manager_secret_iam_member.webhooks_reader]
+  depends_on = [google_project_iam_member.build, google_secret_manager_secret_iam_member.events_secret_reader]
 }
 
 resource "google_cloud_run_service_iam_member" "events_invoke_themselves" {
@@ -165,11 +195,15 @@ resource "google_pubsub_subscription" "app_events_relay" {
   depends_on = [google_cloud_run_service_iam_member.events_invoke_themselves]
 }
 
+# One per webhook endpoint (webhook-<name>) and one per CAEP receiver (caep-<name>, app_events/caep.py:
+# only session.closed, checked again in code as the emulator ignores filters), both for deliver_webhook.
 resource "google_pubsub_subscription" "webhook" {
-  for_each = var.webhook_endpoints
+  for_each = merge({ for name in var.webhook_endpoints : name => { name = "webhook-${name}", filter = null } },
+  { for name in var.caep_receivers : "caep-${name}" => { name = "caep-${name}", filter = "attributes.type = \"session.closed\"" } })
 
-  name  = "webhook-${each.value}"
-  topic = google_pubsub_topic.app_events.id
+  name   = each.value.name
+  topic  = google_pubsub_topic.app_events.id
+  filter = each.value.filter
 
   enable_message_ordering = true                               # one user's events in order
   ack_deadline_seconds    = local.webhook_timeout_seconds + 30 # longer than one attempt

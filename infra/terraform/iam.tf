@@ -23,7 +23,7 @@ locals {
     { "sweep-deleted-users" = ["roles/datastore.user", "roles/firebaseauth.viewer"] }, # lists users, asks Auth, erases
   )
 
-  keyring_readers = concat(["api", "send-session-push"], keys(local.callables))
+  keyring_readers = concat(["api", "send-session-push", "deliver-webhook"], keys(local.callables)) # deliver-webhook: CAEP SETs
 
   project_role_grants = {
     for grant in flatten([

@@ -123,3 +123,9 @@ variable "deleted_users_sweep_schedule" {
   type        = string
   default     = "30 3 * * *"
 }
+
+variable "caep_receivers" {
+  description = "Names of the CAEP receivers (Shared Signals Framework push), one ordered push subscription each (caep-<name>) getting a session-revoked SET per closed session. Their URLs and audiences are in the caep-receivers secret (MYDEVICES_CAEP_RECEIVERS_JSON), never here."
+  type        = set(string)
+  default     = []
+}

@@ -19,18 +19,13 @@ from google.cloud import firestore, pubsub_v1
 from standardwebhooks import Webhook
 
 from infra.local.stack import Stack
-from infra.local.stack.emulators import (
-    APP_EVENTS_DEAD_TOPIC,
-    APP_EVENTS_TOPIC,
-    SESSION_EVENTS_TOPIC,
-    ordered_push_subscription,
-)
+from infra.local.stack.emulators import APP_EVENTS_TOPIC
 from mydevices import documents, store
 from mydevices.bodies import DeviceInfo
+from support.app_event_pipeline import delivering
 from support.devices import IPHONE, signed_in
 from support.devices import PIXEL as PIXEL_SPEC
 from support.push import EventFunctions
-from support.serving import serving
 from support.waiting import wait_for
 from support.webhook_receivers import Receiver
 
@@ -56,16 +51,9 @@ def pipeline(stack: Stack, event_functions: EventFunctions, receivers: dict[str,
     hooks = {name: {"url": r.url, "secret": SECRET, "maxAttempts": DEAD_AFTER if name == "dead" else 100}
              for name, r in receivers.items()}
     env = {"MYDEVICES_WEBHOOKS_JSON": json.dumps(hooks), "MYDEVICES_WEBHOOK_TIMEOUT_SECONDS": "1"}
-    host, project = stack.pubsub.host, stack.project
-    with serving(stack, "publish_app_events", signature_type="cloudevent", own_port=True) as relay, \
-            serving(stack, "deliver_webhook", env, signature_type="http", own_port=True) as webhook:
-        ordered_push_subscription(host, project, SESSION_EVENTS_TOPIC, "session-events-app",
-                                  f"{relay.url}/projects/{project}/topics/{SESSION_EVENTS_TOPIC}",
-                                  dead_topic=APP_EVENTS_DEAD_TOPIC, backoff=(0.5, 2))
-        for name in receivers:
-            ordered_push_subscription(host, project, APP_EVENTS_TOPIC, f"webhook-{name}", webhook.url,
-                                      dead_topic=APP_EVENTS_DEAD_TOPIC, max_attempts=100 if name != "dead" else 5,
-                                      backoff=(0.5, 2))
+    project = stack.project
+    attempts = {f"webhook-{name}": 100 if name != "dead" else 5 for name in receivers}
+    with delivering(stack, env, "session-events-app", attempts) as (_, webhook):
         subscriber = pubsub_v1.SubscriberClient()
         backend = subscriber.subscription_path(project, "app-backend")
         subscriber.create_subscription(request=pubsub_v1.types.Subscription(

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 
-from infra.bench import capacity, cost, guards, report
+from infra.bench import capacity, cost, guards, report, session_events
 from infra.bench.counting import Counter
 from infra.bench.environment import environment, product_environment
 from infra.bench.http_load import wrk_binary
@@ -248,3 +248,39 @@ def test_recording_the_activity_adds_one_write_per_entry_and_no_function_run(res
         assert relay["writes"] == activity["writes"], step  # the relay writes nothing else
     copied = rows[cost.COPIED_TOKEN]
     assert copied["publish_app_events"]["reads"] == copied["events"]  # the incident's record, as before
+
+
+def test_session_events_cost_one_relay_run_and_one_post_per_endpoint_per_event_and_no_firestore(
+        results: dict[str, Any]) -> None:
+    """What session events add, measured: per session change, one relay run publishing one app event,
+    then one webhook run and one POST per endpoint, with no read or write while receivers answer 2xx."""
+    rows = {row["step"]: row for row in results["sections"]["cost"]["sessionEvents"]}
+    assert set(rows) == set(session_events.ROWS)
+    for name, row in rows.items():
+        relay, webhook = row["publish_app_events"], row["deliver_webhook"]
+        assert row["settled"], name
+        assert row["on_session_written"]["publishes"] == relay["invocations"] == 1, name
+        assert relay["publishes"] == relay["appEventPublishes"] == 1, name
+        assert webhook["invocations"] == row["webhookPosts"] == row["endpoints"] == 2, name
+        assert (webhook["reads"], webhook["writes"], webhook["authLookups"]) == (0, 0, 0), name
+        # The relay's Firestore work is the security activity's, whose own test above counts it.
+        assert (relay["authLookups"], relay["writes"]) == (0, row["activityEntries"]), name
+
+
+def test_a_mailed_login_adds_one_auth_lookup_and_one_smtp_send_and_no_firestore(results: dict[str, Any]) -> None:
+    """Against the same login whose alert a push carries (the second device's row): the email needs
+    the address from Firebase Auth and the send, nothing more; the session it speaks for comes from
+    the reads the push makes anyway. A login with nobody to alert (the first device) costs no more."""
+    rows = {row["step"]: row for row in results["sections"]["cost"]["sessionEvents"]}
+    mailed = rows[session_events.EMAILED_LOGIN]["send_session_push"]
+    pushed = {row["step"]: row for row in results["sections"]["cost"]["steps"]}[cost.NEW_DEVICE_LOGIN]
+    by_push = pushed["send_session_push"]
+    assert (mailed["authLookups"], mailed["smtpSends"], mailed["fcmMessages"]) == (1, 1, 0), mailed
+    assert (by_push["authLookups"], by_push["smtpSends"], by_push["fcmMessages"]) == (0, 0, 1), by_push
+    assert (mailed["reads"], mailed["queries"], mailed["writes"]) == \
+        (by_push["reads"], by_push["queries"], by_push["writes"]), (mailed, by_push)
+    assert rows[session_events.EMAILED_LOGIN]["smtpReceived"] == 1
+    first = rows[session_events.FIRST_LOGIN]["send_session_push"]
+    assert (first["authLookups"], first["smtpSends"], first["queries"]) == (0, 0, 1), first
+    for name in (session_events.FIRST_LOGIN, session_events.CLOSE):
+        assert rows[name]["smtpReceived"] == 0, name

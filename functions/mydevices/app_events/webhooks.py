@@ -29,10 +29,11 @@ import json
 import logging
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from google.cloud import firestore
 from standardwebhooks import Webhook
@@ -49,6 +50,20 @@ FAILURES = "webhookFailures"
 DEAD_RETENTION = timedelta(days=30)
 
 
+class Destination(Protocol):
+    """Where one subscription's events go: a webhook endpoint here, a CAEP receiver (caep.py)."""
+
+    @property
+    def name(self) -> str: ...  # names its failure counts and dead deliveries
+
+    @property
+    def max_attempts(self) -> int | None: ...  # its own limit (its subscription's), else the setting
+
+    def deliver(self, event_id: str, payload: str) -> str | None:
+        """Hand over one event; None when taken (or nothing to send), else what went wrong."""
+        ...
+
+
 @dataclass(frozen=True)
 class Endpoint:
     name: str
@@ -56,19 +71,30 @@ class Endpoint:
     secret: str
     max_attempts: int | None = None  # this endpoint's own limit (its subscription's), else the setting
 
+    def deliver(self, event_id: str, payload: str) -> str | None:
+        return post(self, event_id, payload)
+
+
+def configured(raw: str | None, setting: str, needs: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """`{"<name>": {...}}` from a setting, each with the text fields it `needs`; maxAttempts, when
+    given, a whole number (else None)."""
+    found = json.loads(raw) if raw else {}
+    if not isinstance(found, dict):
+        raise ValueError(f"{setting} must be an object of name -> {{{', '.join(needs)}}}")
+    for name, spec in found.items():
+        if not (isinstance(spec, dict) and all(isinstance(spec.get(field), str) for field in needs)):
+            raise ValueError(f"{setting}: {name!r} needs {' and '.join(needs)}")
+        if not isinstance(spec.get("maxAttempts"), int):
+            spec["maxAttempts"] = None
+    return found
+
 
 @lru_cache(maxsize=4)
 def _endpoints(raw: str | None) -> dict[str, Endpoint]:
-    found = json.loads(raw) if raw else {}
-    if not isinstance(found, dict):
-        raise ValueError("MYDEVICES_WEBHOOKS_JSON must be an object of name -> {url, secret}")
     out = {}
-    for name, spec in found.items():
-        if not (isinstance(spec, dict) and isinstance(spec.get("url"), str) and isinstance(spec.get("secret"), str)):
-            raise ValueError(f"webhook {name!r} needs a url and a secret")
+    for name, spec in configured(raw, "MYDEVICES_WEBHOOKS_JSON", ("url", "secret")).items():
         Webhook(spec["secret"])  # a malformed secret stops the function here, not at the first event
-        limit = spec.get("maxAttempts")
-        out[name] = Endpoint(name, spec["url"], spec["secret"], limit if isinstance(limit, int) else None)
+        out[name] = Endpoint(name, spec["url"], spec["secret"], spec["maxAttempts"])
     return out
 
 
@@ -76,10 +102,23 @@ def endpoints() -> dict[str, Endpoint]:
     return _endpoints(settings().webhooks_json)
 
 
+def configured_name(subscription: str, prefix: str) -> str:
+    """`projects/P/subscriptions/<prefix><name>` -> <name>; "" for a subscription of another kind."""
+    short = subscription.rsplit("/", 1)[-1]
+    return short[len(prefix):] if short.startswith(prefix) else ""
+
+
 def endpoint_for(subscription: str) -> Endpoint | None:
     """`projects/P/subscriptions/webhook-<name>` -> the endpoint named <name>."""
-    short = subscription.rsplit("/", 1)[-1]
-    return endpoints().get(short[len(SUBSCRIPTION_PREFIX):]) if short.startswith(SUBSCRIPTION_PREFIX) else None
+    return endpoints().get(configured_name(subscription, SUBSCRIPTION_PREFIX))
+
+
+def destination_for(subscription: str) -> Destination | None:
+    """A `webhook-<name>` subscription's endpoint, or a `caep-<name>` one's CAEP receiver (caep.py):
+    both are served by this one function."""
+    from . import caep  # it builds on this module
+
+    return endpoint_for(subscription) or caep.receiver_for(subscription)
 
 
 def headers(endpoint: Endpoint, event_id: str, payload: str) -> dict[str, str]:
@@ -92,8 +131,12 @@ def headers(endpoint: Endpoint, event_id: str, payload: str) -> dict[str, str]:
 
 def post(endpoint: Endpoint, event_id: str, payload: str) -> str | None:
     """POST one event; None when the receiver took it (2xx), else what went wrong."""
-    request = urllib.request.Request(endpoint.url, data=payload.encode(), method="POST",  # noqa: S310 - configured URL
-                                     headers=headers(endpoint, event_id, payload))
+    return send(endpoint.url, payload.encode(), headers(endpoint, event_id, payload))
+
+
+def send(url: str, body: bytes, with_headers: dict[str, str]) -> str | None:
+    """One POST to a configured URL; None on a 2xx answer within the timeout, else what went wrong."""
+    request = urllib.request.Request(url, data=body, method="POST", headers=with_headers)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=settings().webhook_timeout) as answer:  # noqa: S310
             return None if 200 <= answer.status < 300 else f"HTTP {answer.status}"
@@ -103,7 +146,7 @@ def post(endpoint: Endpoint, event_id: str, payload: str) -> str | None:
         return f"{type(failure).__name__}: {failure}"
 
 
-def failed(endpoint: Endpoint, event_id: str, error: str, delivery_attempt: int) -> int:
+def failed(endpoint: Destination, event_id: str, error: str, delivery_attempt: int) -> int:
     """Count one more failed attempt; returns how many there have been. One endpoint's deliveries
     of one user's events are sequential (ordering key), so the count is not contended."""
     now = clock.utcnow()
@@ -114,7 +157,7 @@ def failed(endpoint: Endpoint, event_id: str, error: str, delivery_attempt: int)
     return max(delivery_attempt, counted if isinstance(counted, int) else 1)
 
 
-def bury(endpoint: Endpoint, event_id: str, payload: str, attempts: int, error: str) -> None:
+def bury(endpoint: Destination, event_id: str, payload: str, attempts: int, error: str) -> None:
     """Keep a dead delivery where operators look (deadWebhooks) and say so in the log."""
     now = clock.utcnow()
     event = json.loads(payload)
@@ -127,7 +170,7 @@ def bury(endpoint: Endpoint, event_id: str, payload: str, attempts: int, error: 
               attempts, error, DEAD)
 
 
-def handle(body: Any) -> bool:
+def handle(body: Any, resolve: Callable[[str], Destination | None] = destination_for) -> bool:
     """One Pub/Sub push; True acknowledges it (delivered, dead, or malformed), False asks again."""
     try:
         message, subscription = body["message"], str(body["subscription"])
@@ -137,11 +180,11 @@ def handle(body: Any) -> bool:
     except (KeyError, TypeError, AttributeError, ValueError, binascii.Error, UnicodeDecodeError):
         log.error("webhook: dropping a malformed push: %.500r", body)
         return True
-    endpoint = endpoint_for(subscription)
+    endpoint = resolve(subscription)
     if endpoint is None:
-        log.error("webhook: no endpoint configured for subscription %s; event %s waits", subscription, event_id)
+        log.error("webhook: nothing configured for subscription %s; event %s waits", subscription, event_id)
         return False
-    error = post(endpoint, event_id, payload)
+    error = endpoint.deliver(event_id, payload)
     if error is None:
         log.info("webhook %s: delivered %s (attempt %d)", endpoint.name, event_id, attempt)
         return True

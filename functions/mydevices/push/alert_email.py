@@ -28,15 +28,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import smtplib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
 
-from .. import queries, store
 from ..config import settings
-from ..documents import ACTIVE
 from ..firebase_app import app
 from ..tokens import action
 from . import alert_copy, smtp
@@ -47,6 +46,16 @@ KEY = "email"  # the claim's served-target key: never a session id (those are 22
 SUBJECT = "New sign-in to your account"
 # Characters mail clients read as parts of links, each replaced by a look-alike they do not.
 _LINK_PARTS = str.maketrans({".": "\u2024", "@": "\uff20", "/": "\u2215", ":": "\ua789"})
+
+
+@dataclass(frozen=True)
+class Alerted:
+    """Whom the email speaks to: the oldest earlier active session (the one most likely to be the
+    owner's and old enough to speak for the account) and the new session's createdAt. The push
+    fan-out finds both with the reads it makes for the push anyway (fanout._new_login_targets)."""
+
+    session_id: str
+    new_session_created: Any
 
 
 class NotYet(Exception):
@@ -71,22 +80,7 @@ def inert_name(device_name: Any) -> str | None:
     return name.translate(_LINK_PARTS) if name is not None else None
 
 
-def _alerted_session(uid: str, new_sid: str) -> tuple[str, Any] | None:
-    """(the oldest earlier active session, the new session's createdAt), or None when the new
-    session is no longer active or nothing earlier is (then the login is no news: as for the push)."""
-    new_session = store.read(store.session_ref(uid, new_sid))
-    if new_session is None or new_session.get("status") != ACTIVE:
-        return None
-    created = new_session.get("createdAt")
-    earlier = []
-    for snap in queries.active_sessions(uid).stream():
-        began = (snap.to_dict() or {}).get("createdAt")
-        if snap.id != new_sid and action.earlier(began, created):
-            earlier.append((began, snap.id))
-    return (min(earlier)[1], created) if earlier else None
-
-
-def _address(uid: str) -> str | None:
+def verified_address(uid: str) -> str | None:
     """The user's verified email address in Firebase Auth, or None."""
     from firebase_admin import auth, exceptions
     from google.auth.exceptions import GoogleAuthError
@@ -127,20 +121,16 @@ def compose(to: str, event: dict[str, Any], token: str, expires_at: int, event_i
     return message
 
 
-def send(event: dict[str, Any], event_id: str) -> bool:
-    """Email the user about this login; True when sent, False when there is nothing to send
-    (no earlier active session, no verified address, or the relay refused it for good).
+def send(event: dict[str, Any], event_id: str, alerted: Alerted) -> bool:
+    """Email the user about this login on behalf of `alerted`; True when sent, False when there is
+    nothing to send (no verified address, or the relay refused it for good).
     Raises NotYet when it should be tried again."""
     uid, new_sid = event["uid"], event["sessionId"]
-    found = _alerted_session(uid, new_sid)
-    if found is None:
-        return False
-    to = _address(uid)
+    to = verified_address(uid)
     if to is None:
         log.info("no verified email address for user %s: the new-login email is not sent", uid)
         return False
-    alerted_sid, created = found
-    token, expires_at = action.pair_token(uid, alerted_sid, new_sid, created)
+    token, expires_at = action.pair_token(uid, alerted.session_id, new_sid, alerted.new_session_created)
     try:
         smtp.send(compose(to, event, token, expires_at, event_id), settings().smtp_url or "")
     except smtp.Rejected as rejected:

@@ -152,16 +152,19 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
         yield items[start:start + size]
 
 
-def _new_login_targets(event: dict[str, Any]) -> list[fcm.Outgoing]:
+def _new_login_targets(event: dict[str, Any]) -> tuple[list[fcm.Outgoing], alert_email.Alerted | None]:
+    """The alerts to push, and the session an email would speak to (the oldest earlier active one,
+    None when there is none): one read and one query serve both."""
     uid, new_sid = event["uid"], event["sessionId"]
     new_session = store.read(store.session_ref(uid, new_sid))
     if new_session is None or new_session.get("status") != ACTIVE:
-        return []
+        return [], None
     created = new_session.get("createdAt")
-    others = [
-        snap.id for snap in queries.active_sessions(uid).stream()
-        if snap.id != new_sid and _earlier((snap.to_dict() or {}).get("createdAt"), created)
-    ]
+    earlier = sorted(
+        (began, snap.id) for snap in queries.active_sessions(uid).stream()
+        if snap.id != new_sid and _earlier(began := (snap.to_dict() or {}).get("createdAt"), created)
+    )
+    others = [sid for _, sid in earlier]
     copy = alert_copy.Copy.of(event.get("deviceName"), event.get("location"))
     targets = []
     for chunk in _chunks(others, READ_CHUNK):
@@ -171,13 +174,13 @@ def _new_login_targets(event: dict[str, Any]) -> list[fcm.Outgoing]:
                 action_token, expires_at = action.pair_token(uid, secret.id, new_sid, created)
                 message = new_login_alert(token, secret.id, new_sid, action_token, copy, expires_at)
                 targets.append(fcm.Outgoing(secret.id, token, message))
-    return targets
+    return targets, (alert_email.Alerted(others[0], created) if others else None)
 
 
-def targets(event: dict[str, Any]) -> list[fcm.Outgoing]:
+def targets(event: dict[str, Any]) -> tuple[list[fcm.Outgoing], alert_email.Alerted | None]:
     """Who gets what for this event, read fresh from Firestore at handling time."""
     if event["type"] == SESSION_REVOKED:
-        return _revoked_targets(event)
+        return _revoked_targets(event), None
     return _new_login_targets(event)
 
 
@@ -201,14 +204,16 @@ def handle(data: Any) -> dict[str, int]:
         log.info("event %s was handled already; nothing to send", event_id)
         return {"duplicate": 1}
     try:
-        pending = [item for item in targets(event) if item.key not in claim.already_sent]
+        outgoing, alerted = targets(event)
+        pending = [item for item in outgoing if item.key not in claim.already_sent]
         outcome = fcm.send(pending)
         served = [item.key for item in outcome.sent]
         emailed, email_failure = False, None
         reached = bool(served) or bool(claim.already_sent - {alert_email.KEY})
-        if alert_email.due(event, claim.already_sent, reached=reached, waiting=bool(outcome.transient)):
+        if alerted is not None and alert_email.due(event, claim.already_sent, reached=reached,
+                                                   waiting=bool(outcome.transient)):
             try:
-                emailed = alert_email.send(event, event_id)
+                emailed = alert_email.send(event, event_id, alerted)
                 served.append(alert_email.KEY)  # sent, or nothing to send: either way done
             except alert_email.NotYet as failure:
                 email_failure = failure

@@ -13,8 +13,10 @@ Manager in production, docs/alert-email.md), never committed.
 
 Errors are split in two, because the caller retries one and not the other: the relay refusing
 the recipient for good (5xx) is `Rejected` (retrying cannot help); anything else (connection
-refused, timeout, 4xx, a dropped connection) propagates as `smtplib.SMTPException` or `OSError`
-for the fan-out to retry through Pub/Sub.
+refused, timeout, 4xx, a dropped connection, and a 5xx before any recipient: a relay refusing
+the connection or the sender is one that is down or misconfigured, not a verdict on this message)
+propagates as `smtplib.SMTPException` or `OSError` for the fan-out to retry through Pub/Sub. Once
+the relay has accepted the message, nothing it says afterwards is a failure.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def send(message: EmailMessage, url: str, *, timeout: float = TIMEOUT_SECONDS) -
         client = smtplib.SMTP_SSL(parts.hostname, port, timeout=timeout, context=context)
     else:
         client = smtplib.SMTP(parts.hostname, port, timeout=timeout)
-    with client:
+    try:
         if parts.scheme == "smtp+starttls":
             client.starttls(context=context)  # raises SMTPNotSupportedError if the relay cannot
         if parts.username:
@@ -60,3 +62,15 @@ def send(message: EmailMessage, url: str, *, timeout: float = TIMEOUT_SECONDS) -
             if 500 <= failure.smtp_code < 600 and not isinstance(failure, smtplib.SMTPSenderRefused):
                 raise Rejected(f"the relay refused the message ({failure.smtp_code})") from None
             raise
+    finally:
+        _quit(client)
+
+
+def _quit(client: smtplib.SMTP) -> None:
+    """Say goodbye. Its answer to QUIT (or none at all) changes nothing: after an accepted message
+    the message is the relay's, and failing here would have Pub/Sub send it again (`with client:`
+    raises on anything but 221); after a failure, that failure is what counts."""
+    try:
+        client.quit()
+    except (OSError, smtplib.SMTPException):
+        client.close()

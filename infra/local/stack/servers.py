@@ -6,6 +6,7 @@ documents it): the stack, the tests and the benchmark read pushes and inject fau
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -165,6 +166,18 @@ class SmtpStandin(ManagedProcess):
     def clear(self) -> None:
         for path in self.maildir.glob("*.eml") if self.maildir.exists() else []:
             path.unlink(missing_ok=True)
+
+    def fault(self, stage: str | None, reply: str = "") -> None:
+        """From now on answer `reply` (say "421 4.3.2 Service not available") to every `stage`
+        command (MAIL, RCPT, DATA, or QUIT after accepting the message); None ends the fault."""
+        path = self.maildir / "fault.json"
+        if stage is None:
+            path.unlink(missing_ok=True)
+            return
+        self.maildir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({stage: reply}))
+        os.replace(tmp, path)
 
 
 class HostingServer(ManagedProcess):
