@@ -77,6 +77,7 @@ class Settings:
     login_rate_per_user: Rate | None = Rate(200, 3600)  # the ceiling per sign-in, whatever the address
     refresh_rate_per_ip: Rate | None = Rate(120, 60)
     refresh_rate_per_session: Rate | None = Rate(30, 60)
+    export_rate_per_user: Rate | None = Rate(10, 3600)  # each export reads every document of the user
     max_active_sessions: int = 50
     publish_timeout: float = 30.0
     outbox_sweep_interval: int = 60
@@ -140,6 +141,7 @@ class Settings:
             login_rate_per_user=_rate("MYDEVICES_LOGIN_RATE_PER_USER", cls.login_rate_per_user),
             refresh_rate_per_ip=_rate("MYDEVICES_REFRESH_RATE_PER_IP", cls.refresh_rate_per_ip),
             refresh_rate_per_session=_rate("MYDEVICES_REFRESH_RATE_PER_SESSION", cls.refresh_rate_per_session),
+            export_rate_per_user=_rate("MYDEVICES_EXPORT_RATE_PER_USER", cls.export_rate_per_user),
             max_active_sessions=_int("MYDEVICES_MAX_ACTIVE_SESSIONS", cls.max_active_sessions),
             publish_timeout=float(os.environ.get("MYDEVICES_PUBLISH_TIMEOUT_SECONDS") or cls.publish_timeout),
             outbox_sweep_interval=_int("MYDEVICES_OUTBOX_SWEEP_SECONDS", cls.outbox_sweep_interval),

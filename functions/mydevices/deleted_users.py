@@ -114,8 +114,9 @@ def sweep(budget_seconds: float = 480.0) -> Swept:
                       len(missing), len(page))
             break
         for uid in sorted(missing):
-            result.erased_documents += user_data.erase(uid)
-            result.erased_users += 1
+            erased = user_data.erase(uid)
+            result.erased_documents += erased
+            result.erased_users += 1 if erased else 0
         result.checked += len(page)
         _cursor().set({"after": page[-1], "at": clock.utcnow()})
         if time.monotonic() - started > budget_seconds:
@@ -134,7 +135,7 @@ def requested(body: bytes) -> list[str] | None:
         return None
     try:
         uids = json.loads(body)["uids"]
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         uids = None
     if (not isinstance(uids, list) or not 0 < len(uids) <= BATCH
             or not all(isinstance(uid, str) and 0 < len(uid) <= MAX_UID_LENGTH for uid in uids)):
@@ -149,7 +150,8 @@ def erase_named(uids: list[str]) -> Swept:
     result = Swept(checked=len(uids), finished=True)
     storable = [uid for uid in uids if store.valid_id(uid)]  # no other id can have data here (unsupported_uid)
     for uid in sorted(gone(storable) if storable else ()):
-        result.erased_documents += user_data.erase(uid)
-        result.erased_users += 1
+        erased = user_data.erase(uid)
+        result.erased_documents += erased
+        result.erased_users += 1 if erased else 0
     log.info("deleted-users erasure on request: %s", result.as_dict())
     return result

@@ -1,9 +1,11 @@
 """Everything the product keeps about one user, found in one place: what the export hands the user
 (flows/export.py) and what the erasure of a deleted Firebase user removes (deleted_users.py).
 
-- `users/{uid}` and every collection under it, found by listing its collections (ListCollectionIds)
-  and querying all their descendants, so a collection added later (the security activity, say) is
-  exported and erased with no change here.
+- Our fields of `users/{uid}` (`ACCOUNT_FIELDS`) and our collections under it (`OWN_COLLECTIONS`),
+  each queried with all its descendants. Only ours: an app may keep its own profile and data under
+  `users/{uid}` too, and that is neither ours to hand out (its own rules guard it) nor ours to
+  delete. A collection we add there must be named in `OWN_COLLECTIONS`
+  (tests/api/test_data_rights.py finds any we write that is missing).
 - The top-level collections that name the user in a field (`KEYED`): a session's secrets, used
   alert-answer tokens, dead webhook deliveries, events parked in the outbox.
 - Not here: `rateLimits` (keyed by a hash of the user or address, holding a count only),
@@ -23,7 +25,12 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.field_path import FieldPath
 
 from . import store
+from .activity import record as activity
 from .views import iso
+
+# Ours under users/{uid}; the account document's fields we write (closing.py, account_settings.py).
+OWN_COLLECTIONS = (store.SESSIONS, store.DEVICES, store.SECURITY_EVENTS, activity.COLLECTION)
+ACCOUNT_FIELDS = ("reauthAfter", "autoCloseDays")
 
 # (collection, the field naming the user). Names as the writing modules spell them:
 # flows/alert_answer.USED_TOKENS, app_events/webhooks.DEAD, push/outbox.COLLECTION (its `event`
@@ -50,12 +57,12 @@ BATCH_LIMIT = 500  # writes per batch (the emulator does not enforce it: platfor
 
 
 def _tree(uid: str, *, names_only: bool = False) -> Iterator[firestore.DocumentSnapshot[Any]]:
-    """Every document under the account's (not itself), at any depth: one
-    ListCollectionIds, then one query per collection for all its descendants (the query
-    `recursive_delete` makes), so the cost is the documents read, not a call per document."""
+    """Every document in our collections under the account, at any depth: one query per collection
+    for all its descendants (the query `recursive_delete` makes), so the cost is the documents
+    read, not a call per document."""
     account = store.user_ref(uid)
-    for collection in account.collections():
-        query = collection.recursive()
+    for name in OWN_COLLECTIONS:
+        query = account.collection(name).recursive()
         yield from (query.select([FieldPath.document_id()]) if names_only else query).stream()
 
 
@@ -85,22 +92,41 @@ def _entry(snapshot: firestore.DocumentSnapshot[Any]) -> dict[str, Any]:
 
 def export(uid: str) -> list[dict[str, Any]]:
     """Every document of the user, secrets left out: `[{"path", "data"}]`, the account's first."""
-    account = store.read(store.user_ref(uid))
-    found = [{"path": store.user_ref(uid).path, "data": plain(account)}] if account is not None else []
+    account = {k: v for k, v in (store.read(store.user_ref(uid)) or {}).items() if k in ACCOUNT_FIELDS}
+    found = [{"path": store.user_ref(uid).path, "data": plain(account)}] if account else []
     found += sorted((_entry(snap) for snap in _tree(uid)), key=lambda doc: str(doc["path"]))
     return found + [_entry(snap) for snap in keyed_documents(uid)]
 
 
 def erase(uid: str) -> int:
-    """Delete every document of the user; returns how many deletes it made. Idempotent: a second
-    run finds nothing under the account and deletes only its (absent) document again."""
+    """Delete every document of ours about the user, and our fields of the account document (the
+    app's own fields and collections there stay); returns how many writes it made, 0 when there
+    was nothing of ours left (a second run, or an id that only the app keeps data under)."""
     client = store.db()
-    refs = [store.user_ref(uid)]
-    refs += [snap.reference for snap in _tree(uid, names_only=True)]
+    refs = [snap.reference for snap in _tree(uid, names_only=True)]
     refs += [snap.reference for snap in keyed_documents(uid)]
     for start in range(0, len(refs), BATCH_LIMIT):
         batch = client.batch()
         for ref in refs[start:start + BATCH_LIMIT]:
             batch.delete(ref)
         batch.commit()
-    return len(refs)
+    return len(refs) + _clear_account_fields(uid)
+
+
+def _clear_account_fields(uid: str) -> int:
+    """Our fields of users/{uid} gone, and the document with them if nothing of the app's is left:
+    1 write, or 0 when none of our fields is there."""
+    ref = store.user_ref(uid)
+
+    def clear(transaction: firestore.Transaction) -> int:
+        snapshot = ref.get(transaction=transaction)
+        fields = set(snapshot.to_dict() or {}) if snapshot.exists else set()
+        if not fields & set(ACCOUNT_FIELDS):
+            return 0
+        if fields <= set(ACCOUNT_FIELDS):
+            transaction.delete(ref)
+        else:
+            transaction.update(ref, dict.fromkeys(ACCOUNT_FIELDS, firestore.DELETE_FIELD))
+        return 1
+
+    return store.transact(clear)

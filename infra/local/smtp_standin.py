@@ -8,8 +8,8 @@ under a temporary name and renamed, so a reader never sees half a message. The f
 control API: tests and the stack read them back (`infra/local/stack/servers.py` SmtpStandin) and
 delete them to start afresh. "SMTP down" is this process stopped; "up" is it started again on
 the same port. A relay that answers but refuses is `fault.json` in `--maildir`: `{"MAIL": "421 ..."}`
-answers that reply to every MAIL FROM (likewise RCPT, DATA, and QUIT, whose reply comes after the
-message was accepted); deleting the file ends the fault.
+answers that reply to every MAIL FROM (likewise EHLO, which also answers HELO, RCPT, DATA, and QUIT,
+whose reply comes after the message was accepted); deleting the file ends the fault.
 
     python infra/local/smtp_standin.py --port P --maildir DIR [--quiet]
 """
@@ -47,6 +47,19 @@ class Maildir:
         except (OSError, ValueError):
             return None
         return reply if isinstance(reply, str) else None
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,  # noqa: N802
+                          responses: list[str]) -> list[str]:
+        if (fault := self._fault("EHLO")) is not None:
+            return [fault]
+        session.host_name = hostname
+        return responses
+
+    async def handle_HELO(self, server: Any, session: Any, envelope: Any, hostname: str) -> str:  # noqa: N802
+        if (fault := self._fault("EHLO")) is not None:  # one fault for both greetings
+            return fault
+        session.host_name = hostname
+        return f"250 {server.hostname}"
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
                           options: list[str]) -> str:

@@ -23,6 +23,7 @@ from google.cloud import firestore
 from infra.local.stack import Stack
 from mydevices import documents, store, user_data
 from mydevices.app_events import webhooks
+from mydevices.config import settings
 from mydevices.firebase_app import app
 from mydevices.flows import alert_answer, export
 from mydevices.push import outbox
@@ -67,16 +68,24 @@ class User:
         webhooks.bury(webhooks.Endpoint("backend", "https://hooks.example/x", "whsec_x"), f"e-{self.uid}",
                       json.dumps(event), 5, "HTTP 500")
         outbox.park(f"o-{self.uid}", {"type": "revoked", "uid": self.uid, "sessionId": self.pixel.session_id})
+        # The app's own data beside ours, as many apps keep it: not ours to export or delete.
+        db.document(f"users/{self.uid}").set(APP_FIELDS, merge=True)
+        db.document(f"users/{self.uid}/{APP_COLLECTION}/billing").set({"customer": "cus_secret"})
 
     def fresh_id_token(self, stack: Stack) -> str:
         return stack.auth.sign_in(self.email, PASSWORD)[1]
 
 
+APP_FIELDS = {"appRole": "admin"}
+APP_COLLECTION = "appPrivate"
+
+
 def all_paths(db: firestore.Client, uid: str) -> set[str]:
-    """What Firestore holds for `uid`, read directly (not through the code under test's listing)."""
+    """What Firestore holds of ours for `uid`, read directly (not through the code under test's
+    listing): every collection under the account but the app's, the account if it has our fields."""
     paths = {snap.reference.path for collection in db.document(f"users/{uid}").collections()
-             for snap in collection.recursive().stream()}
-    if db.document(f"users/{uid}").get().exists:
+             if collection.id != APP_COLLECTION for snap in collection.recursive().stream()}
+    if set(db.document(f"users/{uid}").get().to_dict() or {}) - set(APP_FIELDS):
         paths.add(f"users/{uid}")
     for name in (store.SECRETS, alert_answer.USED_TOKENS, webhooks.DEAD):
         paths |= {s.reference.path for s in db.collection(name).where(
@@ -128,6 +137,7 @@ def test_the_export_has_every_document_of_the_user_and_no_secret(
     assert secret_names <= set(secret_doc)
     assert secret_names <= set(body["removedFields"])
     assert not keys_anywhere(body["documents"]) & set(user_data.SECRET_FIELDS)
+    assert not keys_anywhere(body["documents"]) & set(APP_FIELDS) and "cus_secret" not in answer.text
     text = answer.text
     for secret in db.collection(store.SECRETS).where(filter=firestore.FieldFilter("uid", "==", alice.uid)).stream():
         fields = secret.to_dict() or {}
@@ -154,6 +164,27 @@ def test_the_export_needs_a_recent_sign_in(stack: Stack, alice: User) -> None:
     fresh = alice.phone.post("/v1/sessions/current/reauthenticate", json={"idToken": alice.fresh_id_token(stack)})
     assert fresh.status_code == 200, fresh.text
     assert alice.phone.get("/v1/account/export").status_code == 200
+
+
+def test_exports_in_a_loop_are_refused_before_they_read_anything(
+        stack: Stack, api: str, db: firestore.Client) -> None:
+    """Each export reads every document of the user, and a user can grow their own: past the hourly
+    allowance, an export is a 429 with Retry-After, and the next window allows it again."""
+    dave = User(stack, api, db)
+    allowance = settings().export_rate_per_user
+    assert allowance is not None
+    for _ in range(allowance.count):
+        assert dave.phone.get("/v1/account/export").status_code == 200
+    refused = dave.phone.get("/v1/account/export")
+    assert (refused.status_code, error_code(refused)) == (429, "rate_limited"), refused.text
+    assert int(refused.headers["Retry-After"]) > 0 and "documents" not in refused.text
+    stack.clock.advance(seconds=allowance.seconds)
+    answer = dave.phone.refresh()  # a session in use an hour later
+    assert answer.status_code == 200, answer.text
+    dave.phone.adopt(answer)
+    fresh = dave.phone.post("/v1/sessions/current/reauthenticate", json={"idToken": dave.fresh_id_token(stack)})
+    assert fresh.status_code == 200, fresh.text
+    assert dave.phone.get("/v1/account/export").status_code == 200
 
 
 def test_a_firebase_native_app_exports_through_the_callable(
@@ -192,6 +223,8 @@ def test_the_sweep_erases_a_deleted_users_data_keeps_a_live_ones_and_a_second_ru
         assert first.status_code == 200, first.text
         assert first.json()["erasedUsers"] == 1, first.json()
         assert all_paths(db, carol.uid) == set()
+        assert db.document(f"users/{carol.uid}").get().to_dict() == APP_FIELDS  # the app's own stay
+        assert db.document(f"users/{carol.uid}/{APP_COLLECTION}/billing").get().exists
         assert all_paths(db, alice.uid) == kept
         second = requests.post(sweeper.url, timeout=60)
         assert second.status_code == 200

@@ -117,11 +117,12 @@ def emailed_once(stack: Stack, tap: Tap, intruder: Device, settle: float = 4.0) 
 
 @pytest.mark.parametrize("fault", [
     ("down", ""),
+    ("EHLO", "554 5.3.2 Service not available"),
     ("MAIL", "421 4.3.2 Service not available, closing transmission channel"),
     ("MAIL", "554 5.3.2 Relay not accepting messages"),
     ("RCPT", "450 4.2.1 Mailbox busy, try again later"),
     ("DATA", "451 4.3.0 Local error in processing, try again later"),
-], ids=["stopped", "421-at-MAIL", "554-at-MAIL", "450-at-RCPT", "451-at-DATA"])
+], ids=["stopped", "554-at-EHLO-and-HELO", "421-at-MAIL", "554-at-MAIL", "450-at-RCPT", "451-at-DATA"])
 def test_a_login_mailed_while_the_relay_is_down_is_sent_once_when_it_is_back(
         relay: Stack, tap: Tap, api: str, sign_up: Callable[..., tuple[str, str]], fault: tuple[str, str]) -> None:
     stage, reply = fault

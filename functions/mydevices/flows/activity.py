@@ -20,7 +20,7 @@ from ..views import iso
 from .validation import Caller
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
-CURSOR = re.compile(r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#\d#[A-Za-z0-9_-]{1,200}\Z")
+CURSOR = re.compile(r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#\d#[A-Za-z0-9_.:-]{1,200}\Z")
 
 
 def page_size(raw: str | None) -> int:

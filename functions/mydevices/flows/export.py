@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import clock, lifetimes, user_data
+from .. import clock, lifetimes, rate_limits, user_data
 from ..config import settings
 from ..views import iso
 from .validation import Caller
@@ -22,6 +22,9 @@ FORMAT = 1
 
 def export(caller: Caller) -> dict[str, Any]:
     lifetimes.require_recent_sign_in(caller.session, settings().recent_sign_in_seconds or DEFAULT_SIGN_IN_SECONDS)
+    # An export reads every document of the user, and a user can grow their own (a device per login):
+    # counted before any read, so a loop of exports costs one counter write each, then nothing.
+    rate_limits.hit("export-user", caller.uid, settings().export_rate_per_user)
     return {
         "format": FORMAT,
         "uid": caller.uid,

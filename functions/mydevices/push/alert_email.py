@@ -137,5 +137,16 @@ def send(event: dict[str, Any], event_id: str, alerted: Alerted) -> bool:
         log.warning("new-login email for session %s not sent: %s", new_sid, rejected)
         return False
     except (OSError, smtplib.SMTPException) as failure:
-        raise NotYet(f"SMTP: {type(failure).__name__}: {failure}") from None
+        raise NotYet(f"SMTP: {_smtp_failure(failure)}") from None
     return True
+
+
+def _smtp_failure(failure: Exception) -> str:
+    """What went wrong, for the logs: codes, never the relay's text (a refused recipient's names
+    the user's address)."""
+    name = type(failure).__name__
+    if isinstance(failure, smtplib.SMTPRecipientsRefused):
+        return f"{name} {sorted(code for code, _ in failure.recipients.values())}"
+    if isinstance(failure, smtplib.SMTPResponseException):
+        return f"{name} {failure.smtp_code}"
+    return name if isinstance(failure, smtplib.SMTPException) else f"{name}: {failure}"

@@ -49,6 +49,9 @@ def send(message: EmailMessage, url: str, *, timeout: float = TIMEOUT_SECONDS) -
     try:
         if parts.scheme == "smtp+starttls":
             client.starttls(context=context)  # raises SMTPNotSupportedError if the relay cannot
+        # The greeting now, outside the refusals below: a relay answering EHLO and HELO with 5xx
+        # is down or misconfigured, not refusing this message, and its SMTPHeloError is retried.
+        client.ehlo_or_helo_if_needed()
         if parts.username:
             client.login(unquote(parts.username), unquote(parts.password or ""))
         try:
