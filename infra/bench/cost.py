@@ -59,6 +59,8 @@ LIFETIMES_REFRESH = "POST /v1/sessions/refresh (lifetimes on: idle timeout, and 
 REAUTHENTICATE = "POST /v1/sessions/current/reauthenticate (a fresh sign-in's ID token)"
 AUTO_CLOSE = "PUT /v1/sessions/auto-close (7 days, 2 active)"
 EXPIRED_FIRST_SEEN = "POST /v1/sessions/refresh (idle past its deadline, first seen: 401 session_expired, closes it)"
+# The support API (support_api, flows/support.py): a closure by an agent, against the user's own DELETE.
+SUPPORT_CLOSE = "support_api POST /v1/support/users/{uid}/sessions/{id}/close (an agent closes 1)"
 
 
 class Scenario:
@@ -167,6 +169,7 @@ class Scenario:
                   lambda: Device(self.api, dict(IPHONE)).login("not-an-id-token", expect=401, code="invalid_token"))
         self.copied_token_incident()
         self.lifetimes()
+        self.support_closure()
 
     def copied_token_incident(self) -> None:
         """A refresh token copied off a device and used after the device has rotated past it (the
@@ -184,6 +187,32 @@ class Scenario:
         self.setup(two_rotations)
         self.step(COPIED_TOKEN, lambda: laptop.refresh(copied[0], expect=401, code="token_reused"))
         self.step(STALE_REPLAY, lambda: laptop.refresh(copied[0], expect=401, code="session_revoked"))
+
+    def support_closure(self) -> None:
+        """An agent (a Firebase user with the mydevicesSupport claim) closes one of a user's two
+        sessions: its Auth lookup (the agent's standing and claim) and its audit record are what it
+        adds to the user's own closure, less the caller's session read."""
+        from firebase_admin import auth
+
+        from mydevices.firebase_app import app
+
+        uid, id_token = self.stack.auth.sign_up()
+        phone, pixel = Device(self.api, dict(IPHONE)), Device(self.api, dict(PIXEL))
+        agent_email = f"bench-agent-{secrets.token_hex(6)}@example.com"
+        agent: list[str] = []
+
+        def sign_in_both() -> None:
+            phone.login(id_token, "tok-support-phone")
+            pixel.login(id_token, "tok-support-pixel")
+            agent_uid, _ = self.stack.auth.sign_up(agent_email)
+            auth.set_custom_user_claims(agent_uid, {"mydevicesSupport": True}, app=app())
+            agent.append(self.stack.auth.sign_in(agent_email)[1])
+
+        self.setup(sign_in_both)
+        support = InProcessApi("support_api")
+        self.step(SUPPORT_CLOSE, lambda: support.call(
+            "POST", f"/v1/support/users/{uid}/sessions/{pixel.session_id}/close", body={"reason": "bench"},
+            headers={"Authorization": f"Bearer {agent[0]}"}))
 
     def lifetimes(self) -> None:
         """A session with both deadlines (the platform's idle timeout, and an absolute lifetime its

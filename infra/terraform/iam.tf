@@ -18,11 +18,13 @@ locals {
       "send-session-push"  = ["roles/datastore.user", "roles/firebasecloudmessaging.admin"]
       "publish-app-events" = ["roles/datastore.user"] # reads a copied-token incident's record
       "deliver-webhook"    = ["roles/datastore.user"] # counts failures, keeps dead deliveries
+      # support.tf: the agent's and the customer's Auth lookups, sessions, the audit
+      "support-api" = ["roles/datastore.user", "roles/firebaseauth.viewer"]
     },
     { for name, _ in local.callables : name => ["roles/datastore.user"] },
   )
 
-  keyring_readers = concat(["api", "send-session-push"], keys(local.callables))
+  keyring_readers = concat(["api", "send-session-push", "support-api"], keys(local.callables))
 
   project_role_grants = {
     for grant in flatten([

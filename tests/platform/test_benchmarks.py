@@ -229,3 +229,15 @@ def test_revoke_others_commits_in_batches_and_pushes_each_closed_session(results
     assert at_scale["api"]["commits"] == math.ceil(others / 500) + 1
     assert at_scale["fcmReceived"] == others
     assert at_scale["send_session_push"]["fcmMessages"] == others
+
+
+def test_a_support_closure_costs_the_agents_auth_lookup_and_its_audit_record(results: dict[str, Any]) -> None:
+    """Against the user's own DELETE: no caller session to read, one Auth lookup (the agent's standing
+    and claim), one more write (the audit record); the same fan-out (one force_logout)."""
+    rows = {row["step"]: row for row in results["sections"]["cost"]["steps"]}
+    own, support = rows[cost.CLOSE], rows[cost.SUPPORT_CLOSE]
+    assert (support["api"]["reads"], support["api"]["writes"], support["api"]["authLookups"]) == (
+        own["api"]["reads"] - 1, own["api"]["writes"] + 1, own["api"]["authLookups"] + 1)
+    for function in ("on_session_written", "send_session_push"):
+        assert support[function] == own[function], function
+    assert support["settled"] and support["fcmReceived"] == own["fcmReceived"] == 1
