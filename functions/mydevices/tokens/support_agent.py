@@ -21,6 +21,7 @@ The checks, for each call:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from .. import account, clock
@@ -29,6 +30,7 @@ from ..errors import Code, Refusal
 from .sign_in import signed_in_at, uid_of, verify_claims
 
 SUPPORT_CLAIM = "mydevicesSupport"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,12 +50,17 @@ def verify(id_token: str | None) -> Agent:
     auth_time = signed_in_at(claims)
     if auth_time is None:
         raise Refusal(Code.INVALID_TOKEN, "Firebase ID token has no usable auth_time")
-    user = account.standing(uid, auth_time)
-    if (user.custom_claims or {}).get(SUPPORT_CLAIM) is not True:
-        raise Refusal(Code.FORBIDDEN, f"this user does not hold the {SUPPORT_CLAIM} role")
-    max_age = settings().support_max_auth_age
-    if clock.now() - auth_time > max_age:
-        raise Refusal(Code.RECENT_SIGN_IN_REQUIRED,
-                      f"sign in again to use the support API: it needs a sign-in within the last {max_age} seconds",
-                      max_age=max_age)
+    try:
+        user = account.standing(uid, auth_time)
+        if (user.custom_claims or {}).get(SUPPORT_CLAIM) is not True:
+            raise Refusal(Code.FORBIDDEN, f"this user does not hold the {SUPPORT_CLAIM} role")
+        max_age = settings().support_max_auth_age
+        if clock.now() - auth_time > max_age:
+            raise Refusal(Code.RECENT_SIGN_IN_REQUIRED, f"sign in again to use the support API: it needs a "
+                          f"sign-in within the last {max_age} seconds", max_age=max_age)
+    except Refusal as refusal:
+        # A real Firebase user was turned away: kept in the logs, not in the audit collection (which
+        # anyone with a Firebase account could otherwise fill).
+        log.warning("support API refused Firebase user %s: %s", uid, refusal.code.value)
+        raise
     return Agent(uid, user.email)
