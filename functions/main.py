@@ -23,6 +23,7 @@ from mydevices.flows import (
     push_token,
     refresh,
     revocation,
+    support,
 )
 from mydevices.http import callables as callable_protocol
 from mydevices.http import email_page, render
@@ -30,6 +31,7 @@ from mydevices.http.callables import Call
 from mydevices.http.render import ApiResponse, issued_response, signed_out
 from mydevices.http.request import ApiRequest
 from mydevices.http.routing import dispatch, routes
+from mydevices.tokens import support_agent
 from mydevices.tokens.keys import keyring
 
 if TYPE_CHECKING:
@@ -197,6 +199,56 @@ def api(request: flask.Request) -> flask.Response:
     return dispatch(request, ROUTES, without_app_check=WITHOUT_APP_CHECK)
 
 
+# --- the support API (flows/support.py): a function of its own, for the app's support agents and
+# its operators' command line (infra/support/mydevices-support), so that it can be locked down apart
+# from the app's API (IAM invoker, ingress). Callers are Firebase users with the `mydevicesSupport`
+# custom claim (tokens/support_agent.py says why a claim). No App Check: no app makes these calls.
+
+def _support_call(req: ApiRequest) -> support_agent.Agent:
+    return support_agent.verify(req.bearer())
+
+
+def support_find_user(req: ApiRequest, _: dict[str, str]) -> ApiResponse:
+    return ApiResponse(support.find_user(_support_call(req), req.query("email")))
+
+
+def support_sessions(req: ApiRequest, params: dict[str, str]) -> ApiResponse:
+    agent = _support_call(req)
+    closed = req.query("closed") in ("1", "true")
+    return ApiResponse(support.sessions(agent, support.target_uid(params["uid"]), closed=closed))
+
+
+def support_close(req: ApiRequest, params: dict[str, str]) -> ApiResponse:
+    agent = _support_call(req)
+    reason = bodies.decode(req.json(), bodies.SupportClosure).reason
+    return ApiResponse(support.close(agent, support.target_uid(params["uid"]), params["sid"], reason))
+
+
+def support_close_all(req: ApiRequest, params: dict[str, str]) -> ApiResponse:
+    agent = _support_call(req)
+    reason = bodies.decode(req.json(), bodies.SupportClosure).reason
+    return ApiResponse(support.close_all(agent, support.target_uid(params["uid"]), reason))
+
+
+def support_incidents(req: ApiRequest, params: dict[str, str]) -> ApiResponse:
+    return ApiResponse(support.incidents(_support_call(req), support.target_uid(params["uid"])))
+
+
+SUPPORT_PATHS = (
+    ("GET", "", support_find_user),
+    ("GET", "/<uid>/sessions", support_sessions),
+    ("POST", "/<uid>/sessions/close-all", support_close_all),
+    ("POST", "/<uid>/sessions/<sid:sid>/close", support_close),
+    ("GET", "/<uid>/incidents", support_incidents),
+)
+SUPPORT_ROUTES = routes(*((method, f"/v1/support/users{path}", route) for method, path, route in SUPPORT_PATHS))
+
+
+@functions_framework.http
+def support_api(request: flask.Request) -> flask.Response:
+    return dispatch(request, SUPPORT_ROUTES, without_app_check=frozenset(route for _, _, route in SUPPORT_PATHS))
+
+
 # --- Firebase callables (the protocol: mydevices/http/callables.py), for apps that sign in to Firebase
 # with the custom token of their login. One function per name, as the Firebase SDK calls
 # https://<region>-<project>.cloudfunctions.net/<name>; `callables` serves them all by name.
@@ -310,7 +362,7 @@ def _framework_error(error: HTTPException) -> flask.Response | HTTPException:
     app functions-framework makes is named after its target) would answer it; the event
     functions keep the framework's own answers."""
     target = flask.current_app.name
-    if target == "api":
+    if target in ("api", "support_api"):
         return render.render_framework_error(error)
     if target in CALLABLE_TARGETS:
         return callable_protocol.render_framework_error(error)

@@ -87,12 +87,33 @@ def check_sign_in(uid: str, signed_in_at: int) -> datetime | None:
     Compared with when the user signed in, not with when the ID token was minted (firebase-admin's
     `check_revoked` uses `iat`): a credential kept from before a password reset, such as one of
     our custom tokens, must not open a session after it (tokens/sign_in.py)."""
+    return _valid_after(standing(uid, signed_in_at))
+
+
+def standing(uid: str, signed_in_at: int) -> Any:
+    """check_sign_in's checks, answering with the Auth user record they read (one lookup): a
+    support agent's custom claims as Firebase Auth holds them now (tokens/support_agent.py)."""
     user = _user(uid)
     if user is None:
         raise Refusal(Code.INVALID_TOKEN, "this user does not exist")
     if user.disabled:
         raise Refusal(Code.UNAUTHENTICATED, "this user is disabled")
-    valid_after = _valid_after(user)
-    if predates(signed_in_at, valid_after):
+    if predates(signed_in_at, _valid_after(user)):
         raise Refusal(Code.SESSION_REVOKED, "Firebase ID token has been revoked: sign in again")
-    return valid_after
+    return user
+
+
+def user_by_email(email: str) -> Any | None:
+    """The Auth user record with this email (one Auth lookup), or None: support's way in from what
+    a customer tells them (flows/support.py)."""
+    from firebase_admin import auth, exceptions
+    from google.auth.exceptions import GoogleAuthError
+
+    try:
+        return auth.get_user_by_email(email, app=app())
+    except auth.UserNotFoundError:
+        return None
+    except ValueError:  # firebase-admin's own check of the address
+        raise Refusal(Code.INVALID_REQUEST, "email is not a valid address") from None
+    except (exceptions.FirebaseError, GoogleAuthError):
+        raise unavailable() from None

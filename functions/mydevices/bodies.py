@@ -148,6 +148,18 @@ class ActivityArguments(Body, frozen=True):
                                             "data.cursor": "data.cursor is not valid"}
 
 
+class SupportClosure(Body, frozen=True):
+    """A support agent's closure (flows/support.py): `reason` is shown to the user, as plain text,
+    so it follows a device name's rules (bounded, no control characters, kept exactly as sent)."""
+
+    reason: Any = None
+
+    def __post_init__(self) -> None:
+        force_setattr(self, "reason", _text(self.reason, "reason", MAX_SUPPORT_REASON, required=True))
+
+
+MAX_SUPPORT_REASON = 500  # documents.MAX_NOTE
+
 T = TypeVar("T", bound=Body)
 # DOTALL: a field name is the client's, newlines and backticks included.
 _FAULT = re.compile(r"(?:Object contains unknown field `(?P<unknown>.*?)`|Object missing required field "

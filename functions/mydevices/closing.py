@@ -17,9 +17,9 @@ from google.api_core import exceptions as core_exceptions
 from google.cloud import firestore
 
 from . import account, clock, documents, lifetimes, queries, store
-from .documents import ACTIVE, REJECTED_BY_USER, REVOKE_OTHERS, TOKEN_REUSED, USER_REVOKED
+from .documents import ACTIVE, CLOSED_BY_SUPPORT, REJECTED_BY_USER, REVOKE_OTHERS, TOKEN_REUSED, USER_REVOKED
 
-NEEDS_FRESH_SIGN_IN = frozenset({USER_REVOKED, REVOKE_OTHERS, REJECTED_BY_USER, TOKEN_REUSED})
+NEEDS_FRESH_SIGN_IN = frozenset({USER_REVOKED, REVOKE_OTHERS, REJECTED_BY_USER, TOKEN_REUSED, CLOSED_BY_SUPPORT})
 BATCH_LIMIT = 500
 
 
@@ -34,18 +34,20 @@ def mark_reauthentication(transaction: firestore.Transaction | None, uid: str, r
         transaction.set(ref, fields, merge=True)
 
 
-def revoke_session(uid: str, sid: str, reason: str, by: str | None = None) -> bool:
+def revoke_session(uid: str, sid: str, reason: str, by: str | None = None, note: str | None = None) -> bool:
     """Close one session; False when it was not active (or not this user's). `by` is the session
-    that acted (recorded as `revokedBy` for the app's backend: app_events/envelope.py)."""
+    that acted (recorded as `revokedBy` for the app's backend: app_events/envelope.py); `note`,
+    support's words to the user (`revokedNote`)."""
     return store.update_if(
         store.session_ref(uid, sid),
-        lambda doc: documents.revocation(reason, clock.utcnow(), by) if doc.get("status") == ACTIVE else None,
+        lambda doc: documents.revocation(reason, clock.utcnow(), by, **_noted(note))
+        if doc.get("status") == ACTIVE else None,
         then=lambda transaction, _, closed: mark_reauthentication(transaction, uid, reason, closed["revokedAt"]),
     )
 
 
 def revoke_where(uid: str, reason: str, keep_sid: str | None, predating: datetime | None = None,
-                 by: str | None = None) -> int:
+                 by: str | None = None, note: str | None = None) -> int:
     """Revoke every active session but `keep_sid` (and, if given, only those that may predate
     `predating`, a credential revocation: account.predates), at most BATCH_LIMIT writes per commit.
 
@@ -62,7 +64,11 @@ def revoke_where(uid: str, reason: str, keep_sid: str | None, predating: datetim
 
     targets = [snap for snap in queries.active_sessions_by_activity(uid).stream()
                if snap.id != keep_sid and targeted(snap.to_dict() or {})]
-    return _close(uid, targets, reason, now, by)
+    return _close(uid, targets, reason, now, by, note)
+
+
+def _noted(note: str | None) -> dict[str, str]:
+    return {} if note is None else {"revokedNote": note}
 
 
 def close_expired(uid: str) -> int:
@@ -75,7 +81,8 @@ def close_expired(uid: str) -> int:
     return _close(uid, targets, lifetimes.EXPIRED_IDLE, now)
 
 
-def _close(uid: str, targets: list[Any], reason: str, now: datetime, by: str | None = None) -> int:
+def _close(uid: str, targets: list[Any], reason: str, now: datetime, by: str | None = None,
+           note: str | None = None) -> int:
     """Close `targets` (snapshots of active sessions) as `reason`, or as expired when one is already
     past a deadline, at most BATCH_LIMIT writes per commit. Each write carries the update time it was
     read at, so a session changed in between (closed elsewhere) is left as that change made it."""
@@ -89,12 +96,14 @@ def _close(uid: str, targets: list[Any], reason: str, now: datetime, by: str | N
             why = lifetimes.expired(snap.to_dict() or {}, now)  # already over: closed as expired, no push
             closed_as[snap.id] = lifetimes.CLOSED_AS[why] if why else reason
             unchanged = client.write_option(last_update_time=snap.update_time)
-            batch.update(snap.reference, documents.revocation(closed_as[snap.id], now, None if why else by),
+            batch.update(snap.reference, documents.revocation(closed_as[snap.id], now, None if why else by,
+                                                              **({} if why else _noted(note))),
                          option=unchanged)
         try:
             batch.commit()
             revoked += len(chunk)
         except (core_exceptions.FailedPrecondition, core_exceptions.NotFound):
             revoked += sum(revoke_session(uid, snap.id, closed_as[snap.id],
-                                          by if closed_as[snap.id] == reason else None) for snap in chunk)
+                                          *((by, note) if closed_as[snap.id] == reason else (None, None)))
+                           for snap in chunk)
     return revoked

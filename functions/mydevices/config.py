@@ -103,6 +103,9 @@ class Settings:
     smtp_url: str | None = None  # smtp://, smtp+starttls:// or smtps://[user:password@]host[:port] (a secret)
     email_from: str | None = None  # the From header, e.g. `My Devices <no-reply@example.com>`
     email_page_url: str | None = None  # the page the email links to (else public_api_url + /v1/alerts/email)
+    # the support API (flows/support.py): how recent an agent's sign-in must be, and how long its audit is kept
+    support_max_auth_age: int = 3600
+    support_audit_days: int = 400
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -164,6 +167,8 @@ class Settings:
             smtp_url=os.environ.get("MYDEVICES_SMTP_URL") or None,
             email_from=os.environ.get("MYDEVICES_EMAIL_FROM") or None,
             email_page_url=os.environ.get("MYDEVICES_EMAIL_PAGE_URL") or None,
+            support_max_auth_age=_int("MYDEVICES_SUPPORT_MAX_AUTH_AGE_SECONDS", cls.support_max_auth_age),
+            support_audit_days=_int("MYDEVICES_SUPPORT_AUDIT_DAYS", cls.support_audit_days),
         )
 
     def __post_init__(self) -> None:

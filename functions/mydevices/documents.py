@@ -29,6 +29,8 @@ USER_REVOKED = "user_revoked"  # closed from another of the user's devices
 REVOKE_OTHERS = "revoke_others"
 REJECTED_BY_USER = "rejected_by_user"  # "No, that wasn't me"
 TOKEN_REUSED = "token_reused"  # the copied-token response
+CLOSED_BY_SUPPORT = lifetimes.CLOSED_BY_SUPPORT  # by the app's support: `revokedNote` says why, to the user
+MAX_NOTE = 500  # `revokedNote`: plain text, never markup (bodies.SupportClosure)
 # Ended by the device itself: its next login is a return, not news for the user's other devices.
 SELF_ENDED = frozenset({LOGOUT, REPLACED})
 

@@ -34,6 +34,9 @@ from .errors import Code, Refusal
 IDLE, MAX_AGE = "idle", "max_age"
 EXPIRED_IDLE, EXPIRED_MAX_AGE = "expired_idle", "expired_max_age"  # a closed session's `revokedReason`
 EXPIRED = frozenset({EXPIRED_IDLE, EXPIRED_MAX_AGE})
+# Not a lifetime, but told to the device the same way: a closure by the app's support
+# (flows/support.py) is `session_revoked` with this reason, so the app can say who signed it out.
+CLOSED_BY_SUPPORT = "closed_by_support"
 CLOSED_AS = {IDLE: EXPIRED_IDLE, MAX_AGE: EXPIRED_MAX_AGE}
 REASON_OF = {closed: reason for reason, closed in CLOSED_AS.items()}
 AUTO_CLOSE_DAYS = (7, 30, 90, 180)  # the user's choices (Telegram's: 1 week, 1, 3 or 6 months)
@@ -106,7 +109,10 @@ def refusal(reason: str) -> Refusal:
 
 
 def closed_refusal(doc: dict[str, Any]) -> Refusal | None:
-    """For a closed session: `session_expired` when it was closed for expiring, else None."""
+    """For a closed session: `session_expired` when it was closed for expiring, `session_revoked`
+    with reason `closed_by_support` when support closed it, else None."""
+    if doc.get("revokedReason") == CLOSED_BY_SUPPORT:
+        return Refusal(Code.SESSION_REVOKED, "this session was closed by support", reason=CLOSED_BY_SUPPORT)
     reason = REASON_OF.get(str(doc.get("revokedReason")))
     return refusal(reason) if reason is not None else None
 

@@ -30,6 +30,7 @@ SECRETS = "sessionSecrets"
 DEVICES = "devices"
 SECURITY_EVENTS = "securityEvents"
 USERS = "users"
+SUPPORT_AUDIT = "supportAudit"
 
 _TRANSIENT = (
     core_exceptions.ServiceUnavailable,
@@ -227,3 +228,8 @@ def device_ref(uid: str, did: str) -> firestore.DocumentReference:
 
 def security_events_of(uid: str) -> firestore.CollectionReference:
     return db().collection(USERS).document(uid).collection(SECURITY_EVENTS)
+
+
+def support_audit() -> firestore.CollectionReference:
+    """One document per support API call (flows/support.py): server only, TTL on `expireAt`."""
+    return db().collection(SUPPORT_AUDIT)

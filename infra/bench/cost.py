@@ -63,6 +63,8 @@ EXPIRED_FIRST_SEEN = "POST /v1/sessions/refresh (idle past its deadline, first s
 EXPORT = "GET /v1/account/export (2 sessions, 2 devices, their secrets, 1 closure)"
 SWEEP = "sweep_deleted_users (one run over every user; 100 seeded here, 1 of them deleted: 1 session)"
 SWEPT_USERS = 100
+# The support API (support_api, flows/support.py): a closure by an agent, against the user's own DELETE.
+SUPPORT_CLOSE = "support_api POST /v1/support/users/{uid}/sessions/{id}/close (an agent closes 1)"
 
 
 class Scenario:
@@ -177,6 +179,7 @@ class Scenario:
         self.copied_token_incident()
         self.lifetimes()
         self.data_rights()
+        self.support_closure()
 
     def copied_token_incident(self) -> None:
         """A refresh token copied off a device and used after the device has rotated past it (the
@@ -194,6 +197,32 @@ class Scenario:
         self.setup(two_rotations)
         self.step(COPIED_TOKEN, lambda: laptop.refresh(copied[0], expect=401, code="token_reused"))
         self.step(STALE_REPLAY, lambda: laptop.refresh(copied[0], expect=401, code="session_revoked"))
+
+    def support_closure(self) -> None:
+        """An agent (a Firebase user with the mydevicesSupport claim) closes one of a user's two
+        sessions: its Auth lookup (the agent's standing and claim) and its audit record are what it
+        adds to the user's own closure, less the caller's session read."""
+        from firebase_admin import auth
+
+        from mydevices.firebase_app import app
+
+        uid, id_token = self.stack.auth.sign_up()
+        phone, pixel = Device(self.api, dict(IPHONE)), Device(self.api, dict(PIXEL))
+        agent_email = f"bench-agent-{secrets.token_hex(6)}@example.com"
+        agent: list[str] = []
+
+        def sign_in_both() -> None:
+            phone.login(id_token, "tok-support-phone")
+            pixel.login(id_token, "tok-support-pixel")
+            agent_uid, _ = self.stack.auth.sign_up(agent_email)
+            auth.set_custom_user_claims(agent_uid, {"mydevicesSupport": True}, app=app())
+            agent.append(self.stack.auth.sign_in(agent_email)[1])
+
+        self.setup(sign_in_both)
+        support = InProcessApi("support_api")
+        self.step(SUPPORT_CLOSE, lambda: support.call(
+            "POST", f"/v1/support/users/{uid}/sessions/{pixel.session_id}/close", body={"reason": "bench"},
+            headers={"Authorization": f"Bearer {agent[0]}"}))
 
     def lifetimes(self) -> None:
         """A session with both deadlines (the platform's idle timeout, and an absolute lifetime its

@@ -32,9 +32,10 @@ class Answer:
 
 
 class InProcessApi:
-    def __init__(self) -> None:
+    def __init__(self, target: str = "api") -> None:
+        """`target`: the HTTP function of main.py to call (`support_api`: the support API)."""
         app: flask.Flask = functions_framework.create_app(  # type: ignore[no-untyped-call]
-            target="api", source=str(MAIN_PY), signature_type="http")
+            target=target, source=str(MAIN_PY), signature_type="http")
         self._client = app.test_client()
 
     def call(self, method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None,

@@ -24,6 +24,7 @@ locals {
       "send-session-push"  = "send_session_push"
       "publish-app-events" = "publish_app_events" # events.tf
       "deliver-webhook"    = "deliver_webhook"    # events.tf
+      "support-api"        = "support_api"        # support.tf
     },
     local.callables,
     { "sweep-deleted-users" = "sweep_deleted_users" }, # deleted_users.tf

@@ -18,12 +18,14 @@ locals {
       "send-session-push"  = ["roles/datastore.user", "roles/firebasecloudmessaging.admin"]
       "publish-app-events" = ["roles/datastore.user"] # reads a copied-token incident's record
       "deliver-webhook"    = ["roles/datastore.user"] # counts failures, keeps dead deliveries
+      # support.tf: the agent's and the customer's Auth lookups, sessions, the audit
+      "support-api" = ["roles/datastore.user", "roles/firebaseauth.viewer"]
     },
     { for name, _ in local.callables : name => ["roles/datastore.user"] },
     { "sweep-deleted-users" = ["roles/datastore.user", "roles/firebaseauth.viewer"] }, # lists users, asks Auth, erases
   )
 
-  keyring_readers = concat(["api", "send-session-push", "deliver-webhook"], keys(local.callables)) # deliver-webhook: CAEP SETs
+  keyring_readers = concat(["api", "send-session-push", "deliver-webhook", "support-api"], keys(local.callables)) # deliver-webhook: CAEP SETs
 
   project_role_grants = {
     for grant in flatten([

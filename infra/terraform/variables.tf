@@ -129,3 +129,21 @@ variable "caep_receivers" {
   type        = set(string)
   default     = []
 }
+
+variable "support_api_invokers" {
+  description = "IAM members who may invoke the support API (e.g. group:support@example.com); empty: public, each call still needs an agent's Firebase ID token with the mydevicesSupport claim."
+  type        = list(string)
+  default     = []
+}
+
+variable "support_max_auth_age_seconds" {
+  description = "How recent a support agent's Firebase sign-in must be (MYDEVICES_SUPPORT_MAX_AUTH_AGE_SECONDS)."
+  type        = number
+  default     = 3600
+}
+
+variable "support_audit_days" {
+  description = "How long each support API call's audit record is kept (TTL on supportAudit.expireAt)."
+  type        = number
+  default     = 400
+}

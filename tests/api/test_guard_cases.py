@@ -147,6 +147,10 @@ def run_case(case: dict[str, Any], url: str, api: str, stack: Stack, sign_up: Ca
     clock_before = stack.clock.offset
     if setup == "phone closes pixel":
         assert phone.delete(f"/v1/sessions/{pixel.session_id}").status_code == 200
+    elif setup == "support closes pixel":  # the support API's closure (flows/support.py), in-process
+        from mydevices import closing
+
+        assert closing.revoke_session(uid, pixel.session_id, "closed_by_support", note="Lost phone")
     elif setup == "phone logs in again":
         phone.login(id_token)
     elif setup == "a quarter of an hour passes on the stack's clock":

@@ -127,7 +127,7 @@ def _error_table() -> set[tuple[int, str]]:
             for code in re.findall(r"`([a-z][a-z_]+)`", status.group(2)):
                 if code not in ("reason", "allowedAt", "account_disabled", "account_deleted", "credentials_revoked",
                                 "stale", "replayed", "wrong_url", "wrong_method", "wrong_ath", "bad_jti", "bad_iat",
-                                "missing", "wrong_key", "idle", "max_age", "maxAge"):
+                                "missing", "wrong_key", "idle", "max_age", "maxAge", "closed_by_support"):
                     pairs.add((int(status.group(1)), code))
     return pairs
 

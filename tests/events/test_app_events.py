@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
+import requests
 from google.cloud import firestore, pubsub_v1
 from standardwebhooks import Webhook
 
@@ -238,3 +239,33 @@ def test_a_close_from_another_device_names_that_devices_session(pipeline: Any, a
     [event] = wait_for(closure, 30)
     assert event["data"]["sessionId"] == pixel.session_id
     assert event["data"]["closedBy"] == {"kind": "user", "sessionId": phone.session_id}
+
+
+def test_a_close_by_support_says_support(pipeline: Any, api: str, stack: Stack, sign_up: Any) -> None:
+    """The support API (flows/support.py) closes through the same path: the app's backend hears
+    `session.closed` with `closedBy.kind` support, and the reason the user sees stays on the session."""
+    from firebase_admin import auth
+
+    from mydevices.firebase_app import app
+
+    backend, _ = pipeline
+    uid, id_token = sign_up()
+    phone = signed_in(api, id_token, IPHONE)
+    agent_email = f"agent-{next(_uids)}-{uid[:6]}@example.com"
+    agent_uid, _ = stack.auth.sign_up(agent_email)
+    auth.set_custom_user_claims(agent_uid, {"mydevicesSupport": True}, app=app())
+    _, agent_token = stack.auth.sign_in(agent_email)
+    with serving(stack, "support_api", signature_type="http", own_port=True) as support:
+        closed = requests.post(f"{support.url}/v1/support/users/{uid}/sessions/{phone.session_id}/close",
+                               json={"reason": "Lost phone"}, headers={"Authorization": f"Bearer {agent_token}"},
+                               timeout=30)
+    assert closed.status_code == 200, closed.text
+
+    def closure() -> list[dict[str, Any]]:
+        backend.pull()
+        return [e for e in backend.of(uid) if e["type"] == "session.closed"]
+
+    [event] = wait_for(closure, 30)
+    jsonschema_rs.validate(SCHEMA, event)
+    assert (event["data"]["sessionId"], event["data"]["reason"], event["data"]["closedBy"]) == \
+        (phone.session_id, "closed_by_support", {"kind": "support", "sessionId": None})

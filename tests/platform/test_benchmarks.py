@@ -284,3 +284,15 @@ def test_a_mailed_login_adds_one_auth_lookup_and_one_smtp_send_and_no_firestore(
     assert (first["authLookups"], first["smtpSends"], first["queries"]) == (0, 0, 1), first
     for name in (session_events.FIRST_LOGIN, session_events.CLOSE):
         assert rows[name]["smtpReceived"] == 0, name
+
+
+def test_a_support_closure_costs_the_agents_auth_lookup_and_its_audit_record(results: dict[str, Any]) -> None:
+    """Against the user's own DELETE: no caller session to read, one Auth lookup (the agent's standing
+    and claim), one more write (the audit record); the same fan-out (one force_logout)."""
+    rows = {row["step"]: row for row in results["sections"]["cost"]["steps"]}
+    own, support = rows[cost.CLOSE], rows[cost.SUPPORT_CLOSE]
+    assert (support["api"]["reads"], support["api"]["writes"], support["api"]["authLookups"]) == (
+        own["api"]["reads"] - 1, own["api"]["writes"] + 1, own["api"]["authLookups"] + 1)
+    for function in ("on_session_written", "send_session_push"):
+        assert support[function] == own[function], function
+    assert support["settled"] and support["fcmReceived"] == own["fcmReceived"] == 1

@@ -25,15 +25,18 @@ from typing import Any
 import grpc
 import pytest
 import requests
+from firebase_admin import auth
 from google.cloud import firestore
 from google.cloud.firestore_v1.types import ListenRequest, ListenResponse, StructuredQuery, Target
 
 from infra.local.stack import Stack
+from mydevices.firebase_app import app
 from support.devices import IPAD, IPHONE, PIXEL, Device, sign_in_with_custom_token
 
 READS = ["get", "list", "query", "listen-document", "listen-collection"]
 WRITES = ["create", "set", "update", "delete"]
-WHO = ["owner", "owner-plain-token", "owner-closed-device", "owner-replaced-session", "other-user", "anonymous"]
+WHO = ["owner", "owner-plain-token", "owner-closed-device", "owner-replaced-session", "other-user", "anonymous",
+       "support-agent"]  # a Firebase user with the support API's claim (tokens/support_agent.py): no more here
 # Every kind of document the server keeps (docs/concepts/sessions.md, "Firestore"), plus paths no rule mentions.
 # `{uid}`, `{sid}`, `{did}` are the owner's.
 TARGETS = {
@@ -45,6 +48,7 @@ TARGETS = {
     "used-action-token": "usedActionTokens/rules-jti",
     "user-root-document": "users/{uid}",
     "unrelated-path": "anything/else",
+    "support-audit": "supportAudit/rules-audit",
 }
 
 
@@ -95,10 +99,15 @@ def seeded(api: str, stack: Stack) -> Iterator[Seeded]:
         "owner": owner_token, "owner-plain-token": owner_login, "owner-closed-device": closed_token,
         "owner-replaced-session": replaced_token, "other-user": other_token, "anonymous": None,
     }
+    agent_email = f"agent-{secrets.token_hex(4)}@example.com"
+    agent_uid, _ = stack.auth.sign_up(agent_email)
+    auth.set_custom_user_claims(agent_uid, {"mydevicesSupport": True}, app=app())
+    tokens["support-agent"] = stack.auth.sign_in(agent_email)[1]  # its ID token carries the claim
     db = firestore.Client(project=stack.project)
     ids = {"uid": uid, "sid": owner.session_id, "did": owner.device_id.split(".", 1)[0]}
     paths = {name: template.format(**ids) for name, template in TARGETS.items()}
-    for name in ("security-event", "processed-event", "used-action-token", "user-root-document", "unrelated-path"):
+    for name in ("security-event", "processed-event", "used-action-token", "user-root-document", "unrelated-path",
+                 "support-audit"):
         db.document(paths[name]).set({"seededBy": "test_security_rules", "uid": uid})
     for name, path in paths.items():
         assert db.document(path).get().exists, name

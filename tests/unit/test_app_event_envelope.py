@@ -29,6 +29,7 @@ def no_incident(uid: str, sid: str) -> None:
     ("user_revoked", "s0", "user"), ("revoke_others", "s0", "user"), ("logout", None, "logout"),
     ("expired_idle", None, "expiry"), ("expired_max_age", None, "expiry"), ("credentials_revoked", None, "account"),
     ("account_disabled", None, "account"), ("token_reused", "s9", "copied_token"),
+    ("closed_by_support", None, "support"),
 ])
 def test_every_closure_says_who_closed_it(reason: str, by: str | None, kind: str) -> None:
     [event] = envelope.app_events("e1", closed(reason, by), no_incident)

@@ -81,3 +81,18 @@ def _accepted(text: str, *, required: bool) -> bool:
     except Refusal:
         return False
     return True
+
+
+def test_the_support_openapi_document_lists_exactly_the_support_routes() -> None:
+    """docs/openapi-support.yaml against main.SUPPORT_ROUTES (the `support_api` function), and the
+    reason's limit against bodies.SupportClosure."""
+    spec = yaml.safe_load((ROOT / "docs" / "openapi-support.yaml").read_text(encoding="utf-8"))
+    implemented: dict[str, set[str]] = {}
+    for rule in main.SUPPORT_ROUTES.map.iter_rules():
+        path = re.sub(r"<(?:\w+:)?\w+>", "{}", rule.rule)
+        implemented.setdefault(path, set()).update(method.lower() for method in rule.methods or ())
+    documented = {re.sub(r"\{\w+\}", "{}", path): {name for name in item if name in METHODS}
+                  for path, item in spec["paths"].items()}
+    assert documented == implemented
+    assert spec["components"]["schemas"]["SupportClosure"]["properties"]["reason"]["maxLength"] == \
+        bodies.MAX_SUPPORT_REASON

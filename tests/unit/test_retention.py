@@ -13,7 +13,8 @@ from mydevices.push import claims, outbox
 from support import ROOT
 
 GROWING = {store.SESSIONS, store.SECRETS, store.SECURITY_EVENTS, claims.COLLECTION, alert_answer.USED_TOKENS,
-           rate_limits.COLLECTION, outbox.COLLECTION, webhooks.DEAD, webhooks.FAILURES, activity_record.COLLECTION}
+           rate_limits.COLLECTION, outbox.COLLECTION, webhooks.DEAD, webhooks.FAILURES, activity_record.COLLECTION,
+           store.SUPPORT_AUDIT}
 
 
 def test_every_growing_collection_has_a_ttl_policy_on_expire_at() -> None:

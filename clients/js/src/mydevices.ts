@@ -40,7 +40,9 @@ export type ErrorReason =
   | "account_disabled" | "account_deleted" | "credentials_revoked" | "bad_jti" | "bad_iat" | "stale"
   | "wrong_method" | "wrong_url" | "wrong_ath" | "replayed" | "missing" | "wrong_key"
   // session_expired: which deadline passed
-  | "idle" | "max_age";
+  | "idle" | "max_age"
+  // session_revoked: the app's support closed it (the support API)
+  | "closed_by_support";
 
 export type Platform = "ios" | "android" | "web";
 

@@ -378,6 +378,7 @@ const NEEDS_FRESH_SIGN_IN = new Set(["user_revoked", "revoke_others", "rejected_
 // one read judges them; `authTime` is when the session's user last proved who they are.
 const CLOSED_AS: Record<"idle" | "max_age", string> = { idle: "expired_idle", max_age: "expired_max_age" };
 const REASON_OF: Record<string, "idle" | "max_age" | undefined> = { expired_idle: "idle", expired_max_age: "max_age" };
+const CLOSED_BY_SUPPORT = "closed_by_support"; // functions/mydevices/lifetimes.py
 
 const AUTO_CLOSE_DAYS = [7, 30, 90, 180]; // the user's choices (lifetimes.AUTO_CLOSE_DAYS)
 const seconds = (moment: unknown): number | null => (moment instanceof Timestamp ? moment.toMillis() / 1000 : null);
@@ -433,7 +434,12 @@ class Sessions {
       const live = replacedMeansCopied ? await store(() => this.liveReplacement(uid, doc)) : null;
       if (live !== null) await this.copied(uid, sid, did, live, doc);
       const expiredAs = REASON_OF[String(doc.revokedReason)];
-      throw expiredAs ? sessionExpired(expiredAs) : unauthenticated("session_revoked", "this session has been closed");
+      if (expiredAs) throw sessionExpired(expiredAs);
+      // The app's support closed it (functions/mydevices/flows/support.py): said, so the app can tell the user.
+      if (doc.revokedReason === CLOSED_BY_SUPPORT) {
+        throw unauthenticated("session_revoked", "this session was closed by support", { reason: CLOSED_BY_SUPPORT });
+      }
+      throw unauthenticated("session_revoked", "this session has been closed");
     }
     const why = expiredNow(doc, this.conf.now());
     if (why !== null) {

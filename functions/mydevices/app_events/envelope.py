@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import account, lifetimes
 from ..documents import (
+    CLOSED_BY_SUPPORT,
     LOGOUT,
     REJECTED_BY_USER,
     REPLACED,
@@ -41,6 +42,7 @@ CLOSED_BY = {
     TOKEN_REUSED: "copied_token",
     lifetimes.EXPIRED_IDLE: "expiry", lifetimes.EXPIRED_MAX_AGE: "expiry",
     account.CREDENTIALS_REVOKED: "account", account.DISABLED: "account", account.DELETED: "account",
+    CLOSED_BY_SUPPORT: "support",
 }
 
 # (uid, replayed session id) -> the incident's security event (users/{uid}/securityEvents), or None

@@ -10,7 +10,7 @@ from pathlib import Path
 from infra.local.stack.layout import FIREBASE_JSON, HOST
 
 # Ports firebase-tools knows nothing about (the rest live in firebase.json's "emulators" block).
-FUNCTION_PORTS = {"api": 8080, "trigger": 8081, "push": 8082, "callables": 8083}
+FUNCTION_PORTS = {"api": 8080, "trigger": 8081, "push": 8082, "callables": 8083, "support": 8084}
 FCM_PORT = 9199
 SMTP_PORT = 2525  # the SMTP stand-in (infra/local/smtp_standin.py): the "Was that you?" email
 
@@ -63,6 +63,7 @@ class Ports:
     hosting: int  # the web page (infra/local/hosting.py, Firebase Hosting's stand-in)
     firestore_websocket: int  # firebase-tools' Firestore only (--firebase-emulators): the Emulator UI's feed
     smtp: int  # the SMTP stand-in (push/alert_email.py sends to it)
+    support: int  # the support API (`support_api`, infra/support/mydevices-support)
 
     @classmethod
     def dev(cls, firebase_json: Path = FIREBASE_JSON) -> Ports:
@@ -86,6 +87,7 @@ class Ports:
             hosting=port("hosting", 5000),
             firestore_websocket=int(emulators.get("firestore", {}).get("websocketPort", 9150)),
             smtp=SMTP_PORT,
+            support=FUNCTION_PORTS["support"],
         )
 
     @classmethod

@@ -49,12 +49,13 @@ ENTRY_POINTS: dict[str, tuple[str, str]] = {
     "on_session_written": ("cloudevent", "trigger"),
     "send_session_push": ("cloudevent", "push"),
     "callables": ("http", "callables"),  # the six Firebase callables, by name (sessions_list, ...)
+    "support_api": ("http", "support"),  # the support API (flows/support.py)
 }
 
 # Roles nothing else delivers to, so their functions may move when the reserved port is taken: a
 # port reserved but not yet bound can meanwhile be the local end of some outgoing connection.
 # The trigger and push functions may not: the emulators deliver to their reserved ports.
-MOVABLE_ROLES = frozenset({"api", "callables"})
+MOVABLE_ROLES = frozenset({"api", "callables", "support"})
 
 
 def ensure_dev_keys(path: Path = DEV_KEYS_FILE) -> Path:

@@ -6,6 +6,7 @@ public struct MyDevicesError: Error, Equatable {
     public enum Code: String, CaseIterable, Sendable {
         case invalidRequest = "invalid_request", unsupportedKey = "unsupported_key", privateKeySent = "private_key_sent"
         case unauthenticated, invalidToken = "invalid_token", tokenExpired = "token_expired"
+        /// `session_revoked` with `reason` "closed_by_support": the app's support closed the session.
         case sessionRevoked = "session_revoked", tokenReused = "token_reused"
         case reauthenticationRequired = "reauthentication_required", unknownDevice = "unknown_device"
         case deviceProofFailed = "device_proof_failed", useDpopNonce = "use_dpop_nonce"

@@ -23,7 +23,8 @@ sealed class MyDevicesException(answer: ErrorAnswer) : Exception(answer.message)
     val details: Map<String, Any?> = answer.details
     /** 403 session_too_new: when this session may close others (ISO 8601). */
     val allowedAt: String? get() = details.str("allowedAt")
-    /** session_revoked: account_disabled, account_deleted, credentials_revoked...; invalid_dpop_proof: stale...;
+    /** session_revoked: account_disabled, account_deleted, credentials_revoked, closed_by_support (the app's
+     *  support closed it); invalid_dpop_proof: stale...;
      *  session_expired: idle or max_age. */
     val reason: String? get() = details.str("reason")
     /** 403 recent_sign_in_required: how recent (seconds) the sign-in must be. */
