@@ -27,6 +27,7 @@ from support.app_event_pipeline import delivering
 from support.devices import IPHONE, signed_in
 from support.devices import PIXEL as PIXEL_SPEC
 from support.push import EventFunctions
+from support.serving import serving
 from support.waiting import wait_for
 from support.webhook_receivers import Receiver
 
